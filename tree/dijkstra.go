@@ -1,0 +1,151 @@
+package tree
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// search holds the state of a (multi-source, possibly incremental) Dijkstra search.
+// dist[v] is the best known distance to v from the sources, pred[v] the arc that reaches v
+// on that path (-1 for sources and unreached nodes). Arcs weighing +Inf are never used.
+type search struct {
+	g    *Graph
+	w    Weight
+	dist []float64
+	pred []ArcID
+	heap *nodeHeap
+	// reverse makes the search follow arcs backwards: dist[v] is then the distance from v to
+	// the sources, and pred[v] the arc leaving v on that path.
+	reverse bool
+}
+
+func newSearch(g *Graph, w Weight) *search {
+	n := g.NumNodes()
+	s := &search{g: g, w: w, dist: make([]float64, n), pred: make([]ArcID, n), heap: newNodeHeap(n)}
+	for i := range s.dist {
+		s.dist[i] = math.Inf(1)
+		s.pred[i] = -1
+	}
+	return s
+}
+
+// seed makes v a source at distance d (if that improves it).
+func (s *search) seed(v NodeID, d float64) {
+	if d < s.dist[v] {
+		s.dist[v] = d
+		s.pred[v] = -1
+		s.heap.push(v, d)
+	}
+}
+
+// run settles nodes until the heap is empty, calling visit (if not nil) on each settled
+// node; visit returning false stops the search early. Cost O((V + E) log V).
+func (s *search) run(visit func(v NodeID) bool) {
+	g, w := s.g, s.w
+	for s.heap.Len() > 0 {
+		v, d := s.heap.pop()
+		if d > s.dist[v] {
+			continue
+		}
+		if visit != nil && !visit(v) {
+			return
+		}
+		for _, a := range g.Out(v) {
+			if s.reverse {
+				a = a.Reverse() // the arc u->v, explored from v back to u
+			}
+			c := w(a)
+			if math.IsInf(c, 1) {
+				continue
+			}
+			if c < 0 || math.IsNaN(c) {
+				panic(fmt.Sprintf("tree: arc weight %v of %s->%s is negative or NaN", c, g.NodeName(g.arcs[a].From), g.NodeName(g.arcs[a].To)))
+			}
+			u := g.arcs[a].To
+			if s.reverse {
+				u = g.arcs[a].From
+			}
+			if nd := d + c; nd < s.dist[u] {
+				s.dist[u] = nd
+				s.pred[u] = a
+				s.heap.push(u, nd)
+			}
+		}
+	}
+}
+
+// pathTo returns the arcs from the sources to v in path order (forward search only).
+func (s *search) pathTo(v NodeID) []ArcID {
+	var p []ArcID
+	for s.pred[v] >= 0 {
+		a := s.pred[v]
+		p = append(p, a)
+		v = s.g.arcs[a].From
+	}
+	slices.Reverse(p)
+	return p
+}
+
+// checkNodes validates src and dsts and returns the distinct receivers other than src.
+func checkNodes(g *Graph, src NodeID, dsts []NodeID) ([]NodeID, error) {
+	n := NodeID(g.NumNodes())
+	if src < 0 || src >= n {
+		return nil, fmt.Errorf("%w: source id %d (graph %s has %d nodes)", ErrUnknownNode, src, g.name, n)
+	}
+	seen := make(map[NodeID]bool, len(dsts))
+	out := make([]NodeID, 0, len(dsts))
+	for _, d := range dsts {
+		if d < 0 || d >= n {
+			return nil, fmt.Errorf("%w: receiver id %d (graph %s has %d nodes)", ErrUnknownNode, d, g.name, n)
+		}
+		if d != src && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func unreachable(g *Graph, src, dst NodeID) error {
+	return fmt.Errorf("%w: %s from %s", ErrUnreachable, g.NodeName(dst), g.NodeName(src))
+}
+
+// ShortestPath returns a least-weight path from src to dst as arcs in path order, and its
+// weight. It returns ErrUnreachable when no path avoids +Inf arcs. Cost O((V + E) log V),
+// less when dst is near.
+func ShortestPath(g *Graph, src, dst NodeID, w Weight) ([]ArcID, float64, error) {
+	if _, err := checkNodes(g, src, []NodeID{dst}); err != nil {
+		return nil, 0, err
+	}
+	s := newSearch(g, w)
+	s.seed(src, 0)
+	s.run(func(v NodeID) bool { return v != dst })
+	if math.IsInf(s.dist[dst], 1) {
+		return nil, 0, unreachable(g, src, dst)
+	}
+	return s.pathTo(dst), s.dist[dst], nil
+}
+
+// ShortestPathTree returns the union of least-weight paths from src to every receiver, as a
+// tree pruned to the receivers. Ties are broken deterministically. Weights may be
+// asymmetric. Cost O((V + E) log V).
+func ShortestPathTree(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
+	recv, err := checkNodes(g, src, dsts)
+	if err != nil {
+		return nil, err
+	}
+	s := newSearch(g, w)
+	s.seed(src, 0)
+	s.run(nil)
+	in := newArcSet(g)
+	for _, d := range recv {
+		if math.IsInf(s.dist[d], 1) {
+			return nil, unreachable(g, src, d)
+		}
+		for v := d; s.pred[v] >= 0 && !in.hasNode(v); v = g.arcs[s.pred[v]].From {
+			in.addArc(s.pred[v])
+		}
+	}
+	return in.tree(src, recv, w), nil
+}

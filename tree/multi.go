@@ -1,0 +1,169 @@
+package tree
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Forest is a set of trees with the same root and receivers.
+type Forest struct {
+	Trees []*Tree
+	// SharedArcs is the number of arcs used by more than one tree.
+	SharedArcs int
+}
+
+// MultiTree computes k trees rooted at src spanning dsts with as little overlap as it can
+// (Datacast): tree i is computed by algo under w plus, on every arc already used by earlier
+// trees, a penalty larger than the weight of any tree without that arc, so each new tree
+// avoids shared arcs first and weight second. Disjointness is per arc: the two directions of
+// a link are separate arcs. The trees are arc-disjoint whenever the greedy order finds
+// disjoint trees (always when each tree can avoid all earlier ones); SharedArcs reports what
+// was shared otherwise. After the greedy pass, rounds of rip-up and reroute recompute each
+// tree against all the others while that lowers the overlap. Each tree's Cost is its weight
+// under w. Cost: k runs of algo, plus at most 2k² more in the rerouting rounds.
+func MultiTree(g *Graph, algo Algo, src NodeID, dsts []NodeID, k int, w Weight) (*Forest, error) {
+	if k < 1 {
+		return nil, fmt.Errorf("tree: %d trees requested, want at least 1", k)
+	}
+	total := 1.0
+	for a := range ArcID(g.NumArcs()) {
+		if c := w(a); !math.IsInf(c, 1) {
+			total += c
+		}
+	}
+	uses := make([]int32, g.NumArcs())
+	penalized := func(a ArcID) float64 { return w(a) + total*float64(uses[a]) }
+	trees := make([]*Tree, k)
+	shared := func() int {
+		c := 0
+		for _, u := range uses {
+			if u > 1 {
+				c++
+			}
+		}
+		return c
+	}
+	for i := range k {
+		t, err := Compute(g, algo, src, dsts, penalized)
+		if err != nil {
+			return nil, err
+		}
+		trees[i] = t
+		for _, a := range t.Arcs {
+			uses[a]++
+		}
+	}
+	// Rip up and reroute: recompute each tree against all the others, keeping the change
+	// when it shares fewer arcs (or as few, more cheaply); stop when a round changes nothing.
+	for round := 0; round < 2*k && shared() > 0; round++ {
+		changed := false
+		for i, t := range trees {
+			before, cost := shared(), t.Weigh(w)
+			for _, a := range t.Arcs {
+				uses[a]--
+			}
+			nt, err := Compute(g, algo, src, dsts, penalized)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range nt.Arcs {
+				uses[a]++
+			}
+			if after := shared(); after < before || (after == before && nt.Weigh(w) < cost) {
+				trees[i], changed = nt, true
+				continue
+			}
+			for _, a := range nt.Arcs {
+				uses[a]--
+			}
+			for _, a := range t.Arcs {
+				uses[a]++
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	for _, t := range trees {
+		t.Cost = t.Weigh(w)
+	}
+	return &Forest{Trees: trees, SharedArcs: shared()}, nil
+}
+
+// KShortestPaths returns up to k loopless paths from src to dst in order of weight (Yen's
+// algorithm), each as arcs in path order. Fewer are returned when fewer exist; none gives
+// ErrUnreachable. Cost O(k · L · (V + E) log V) for paths of L arcs.
+func KShortestPaths(g *Graph, src, dst NodeID, k int, w Weight) ([][]ArcID, error) {
+	first, _, err := ShortestPath(g, src, dst, w)
+	if err != nil || k <= 1 {
+		if err != nil {
+			return nil, err
+		}
+		return [][]ArcID{first}, nil
+	}
+	paths := [][]ArcID{first}
+	type candidate struct {
+		path []ArcID
+		cost float64
+	}
+	var pool []candidate
+	seen := map[string]bool{pathKey(first): true}
+	blockedArc := make([]bool, g.NumArcs())
+	blockedNode := make([]bool, g.NumNodes())
+	blocked := func(a ArcID) float64 {
+		if blockedArc[a] || blockedNode[g.arcs[a].To] {
+			return math.Inf(1)
+		}
+		return w(a)
+	}
+	for len(paths) < k {
+		prev := paths[len(paths)-1]
+		for i := range prev {
+			spur := g.arcs[prev[i]].From
+			root := prev[:i]
+			for _, p := range paths {
+				if len(p) > i && slices.Equal(p[:i], root) {
+					blockedArc[p[i]] = true
+				}
+			}
+			for _, a := range root {
+				blockedNode[g.arcs[a].From] = true
+			}
+			blockedNode[spur] = false
+			if tail, _, err := ShortestPath(g, spur, dst, blocked); err == nil {
+				p := append(append([]ArcID{}, root...), tail...)
+				if key := pathKey(p); !seen[key] {
+					seen[key] = true
+					c := 0.0
+					for _, a := range p {
+						c += w(a)
+					}
+					pool = append(pool, candidate{p, c})
+				}
+			}
+			clear(blockedArc)
+			clear(blockedNode)
+		}
+		if len(pool) == 0 {
+			break
+		}
+		best := 0
+		for i, c := range pool {
+			if c.cost < pool[best].cost || (c.cost == pool[best].cost && len(c.path) < len(pool[best].path)) {
+				best = i
+			}
+		}
+		paths = append(paths, pool[best].path)
+		pool = append(pool[:best], pool[best+1:]...)
+	}
+	return paths, nil
+}
+
+func pathKey(p []ArcID) string {
+	b := make([]byte, 0, 4*len(p))
+	for _, a := range p {
+		b = append(b, byte(a), byte(a>>8), byte(a>>16), byte(a>>24))
+	}
+	return string(b)
+}
