@@ -9,7 +9,7 @@ const localSearchMaxNodes = 1024
 
 // localSearchBudget bounds the re-spanning evaluations of one local search, so its cost is
 // O(budget · (S log S + arcs)) whatever the graph.
-const localSearchBudget = 2000
+const localSearchBudget = 300
 
 // spanNodes returns the tree that Prim's rule grows from root over the subgraph induced by
 // the nodes with in[v] set, pruned to the receivers, or nil if it does not reach every

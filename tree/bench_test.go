@@ -1,0 +1,79 @@
+package tree
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+var (
+	ft48     *Graph
+	ft48Once sync.Once
+)
+
+func fatTree48(b *testing.B) *Graph {
+	ft48Once.Do(func() {
+		var err error
+		if ft48, err = FatTree(48); err != nil {
+			b.Fatal(err)
+		}
+	})
+	return ft48
+}
+
+// BenchmarkFatTree48 computes trees on a k=48 fat-tree (27,648 hosts, 2,880 switches) from
+// h0 to 1,000 random hosts and to every host. Targets: a Steiner tree to 1,000 hosts in
+// under 50 ms and 256 MB; to every host in under 300 ms.
+func BenchmarkFatTree48(b *testing.B) {
+	g := fatTree48(b)
+	hosts := len(g.Hosts())
+	rng := rand.New(rand.NewPCG(1, 2))
+	thousand := pick(rng, hosts, 1000, 0)
+	all := pick(rng, hosts, hosts, 0)
+	for _, bc := range []struct {
+		name string
+		algo Algo
+		dsts []NodeID
+	}{
+		{"steiner/1000", AlgoSteiner, thousand},
+		{"tm/1000", AlgoTM, thousand},
+		{"spt/1000", AlgoSPT, thousand},
+		{"steiner/all", AlgoSteiner, all},
+		{"tm/all", AlgoTM, all},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Compute(g, bc.algo, 0, bc.dsts, Hops); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSmall computes trees on GScale and on 50-node 150-link random graphs.
+func BenchmarkSmall(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	rnd, _ := RandomWAN(50, 150, 7)
+	for _, tc := range []struct {
+		name string
+		g    *Graph
+		dsts []NodeID
+	}{
+		{"gscale", GScale(), []NodeID{3, 7, 9, 11}},
+		{"random50", rnd, pick(rng, 50, 10, 0)},
+	} {
+		load := randomWeights(tc.g, rng, false) // a load-dependent, asymmetric weight
+		for _, algo := range Algos {
+			b.Run(tc.name+"/"+string(algo), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := Compute(tc.g, algo, 0, tc.dsts, load); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
