@@ -17,7 +17,7 @@ import (
 // (their edge switch, "e7"). k must be even and at least 2.
 func FatTree(k int) (*Graph, error) {
 	if k < 2 || k%2 != 0 || k > 256 {
-		return nil, fmt.Errorf("%w: fat-tree k=%d must be even, from 2 to 256", ErrBadSpec, k)
+		return nil, fmt.Errorf("%w: fattree:%d: k must be even, from 2 to 256", ErrBadSpec, k)
 	}
 	h := k / 2
 	b := NewBuilder("fattree:" + strconv.Itoa(k))

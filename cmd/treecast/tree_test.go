@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,6 +75,10 @@ func TestTreeTextAndDot(t *testing.T) {
 }
 
 func TestTreeErrors(t *testing.T) {
+	split := filepath.Join(t.TempDir(), "split.txt")
+	if err := os.WriteFile(split, []byte("a b\nc d\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -86,6 +92,7 @@ func TestTreeErrors(t *testing.T) {
 		{"bad algo", []string{"--algo", "magic"}, "magic"},
 		{"bad weight", []string{"--weight", "mass"}, "mass"},
 		{"bad format", []string{"--format", "xml"}, "xml"},
+		{"unreachable", []string{"--topo", split, "--src", "a", "--dst", "d"}, "unreachable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := run(t, append([]string{"tree"}, tc.args...)...)
