@@ -14,14 +14,27 @@ type Forest struct {
 }
 
 // MultiTree computes k trees rooted at src spanning dsts with as little overlap as it can
-// (Datacast): tree i is computed by algo under w plus, on every arc already used by earlier
-// trees, a penalty larger than the weight of any tree without that arc, so each new tree
-// avoids shared arcs first and weight second. Disjointness is per arc: the two directions of
-// a link are separate arcs. The trees are arc-disjoint whenever the greedy order finds
-// disjoint trees (always when each tree can avoid all earlier ones); SharedArcs reports what
-// was shared otherwise. After the greedy pass, rounds of rip-up and reroute recompute each
-// tree against all the others while that lowers the overlap. Each tree's Cost is its weight
-// under w. Cost: k runs of algo, plus at most 2k² more in the rerouting rounds.
+// (Datacast). Disjointness is per arc: the two directions of a link are separate arcs, so
+// two trees may cross one link in opposite directions without sharing. Each tree's Cost is
+// its weight under w; SharedArcs counts the arcs used by more than one tree.
+//
+// First, greedily, tree i is computed by algo under w plus, on every arc already used by
+// earlier trees, a penalty larger than the weight of any tree without that arc, so each new
+// tree avoids shared arcs first and weight second; rounds of rip-up and reroute then
+// recompute each tree against all the others while that lowers the overlap. If arcs are
+// still shared and the graph has at most 8,192 arcs, an exact construction follows: when
+// the receivers lie in a node set U whose every node has k arc-disjoint paths from src
+// inside U (always so when the whole graph has k arc-disjoint spanning arborescences from
+// src, Edmonds' branching theorem), k arc-disjoint trees are built by Lovász's constructive
+// proof of that theorem, then each is recomputed by algo with the others' arcs forbidden
+// while that makes it lighter. So the trees are arc-disjoint whenever k disjoint spanning
+// arborescences exist; when only disjoint Steiner trees exist (some node outside U, say a
+// receiver-free appendix, has fewer paths) the greedy result is returned.
+//
+// Cost: k runs of algo, at most 2k² more in the rerouting rounds, and, when the greedy
+// trees overlap on a small graph, O(k · V · (V + E) + k² · E · (V + E)) for the
+// construction plus 2k runs of algo. Errors: those of algo (ErrUnknownNode,
+// ErrUnreachable, ErrTooManyTerminals); k < 1 is an error.
 func MultiTree(g *Graph, algo Algo, src NodeID, dsts []NodeID, k int, w Weight) (*Forest, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("tree: %d trees requested, want at least 1", k)
@@ -85,10 +98,52 @@ func MultiTree(g *Graph, algo Algo, src NodeID, dsts []NodeID, k int, w Weight) 
 			break
 		}
 	}
+	if shared() > 0 && g.NumArcs() <= disjointMaxArcs {
+		recv, _ := checkNodes(g, src, dsts)
+		if arcs := disjointSpanning(g, src, recv, k, w); arcs != nil {
+			trees = disjointForest(g, algo, src, dsts, arcs, w, uses)
+		}
+	}
 	for _, t := range trees {
 		t.Cost = t.Weigh(w)
 	}
 	return &Forest{Trees: trees, SharedArcs: shared()}, nil
+}
+
+// disjointForest turns arc-disjoint arborescences into trees, then lowers their weight
+// while keeping them disjoint: each tree is recomputed by algo with the arcs of the others
+// forbidden, and the result kept when it is lighter. uses is rewritten to count the arcs of
+// the returned trees. Cost: 2k runs of algo.
+func disjointForest(g *Graph, algo Algo, src NodeID, dsts []NodeID, arcs [][]ArcID, w Weight, uses []int32) []*Tree {
+	clear(uses)
+	trees := make([]*Tree, len(arcs))
+	for i, as := range arcs {
+		trees[i] = &Tree{Root: src, Arcs: as, Cost: 0}
+		trees[i].Cost = trees[i].Weigh(w)
+		for _, a := range as {
+			uses[a]++
+		}
+	}
+	avoid := func(a ArcID) float64 {
+		if uses[a] > 0 {
+			return math.Inf(1)
+		}
+		return w(a)
+	}
+	for range 2 {
+		for i, t := range trees {
+			for _, a := range t.Arcs {
+				uses[a]--
+			}
+			if nt, err := Compute(g, algo, src, dsts, avoid); err == nil && nt.Cost < t.Cost {
+				trees[i] = nt
+			}
+			for _, a := range trees[i].Arcs {
+				uses[a]++
+			}
+		}
+	}
+	return trees
 }
 
 // KShortestPaths returns up to k loopless paths from src to dst in order of weight (Yen's
