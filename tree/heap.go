@@ -1,11 +1,18 @@
 package tree
 
-// nodeHeap is an indexed binary min-heap of node ids keyed by float64, with decrease-key.
-// It is allocated once per algorithm run (O(V) memory) and reset between uses in O(size).
+// nodeHeap is an indexed 4-ary min-heap of node ids keyed by float64, with decrease-key.
+// Keys are stored next to the ids (no interface boxing, no indirection when comparing);
+// ties are broken by node id so every algorithm is deterministic. It is allocated once per
+// algorithm run (O(V) memory); push and pop cost O(log V).
 type nodeHeap struct {
-	items []NodeID
-	keys  []float64 // keys[v], valid while v is in the heap
+	items []heapItem
+	keys  []float64 // keys[v], valid while v is in the heap (and after it is popped)
 	pos   []int32   // position of v in items, -1 if absent
+}
+
+type heapItem struct {
+	key float64
+	v   NodeID
 }
 
 func newNodeHeap(n int) *nodeHeap {
@@ -18,74 +25,84 @@ func newNodeHeap(n int) *nodeHeap {
 
 func (h *nodeHeap) Len() int { return len(h.items) }
 
+// reset empties the heap in O(size).
+func (h *nodeHeap) reset() {
+	for _, it := range h.items {
+		h.pos[it.v] = -1
+	}
+	h.items = h.items[:0]
+}
+
 // push inserts v with key k, or lowers v's key to k if v is present with a larger key.
 func (h *nodeHeap) push(v NodeID, k float64) {
 	if p := h.pos[v]; p >= 0 {
-		if k < h.keys[v] {
+		if k < h.items[p].key {
 			h.keys[v] = k
+			h.items[p].key = k
 			h.up(int(p))
 		}
 		return
 	}
 	h.keys[v] = k
-	h.pos[v] = int32(len(h.items))
-	h.items = append(h.items, v)
+	h.items = append(h.items, heapItem{k, v})
 	h.up(len(h.items) - 1)
 }
 
 // pop removes and returns the node with the smallest key.
 func (h *nodeHeap) pop() (NodeID, float64) {
-	v := h.items[0]
+	top := h.items[0]
+	h.pos[top.v] = -1
 	last := len(h.items) - 1
-	h.swap(0, last)
-	h.items = h.items[:last]
-	h.pos[v] = -1
 	if last > 0 {
+		h.items[0] = h.items[last]
+		h.items = h.items[:last]
 		h.down(0)
+	} else {
+		h.items = h.items[:0]
 	}
-	return v, h.keys[v]
+	return top.v, top.key
 }
 
-func (h *nodeHeap) less(i, j int) bool {
-	a, b := h.items[i], h.items[j]
-	if h.keys[a] != h.keys[b] {
-		return h.keys[a] < h.keys[b]
-	}
-	return a < b // deterministic ties
-}
-
-func (h *nodeHeap) swap(i, j int) {
-	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.pos[h.items[i]] = int32(i)
-	h.pos[h.items[j]] = int32(j)
+func heapLess(a, b heapItem) bool {
+	return a.key < b.key || (a.key == b.key && a.v < b.v)
 }
 
 func (h *nodeHeap) up(i int) {
+	it := h.items[i]
 	for i > 0 {
-		p := (i - 1) / 2
-		if !h.less(i, p) {
-			return
+		p := (i - 1) / 4
+		if !heapLess(it, h.items[p]) {
+			break
 		}
-		h.swap(i, p)
+		h.items[i] = h.items[p]
+		h.pos[h.items[i].v] = int32(i)
 		i = p
 	}
+	h.items[i] = it
+	h.pos[it.v] = int32(i)
 }
 
 func (h *nodeHeap) down(i int) {
 	n := len(h.items)
+	it := h.items[i]
 	for {
-		l := 2*i + 1
-		if l >= n {
-			return
+		c := 4*i + 1
+		if c >= n {
+			break
 		}
-		m := l
-		if r := l + 1; r < n && h.less(r, l) {
-			m = r
+		m := c
+		for j := c + 1; j < c+4 && j < n; j++ {
+			if heapLess(h.items[j], h.items[m]) {
+				m = j
+			}
 		}
-		if !h.less(m, i) {
-			return
+		if !heapLess(h.items[m], it) {
+			break
 		}
-		h.swap(i, m)
+		h.items[i] = h.items[m]
+		h.pos[h.items[i].v] = int32(i)
 		i = m
 	}
+	h.items[i] = it
+	h.pos[it.v] = int32(i)
 }

@@ -11,64 +11,134 @@ const localSearchMaxNodes = 1024
 // O(budget · (S log S + arcs)) whatever the graph.
 const localSearchBudget = 300
 
-// spanNodes returns the tree that Prim's rule grows from root over the subgraph induced by
-// the nodes with in[v] set, pruned to the receivers, or nil if it does not reach every
-// receiver. Cost O(S log S + arcs at those nodes) for S nodes.
-func spanNodes(g *Graph, root NodeID, in []bool, members []NodeID, recv []NodeID, w Weight, h *nodeHeap, via []ArcID, done []bool) *Tree {
-	for _, v := range members {
-		done[v] = false
-		via[v] = -1
+// spanner re-spans node sets for the local search: Prim's rule from the root over the
+// subgraph induced by a node set, then pruning of non-receiver leaves, weighed without
+// building a Tree. Its arrays are allocated once per local search (O(V)) and reset per
+// evaluation only over the nodes involved, so an evaluation allocates nothing.
+type spanner struct {
+	g     *Graph
+	w     Weight
+	h     *nodeHeap
+	keep  []bool    // receivers and the root: never pruned
+	via   []ArcID   // arc by which Prim's rule reached v
+	key   []float64 // weight of via[v]
+	done  []bool    // v was reached (and not pruned)
+	kids  []int32   // children of v in the spanned tree
+	order []NodeID  // reached nodes in Prim order
+	stack []NodeID
+}
+
+func newSpanner(g *Graph, w Weight, root NodeID, recv []NodeID) *spanner {
+	n := g.NumNodes()
+	sp := &spanner{g: g, w: w, h: newNodeHeap(n), keep: make([]bool, n), via: make([]ArcID, n),
+		key: make([]float64, n), done: make([]bool, n), kids: make([]int32, n)}
+	for _, r := range recv {
+		sp.keep[r] = true
 	}
-	set := newArcSet(g)
+	sp.keep[root] = true
+	return sp
+}
+
+// span grows Prim's rule from root over the nodes with in[v] set (all of them among members
+// and extra), prunes non-receiver leaves, and returns the weight of the result, or +Inf if
+// it does not reach nKeep nodes that must stay (the receivers and the root). Cost
+// O(S log S + arcs at those nodes) for S nodes.
+func (sp *spanner) span(root NodeID, in []bool, members []NodeID, extra NodeID, nKeep int) float64 {
+	g, h := sp.g, sp.h
+	reset := func(v NodeID) {
+		sp.done[v] = false
+		sp.via[v] = -1
+		sp.kids[v] = 0
+	}
+	for _, v := range members {
+		reset(v)
+	}
+	if extra != None {
+		reset(extra)
+	}
+	sp.order = sp.order[:0]
 	h.push(root, 0)
-	reached := 0
+	kept := 0
 	for h.Len() > 0 {
-		v, _ := h.pop()
-		done[v] = true
-		reached++
-		if via[v] >= 0 {
-			set.addArc(via[v])
+		v, k := h.pop()
+		sp.done[v] = true
+		sp.key[v] = k
+		sp.order = append(sp.order, v)
+		if sp.keep[v] {
+			kept++
 		}
 		for _, a := range g.Out(v) {
 			u := g.arcs[a].To
-			if !in[u] || done[u] {
+			if !in[u] || sp.done[u] {
 				continue
 			}
-			c := w(a)
+			c := sp.w(a)
 			if math.IsInf(c, 1) {
 				continue
 			}
 			if h.pos[u] < 0 || c < h.keys[u] {
-				via[u] = a
+				sp.via[u] = a
 				h.push(u, c)
 			}
 		}
 	}
-	for _, r := range recv {
-		if !done[r] {
-			return nil
+	if kept < nKeep {
+		return math.Inf(1)
+	}
+	cost := 0.0
+	sp.stack = sp.stack[:0]
+	for _, v := range sp.order[1:] {
+		sp.kids[g.arcs[sp.via[v]].From]++
+		cost += sp.key[v]
+	}
+	for _, v := range sp.order {
+		if sp.kids[v] == 0 && !sp.keep[v] {
+			sp.stack = append(sp.stack, v)
 		}
 	}
-	return set.tree(root, recv, w)
+	for len(sp.stack) > 0 {
+		v := sp.stack[len(sp.stack)-1]
+		sp.stack = sp.stack[:len(sp.stack)-1]
+		sp.done[v] = false
+		cost -= sp.key[v]
+		p := g.arcs[sp.via[v]].From
+		if sp.kids[p]--; sp.kids[p] == 0 && !sp.keep[p] {
+			sp.stack = append(sp.stack, p)
+		}
+	}
+	return cost
+}
+
+// tree returns the tree of the last span.
+func (sp *spanner) tree(root NodeID, recv []NodeID) *Tree {
+	set := newArcSet(sp.g)
+	for _, v := range sp.order[1:] {
+		if sp.done[v] {
+			set.addArc(sp.via[v])
+		}
+	}
+	return set.tree(root, recv, sp.w)
 }
 
 // localSearch improves t by three moves, applied until none helps: remove a non-receiver
 // node, exchange a key path (keyPathExchange), or insert a node next to the tree, each kept
-// when re-spanning the new node set (spanNodes) gives a cheaper tree. Each pass costs O(V · (S log S + arcs)); passes
-// are bounded by the number of improvements, each of which lowers the cost.
+// when re-spanning the new node set (spanner.span) gives a cheaper tree. Each pass costs
+// O(V · (S log S + arcs)) for S tree nodes; the passes end when no move improves (each
+// improvement lowers the cost) or after localSearchBudget re-spanning evaluations.
 func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 	n := g.NumNodes()
 	in := make([]bool, n)
-	isRecv := make([]bool, n)
-	for _, r := range recv {
-		isRecv[r] = true
+	sp := newSpanner(g, w, t.Root, recv)
+	nKeep := 0
+	for _, k := range sp.keep {
+		if k {
+			nKeep++
+		}
 	}
-	isRecv[t.Root] = true
-	h := newNodeHeap(n)
-	via := make([]ArcID, n)
-	done := make([]bool, n)
 	best := t
 	budget := localSearchBudget
+	tried := make([]int32, n)
+	var stamp int32
 	for improved := true; improved && budget > 0; {
 		improved = false
 		members := best.Nodes(g)
@@ -76,24 +146,26 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 		for _, v := range members {
 			in[v] = true
 		}
-		try := func(ms []NodeID) bool {
+		try := func(extra NodeID) bool {
 			budget--
 			if budget < 0 {
 				return false
 			}
-			if c := spanNodes(g, t.Root, in, ms, recv, w, h, via, done); c != nil && c.Cost < best.Cost-1e-12 {
-				best, improved = c, true
-				return true
+			if c := sp.span(t.Root, in, members, extra, nKeep); c < best.Cost-1e-12 {
+				if nt := sp.tree(t.Root, recv); nt.Cost < best.Cost-1e-12 {
+					best, improved = nt, true
+					return true
+				}
 			}
 			return false
 		}
 		// Removal of a Steiner node (a node that is not a receiver).
-		for i, v := range members {
-			if isRecv[v] {
+		for _, v := range members {
+			if sp.keep[v] {
 				continue
 			}
 			in[v] = false
-			ok := try(append(append([]NodeID{}, members[:i]...), members[i+1:]...))
+			ok := try(None)
 			in[v] = true
 			if ok {
 				break
@@ -106,15 +178,31 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 			best, improved = c, true
 			continue
 		}
-		// Insertion of a neighbour of the tree.
+		// Insertion of a neighbour of the tree. A node with a single link into the tree would
+		// be pruned again (re-spanning the tree's own node set), so only nodes with two or
+		// more are tried, each once per pass.
+		if try(None) {
+			continue
+		}
+		stamp++
 		for _, u := range members {
 			for _, a := range g.Out(u) {
 				v := g.arcs[a].To
-				if in[v] {
+				if in[v] || tried[v] == stamp {
+					continue
+				}
+				tried[v] = stamp
+				links := 0
+				for _, b := range g.Out(v) {
+					if in[g.arcs[b].To] {
+						links++
+					}
+				}
+				if links < 2 {
 					continue
 				}
 				in[v] = true
-				ok := try(append(members, v))
+				ok := try(v)
 				in[v] = false
 				if ok {
 					break
@@ -131,36 +219,57 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 // keyPathExchange tries to replace one key path of t (a path whose inner nodes are
 // non-receivers of tree degree 2, between receivers, the root or branching nodes) by a
 // cheaper path joining the two parts the tree falls into without it. It returns the first
-// improved tree found, or nil. Cost O(K · (V + E) log V) for K key paths.
+// improved tree found, or nil. Cost O(K · (V + E) log V) for K key paths; the scratch
+// arrays are allocated once per call.
 func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 	n := g.NumNodes()
-	adj := map[NodeID][]ArcID{} // undirected tree adjacency, arcs leaving each node
+	// Undirected tree adjacency in CSR form: the arcs leaving each tree node along the tree.
+	start := make([]int32, n+1)
 	for _, a := range t.Arcs {
 		arc := g.arcs[a]
-		adj[arc.From] = append(adj[arc.From], a)
-		adj[arc.To] = append(adj[arc.To], a.Reverse())
+		start[arc.From+1]++
+		start[arc.To+1]++
 	}
-	key := map[NodeID]bool{t.Root: true}
+	for v := range n {
+		start[v+1] += start[v]
+	}
+	fill := make([]int32, n)
+	copy(fill, start[:n])
+	adjArcs := make([]ArcID, start[n])
+	for _, a := range t.Arcs {
+		arc := g.arcs[a]
+		adjArcs[fill[arc.From]] = a
+		fill[arc.From]++
+		adjArcs[fill[arc.To]] = a.Reverse()
+		fill[arc.To]++
+	}
+	adj := func(v NodeID) []ArcID { return adjArcs[start[v]:start[v+1]] }
+	key := make([]bool, n)
+	key[t.Root] = true
 	for _, r := range recv {
 		key[r] = true
 	}
-	for v, as := range adj {
-		if len(as) >= 3 {
+	for v := range n {
+		if start[v+1]-start[v] >= 3 {
 			key[v] = true
 		}
 	}
 	side := make([]int8, n) // 0 outside the tree, 1 and 2 the two parts, -1 inner nodes
-	seenPath := map[int]bool{}
-	for _, start := range t.Nodes(g) {
-		if !key[start] {
+	seenPath := make([]bool, g.NumLinks())
+	onPath := make([]bool, g.NumLinks())
+	s := newSearch(g, w)
+	var path []ArcID
+	var stack []NodeID
+	for _, first := range t.Nodes(g) {
+		if !key[first] {
 			continue
 		}
-		for _, first := range adj[start] {
-			// Walk the key path from start through first.
-			path := []ArcID{first}
-			v := g.arcs[first].To
+		for _, firstArc := range adj(first) {
+			// Walk the key path from first through firstArc.
+			path = append(path[:0], firstArc)
+			v := g.arcs[firstArc].To
 			for !key[v] {
-				for _, a := range adj[v] {
+				for _, a := range adj(v) {
 					if a.Reverse() != path[len(path)-1] {
 						path = append(path, a)
 						break
@@ -168,31 +277,30 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 				}
 				v = g.arcs[path[len(path)-1]].To
 			}
-			if seenPath[first.Link()] {
+			if seenPath[firstArc.Link()] {
 				continue
 			}
 			seenPath[path[len(path)-1].Link()] = true
-			seenPath[first.Link()] = true
+			seenPath[firstArc.Link()] = true
 			old := 0.0
 			for _, a := range path {
 				old += w(a)
 			}
-			// Label the two parts: flood the tree from start and from v, not crossing the path.
+			// Label the two parts: flood the tree from first and from v, not crossing the path.
 			clear(side)
 			for _, a := range path[:len(path)-1] {
 				side[g.arcs[a].To] = -1
 			}
-			onPath := map[int]bool{}
 			for _, a := range path {
 				onPath[a.Link()] = true
 			}
-			for label, root := range []NodeID{start, v} {
-				stack := []NodeID{root}
+			for label, root := range []NodeID{first, v} {
+				stack = append(stack[:0], root)
 				side[root] = int8(label + 1)
 				for len(stack) > 0 {
 					x := stack[len(stack)-1]
 					stack = stack[:len(stack)-1]
-					for _, a := range adj[x] {
+					for _, a := range adj(x) {
 						if y := g.arcs[a].To; !onPath[a.Link()] && side[y] == 0 {
 							side[y] = int8(label + 1)
 							stack = append(stack, y)
@@ -201,7 +309,11 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 				}
 			}
 			// Shortest path from part 1 to part 2.
-			s := newSearch(g, w)
+			s.heap.reset()
+			for x := range n {
+				s.dist[x] = math.Inf(1)
+				s.pred[x] = -1
+			}
 			for x := range n {
 				if side[x] == 1 {
 					s.seed(NodeID(x), 0)
@@ -215,16 +327,23 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 				}
 				return s.dist[x] < old
 			})
-			if hit == None || s.dist[hit] >= old-1e-12 {
+			improves := hit != None && s.dist[hit] < old-1e-12
+			var links []ArcID
+			if improves {
+				links = make([]ArcID, 0, len(t.Arcs))
+				for _, a := range t.Arcs {
+					if !onPath[a.Link()] {
+						links = append(links, a)
+					}
+				}
+				links = append(links, s.pathTo(hit)...)
+			}
+			for _, a := range path {
+				onPath[a.Link()] = false
+			}
+			if !improves {
 				continue
 			}
-			links := make([]ArcID, 0, len(t.Arcs))
-			for _, a := range t.Arcs {
-				if !onPath[a.Link()] {
-					links = append(links, a)
-				}
-			}
-			links = append(links, s.pathTo(hit)...)
 			if c := treeFromLinks(g, t.Root, links, recv, w); c.Cost < t.Cost-1e-12 {
 				return c
 			}

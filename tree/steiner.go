@@ -97,6 +97,23 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		return best, nil
 	}
 	recv, _ := checkNodes(g, src, dsts)
+	// Starts that grow the same link set as an earlier one are skipped: the local search
+	// would retrace the same moves.
+	seen := map[string]bool{}
+	fresh := func(t *Tree) bool {
+		ls := make([]int, len(t.Arcs))
+		for i, a := range t.Arcs {
+			ls[i] = a.Link()
+		}
+		slices.Sort(ls)
+		k := fmt.Sprint(ls)
+		if seen[k] {
+			return false
+		}
+		seen[k] = true
+		return true
+	}
+	fresh(best)
 	best = localSearch(g, best, recv, w)
 	// Multi-start: grow TM from other receivers too (as if the tree were undirected), orient
 	// the result away from src, and refine each start by the local search.
@@ -107,8 +124,10 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		if err != nil {
 			continue // a start may fail under asymmetric weights; src's own tree exists
 		}
-		t = localSearch(g, treeFromLinks(g, src, t.Arcs, recv, w), recv, w)
-		if t.Cost < best.Cost {
+		if t = treeFromLinks(g, src, t.Arcs, recv, w); !fresh(t) {
+			continue
+		}
+		if t = localSearch(g, t, recv, w); t.Cost < best.Cost {
 			best = t
 		}
 	}
@@ -120,8 +139,10 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		if err != nil {
 			break
 		}
-		t = localSearch(g, treeFromLinks(g, src, t.Arcs, recv, w), recv, w)
-		if t.Cost < best.Cost {
+		if t = treeFromLinks(g, src, t.Arcs, recv, w); !fresh(t) {
+			continue
+		}
+		if t = localSearch(g, t, recv, w); t.Cost < best.Cost {
 			best = t
 		}
 	}
