@@ -161,13 +161,33 @@ func SteinerTM(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
+	set := newArcSet(g)
+	inTree := make([]bool, g.NumNodes())
+	inTree[src] = true
+	if err := growTM(g, src, recv, w, set, inTree); err != nil {
+		return nil, err
+	}
+	return improve(g, set.tree(src, recv, w), recv, w), nil
+}
+
+// growTM extends a partial tree (the arcs in set, oriented away from src, spanning the
+// nodes with inTree set) by Takahashi-Matsuyama's rule until it spans every receiver: the
+// receiver nearest to the tree joins by a least-weight path from the tree, and the
+// distances to the tree, kept by one incremental multi-source Dijkstra, shrink. It returns
+// ErrUnreachable naming a receiver no path of finite weight reaches.
+func growTM(g *Graph, src NodeID, recv []NodeID, w Weight, set *arcSet, inTree []bool) error {
 	n := g.NumNodes()
 	isTerm := make([]bool, n)
+	remaining := 0
 	for _, d := range recv {
 		isTerm[d] = true
+		if !inTree[d] {
+			remaining++
+		}
 	}
-	inTree := make([]bool, n)
-	inTree[src] = true
+	if remaining == 0 {
+		return nil
+	}
 	s := newSearch(g, w)
 	waiting := newNodeHeap(n) // receivers not yet joined, keyed by distance to the tree
 	visit := func(v NodeID) bool {
@@ -176,16 +196,18 @@ func SteinerTM(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		}
 		return true
 	}
-	s.seed(src, 0)
+	for v, in := range inTree {
+		if in {
+			s.seed(NodeID(v), 0)
+		}
+	}
 	s.run(visit)
-	set := newArcSet(g)
-	remaining := len(recv)
 	var added []NodeID
 	for remaining > 0 {
 		if waiting.Len() == 0 {
 			for _, d := range recv {
 				if !inTree[d] {
-					return nil, unreachable(g, src, d)
+					return unreachable(g, src, d)
 				}
 			}
 		}
@@ -207,7 +229,7 @@ func SteinerTM(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		}
 		s.run(visit)
 	}
-	return improve(g, set.tree(src, recv, w), recv, w), nil
+	return nil
 }
 
 // SteinerKMB computes a Steiner tree with Mehlhorn's variant of the Kou-Markowsky-Berman
@@ -217,8 +239,12 @@ func SteinerTM(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 // into its paths, and the improvement pass follows. Cost O((V + E) log V).
 //
 // KMB assumes symmetric weights. With asymmetric weights each region is grown outward from
-// its terminal, so paths are weighed in that direction; the returned tree's Cost is always
-// its true weight oriented away from src.
+// its terminal, so paths are weighed in that direction although the tree may cross them
+// the other way; the returned tree's Cost is always its true weight oriented away from src.
+// If an arc of the oriented tree weighs +Inf (its link is usable only the other way), the
+// part of the tree that src reaches over usable arcs is kept and the receivers it cuts off
+// are joined by Takahashi-Matsuyama's rule, so no +Inf arc is ever used. Prefer SteinerTM
+// (or Steiner) for directed weights.
 func SteinerKMB(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 	recv, err := checkNodes(g, src, dsts)
 	if err != nil {
@@ -307,7 +333,26 @@ func SteinerKMB(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 			return nil, unreachable(g, src, t)
 		}
 	}
-	return improve(g, treeFromLinks(g, src, links, recv, w), recv, w), nil
+	t := treeFromLinks(g, src, links, recv, w)
+	if math.IsInf(t.Cost, 1) {
+		// Asymmetric weights: some path is crossed against an unusable direction. Keep
+		// the part of the tree that src reaches over usable arcs, and join the receivers it
+		// cuts off by Takahashi-Matsuyama's rule.
+		set := newArcSet(g)
+		inTree := make([]bool, n)
+		inTree[src] = true
+		for _, a := range t.Arcs { // breadth-first: a's tail is decided before a
+			if arc := g.arcs[a]; inTree[arc.From] && !math.IsInf(w(a), 1) {
+				set.addArc(a)
+				inTree[arc.To] = true
+			}
+		}
+		if err := growTM(g, src, recv, w, set, inTree); err != nil {
+			return nil, err
+		}
+		t = set.tree(src, recv, w)
+	}
+	return improve(g, t, recv, w), nil
 }
 
 // improve is the improvement pass of the heuristics: a minimum spanning arborescence of the
