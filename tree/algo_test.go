@@ -234,25 +234,52 @@ func fatTreeMinimum(k int, src NodeID, dsts []NodeID) int {
 	return nodes - 1
 }
 
+// TestFatTreeExactMinimum: on k=4, 8 and 16 fat-trees, for many random receiver sets (small,
+// large and every host), the default Steiner algorithm and TM return trees with exactly the
+// closed-form minimum number of arcs under hop weights (and under latency and
+// inverse-capacity weights, uniform on a fat-tree), checked on small cases against the exact
+// solver too. KMB alone may pick different core switches for different pods; how often is
+// logged.
 func TestFatTreeExactMinimum(t *testing.T) {
 	for _, k := range []int{4, 8, 16} {
 		g, _ := FatTree(k)
 		H := len(g.Hosts())
-		for seed := range uint64(40) {
+		kmbMisses, cases := 0, 0
+		for seed := range uint64(60) {
 			rng := rand.New(rand.NewPCG(seed, uint64(k)))
 			src := NodeID(rng.IntN(H))
-			dsts := pick(rng, H, 1+rng.IntN(min(H-1, 40)), src)
+			size := 1 + rng.IntN(min(H-1, 40))
+			switch seed % 4 {
+			case 1:
+				size = 1 + rng.IntN(H-1)
+			case 2:
+				size = H - 1
+			}
+			dsts := pick(rng, H, size, src)
 			want := fatTreeMinimum(k, src, dsts)
-			for _, name := range []string{"steiner", "tm"} {
-				tr, err := heuristics[name](g, src, dsts, Hops)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := tr.Validate(g, src, dsts); err != nil {
-					t.Fatal(err)
-				}
-				if len(tr.Arcs) != want {
-					t.Fatalf("k=%d seed %d %s: %d arcs, minimum %d", k, seed, name, len(tr.Arcs), want)
+			cases++
+			weights := map[string]Weight{"hops": Hops, "latency": g.LatencyWeight(), "invcap": g.InvCapWeight()}
+			for _, name := range []string{"steiner", "tm", "kmb"} {
+				for wn, w := range weights {
+					if wn != "hops" && seed%5 != 0 {
+						continue
+					}
+					tr, err := heuristics[name](g, src, dsts, w)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := tr.Validate(g, src, dsts); err != nil {
+						t.Fatal(err)
+					}
+					if name == "kmb" {
+						if wn == "hops" && len(tr.Arcs) != want {
+							kmbMisses++
+						}
+						continue
+					}
+					if len(tr.Arcs) != want {
+						t.Fatalf("k=%d seed %d %s %s: %d arcs for %d receivers, minimum %d", k, seed, name, wn, len(tr.Arcs), len(dsts), want)
+					}
 				}
 			}
 			if len(dsts) <= 8 && k <= 8 {
@@ -265,6 +292,7 @@ func TestFatTreeExactMinimum(t *testing.T) {
 				}
 			}
 		}
+		t.Logf("k=%d: KMB alone above the minimum in %d of %d cases", k, kmbMisses, cases)
 	}
 }
 

@@ -42,34 +42,32 @@ func (s *search) seed(v NodeID, d float64) {
 // run settles nodes until the heap is empty, calling visit (if not nil) on each settled
 // node; visit returning false stops the search early. Cost O((V + E) log V).
 func (s *search) run(visit func(v NodeID) bool) {
-	g, w := s.g, s.w
-	for s.heap.Len() > 0 {
-		v, d := s.heap.pop()
-		if d > s.dist[v] {
+	g, w, h := s.g, s.w, s.heap
+	arcs, dist, pred := g.arcs, s.dist, s.pred
+	for h.Len() > 0 {
+		v, d := h.pop()
+		if d > dist[v] {
 			continue
 		}
 		if visit != nil && !visit(v) {
 			return
 		}
 		for _, a := range g.Out(v) {
+			u := arcs[a].To
 			if s.reverse {
 				a = a.Reverse() // the arc u->v, explored from v back to u
 			}
 			c := w(a)
-			if math.IsInf(c, 1) {
-				continue
+			if !(c >= 0) || c > math.MaxFloat64 { // negative, NaN or +Inf
+				if math.IsInf(c, 1) {
+					continue
+				}
+				panic(fmt.Sprintf("tree: arc weight %v of %s->%s is negative or NaN", c, g.NodeName(arcs[a].From), g.NodeName(arcs[a].To)))
 			}
-			if c < 0 || math.IsNaN(c) {
-				panic(fmt.Sprintf("tree: arc weight %v of %s->%s is negative or NaN", c, g.NodeName(g.arcs[a].From), g.NodeName(g.arcs[a].To)))
-			}
-			u := g.arcs[a].To
-			if s.reverse {
-				u = g.arcs[a].From
-			}
-			if nd := d + c; nd < s.dist[u] {
-				s.dist[u] = nd
-				s.pred[u] = a
-				s.heap.push(u, nd)
+			if nd := d + c; nd < dist[u] {
+				dist[u] = nd
+				pred[u] = a
+				h.push(u, nd)
 			}
 		}
 	}

@@ -16,7 +16,7 @@ type heapItem struct {
 }
 
 func newNodeHeap(n int) *nodeHeap {
-	h := &nodeHeap{keys: make([]float64, n), pos: make([]int32, n)}
+	h := &nodeHeap{items: make([]heapItem, 0, n), keys: make([]float64, n), pos: make([]int32, n)}
 	for i := range h.pos {
 		h.pos[i] = -1
 	}
