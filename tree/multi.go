@@ -37,7 +37,7 @@ type Forest struct {
 // ErrUnreachable, ErrTooManyTerminals); k < 1 is an error.
 func MultiTree(g *Graph, algo Algo, src NodeID, dsts []NodeID, k int, w Weight) (*Forest, error) {
 	if k < 1 {
-		return nil, fmt.Errorf("tree: %d trees requested, want at least 1", k)
+		return nil, fmt.Errorf("%w: %d trees requested, want at least 1", ErrBadArgument, k)
 	}
 	total := 1.0
 	for a := range ArcID(g.NumArcs()) {
@@ -147,14 +147,18 @@ func disjointForest(g *Graph, algo Algo, src NodeID, dsts []NodeID, arcs [][]Arc
 }
 
 // KShortestPaths returns up to k loopless paths from src to dst in order of weight (Yen's
-// algorithm), each as arcs in path order. Fewer are returned when fewer exist; none gives
-// ErrUnreachable. Cost O(k · L · (V + E) log V) for paths of L arcs.
+// algorithm), each as arcs in path order. Fewer are returned when fewer exist; none gives ErrUnreachable, an id outside the
+// graph ErrUnknownNode, k < 1 ErrBadArgument. src == dst gives one empty path. Arcs
+// weighing +Inf are never used. Cost O(k · L · (V + E) log V) for paths of L arcs.
 func KShortestPaths(g *Graph, src, dst NodeID, k int, w Weight) ([][]ArcID, error) {
+	if k < 1 {
+		return nil, fmt.Errorf("%w: %d paths requested, want at least 1", ErrBadArgument, k)
+	}
 	first, _, err := ShortestPath(g, src, dst, w)
-	if err != nil || k <= 1 {
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
+	}
+	if k == 1 {
 		return [][]ArcID{first}, nil
 	}
 	paths := [][]ArcID{first}

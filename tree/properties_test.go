@@ -97,3 +97,57 @@ func TestInfiniteArcsNeverUsed(t *testing.T) {
 		t.Fatalf("too few cases of one kind: %v", outcomes)
 	}
 }
+
+// TestEdgeCases: no receivers, the source as its only receiver, bad counts and names.
+func TestEdgeCases(t *testing.T) {
+	g := GScale()
+	for _, algo := range Algos {
+		for _, dsts := range [][]NodeID{nil, {}, {3, 3}, {3}} {
+			tr, err := Compute(g, algo, 3, dsts, Hops)
+			if err != nil {
+				t.Fatalf("%s %v: %v", algo, dsts, err)
+			}
+			if tr.Root != 3 || len(tr.Arcs) != 0 || tr.Cost != 0 {
+				t.Errorf("%s %v: want the bare root, got %+v", algo, dsts, tr)
+			}
+			if err := tr.Validate(g, 3, dsts); err != nil {
+				t.Error(err)
+			}
+		}
+		if _, err := Compute(g, algo, -1, []NodeID{1}, Hops); !errors.Is(err, ErrUnknownNode) {
+			t.Errorf("%s: source -1 gave %v", algo, err)
+		}
+		f, err := MultiTree(g, algo, 0, nil, 3, Hops)
+		if err != nil || len(f.Trees) != 3 || f.SharedArcs != 0 {
+			t.Errorf("%s: three empty trees: %+v %v", algo, f, err)
+		}
+	}
+	for _, k := range []int{0, -1} {
+		if _, err := MultiTree(g, AlgoTM, 0, []NodeID{1}, k, Hops); !errors.Is(err, ErrBadArgument) {
+			t.Errorf("MultiTree k=%d gave %v", k, err)
+		}
+		if _, err := KShortestPaths(g, 0, 1, k, Hops); !errors.Is(err, ErrBadArgument) {
+			t.Errorf("KShortestPaths k=%d gave %v", k, err)
+		}
+	}
+	if _, err := ParseAlgo("magic"); !errors.Is(err, ErrUnknownAlgo) || !strings.Contains(err.Error(), `"magic"`) {
+		t.Errorf("ParseAlgo(magic) gave %v", err)
+	}
+	if _, err := Compute(g, "magic", 0, nil, Hops); !errors.Is(err, ErrUnknownAlgo) {
+		t.Errorf("Compute(magic) gave %v", err)
+	}
+	for _, name := range []string{"spt", "steiner", "tm", "exact"} {
+		if a, err := ParseAlgo(name); err != nil || string(a) != name {
+			t.Errorf("ParseAlgo(%s) = %q, %v", name, a, err)
+		}
+	}
+	if p, err := KShortestPaths(g, 4, 4, 3, Hops); err != nil || len(p) != 1 || len(p[0]) != 0 {
+		t.Errorf("KShortestPaths to the source itself: %v %v", p, err)
+	}
+	if _, err := KShortestPaths(g, 0, 99, 2, Hops); !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("KShortestPaths to node 99: %v", err)
+	}
+	if p, c, err := ShortestPath(g, 4, 4, Hops); err != nil || len(p) != 0 || c != 0 {
+		t.Errorf("ShortestPath to the source itself: %v %v %v", p, c, err)
+	}
+}

@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -21,17 +22,27 @@ const (
 	AlgoExact Algo = "exact"
 )
 
+// Errors of the algorithms beyond those of graph.go; compare with errors.Is.
+var (
+	// ErrUnknownAlgo is returned by ParseAlgo and Compute for a name that is no Algo.
+	ErrUnknownAlgo = errors.New("tree: unknown algorithm")
+	// ErrBadArgument is returned for a count below 1 (trees of MultiTree, paths of
+	// KShortestPaths).
+	ErrBadArgument = errors.New("tree: bad argument")
+)
+
 // Algos lists the algorithms in the order the CLI documents them.
 var Algos = []Algo{AlgoSPT, AlgoSteiner, AlgoTM, AlgoExact}
 
-// ParseAlgo returns the algorithm named s.
+// ParseAlgo returns the algorithm named s ("spt", "steiner", "tm" or "exact"), or
+// ErrUnknownAlgo naming s and the valid names. Cost O(1).
 func ParseAlgo(s string) (Algo, error) {
 	for _, a := range Algos {
 		if string(a) == s {
 			return a, nil
 		}
 	}
-	return "", fmt.Errorf("tree: unknown algorithm %q (want spt, steiner, tm or exact)", s)
+	return "", fmt.Errorf("%w %q (want spt, steiner, tm or exact)", ErrUnknownAlgo, s)
 }
 
 // Compute returns a tree rooted at src spanning dsts, computed by algo under arc weight w.
@@ -50,7 +61,7 @@ func Compute(g *Graph, algo Algo, src NodeID, dsts []NodeID, w Weight) (*Tree, e
 	case AlgoExact:
 		return SteinerExact(g, src, dsts, w)
 	}
-	return nil, fmt.Errorf("tree: unknown algorithm %q", algo)
+	return nil, fmt.Errorf("%w %q (want spt, steiner, tm or exact)", ErrUnknownAlgo, algo)
 }
 
 // multiStarts bounds the extra roots Steiner grows trees from.
