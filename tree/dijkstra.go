@@ -73,6 +73,51 @@ func (s *search) run(visit func(v NodeID) bool) {
 	}
 }
 
+// settleSources makes every node of srcs a source at distance 0 and settles it at once:
+// its arcs are relaxed here, so the sources never pass through the heap (visit is not
+// called on them). Use on a fresh search; cost O(arcs at srcs · log V).
+func (s *search) settleSources(srcs []NodeID) {
+	for _, v := range srcs {
+		s.dist[v] = 0
+		s.pred[v] = -1
+	}
+	g, w, arcs := s.g, s.w, s.g.arcs
+	for _, v := range srcs {
+		for _, a := range g.Out(v) {
+			u := arcs[a].To
+			if s.dist[u] == 0 {
+				continue
+			}
+			if s.reverse {
+				a = a.Reverse()
+			}
+			c := w(a)
+			if !(c >= 0) || c > math.MaxFloat64 {
+				if math.IsInf(c, 1) {
+					continue
+				}
+				panic(fmt.Sprintf("tree: arc weight %v of %s->%s is negative or NaN", c, g.NodeName(arcs[a].From), g.NodeName(arcs[a].To)))
+			}
+			if c < s.dist[u] {
+				s.dist[u] = c
+				s.pred[u] = a
+				s.heap.push(u, c)
+			}
+		}
+	}
+}
+
+// pathFrom returns the arcs from v to the sources in path order (reverse search only).
+func (s *search) pathFrom(v NodeID) []ArcID {
+	var p []ArcID
+	for s.pred[v] >= 0 {
+		a := s.pred[v]
+		p = append(p, a)
+		v = s.g.arcs[a].To
+	}
+	return p
+}
+
 // pathTo returns the arcs from the sources to v in path order (forward search only).
 func (s *search) pathTo(v NodeID) []ArcID {
 	var p []ArcID

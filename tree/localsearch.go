@@ -258,8 +258,13 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 	seenPath := make([]bool, g.NumLinks())
 	onPath := make([]bool, g.NumLinks())
 	s := newSearch(g, w)
+	treeArc := make([]bool, g.NumArcs())
+	for _, a := range t.Arcs {
+		treeArc[a] = true
+	}
 	var path []ArcID
-	var stack []NodeID
+	var stack, seeds []NodeID
+	var size [3]int
 	for _, first := range t.Nodes(g) {
 		if !key[first] {
 			continue
@@ -282,8 +287,11 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 			}
 			seenPath[path[len(path)-1].Link()] = true
 			seenPath[firstArc.Link()] = true
-			old := 0.0
+			old := 0.0 // the path's weight in the tree's own orientation
 			for _, a := range path {
+				if !treeArc[a] {
+					a = a.Reverse()
+				}
 				old += w(a)
 			}
 			// Label the two parts: flood the tree from first and from v, not crossing the path.
@@ -294,34 +302,46 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 			for _, a := range path {
 				onPath[a.Link()] = true
 			}
+			size = [3]int{}
 			for label, root := range []NodeID{first, v} {
 				stack = append(stack[:0], root)
 				side[root] = int8(label + 1)
+				size[label+1]++
 				for len(stack) > 0 {
 					x := stack[len(stack)-1]
 					stack = stack[:len(stack)-1]
 					for _, a := range adj(x) {
 						if y := g.arcs[a].To; !onPath[a.Link()] && side[y] == 0 {
 							side[y] = int8(label + 1)
+							size[label+1]++
 							stack = append(stack, y)
 						}
 					}
 				}
 			}
-			// Shortest path from part 1 to part 2.
+			// Least-weight path from the root's part to the other part: searched forward
+			// from the root's part, or backward from the other part, whichever is smaller.
+			rootSide := side[t.Root]
+			from, to := rootSide, 3-rootSide
+			s.reverse = size[from] > size[to]
+			if s.reverse {
+				from, to = to, from
+			}
 			s.heap.reset()
 			for x := range n {
 				s.dist[x] = math.Inf(1)
 				s.pred[x] = -1
 			}
+			seeds = seeds[:0]
 			for x := range n {
-				if side[x] == 1 {
-					s.seed(NodeID(x), 0)
+				if side[x] == from {
+					seeds = append(seeds, NodeID(x))
 				}
 			}
+			s.settleSources(seeds)
 			var hit NodeID = None
 			s.run(func(x NodeID) bool {
-				if side[x] == 2 {
+				if side[x] == to {
 					hit = x
 					return false
 				}
@@ -336,7 +356,11 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 						links = append(links, a)
 					}
 				}
-				links = append(links, s.pathTo(hit)...)
+				if s.reverse {
+					links = append(links, s.pathFrom(hit)...)
+				} else {
+					links = append(links, s.pathTo(hit)...)
+				}
 			}
 			for _, a := range path {
 				onPath[a.Link()] = false
