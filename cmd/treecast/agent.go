@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/treecast/treecast/node"
+)
+
+func init() { commands = append(commands, newAgentCmd) }
+
+func newAgentCmd() *cobra.Command {
+	var (
+		cfg       = node.DefaultConfig("", "")
+		join      []string
+		labels    []string
+		channels  []string
+		rateLimit string
+		verbose   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "agent --name N --data DIR --listen ADDR --gossip ADDR [--join ADDR,...]",
+		Short: "Run a node agent: store, forward and serve pushed objects",
+		Long: `Run a treecast node agent until SIGTERM or SIGINT.
+
+The agent joins the cluster by gossip (--join lists seed agents' gossip addresses), serves the
+treecast gRPC API on --listen (Submit, Push, Fetch, Status, and the gRPC health service),
+stores objects under --data, and forwards pushed chunks to its children in the plan. Port 0
+picks a free port; the bound addresses are logged at start. On SIGTERM it leaves the cluster,
+lets running streams finish and exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if cfg.RateLimit, err = node.ParseRate(rateLimit); err != nil {
+				return fmt.Errorf("--rate-limit: %w", err)
+			}
+			cfg.Join = join
+			cfg.Channels = channels
+			cfg.Labels = map[string]string{}
+			for _, kv := range labels {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("--labels: %q is not key=value", kv)
+				}
+				cfg.Labels[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+			level := slog.LevelInfo
+			if verbose {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			a, err := node.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "agent %s: grpc %s gossip %s", cfg.Name, a.Addr(), a.GossipAddr())
+			if m := a.MetricsAddr(); m != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), " metrics http://%s/metrics", m)
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			<-ctx.Done()
+			cfg.Logger.Info("shutting down")
+			return a.Close()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", "", "unique agent name (required)")
+	f.StringVar(&cfg.DataDir, "data", "", "data directory of the object store (required)")
+	f.StringVar(&cfg.ListenAddr, "listen", cfg.ListenAddr, "gRPC listen address host:port")
+	f.StringVar(&cfg.AdvertiseAddr, "advertise", "", "gRPC address other agents dial (default: the bound listen address)")
+	f.StringVar(&cfg.GossipAddr, "gossip", cfg.GossipAddr, "gossip bind address host:port")
+	f.StringSliceVar(&join, "join", nil, "gossip addresses of seed agents, comma separated")
+	f.StringSliceVar(&labels, "labels", nil, "topology labels k=v,... (dc, pod, rack)")
+	f.StringSliceVar(&channels, "channels", nil, "channels to subscribe to, comma separated")
+	f.StringVar(&cfg.MetricsAddr, "metrics", "", "serve Prometheus /metrics on this HTTP address")
+	f.StringVar(&rateLimit, "rate-limit", "", "cap on bytes sent per second, e.g. 1G, 500M, 64MiB (default: none)")
+	f.IntVar(&cfg.ChunkSize, "chunk", cfg.ChunkSize, "default chunk size in bytes for objects this agent stores")
+	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("data")
+	return cmd
+}

@@ -1,0 +1,266 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// Errors of the agent. They are wrapped with context (%w) and mapped to gRPC status codes only
+// at the RPC edge.
+var (
+	ErrClosed        = errors.New("node: agent closed")
+	ErrNoReceivers   = errors.New("node: target matches no node")
+	ErrUnknownDigest = errors.New("node: unknown digest")
+	ErrOutsideData   = errors.New("node: path outside the data dir")
+	ErrTruncated     = errors.New("node: stream ended before every chunk arrived")
+	ErrBadHeader     = errors.New("node: bad push header")
+	ErrUnknownMember = errors.New("node: unknown member")
+	ErrChildFailed   = errors.New("node: child stream failed")
+)
+
+// Agent is a running treecast agent: a gRPC server (treecast Agent service and gRPC health),
+// a gossip member, a chunk store and the forwarding engine. Create it with [Start] and stop it
+// with [Agent.Close]. All methods are safe for concurrent use.
+type Agent struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	store   objectStore
+	members memberView
+	limiter *rate.Limiter // nil: no cap
+	tr      transport
+
+	lis        net.Listener
+	srv        *grpc.Server
+	health     *health.Server
+	metricsLis net.Listener
+	metricsSrv *http.Server
+	advertise  string
+
+	ctx    context.Context // cancelled by Close: the lifetime of every goroutine
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	conns     map[string]*grpc.ClientConn // by gRPC address
+	transfers map[string]*transfer        // receiver side, by transfer id
+	sources   map[string]*sourceTransfer  // source side, by transfer id
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start validates cfg, opens the store in cfg.DataDir, binds the gRPC listener, joins the
+// gossip cluster (cfg.Join) and starts serving. ctx bounds start-up only (joining seeds);
+// the agent runs until Close. On any error everything started so far is stopped again.
+func Start(ctx context.Context, cfg Config) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	a := &Agent{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		m:         newMetrics(),
+		conns:     map[string]*grpc.ClientConn{},
+		transfers: map[string]*transfer{},
+		sources:   map[string]*sourceTransfer{},
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	if cfg.RateLimit > 0 {
+		burst := cfg.ChunkSize
+		if burst < MaxChunkSize {
+			burst = MaxChunkSize
+		}
+		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = a.Close()
+		}
+	}()
+	st, err := openStore(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: open store %s: %w", cfg.DataDir, err)
+	}
+	a.store = st
+
+	a.lis, err = net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("node: listen %s: %w", cfg.ListenAddr, err)
+	}
+	a.advertise = cfg.AdvertiseAddr
+	if a.advertise == "" {
+		a.advertise = advertiseFor(a.lis.Addr().(*net.TCPAddr), cfg.GossipAddr)
+	}
+	a.srv = grpc.NewServer(
+		grpc.MaxRecvMsgSize(MaxChunkSize+1<<20),
+		grpc.MaxSendMsgSize(MaxChunkSize+1<<20),
+	)
+	registerService(a.srv, a)
+	a.health = health.NewServer()
+	healthpb.RegisterHealthServer(a.srv, a.health)
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	a.goFunc(func() {
+		if err := a.srv.Serve(a.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			a.log.Error("grpc serve", "err", err)
+		}
+	})
+
+	if cfg.MetricsAddr != "" {
+		a.metricsLis, err = net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return nil, fmt.Errorf("node: metrics listen %s: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+		a.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		a.goFunc(func() {
+			if err := a.metricsSrv.Serve(a.metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("metrics serve", "err", err)
+			}
+		})
+	}
+
+	a.members, err = joinMembership(ctx, a)
+	if err != nil {
+		return nil, fmt.Errorf("node: membership: %w", err)
+	}
+	ok = true
+	a.log.Info("agent started", "grpc", a.advertise, "gossip", a.GossipAddr(), "data", cfg.DataDir)
+	return a, nil
+}
+
+// advertiseFor turns a bound listener address into one peers can dial: an unspecified host
+// (0.0.0.0, ::) is replaced by the gossip host, or by 127.0.0.1.
+func advertiseFor(bound *net.TCPAddr, gossip string) string {
+	if bound.IP != nil && !bound.IP.IsUnspecified() {
+		return bound.String()
+	}
+	host, _, _ := net.SplitHostPort(gossip)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, fmt.Sprint(bound.Port))
+}
+
+// goFunc runs f in a goroutine owned by the agent: Close waits for it.
+func (a *Agent) goFunc(f func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		f()
+	}()
+}
+
+// Name is the agent's cluster name.
+func (a *Agent) Name() string { return a.cfg.Name }
+
+// Addr is the gRPC address peers and clients dial (the bound address when port 0 was asked).
+func (a *Agent) Addr() string { return a.advertise }
+
+// MetricsAddr is the bound address of the /metrics HTTP server, or "" when not serving.
+func (a *Agent) MetricsAddr() string {
+	if a.metricsLis == nil {
+		return ""
+	}
+	return a.metricsLis.Addr().String()
+}
+
+// Close leaves the gossip cluster, stops accepting RPCs, lets running streams finish (for at
+// most a few seconds, then cancels them), closes client connections and the store, and waits
+// for every goroutine the agent started. It is safe to call more than once; later calls return
+// the first call's result.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		a.mu.Lock()
+		a.closed = true
+		a.mu.Unlock()
+		var errs []error
+		if a.health != nil {
+			a.health.Shutdown()
+		}
+		if a.members != nil {
+			errs = append(errs, a.members.Leave(2*time.Second))
+		}
+		if a.srv != nil {
+			done := make(chan struct{})
+			go func() { a.srv.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				a.cancel()
+				a.srv.Stop()
+				<-done
+			}
+		}
+		a.cancel()
+		if a.metricsSrv != nil {
+			errs = append(errs, a.metricsSrv.Close())
+		}
+		a.mu.Lock()
+		for addr, c := range a.conns {
+			errs = append(errs, c.Close())
+			delete(a.conns, addr)
+		}
+		a.mu.Unlock()
+		if a.members != nil {
+			errs = append(errs, a.members.Shutdown())
+		}
+		a.wg.Wait()
+		if a.store != nil {
+			errs = append(errs, a.store.Close())
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}
+
+// conn returns a pooled client connection to a peer's gRPC address.
+func (a *Agent) conn(addr string) (*grpc.ClientConn, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, ErrClosed
+	}
+	if c, ok := a.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxChunkSize+1<<20), grpc.MaxCallSendMsgSize(MaxChunkSize+1<<20)),
+		grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(16<<20),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("node: dial %s: %w", addr, err)
+	}
+	a.conns[addr] = c
+	return c, nil
+}
+
+// waitRate blocks until n bytes may be sent under the rate cap.
+func (a *Agent) waitRate(ctx context.Context, n int) error {
+	if a.limiter == nil {
+		return nil
+	}
+	return a.limiter.WaitN(ctx, n)
+}

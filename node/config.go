@@ -1,0 +1,206 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config configures one agent. The zero value is not usable: Name, DataDir, ListenAddr and
+// GossipAddr are required; [DefaultConfig] fills the rest with working defaults.
+type Config struct {
+	// Name is the agent's unique name in the cluster (gossip node name).
+	Name string
+	// DataDir is the directory of the agent's content-addressed store. Objects written there
+	// survive a restart. Submit only reads source files from inside this directory.
+	DataDir string
+	// ListenAddr is the TCP address of the gRPC server ("127.0.0.1:0" picks a free port;
+	// [Agent.Addr] reports the bound address).
+	ListenAddr string
+	// AdvertiseAddr is the gRPC address other agents dial; empty means the bound ListenAddr
+	// (with an unspecified host replaced by the gossip bind host).
+	AdvertiseAddr string
+	// GossipAddr is the host:port memberlist binds (UDP and TCP); port 0 picks a free port.
+	GossipAddr string
+	// Join lists gossip addresses of seed agents; empty starts a new cluster.
+	Join []string
+	// Labels place the agent in the topology (dc, pod, rack); they travel in gossip metadata.
+	Labels map[string]string
+	// Channels are the channels the agent subscribes to (targets "channel:NAME").
+	Channels []string
+	// MetricsAddr, when not empty, serves Prometheus /metrics over HTTP on that address.
+	MetricsAddr string
+	// RateLimit caps the bytes per second the agent sends on Push streams (0: no cap).
+	RateLimit int64
+	// ChunkSize is the default chunk size of objects the agent puts in its store.
+	ChunkSize int
+	// QueueChunks bounds the chunks queued per child of a transfer. With F children per
+	// stripe, a transfer holds at most about (QueueChunks+2)*ChunkSize*F bytes in memory,
+	// whatever the object size.
+	QueueChunks int
+	// DialTimeout bounds connecting to a child agent.
+	DialTimeout time.Duration
+	// Logger receives structured logs; nil means slog.Default() with an "agent" attribute.
+	Logger *slog.Logger
+
+	// corrupt, when set (tests only), may alter a chunk this agent sends on a Push stream
+	// to child; it returns the bytes to send.
+	corrupt func(child string, index int, data []byte) []byte
+}
+
+// Defaults used by [DefaultConfig] and filled by [Start] where a field is zero.
+const (
+	DefaultChunkSize   = 4 << 20
+	DefaultQueueChunks = 8
+	DefaultDialTimeout = 5 * time.Second
+	// MaxChunkSize bounds the chunk size (and so gRPC message sizes).
+	MaxChunkSize = 64 << 20
+)
+
+// DefaultConfig returns a configuration for an agent named name storing under dataDir,
+// listening on loopback ports chosen by the kernel.
+func DefaultConfig(name, dataDir string) Config {
+	return Config{
+		Name:        name,
+		DataDir:     dataDir,
+		ListenAddr:  "127.0.0.1:0",
+		GossipAddr:  "127.0.0.1:0",
+		ChunkSize:   DefaultChunkSize,
+		QueueChunks: DefaultQueueChunks,
+		DialTimeout: DefaultDialTimeout,
+	}
+}
+
+// ErrConfig is wrapped by every error of [Config.Validate].
+var ErrConfig = errors.New("node: bad config")
+
+// Validate checks the configuration and names the first bad value. It does no I/O besides
+// nothing: addresses are parsed, not bound.
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	if c.Name == "" {
+		return bad("name is empty")
+	}
+	if strings.ContainsAny(c.Name, " \t\n,=:") {
+		return bad("name %q has a space, ',', '=' or ':'", c.Name)
+	}
+	if c.DataDir == "" {
+		return bad("data dir is empty")
+	}
+	for field, addr := range map[string]string{"listen": c.ListenAddr, "gossip": c.GossipAddr} {
+		if err := checkHostPort(addr); err != nil {
+			return bad("%s address %q: %v", field, addr, err)
+		}
+	}
+	if c.AdvertiseAddr != "" {
+		if err := checkHostPort(c.AdvertiseAddr); err != nil {
+			return bad("advertise address %q: %v", c.AdvertiseAddr, err)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if err := checkHostPort(c.MetricsAddr); err != nil {
+			return bad("metrics address %q: %v", c.MetricsAddr, err)
+		}
+	}
+	for _, j := range c.Join {
+		if err := checkHostPort(j); err != nil {
+			return bad("join address %q: %v", j, err)
+		}
+	}
+	for k, v := range c.Labels {
+		if k == "" || strings.ContainsAny(k, " ,=") || strings.ContainsAny(v, " ,=") {
+			return bad("label %q=%q: keys and values must be non-empty words", k, v)
+		}
+	}
+	for _, ch := range c.Channels {
+		if ch == "" || strings.ContainsAny(ch, " ,=:") {
+			return bad("channel %q: must be a non-empty word", ch)
+		}
+	}
+	if c.RateLimit < 0 {
+		return bad("rate limit %d is negative", c.RateLimit)
+	}
+	if c.ChunkSize < 0 || c.ChunkSize > MaxChunkSize {
+		return bad("chunk size %d outside [1, %d]", c.ChunkSize, MaxChunkSize)
+	}
+	if c.QueueChunks < 0 {
+		return bad("queue chunks %d is negative", c.QueueChunks)
+	}
+	if c.DialTimeout < 0 {
+		return bad("dial timeout %v is negative", c.DialTimeout)
+	}
+	return nil
+}
+
+// withDefaults returns c with zero fields filled.
+func (c Config) withDefaults() Config {
+	if c.ChunkSize == 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	if c.QueueChunks == 0 {
+		c.QueueChunks = DefaultQueueChunks
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Logger = c.Logger.With("agent", c.Name)
+	if abs, err := filepath.Abs(c.DataDir); err == nil {
+		c.DataDir = abs
+	}
+	return c
+}
+
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port %q is not a number in [0, 65535]", port)
+	}
+	return nil
+}
+
+// ParseRate parses a byte rate such as "1G", "500M", "64KiB" or "1000" (bytes per second).
+// Suffixes K, M, G, T are powers of 1000; Ki, Mi, Gi, Ti powers of 1024; an optional trailing
+// "B" or "B/s" is ignored. "0" or "" means no cap.
+func ParseRate(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return 0, nil
+	}
+	t = strings.TrimSuffix(t, "/s")
+	t = strings.TrimSuffix(t, "B")
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"k", 1e3}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSuffix(t, u.suf), u.m
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 || f*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("%w: rate %q is not a byte rate like 1G or 500MiB", ErrConfig, s)
+	}
+	return int64(f * float64(mult)), nil
+}
+
+func dirExists(dir string) bool {
+	st, err := os.Stat(dir)
+	return err == nil && st.IsDir()
+}

@@ -1,0 +1,387 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+)
+
+// This file tests the forwarding engine on its own: agents built without sockets, joined by
+// an in-process transport, over an in-memory store and a static membership.
+
+var errMemHash = errors.New("memstore: hash mismatch")
+
+type memManifest struct {
+	digest    string
+	size      int64
+	chunkSize int
+	hashes    [][32]byte
+}
+
+func (m *memManifest) Digest() string { return m.digest }
+func (m *memManifest) Size() int64    { return m.size }
+func (m *memManifest) NumChunks() int { return len(m.hashes) }
+
+type memStore struct {
+	mu      sync.Mutex
+	objects map[string][][]byte
+	mans    map[string]*memManifest
+}
+
+func newMemStore() *memStore {
+	return &memStore{objects: map[string][][]byte{}, mans: map[string]*memManifest{}}
+}
+
+func (s *memStore) Put(r io.Reader, chunkSize int) (manifest, error) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	m := &memManifest{digest: "sha256:" + hex.EncodeToString(sum[:]), size: int64(len(b)), chunkSize: chunkSize}
+	var chunks [][]byte
+	for off := 0; off < len(b); off += chunkSize {
+		c := b[off:min(off+chunkSize, len(b))]
+		chunks = append(chunks, c)
+		m.hashes = append(m.hashes, sha256.Sum256(c))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.objects[m.digest], s.mans[m.digest] = chunks, m
+	return m, nil
+}
+
+func (s *memStore) Stat(d string) (manifest, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m, ok := s.mans[d]; ok && s.objects[d] != nil {
+		return m, nil
+	}
+	return nil, fmt.Errorf("memstore: %s not found", d)
+}
+
+func (s *memStore) ReadChunk(d string, i int) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects[d]
+	if o == nil || i < 0 || i >= len(o) {
+		return nil, fmt.Errorf("memstore: %s chunk %d not found", d, i)
+	}
+	return o[i], nil
+}
+
+func (s *memStore) Objects() ([]objectInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []objectInfo
+	for d, m := range s.mans {
+		out = append(out, objectInfo{Digest: d, Size: m.size, Chunks: len(m.hashes), Held: len(m.hashes), Complete: true})
+	}
+	return out, nil
+}
+
+func (s *memStore) object(d string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Join(s.objects[d], nil)
+}
+
+func (s *memStore) Close() error { return nil }
+
+func (s *memStore) Begin(m manifest) (partialObject, error) {
+	mm := m.(*memManifest)
+	return &memPartial{s: s, m: mm, chunks: make([][]byte, len(mm.hashes))}, nil
+}
+
+type memPartial struct {
+	s      *memStore
+	m      *memManifest
+	mu     sync.Mutex
+	chunks [][]byte
+}
+
+func (p *memPartial) WriteChunk(i int, data []byte) error {
+	if sha256.Sum256(data) != p.m.hashes[i] {
+		return fmt.Errorf("%w: chunk %d", errMemHash, i)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.chunks[i] = append([]byte(nil), data...)
+	return nil
+}
+
+func (p *memPartial) ReadChunk(i int) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.chunks[i] == nil {
+		return nil, fmt.Errorf("memstore: chunk %d not held", i)
+	}
+	return p.chunks[i], nil
+}
+
+func (p *memPartial) Held() []int {
+	if _, err := p.s.Stat(p.m.digest); err == nil {
+		out := make([]int, len(p.m.hashes))
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	return nil
+}
+
+func (p *memPartial) Commit() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, c := range p.chunks {
+		if c == nil {
+			return fmt.Errorf("memstore: commit with chunk %d missing", i)
+		}
+	}
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	p.s.objects[p.m.digest], p.s.mans[p.m.digest] = p.chunks, p.m
+	return nil
+}
+
+func (p *memPartial) Abort() error { return nil }
+
+type staticMembers struct{ list *[]memberInfo }
+
+func (s staticMembers) Members() []memberInfo     { return *s.list }
+func (s staticMembers) GossipAddr() string        { return "" }
+func (s staticMembers) Leave(time.Duration) error { return nil }
+func (s staticMembers) Shutdown() error           { return nil }
+
+// memNet connects engine agents in process: addresses are agent names.
+type memNet struct {
+	mu     sync.Mutex
+	agents map[string]*Agent
+	wg     sync.WaitGroup
+}
+
+type memMsg struct {
+	hdr   *pushHeader
+	index int
+	data  []byte
+	held  []byte
+	up    *upMsg
+	eof   bool
+}
+
+// memPipe is one Push stream: down carries header and chunks, up carries held and upMsgs.
+type memPipe struct {
+	ctx  context.Context
+	down chan memMsg
+	up   chan memMsg
+}
+
+func (p *memPipe) sendHeader(h pushHeader) error { return p.push(p.down, memMsg{hdr: &h}) }
+func (p *memPipe) recvHeld() ([]byte, error) {
+	m, err := p.pull(p.up)
+	return m.held, err
+}
+func (p *memPipe) sendChunk(i int, d []byte) error { return p.push(p.down, memMsg{index: i, data: d}) }
+func (p *memPipe) closeSend() error                { return p.push(p.down, memMsg{eof: true}) }
+func (p *memPipe) recvUp() (upMsg, error) {
+	m, err := p.pull(p.up)
+	if err != nil {
+		return upMsg{}, err
+	}
+	return *m.up, nil
+}
+
+// server side
+type memDown struct{ p *memPipe }
+
+func (d memDown) recvChunk() (int, []byte, error) {
+	m, err := d.p.pull(d.p.down)
+	return m.index, m.data, err
+}
+func (d memDown) sendHeld(b []byte) error { return d.p.push(d.p.up, memMsg{held: b}) }
+func (d memDown) sendUp(u upMsg) error    { return d.p.push(d.p.up, memMsg{up: &u}) }
+
+func (p *memPipe) push(c chan memMsg, m memMsg) error {
+	select {
+	case c <- m:
+		return nil
+	case <-p.ctx.Done():
+		return p.ctx.Err()
+	}
+}
+
+func (p *memPipe) pull(c chan memMsg) (memMsg, error) {
+	select {
+	case m, ok := <-c:
+		if !ok || m.eof {
+			return memMsg{}, io.EOF
+		}
+		return m, nil
+	case <-p.ctx.Done():
+		return memMsg{}, p.ctx.Err()
+	}
+}
+
+func (n *memNet) openPush(ctx context.Context, addr string) (upstream, error) {
+	n.mu.Lock()
+	b := n.agents[addr]
+	n.mu.Unlock()
+	if b == nil {
+		return nil, fmt.Errorf("memnet: no agent %s", addr)
+	}
+	p := &memPipe{ctx: ctx, down: make(chan memMsg, 1), up: make(chan memMsg, 1)}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		m, err := p.pull(p.down)
+		if err != nil {
+			return
+		}
+		_ = b.receive(ctx, *m.hdr, memDown{p})
+		close(p.up)
+	}()
+	return p, nil
+}
+
+func (n *memNet) fetch(ctx context.Context, addr, digest string, i int) ([]byte, error) {
+	n.mu.Lock()
+	b := n.agents[addr]
+	n.mu.Unlock()
+	if b == nil {
+		return nil, fmt.Errorf("memnet: no agent %s", addr)
+	}
+	return b.localChunk(digest, i)
+}
+
+func newEngineCluster(t *testing.T, n int, corrupt func(string, int, []byte) []byte) ([]*Agent, *memNet) {
+	t.Helper()
+	net := &memNet{agents: map[string]*Agent{}}
+	members := &[]memberInfo{}
+	var agents []*Agent
+	for i := range n {
+		name := fmt.Sprintf("a%02d", i)
+		cfg := DefaultConfig(name, t.TempDir())
+		cfg.ChunkSize = 1000
+		cfg.QueueChunks = 2
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.corrupt = corrupt
+		cfg = cfg.withDefaults()
+		a := &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(), store: newMemStore(), members: staticMembers{members},
+			tr: net, transfers: map[string]*transfer{}, sources: map[string]*sourceTransfer{}}
+		a.ctx, a.cancel = context.WithCancel(context.Background())
+		*members = append(*members, memberInfo{Name: name, Addr: name, State: "alive",
+			Labels: map[string]string{"rack": fmt.Sprintf("r%d", i%2)}, Channels: []string{[]string{"web", "db"}[i%2]}})
+		net.agents[name] = a
+		agents = append(agents, a)
+	}
+	t.Cleanup(func() {
+		for _, a := range agents {
+			a.cancel()
+			a.wg.Wait()
+		}
+		net.wg.Wait()
+	})
+	return agents, net
+}
+
+func randomObject(n int, seed byte) []byte {
+	b := make([]byte, n)
+	x := uint32(seed) + 1
+	for i := range b {
+		x = x*1664525 + 1013904223
+		b[i] = byte(x >> 24)
+	}
+	return b
+}
+
+func init() { hashErrs = append(hashErrs, errMemHash) }
+
+func TestEngineStrategies(t *testing.T) {
+	for _, strat := range []string{"chain", "tree", "unicast", "forest"} {
+		for _, target := range []string{"all", "rack=r1", "channel:web", "a03,a05"} {
+			t.Run(strat+"/"+target, func(t *testing.T) {
+				agents, _ := newEngineCluster(t, 7, nil)
+				data := randomObject(10_500, 3)
+				src := agents[0]
+				m, err := src.store.Put(bytes.NewReader(data), 1000)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var mu sync.Mutex
+				events := 0
+				rep, err := src.Push(context.Background(), Object{Digest: m.Digest()}, target,
+					PushOptions{Strategy: strat, Fanout: 2, Stripes: 3, Progress: func(Event) { mu.Lock(); events++; mu.Unlock() }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, _ := selectTargets(src.members.Members(), target, src.Name())
+				var got []string
+				for _, r := range rep.Receivers {
+					got = append(got, r.Receiver)
+					if !r.OK {
+						t.Errorf("%s failed: %s", r.Receiver, r.Err)
+					}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("receivers %v, want %v", got, want)
+				}
+				for _, a := range agents[1:] {
+					sel := sort.SearchStrings(want, a.Name()) < len(want) && want[sort.SearchStrings(want, a.Name())] == a.Name()
+					obj := a.store.(*memStore).object(m.Digest())
+					if sel && !bytes.Equal(obj, data) {
+						t.Errorf("%s: copy differs (%d bytes)", a.Name(), len(obj))
+					}
+					if !sel && len(obj) != 0 {
+						t.Errorf("%s: not a receiver but holds the object", a.Name())
+					}
+				}
+				if events < len(want) {
+					t.Errorf("%d progress events for %d receivers", events, len(want))
+				}
+			})
+		}
+	}
+}
+
+func TestEngineCorruptChunkRefetched(t *testing.T) {
+	var mu sync.Mutex
+	flipped := 0
+	corrupt := func(child string, i int, data []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if i == 4 && child == "a03" {
+			flipped++
+			c := append([]byte(nil), data...)
+			c[0] ^= 0xff
+			return c
+		}
+		return data
+	}
+	agents, _ := newEngineCluster(t, 6, corrupt)
+	data := randomObject(9000, 5)
+	m, _ := agents[0].store.Put(bytes.NewReader(data), 1000)
+	rep, err := agents[0].Push(context.Background(), Object{Digest: m.Digest()}, "all", PushOptions{Strategy: "chain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed() != 0 {
+		t.Fatalf("failures: %+v", rep.Receivers)
+	}
+	if flipped == 0 {
+		t.Fatal("corruption hook never ran")
+	}
+	for _, a := range agents[1:] {
+		if !bytes.Equal(a.store.(*memStore).object(m.Digest()), data) {
+			t.Errorf("%s: copy differs", a.Name())
+		}
+	}
+}

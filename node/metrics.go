@@ -1,0 +1,64 @@
+package node
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the agent's Prometheus instruments, registered on a registry of its own so
+// that several agents may run in one process (tests, demo).
+type metrics struct {
+	reg           *prometheus.Registry
+	bytesIn       prometheus.Counter
+	bytesOut      prometheus.Counter
+	chunksIn      prometheus.Counter
+	chunksOut     prometheus.Counter
+	chunksBad     prometheus.Counter
+	transfers     *prometheus.CounterVec // by role (source, receiver) and result
+	active        prometheus.Gauge
+	errors        *prometheus.CounterVec // by kind
+	duration      *prometheus.HistogramVec
+	refetchChunks prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_bytes_in_total", Help: "Chunk bytes received on Push streams and Fetch answers.",
+		}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_bytes_out_total", Help: "Chunk bytes sent on Push streams and Fetch answers.",
+		}),
+		chunksIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_chunks_in_total", Help: "Chunks received and verified.",
+		}),
+		chunksOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_chunks_out_total", Help: "Chunks sent to children.",
+		}),
+		chunksBad: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_chunks_rejected_total", Help: "Chunks rejected because their hash did not match the manifest.",
+		}),
+		refetchChunks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_chunks_refetched_total", Help: "Chunks fetched again after a rejection.",
+		}),
+		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "treecast_transfers_total", Help: "Transfers ended, by role and result.",
+		}, []string{"role", "result"}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "treecast_transfers_active", Help: "Transfers in progress on this agent.",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "treecast_errors_total", Help: "Errors, by kind.",
+		}, []string{"kind"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "treecast_transfer_seconds",
+			Help:    "Transfer durations, by role.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
+		}, []string{"role"}),
+	}
+	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.chunksIn, m.chunksOut, m.chunksBad, m.refetchChunks,
+		m.transfers, m.active, m.errors, m.duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

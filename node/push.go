@@ -1,0 +1,399 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// transfer is a receiver's state for one push: the partial object, the chunks verified, and
+// the forwarders to its children. One Push stream per stripe attaches to it (a forest gives a
+// receiver one parent per stripe); the transfer ends when every stream has detached.
+type transfer struct {
+	a       *Agent
+	id      string
+	man     manifest
+	plan    plan
+	planRaw []byte
+	source  string
+	start   time.Time
+	partial partialObject
+
+	mu       sync.Mutex
+	held     []byte // chunks verified (including those held before)
+	preheld  []byte // chunks held when the transfer began
+	nheld    int
+	attached map[int]bool    // stripes with an incoming stream
+	ups      map[int]*upSink // incoming stream per stripe
+	fwd      map[int][]*forwarder
+	refs     int
+	done     chan struct{} // closed when committed or failed
+	err      error
+	lastProg int
+}
+
+// upSink serialises messages sent up one incoming stream.
+type upSink struct {
+	mu   sync.Mutex
+	down downstream
+	dead bool
+}
+
+func (u *upSink) send(m upMsg) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.dead {
+		return
+	}
+	if err := u.down.sendUp(m); err != nil {
+		u.dead = true
+	}
+}
+
+// receive serves one incoming Push stream whose header has been read: it attaches to (or
+// creates) the transfer, answers with the chunks held, stores and forwards every chunk of the
+// stream's stripe, then reports this receiver's result and its subtree's up the stream. It
+// returns when the subtree of this stripe has answered, or with the stream's error.
+func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) error {
+	if hdr.Child != a.cfg.Name {
+		return fmt.Errorf("%w: stream for %q reached %q", ErrBadHeader, hdr.Child, a.cfg.Name)
+	}
+	t, err := a.attach(hdr)
+	if err != nil {
+		return err
+	}
+	defer a.detach(t)
+	s := hdr.Stripe
+	sink := &upSink{down: down}
+	defer func() { // the stream ends with this handler: nothing more may be sent on it
+		sink.mu.Lock()
+		sink.dead = true
+		sink.mu.Unlock()
+	}()
+	t.mu.Lock()
+	if t.attached[s] {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: stripe %d of transfer %s already has a parent", ErrBadHeader, s, t.id)
+	}
+	t.attached[s] = true
+	t.ups[s] = sink
+	heldNow := bitClone(t.held)
+	t.mu.Unlock()
+
+	fwds := t.startForwarders(s)
+	sink.mu.Lock()
+	err = down.sendHeld(heldNow)
+	sink.mu.Unlock()
+	if err != nil {
+		t.endStripe(fwds)
+		return err
+	}
+
+	recvErr := t.receiveStripe(ctx, hdr, down)
+	t.endStripe(fwds)
+	if recvErr != nil {
+		t.fail(recvErr)
+	}
+	// Wait for the whole object (other stripes come on other streams), then report.
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		t.fail(ctx.Err())
+	}
+	t.mu.Lock()
+	res := upMsg{Receiver: a.cfg.Name, Held: t.nheld, Total: t.man.NumChunks(), Final: true, OK: t.err == nil, Seconds: since(t.start)}
+	if t.err != nil {
+		res.Err = t.err.Error()
+	}
+	t.mu.Unlock()
+	sink.send(res)
+	for _, f := range fwds {
+		<-f.done
+	}
+	return recvErr
+}
+
+// receiveStripe reads chunks until the parent closes its side, then checks that every chunk
+// of the stripe is held.
+func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downstream) error {
+	n := t.man.NumChunks()
+	S := t.plan.Stripes()
+	for {
+		i, data, err := down.recvChunk()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("node: stream from %s (stripe %d): %w", hdr.Parent, hdr.Stripe, err)
+		}
+		if i < 0 || i >= n || i%S != hdr.Stripe {
+			return fmt.Errorf("%w: chunk %d is not in stripe %d of %d chunks", ErrBadHeader, i, hdr.Stripe, n)
+		}
+		if err := t.deliver(ctx, hdr, i, data); err != nil {
+			return err
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	missing := 0
+	for i := hdr.Stripe; i < n; i += S {
+		if !bitGet(t.held, i) {
+			missing++
+		}
+	}
+	if missing > 0 {
+		return fmt.Errorf("%w: %d chunks of stripe %d missing from %s", ErrTruncated, missing, hdr.Stripe, hdr.Parent)
+	}
+	return nil
+}
+
+// deliver verifies and writes chunk i, fetching it again from the parent (then the source)
+// when its hash does not match, and hands it to the stripe's forwarders.
+func (t *transfer) deliver(ctx context.Context, hdr pushHeader, i int, data []byte) error {
+	a := t.a
+	a.m.bytesIn.Add(float64(len(data)))
+	t.mu.Lock()
+	dup := bitGet(t.held, i)
+	t.mu.Unlock()
+	if dup {
+		return nil
+	}
+	err := t.partial.WriteChunk(i, data)
+	for attempt := 0; err != nil && isHashMismatch(err) && attempt < 4; attempt++ {
+		a.m.chunksBad.Inc()
+		from := hdr.Parent
+		if attempt%2 == 1 {
+			from = hdr.Source
+		}
+		a.log.Warn("chunk rejected, fetching again", "transfer", t.id, "chunk", i, "from", from, "err", err)
+		var fetched []byte
+		fetched, ferr := a.fetchChunk(ctx, from, t.man.Digest(), i)
+		if ferr != nil {
+			err = fmt.Errorf("%w (refetch from %s: %v)", err, from, ferr)
+			continue
+		}
+		a.m.refetchChunks.Inc()
+		data = fetched
+		err = t.partial.WriteChunk(i, data)
+	}
+	if err != nil {
+		return fmt.Errorf("node: chunk %d: %w", i, err)
+	}
+	a.m.chunksIn.Inc()
+	t.mu.Lock()
+	fwds := t.fwd[i%t.plan.Stripes()]
+	complete := false
+	if !bitGet(t.held, i) {
+		bitSet(t.held, i)
+		t.nheld++
+		complete = t.nheld == t.man.NumChunks()
+	}
+	prog := t.progressLocked(complete)
+	t.mu.Unlock()
+	if prog != nil {
+		t.sendUpAll(*prog)
+	}
+	for _, f := range fwds {
+		if err := f.enqueue(ctx, i, data); err != nil {
+			return err
+		}
+	}
+	if complete {
+		t.commit()
+	}
+	return nil
+}
+
+// progressLocked returns a progress message every 5% of the object (and at completion).
+func (t *transfer) progressLocked(force bool) *upMsg {
+	n := t.man.NumChunks()
+	step := n / 20
+	if step < 1 {
+		step = 1
+	}
+	if !force && t.nheld-t.lastProg < step {
+		return nil
+	}
+	t.lastProg = t.nheld
+	return &upMsg{Receiver: t.a.cfg.Name, Held: t.nheld, Total: n}
+}
+
+func (t *transfer) sendUpAll(m upMsg) {
+	t.mu.Lock()
+	sinks := make([]*upSink, 0, len(t.ups))
+	for _, u := range t.ups {
+		sinks = append(sinks, u)
+	}
+	t.mu.Unlock()
+	for _, u := range sinks {
+		u.send(m)
+	}
+}
+
+// commit makes the object visible once every chunk is verified.
+func (t *transfer) commit() {
+	err := t.partial.Commit()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err != nil {
+		return
+	}
+	select {
+	case <-t.done:
+		return
+	default:
+	}
+	if err != nil {
+		t.err = fmt.Errorf("node: commit: %w", err)
+		t.a.m.errors.WithLabelValues("commit").Inc()
+	}
+	close(t.done)
+}
+
+// fail ends the transfer with err (the first error wins) and discards the partial object.
+func (t *transfer) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-t.done:
+		return
+	default:
+	}
+	t.err = err
+	close(t.done)
+	t.a.m.errors.WithLabelValues("receive").Inc()
+	t.a.log.Warn("transfer failed", "transfer", t.id, "err", err)
+}
+
+// startForwarders starts the forwarders of stripe s: one per child of this agent in s.
+func (t *transfer) startForwarders(s int) []*forwarder {
+	var backlog []int
+	t.mu.Lock()
+	for i := s; i < t.man.NumChunks(); i += t.plan.Stripes() {
+		if bitGet(t.preheld, i) {
+			backlog = append(backlog, i)
+		}
+	}
+	t.mu.Unlock()
+	var fwds []*forwarder
+	for _, c := range t.plan.Children(t.a.cfg.Name, s) {
+		hdr := pushHeader{Transfer: t.id, Manifest: t.man, Plan: t.planRaw, Child: c, Parent: t.a.cfg.Name, Source: t.source, Stripe: s}
+		f := newForwarder(t.a, hdr, backlog, t.readChunk, subtreeOf(t.plan, c, s), func(m upMsg) {
+			t.mu.Lock()
+			u := t.ups[s]
+			t.mu.Unlock()
+			if u != nil {
+				u.send(m)
+			}
+		})
+		fwds = append(fwds, f)
+		t.a.goFunc(func() { f.run(t.a.ctx) })
+	}
+	t.mu.Lock()
+	t.fwd[s] = fwds
+	t.mu.Unlock()
+	return fwds
+}
+
+// endStripe tells the stripe's forwarders that no more chunks come.
+func (t *transfer) endStripe(fwds []*forwarder) {
+	for _, f := range fwds {
+		f.finish()
+	}
+}
+
+func (t *transfer) readChunk(i int) ([]byte, error) {
+	if data, err := t.partial.ReadChunk(i); err == nil {
+		return data, nil
+	}
+	return t.a.store.ReadChunk(t.man.Digest(), i)
+}
+
+// attach returns the receiver transfer of hdr, creating it on the first stream: the plan is
+// decoded, the manifest checked and the partial object begun (answering what is held).
+func (a *Agent) attach(hdr pushHeader) (*transfer, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, ErrClosed
+	}
+	if t, ok := a.transfers[hdr.Transfer]; ok {
+		if t.man.Digest() != hdr.Manifest.Digest() {
+			return nil, fmt.Errorf("%w: transfer %s carries %s, not %s", ErrBadHeader, hdr.Transfer, hdr.Manifest.Digest(), t.man.Digest())
+		}
+		t.refs++
+		return t, nil
+	}
+	if hdr.Transfer == "" {
+		return nil, fmt.Errorf("%w: no transfer id", ErrBadHeader)
+	}
+	p, err := decodePlan(hdr.Plan)
+	if err != nil {
+		return nil, fmt.Errorf("%w: plan: %w", ErrBadHeader, err)
+	}
+	if hdr.Stripe < 0 || hdr.Stripe >= p.Stripes() {
+		return nil, fmt.Errorf("%w: stripe %d of %d", ErrBadHeader, hdr.Stripe, p.Stripes())
+	}
+	part, err := a.store.Begin(hdr.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("node: begin %s: %w", hdr.Manifest.Digest(), err)
+	}
+	n := hdr.Manifest.NumChunks()
+	t := &transfer{
+		a: a, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, source: hdr.Source,
+		start: time.Now(), partial: part,
+		held: newBitmap(n), attached: map[int]bool{}, ups: map[int]*upSink{}, fwd: map[int][]*forwarder{},
+		refs: 1, done: make(chan struct{}),
+	}
+	for _, i := range part.Held() {
+		if i >= 0 && i < n && !bitGet(t.held, i) {
+			bitSet(t.held, i)
+			t.nheld++
+		}
+	}
+	t.preheld = bitClone(t.held)
+	a.transfers[t.id] = t
+	a.m.active.Inc()
+	if t.nheld == n {
+		// Everything was already here (a resumed or repeated push): commit at once.
+		t.commit()
+	}
+	return t, nil
+}
+
+// detach drops one stream's reference; the last one ends the transfer, discarding the partial
+// object unless it was committed.
+func (a *Agent) detach(t *transfer) {
+	a.mu.Lock()
+	t.refs--
+	last := t.refs == 0
+	if last {
+		delete(a.transfers, t.id)
+		a.m.active.Dec()
+	}
+	a.mu.Unlock()
+	if !last {
+		return
+	}
+	t.mu.Lock()
+	select {
+	case <-t.done:
+	default:
+		t.err = fmt.Errorf("%w: %d of %d chunks", ErrTruncated, t.nheld, t.man.NumChunks())
+		close(t.done)
+	}
+	err := t.err
+	t.mu.Unlock()
+	result := "verified"
+	if err != nil {
+		result = "failed"
+		if aerr := t.partial.Abort(); aerr != nil {
+			a.log.Warn("abort partial", "transfer", t.id, "err", aerr)
+		}
+	}
+	a.m.transfers.WithLabelValues("receiver", result).Inc()
+	a.m.duration.WithLabelValues("receiver").Observe(time.Since(t.start).Seconds())
+}

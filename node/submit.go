@@ -1,0 +1,249 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Object names what to push: a file (Path, which must lie inside the agent's data directory)
+// or an object the agent's store already holds (Digest, "sha256:...").
+type Object struct {
+	Path   string
+	Digest string
+}
+
+// PushOptions tune one push. The zero value pushes with the tree strategy, fan-out 2, one
+// stripe and the agent's chunk size.
+type PushOptions struct {
+	Strategy  string // chain, tree, forest or unicast ("" = tree)
+	Fanout    int    // children per node in tree strategies (0 = 2)
+	Stripes   int    // stripes of the forest strategy (0 = 2 for forest, else 1)
+	Parity    int    // parity chunks per group (forest; reserved)
+	ChunkSize int    // chunk size for a new object (0 = the agent's default)
+	// Progress, when not nil, receives every progress event and every receiver's result as
+	// they arrive. It is called from one goroutine at a time and must not block for long.
+	Progress func(Event)
+	// Plan, when not nil, receives a text rendering of the plan before any chunk is sent.
+	Plan func(PlanInfo)
+}
+
+// PlanInfo describes the plan of a push, for display.
+type PlanInfo struct {
+	Transfer  string
+	Digest    string
+	Size      int64
+	Chunks    int
+	Strategy  string
+	Stripes   int
+	Receivers []string
+	// Edges lists parent -> child per stripe.
+	Edges [][3]string // {stripe, parent, child}
+}
+
+// sourceTransfer is the source's state for one push: the results gathered from every
+// receiver, deduplicated (a forest reports each receiver once per stripe).
+type sourceTransfer struct {
+	mu       sync.Mutex
+	start    time.Time
+	results  map[string]Result
+	progress map[string]int
+	total    int
+	cb       func(Event)
+}
+
+func (st *sourceTransfer) report(m upMsg) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, known := st.results[m.Receiver]; !known {
+		// Only receivers of the plan are tracked; anything else is ignored.
+		return
+	}
+	ev := Event{Receiver: m.Receiver, Held: m.Held, Total: st.total, Elapsed: time.Since(st.start)}
+	if m.Final {
+		prev := st.results[m.Receiver]
+		if prev.OK || prev.Err != "" && !m.OK {
+			return // first verdict wins, verified over failed
+		}
+		st.results[m.Receiver] = Result{Receiver: m.Receiver, OK: m.OK, Err: m.Err, Elapsed: time.Since(st.start)}
+		ev.Final, ev.OK, ev.Err = true, m.OK, m.Err
+		if m.OK {
+			ev.Held = st.total
+		}
+	} else if m.Held <= st.progress[m.Receiver] {
+		return
+	}
+	if ev.Held > st.progress[m.Receiver] {
+		st.progress[m.Receiver] = ev.Held
+	}
+	if st.cb != nil {
+		st.cb(ev)
+	}
+}
+
+// Push delivers an object to every agent the target selects and returns when each receiver
+// has answered: the report holds one result per receiver (verified, or the error). target is
+// a node name list ("a,b"), a label selector ("rack=r1", "pod=p2,dc=east"), "channel:NAME" or
+// "all"; the source itself is never a receiver. The object is stored first if given by path
+// (hashing it costs one read of the file). Push returns an error only when the push could not
+// start (unknown digest, path outside the data dir, target matching no node, no plan); a
+// receiver's failure is in the report, not the error. Memory stays bounded by the plan's
+// fan-out times a few chunks whatever the object size.
+func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOptions) (Report, error) {
+	if a.isClosed() {
+		return Report{}, ErrClosed
+	}
+	man, err := a.resolveObject(obj, opts.ChunkSize)
+	if err != nil {
+		return Report{}, err
+	}
+	members := a.members.Members()
+	dsts, err := selectTargets(members, target, a.cfg.Name)
+	if err != nil {
+		return Report{}, err
+	}
+	p, raw, err := buildPlan(members, a.cfg.Name, dsts, opts)
+	if err != nil {
+		return Report{}, fmt.Errorf("node: plan: %w", err)
+	}
+	id := newTransferID()
+	rep := Report{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks()}
+	if opts.Plan != nil {
+		info := PlanInfo{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks(), Strategy: opts.Strategy, Stripes: p.Stripes(), Receivers: dsts}
+		for s := 0; s < p.Stripes(); s++ {
+			q := []string{a.cfg.Name}
+			for k := 0; k < len(q); k++ {
+				for _, c := range p.Children(q[k], s) {
+					info.Edges = append(info.Edges, [3]string{fmt.Sprint(s), q[k], c})
+					q = append(q, c)
+				}
+			}
+		}
+		opts.Plan(info)
+	}
+	st := &sourceTransfer{start: time.Now(), results: map[string]Result{}, progress: map[string]int{}, total: man.NumChunks(), cb: opts.Progress}
+	for _, d := range dsts {
+		st.results[d] = Result{Receiver: d}
+	}
+	a.m.active.Inc()
+	defer a.m.active.Dec()
+	a.log.Info("push", "transfer", id, "digest", man.Digest(), "size", man.Size(), "receivers", len(dsts), "stripes", p.Stripes())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(a.ctx, cancel)
+	defer stop()
+	read := func(i int) ([]byte, error) { return a.store.ReadChunk(man.Digest(), i) }
+	var fwds []*forwarder
+	for s := 0; s < p.Stripes(); s++ {
+		var backlog []int
+		for i := s; i < man.NumChunks(); i += p.Stripes() {
+			backlog = append(backlog, i)
+		}
+		for _, c := range p.Children(a.cfg.Name, s) {
+			hdr := pushHeader{Transfer: id, Manifest: man, Plan: raw, Child: c, Parent: a.cfg.Name, Source: a.cfg.Name, Stripe: s}
+			f := newForwarder(a, hdr, backlog, read, subtreeOf(p, c, s), st.report)
+			f.finish()
+			fwds = append(fwds, f)
+			a.goFunc(func() { f.run(ctx) })
+		}
+	}
+	for _, f := range fwds {
+		<-f.done
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, d := range dsts {
+		r := st.results[d]
+		if !r.OK && r.Err == "" {
+			r.Err = "node: no result from receiver (not in the plan's reach)"
+		}
+		rep.Receivers = append(rep.Receivers, r)
+	}
+	sort.Slice(rep.Receivers, func(i, j int) bool { return rep.Receivers[i].Receiver < rep.Receivers[j].Receiver })
+	rep.Elapsed = time.Since(st.start)
+	result := "verified"
+	if rep.Failed() > 0 {
+		result = "failed"
+	}
+	a.m.transfers.WithLabelValues("source", result).Inc()
+	a.m.duration.WithLabelValues("source").Observe(rep.Elapsed.Seconds())
+	return rep, nil
+}
+
+// resolveObject returns the manifest of obj, storing the file first when given by path.
+func (a *Agent) resolveObject(obj Object, chunkSize int) (manifest, error) {
+	if obj.Digest != "" {
+		m, err := a.store.Stat(obj.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrUnknownDigest, obj.Digest, err)
+		}
+		return m, nil
+	}
+	if obj.Path == "" {
+		return nil, errors.New("node: push needs a path or a digest")
+	}
+	path, err := a.insideData(obj.Path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	defer f.Close()
+	if chunkSize <= 0 {
+		chunkSize = a.cfg.ChunkSize
+	}
+	if chunkSize > MaxChunkSize {
+		return nil, fmt.Errorf("%w: chunk size %d above %d", ErrConfig, chunkSize, MaxChunkSize)
+	}
+	m, err := a.store.Put(f, chunkSize)
+	if err != nil {
+		return nil, fmt.Errorf("node: store %s: %w", obj.Path, err)
+	}
+	return m, nil
+}
+
+// insideData resolves p (relative to the data dir when not absolute) and refuses paths that
+// leave the data directory, through ".." or symbolic links.
+func (a *Agent) insideData(p string) (string, error) {
+	root := a.cfg.DataDir
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	full := p
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(a.cfg.DataDir, p)
+	}
+	full = filepath.Clean(full)
+	real, err := filepath.EvalSymlinks(full)
+	if err != nil {
+		return "", fmt.Errorf("node: %s: %w", p, err)
+	}
+	rel, err := filepath.Rel(root, real)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("%w: %s is not under %s", ErrOutsideData, p, a.cfg.DataDir)
+	}
+	return real, nil
+}
+
+func (a *Agent) isClosed() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closed
+}
+
+func newTransferID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,74 @@
+package node
+
+import (
+	"context"
+	"fmt"
+)
+
+// transport opens the engine's streams to other agents. The gRPC transport (service.go) is
+// the real one; tests of the engine may plug an in-process one.
+type transport interface {
+	// openPush opens a Push stream to the agent at addr.
+	openPush(ctx context.Context, addr string) (upstream, error)
+	// fetch reads chunk i of the object digest from the agent at addr.
+	fetch(ctx context.Context, addr, digest string, i int) ([]byte, error)
+}
+
+// addrOf resolves a member name to its gRPC address.
+func (a *Agent) addrOf(name string) (string, error) {
+	for _, m := range a.members.Members() {
+		if m.Name == name {
+			if m.Addr == "" {
+				return "", fmt.Errorf("%w: %s has no gRPC address", ErrUnknownMember, name)
+			}
+			return m.Addr, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %s", ErrUnknownMember, name)
+}
+
+// openPush opens a Push stream to the member named child.
+func (a *Agent) openPush(ctx context.Context, child string) (upstream, error) {
+	addr, err := a.addrOf(child)
+	if err != nil {
+		return nil, err
+	}
+	return a.tr.openPush(ctx, addr)
+}
+
+// fetchChunk fetches chunk i of digest from the member named from.
+func (a *Agent) fetchChunk(ctx context.Context, from, digest string, i int) ([]byte, error) {
+	addr, err := a.addrOf(from)
+	if err != nil {
+		return nil, err
+	}
+	return a.tr.fetch(ctx, addr, digest, i)
+}
+
+// localChunk serves chunk i of digest from a complete object, or from a transfer in progress
+// that has verified it (a parent serves its children's re-fetches before it completes).
+func (a *Agent) localChunk(digest string, i int) ([]byte, error) {
+	data, err := a.store.ReadChunk(digest, i)
+	if err == nil {
+		return data, nil
+	}
+	a.mu.Lock()
+	var ts []*transfer
+	for _, t := range a.transfers {
+		if t.man.Digest() == digest {
+			ts = append(ts, t)
+		}
+	}
+	a.mu.Unlock()
+	for _, t := range ts {
+		t.mu.Lock()
+		ok := bitGet(t.held, i)
+		t.mu.Unlock()
+		if ok {
+			if d, perr := t.partial.ReadChunk(i); perr == nil {
+				return d, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: %s chunk %d: %w", ErrUnknownDigest, digest, i, err)
+}

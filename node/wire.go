@@ -1,0 +1,95 @@
+package node
+
+import "time"
+
+// The engine speaks in these types; service.go converts them to and from the protobuf
+// messages at the RPC edge, so the forwarding logic does not depend on generated code.
+
+// pushHeader is the first message of a Push stream: one stream carries one stripe of one
+// transfer from a parent to a child.
+type pushHeader struct {
+	Transfer string   // transfer id, the same on every stream of a push
+	Manifest manifest // the object's manifest
+	Plan     []byte   // the whole plan, encoded by the scheduler
+	Child    string   // the receiver this stream is for
+	Parent   string   // the sender
+	Source   string   // the root of the push
+	Stripe   int      // the stripe this stream carries (chunk i belongs to stripe i mod Stripes)
+}
+
+// upMsg is a message a receiver sends toward the source: progress of one receiver, or its
+// final result.
+type upMsg struct {
+	Receiver string
+	Held     int  // chunks verified so far
+	Total    int  // chunks of the object
+	Final    bool // a result: OK or Err
+	OK       bool
+	Err      string
+	Seconds  float64
+}
+
+// downstream is a receiver's view of an incoming Push stream.
+type downstream interface {
+	// recvChunk returns the next chunk, or io.EOF when the parent closed its side.
+	recvChunk() (index int, data []byte, err error)
+	sendHeld(bitmap []byte) error
+	sendUp(m upMsg) error
+}
+
+// upstream is a parent's view of an outgoing Push stream to one child.
+type upstream interface {
+	sendHeader(h pushHeader) error
+	recvHeld() (bitmap []byte, err error)
+	sendChunk(index int, data []byte) error
+	closeSend() error
+	// recvUp returns the next message from the child's subtree, or io.EOF when the child
+	// ended the stream.
+	recvUp() (upMsg, error)
+}
+
+// Result is one receiver's outcome in a [Report].
+type Result struct {
+	Receiver string
+	OK       bool          // the receiver holds a verified copy
+	Err      string        // why not, when !OK
+	Elapsed  time.Duration // from the start of the push to the receiver's result
+}
+
+// Report is the outcome of a push: one Result per receiver, sorted by name.
+type Report struct {
+	Transfer  string
+	Digest    string
+	Size      int64
+	Chunks    int
+	Receivers []Result
+	Elapsed   time.Duration
+}
+
+// Failed counts the receivers that do not hold a verified copy.
+func (r Report) Failed() int {
+	n := 0
+	for _, x := range r.Receivers {
+		if !x.OK {
+			n++
+		}
+	}
+	return n
+}
+
+// Event is a progress event of a push, given to [PushOptions].Progress as it happens.
+type Event struct {
+	Receiver string
+	Held     int // chunks the receiver has verified
+	Total    int
+	Final    bool // the receiver's result (OK or Err) is known
+	OK       bool
+	Err      string
+	Elapsed  time.Duration
+}
+
+// bitmap helpers: bit i of b is chunk i.
+func newBitmap(n int) []byte      { return make([]byte, (n+7)/8) }
+func bitSet(b []byte, i int)      { b[i/8] |= 1 << (i % 8) }
+func bitGet(b []byte, i int) bool { return i/8 < len(b) && b[i/8]&(1<<(i%8)) != 0 }
+func bitClone(b []byte) []byte    { return append([]byte(nil), b...) }
