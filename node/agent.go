@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"sync"
 	"time"
 
@@ -263,4 +264,15 @@ func (a *Agent) waitRate(ctx context.Context, n int) error {
 		return nil
 	}
 	return a.limiter.WaitN(ctx, n)
+}
+
+// Members returns the cluster as this agent's gossip sees it (itself included), sorted by
+// name. Cost: O(members).
+func (a *Agent) Members() []Member {
+	if a.members == nil {
+		return nil
+	}
+	ms := a.members.Members()
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	return ms
 }

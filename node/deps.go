@@ -50,8 +50,8 @@ type objectInfo struct {
 	Complete bool
 }
 
-// memberInfo is one agent of the cluster as gossip sees it.
-type memberInfo struct {
+// Member is one agent of the cluster as gossip sees it.
+type Member struct {
 	Name     string
 	Addr     string // gRPC address
 	Labels   map[string]string
@@ -61,7 +61,7 @@ type memberInfo struct {
 
 // memberView is the agent's view of the cluster.
 type memberView interface {
-	Members() []memberInfo
+	Members() []Member
 	GossipAddr() string
 	Leave(timeout time.Duration) error
 	Shutdown() error

@@ -155,9 +155,9 @@ func (p *memPartial) Commit() error {
 
 func (p *memPartial) Abort() error { return nil }
 
-type staticMembers struct{ list *[]memberInfo }
+type staticMembers struct{ list *[]Member }
 
-func (s staticMembers) Members() []memberInfo     { return *s.list }
+func (s staticMembers) Members() []Member     { return *s.list }
 func (s staticMembers) GossipAddr() string        { return "" }
 func (s staticMembers) Leave(time.Duration) error { return nil }
 func (s staticMembers) Shutdown() error           { return nil }
@@ -265,7 +265,7 @@ func (n *memNet) fetch(ctx context.Context, addr, digest string, i int) ([]byte,
 func newEngineCluster(t *testing.T, n int, corrupt func(string, int, []byte) []byte) ([]*Agent, *memNet) {
 	t.Helper()
 	net := &memNet{agents: map[string]*Agent{}}
-	members := &[]memberInfo{}
+	members := &[]Member{}
 	var agents []*Agent
 	for i := range n {
 		name := fmt.Sprintf("a%02d", i)
@@ -278,7 +278,7 @@ func newEngineCluster(t *testing.T, n int, corrupt func(string, int, []byte) []b
 		a := &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(), store: newMemStore(), members: staticMembers{members},
 			tr: net, transfers: map[string]*transfer{}, sources: map[string]*sourceTransfer{}}
 		a.ctx, a.cancel = context.WithCancel(context.Background())
-		*members = append(*members, memberInfo{Name: name, Addr: name, State: "alive",
+		*members = append(*members, Member{Name: name, Addr: name, State: "alive",
 			Labels: map[string]string{"rack": fmt.Sprintf("r%d", i%2)}, Channels: []string{[]string{"web", "db"}[i%2]}})
 		net.agents[name] = a
 		agents = append(agents, a)
@@ -383,5 +383,74 @@ func TestEngineCorruptChunkRefetched(t *testing.T) {
 		if !bytes.Equal(a.store.(*memStore).object(m.Digest()), data) {
 			t.Errorf("%s: copy differs", a.Name())
 		}
+	}
+}
+
+// scriptDown is a downstream that replays given chunks then EOF (or an error).
+type scriptDown struct {
+	chunks []queued
+	end    error
+	ups    []upMsg
+	held   []byte
+}
+
+func (d *scriptDown) recvChunk() (int, []byte, error) {
+	if len(d.chunks) == 0 {
+		return 0, nil, d.end
+	}
+	q := d.chunks[0]
+	d.chunks = d.chunks[1:]
+	return q.index, q.data, nil
+}
+func (d *scriptDown) sendHeld(b []byte) error { d.held = b; return nil }
+func (d *scriptDown) sendUp(m upMsg) error    { d.ups = append(d.ups, m); return nil }
+
+func TestEngineBadStreams(t *testing.T) {
+	agents, _ := newEngineCluster(t, 3, nil)
+	data := randomObject(5000, 9)
+	m, _ := agents[0].store.Put(bytes.NewReader(data), 1000)
+	p, raw, err := buildPlan(nil, "a00", []string{"a01"}, PushOptions{Strategy: "chain"})
+	if err != nil || p.Stripes() != 1 {
+		t.Fatal(err)
+	}
+	chunk := func(i int) queued { c, _ := agents[0].store.ReadChunk(m.Digest(), i); return queued{i, c} }
+	hdr := pushHeader{Transfer: "t1", Manifest: m, Plan: raw, Child: "a01", Parent: "a00", Source: "a00"}
+	cases := []struct {
+		name string
+		hdr  func(h pushHeader) pushHeader
+		down *scriptDown
+		want error
+	}{
+		{"truncated", nil, &scriptDown{chunks: []queued{chunk(0), chunk(1)}, end: io.EOF}, ErrTruncated},
+		{"broken", nil, &scriptDown{chunks: []queued{chunk(0)}, end: errors.New("connection reset")}, nil},
+		{"chunk out of range", nil, &scriptDown{chunks: []queued{{index: 7, data: []byte("x")}}, end: io.EOF}, ErrBadHeader},
+		{"wrong child", func(h pushHeader) pushHeader { h.Child = "a02"; return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
+		{"bad plan", func(h pushHeader) pushHeader { h.Plan = []byte("{"); return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
+		{"no transfer id", func(h pushHeader) pushHeader { h.Transfer = ""; return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
+	}
+	for k, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := hdr
+			h.Transfer = fmt.Sprintf("t%d", k)
+			if c.hdr != nil {
+				h = c.hdr(h)
+			}
+			err := agents[1].receive(context.Background(), h, c.down)
+			if err == nil {
+				t.Fatal("receive succeeded")
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("error %v, want %v", err, c.want)
+			}
+			if _, serr := agents[1].store.Stat(m.Digest()); serr == nil {
+				t.Fatal("object visible after a failed stream")
+			}
+			if len(c.down.ups) > 0 {
+				last := c.down.ups[len(c.down.ups)-1]
+				if !last.Final || last.OK || last.Err == "" {
+					t.Fatalf("last message up %+v, want a failure", last)
+				}
+			}
+		})
 	}
 }

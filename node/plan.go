@@ -142,7 +142,7 @@ func simplePlan(src string, dsts []string, opts PushOptions) (*listPlan, error) 
 }
 
 // buildPlan plans a push from src to dsts.
-func buildPlan(members []memberInfo, src string, dsts []string, opts PushOptions) (plan, []byte, error) {
+func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (plan, []byte, error) {
 	p, err := simplePlan(src, dsts, opts)
 	if err != nil {
 		return nil, nil, err

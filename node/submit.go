@@ -52,6 +52,7 @@ type PlanInfo struct {
 // sourceTransfer is the source's state for one push: the results gathered from every
 // receiver, deduplicated (a forest reports each receiver once per stripe).
 type sourceTransfer struct {
+	digest   string
 	mu       sync.Mutex
 	start    time.Time
 	results  map[string]Result
@@ -129,12 +130,20 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 		}
 		opts.Plan(info)
 	}
-	st := &sourceTransfer{start: time.Now(), results: map[string]Result{}, progress: map[string]int{}, total: man.NumChunks(), cb: opts.Progress}
+	st := &sourceTransfer{digest: man.Digest(), start: time.Now(), results: map[string]Result{}, progress: map[string]int{}, total: man.NumChunks(), cb: opts.Progress}
 	for _, d := range dsts {
 		st.results[d] = Result{Receiver: d}
 	}
 	a.m.active.Inc()
-	defer a.m.active.Dec()
+	a.mu.Lock()
+	a.sources[id] = st
+	a.mu.Unlock()
+	defer func() {
+		a.m.active.Dec()
+		a.mu.Lock()
+		delete(a.sources, id)
+		a.mu.Unlock()
+	}()
 	a.log.Info("push", "transfer", id, "digest", man.Digest(), "size", man.Size(), "receivers", len(dsts), "stripes", p.Stripes())
 
 	ctx, cancel := context.WithCancel(ctx)

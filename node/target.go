@@ -9,19 +9,19 @@ import (
 // selectTargets resolves a target against the alive members and returns the receivers'
 // names, sorted, without self. target is "all", "channel:NAME", a label selector
 // ("k=v,k2=v2": every pair must match) or a list of names ("a,b").
-func selectTargets(members []memberInfo, target, self string) ([]string, error) {
+func selectTargets(members []Member, target, self string) ([]string, error) {
 	t := strings.TrimSpace(target)
 	if t == "" {
 		return nil, fmt.Errorf("%w: empty target", ErrNoReceivers)
 	}
-	alive := map[string]memberInfo{}
+	alive := map[string]Member{}
 	for _, m := range members {
 		if m.State == "" || m.State == "alive" {
 			alive[m.Name] = m
 		}
 	}
 	var out []string
-	match := func(f func(memberInfo) bool) {
+	match := func(f func(Member) bool) {
 		for name, m := range alive {
 			if name != self && f(m) {
 				out = append(out, name)
@@ -30,10 +30,10 @@ func selectTargets(members []memberInfo, target, self string) ([]string, error) 
 	}
 	switch {
 	case t == "all":
-		match(func(memberInfo) bool { return true })
+		match(func(Member) bool { return true })
 	case strings.HasPrefix(t, "channel:"):
 		ch := strings.TrimPrefix(t, "channel:")
-		match(func(m memberInfo) bool {
+		match(func(m Member) bool {
 			for _, c := range m.Channels {
 				if c == ch {
 					return true
@@ -50,7 +50,7 @@ func selectTargets(members []memberInfo, target, self string) ([]string, error) 
 			}
 			want[strings.TrimSpace(k)] = strings.TrimSpace(v)
 		}
-		match(func(m memberInfo) bool {
+		match(func(m Member) bool {
 			for k, v := range want {
 				if m.Labels[k] != v {
 					return false
