@@ -157,7 +157,7 @@ func (p *memPartial) Abort() error { return nil }
 
 type staticMembers struct{ list *[]Member }
 
-func (s staticMembers) Members() []Member     { return *s.list }
+func (s staticMembers) Members() []Member         { return *s.list }
 func (s staticMembers) GossipAddr() string        { return "" }
 func (s staticMembers) Leave(time.Duration) error { return nil }
 func (s staticMembers) Shutdown() error           { return nil }
