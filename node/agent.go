@@ -31,6 +31,7 @@ var (
 	ErrBadHeader     = errors.New("node: bad push header")
 	ErrUnknownMember = errors.New("node: unknown member")
 	ErrChildFailed   = errors.New("node: child stream failed")
+	ErrStalled       = errors.New("node: transfer stalled")
 )
 
 // Agent is a running treecast agent: a gRPC server (treecast Agent service and gRPC health),

@@ -46,6 +46,9 @@ type Config struct {
 	QueueChunks int
 	// DialTimeout bounds connecting to a child agent.
 	DialTimeout time.Duration
+	// StallTimeout fails a receiver's transfer that gets no chunk for that long once one of
+	// its streams has ended (a stripe whose parent never came or stopped).
+	StallTimeout time.Duration
 	// Logger receives structured logs; nil means slog.Default() with an "agent" attribute.
 	Logger *slog.Logger
 
@@ -56,9 +59,10 @@ type Config struct {
 
 // Defaults used by [DefaultConfig] and filled by [Start] where a field is zero.
 const (
-	DefaultChunkSize   = 4 << 20
-	DefaultQueueChunks = 8
-	DefaultDialTimeout = 5 * time.Second
+	DefaultChunkSize    = 4 << 20
+	DefaultQueueChunks  = 8
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultStallTimeout = 30 * time.Second
 	// MaxChunkSize bounds the chunk size (and so gRPC message sizes).
 	MaxChunkSize = 64 << 20
 )
@@ -67,13 +71,14 @@ const (
 // listening on loopback ports chosen by the kernel.
 func DefaultConfig(name, dataDir string) Config {
 	return Config{
-		Name:        name,
-		DataDir:     dataDir,
-		ListenAddr:  "127.0.0.1:0",
-		GossipAddr:  "127.0.0.1:0",
-		ChunkSize:   DefaultChunkSize,
-		QueueChunks: DefaultQueueChunks,
-		DialTimeout: DefaultDialTimeout,
+		Name:         name,
+		DataDir:      dataDir,
+		ListenAddr:   "127.0.0.1:0",
+		GossipAddr:   "127.0.0.1:0",
+		ChunkSize:    DefaultChunkSize,
+		QueueChunks:  DefaultQueueChunks,
+		DialTimeout:  DefaultDialTimeout,
+		StallTimeout: DefaultStallTimeout,
 	}
 }
 
@@ -137,6 +142,9 @@ func (c *Config) Validate() error {
 	if c.DialTimeout < 0 {
 		return bad("dial timeout %v is negative", c.DialTimeout)
 	}
+	if c.StallTimeout < 0 {
+		return bad("stall timeout %v is negative", c.StallTimeout)
+	}
 	return nil
 }
 
@@ -150,6 +158,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -98,11 +98,7 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 		t.fail(recvErr)
 	}
 	// Wait for the whole object (other stripes come on other streams), then report.
-	select {
-	case <-t.done:
-	case <-ctx.Done():
-		t.fail(ctx.Err())
-	}
+	t.waitDone(ctx)
 	t.mu.Lock()
 	res := upMsg{Receiver: a.cfg.Name, Held: t.nheld, Total: t.man.NumChunks(), Final: true, OK: t.err == nil, Seconds: since(t.start)}
 	if t.err != nil {
@@ -396,4 +392,33 @@ func (a *Agent) detach(t *transfer) {
 	}
 	a.m.transfers.WithLabelValues("receiver", result).Inc()
 	a.m.duration.WithLabelValues("receiver").Observe(time.Since(t.start).Seconds())
+}
+
+// waitDone waits until the transfer is committed or failed. A transfer that makes no progress
+// for Config.StallTimeout (a stripe whose parent never came, or stopped sending) fails.
+func (t *transfer) waitDone(ctx context.Context) {
+	tick := time.NewTicker(t.a.cfg.StallTimeout / 4)
+	defer tick.Stop()
+	t.mu.Lock()
+	last, lastAt := t.nheld, time.Now()
+	t.mu.Unlock()
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-ctx.Done():
+			t.fail(ctx.Err())
+			return
+		case now := <-tick.C:
+			t.mu.Lock()
+			n := t.nheld
+			t.mu.Unlock()
+			if n != last {
+				last, lastAt = n, now
+			} else if now.Sub(lastAt) >= t.a.cfg.StallTimeout {
+				t.fail(fmt.Errorf("%w: no chunk for %v with %d of %d held", ErrStalled, t.a.cfg.StallTimeout, n, t.man.NumChunks()))
+				return
+			}
+		}
+	}
 }

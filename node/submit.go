@@ -256,3 +256,14 @@ func newTransferID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// Put stores the file at path (inside the data directory) in the agent's store, cut in chunks
+// of chunkSize bytes (0: the agent's default), and returns its digest. Cost: one read of the
+// file and one write of its chunks.
+func (a *Agent) Put(path string, chunkSize int) (string, error) {
+	m, err := a.resolveObject(Object{Path: path}, chunkSize)
+	if err != nil {
+		return "", err
+	}
+	return m.Digest(), nil
+}
