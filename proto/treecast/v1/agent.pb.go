@@ -1553,7 +1553,13 @@ type PushHeader struct {
 	Channel string `protobuf:"bytes,6,opt,name=channel,proto3" json:"channel,omitempty"`
 	// Upper bound on the child's sending rate to each of its children, bytes per second; 0 for
 	// none.
-	RateLimit     uint64 `protobuf:"varint,7,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	RateLimit uint64 `protobuf:"varint,7,opt,name=rate_limit,json=rateLimit,proto3" json:"rate_limit,omitempty"`
+	// Node name of the parent sending this stream (the child fetches a rejected chunk again
+	// from it).
+	Parent string `protobuf:"bytes,8,opt,name=parent,proto3" json:"parent,omitempty"`
+	// Stripes this stream carries: the stripes of the plan in which parent is the child's
+	// parent. A parent may open one stream per stripe. Empty means every stripe.
+	Stripes       []uint32 `protobuf:"varint,9,rep,packed,name=stripes,proto3" json:"stripes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1635,6 +1641,20 @@ func (x *PushHeader) GetRateLimit() uint64 {
 		return x.RateLimit
 	}
 	return 0
+}
+
+func (x *PushHeader) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *PushHeader) GetStripes() []uint32 {
+	if x != nil {
+		return x.Stripes
+	}
+	return nil
 }
 
 // PushEnd closes the parent's side of a Push stream.
@@ -2706,7 +2726,7 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x17.treecast.v1.PushHeaderH\x00R\x06header\x12*\n" +
 	"\x05chunk\x18\x02 \x01(\v2\x12.treecast.v1.ChunkH\x00R\x05chunk\x12(\n" +
 	"\x03end\x18\x03 \x01(\v2\x14.treecast.v1.PushEndH\x00R\x03endB\x05\n" +
-	"\x03msg\"\xd9\x01\n" +
+	"\x03msg\"\x8b\x02\n" +
 	"\n" +
 	"PushHeader\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
@@ -2717,7 +2737,9 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x06source\x18\x05 \x01(\tR\x06source\x12\x18\n" +
 	"\achannel\x18\x06 \x01(\tR\achannel\x12\x1d\n" +
 	"\n" +
-	"rate_limit\x18\a \x01(\x04R\trateLimit\";\n" +
+	"rate_limit\x18\a \x01(\x04R\trateLimit\x12\x16\n" +
+	"\x06parent\x18\b \x01(\tR\x06parent\x12\x18\n" +
+	"\astripes\x18\t \x03(\rR\astripes\";\n" +
 	"\aPushEnd\x12\x18\n" +
 	"\aaborted\x18\x01 \x01(\bR\aaborted\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe5\x01\n" +
