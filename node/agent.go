@@ -100,6 +100,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 			_ = a.Close()
 		}
 	}()
+	a.tr = grpcTransport{a}
 	st, err := openStore(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("node: open store %s: %w", cfg.DataDir, err)

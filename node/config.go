@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -209,9 +208,4 @@ func ParseRate(s string) (int64, error) {
 		return 0, fmt.Errorf("%w: rate %q is not a byte rate like 1G or 500MiB", ErrConfig, s)
 	}
 	return int64(f * float64(mult)), nil
-}
-
-func dirExists(dir string) bool {
-	st, err := os.Stat(dir)
-	return err == nil && st.IsDir()
 }

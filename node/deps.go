@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"time"
+
+	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
 // The agent's parts, as small interfaces defined where they are used. realparts.go binds them
@@ -14,6 +16,7 @@ type manifest interface {
 	Digest() string // "sha256:<hex>" of the whole object
 	Size() int64
 	NumChunks() int
+	proto() *pb.Manifest // the protocol's form, chunk hashes included
 }
 
 // objectStore is the agent's content-addressed chunk store.
@@ -52,11 +55,12 @@ type objectInfo struct {
 
 // Member is one agent of the cluster as gossip sees it.
 type Member struct {
-	Name     string
-	Addr     string // gRPC address
-	Labels   map[string]string
-	Channels []string
-	State    string // alive, suspect, dead, left
+	Name       string
+	Addr       string // gRPC address
+	GossipAddr string
+	Labels     map[string]string
+	Channels   []string
+	State      string // alive, suspect, dead, left
 }
 
 // memberView is the agent's view of the cluster.

@@ -3,8 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,143 +15,6 @@ import (
 
 // This file tests the forwarding engine on its own: agents built without sockets, joined by
 // an in-process transport, over an in-memory store and a static membership.
-
-var errMemHash = errors.New("memstore: hash mismatch")
-
-type memManifest struct {
-	digest    string
-	size      int64
-	chunkSize int
-	hashes    [][32]byte
-}
-
-func (m *memManifest) Digest() string { return m.digest }
-func (m *memManifest) Size() int64    { return m.size }
-func (m *memManifest) NumChunks() int { return len(m.hashes) }
-
-type memStore struct {
-	mu      sync.Mutex
-	objects map[string][][]byte
-	mans    map[string]*memManifest
-}
-
-func newMemStore() *memStore {
-	return &memStore{objects: map[string][][]byte{}, mans: map[string]*memManifest{}}
-}
-
-func (s *memStore) Put(r io.Reader, chunkSize int) (manifest, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(b)
-	m := &memManifest{digest: "sha256:" + hex.EncodeToString(sum[:]), size: int64(len(b)), chunkSize: chunkSize}
-	var chunks [][]byte
-	for off := 0; off < len(b); off += chunkSize {
-		c := b[off:min(off+chunkSize, len(b))]
-		chunks = append(chunks, c)
-		m.hashes = append(m.hashes, sha256.Sum256(c))
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.objects[m.digest], s.mans[m.digest] = chunks, m
-	return m, nil
-}
-
-func (s *memStore) Stat(d string) (manifest, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m, ok := s.mans[d]; ok && s.objects[d] != nil {
-		return m, nil
-	}
-	return nil, fmt.Errorf("memstore: %s not found", d)
-}
-
-func (s *memStore) ReadChunk(d string, i int) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o := s.objects[d]
-	if o == nil || i < 0 || i >= len(o) {
-		return nil, fmt.Errorf("memstore: %s chunk %d not found", d, i)
-	}
-	return o[i], nil
-}
-
-func (s *memStore) Objects() ([]objectInfo, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []objectInfo
-	for d, m := range s.mans {
-		out = append(out, objectInfo{Digest: d, Size: m.size, Chunks: len(m.hashes), Held: len(m.hashes), Complete: true})
-	}
-	return out, nil
-}
-
-func (s *memStore) object(d string) []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Join(s.objects[d], nil)
-}
-
-func (s *memStore) Close() error { return nil }
-
-func (s *memStore) Begin(m manifest) (partialObject, error) {
-	mm := m.(*memManifest)
-	return &memPartial{s: s, m: mm, chunks: make([][]byte, len(mm.hashes))}, nil
-}
-
-type memPartial struct {
-	s      *memStore
-	m      *memManifest
-	mu     sync.Mutex
-	chunks [][]byte
-}
-
-func (p *memPartial) WriteChunk(i int, data []byte) error {
-	if sha256.Sum256(data) != p.m.hashes[i] {
-		return fmt.Errorf("%w: chunk %d", errMemHash, i)
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.chunks[i] = append([]byte(nil), data...)
-	return nil
-}
-
-func (p *memPartial) ReadChunk(i int) ([]byte, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.chunks[i] == nil {
-		return nil, fmt.Errorf("memstore: chunk %d not held", i)
-	}
-	return p.chunks[i], nil
-}
-
-func (p *memPartial) Held() []int {
-	if _, err := p.s.Stat(p.m.digest); err == nil {
-		out := make([]int, len(p.m.hashes))
-		for i := range out {
-			out[i] = i
-		}
-		return out
-	}
-	return nil
-}
-
-func (p *memPartial) Commit() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, c := range p.chunks {
-		if c == nil {
-			return fmt.Errorf("memstore: commit with chunk %d missing", i)
-		}
-	}
-	p.s.mu.Lock()
-	defer p.s.mu.Unlock()
-	p.s.objects[p.m.digest], p.s.mans[p.m.digest] = p.chunks, p.m
-	return nil
-}
-
-func (p *memPartial) Abort() error { return nil }
 
 type staticMembers struct{ list *[]Member }
 
@@ -302,8 +163,6 @@ func randomObject(n int, seed byte) []byte {
 	}
 	return b
 }
-
-func init() { hashErrs = append(hashErrs, errMemHash) }
 
 func TestEngineStrategies(t *testing.T) {
 	for _, strat := range []string{"chain", "tree", "unicast", "forest"} {

@@ -27,6 +27,7 @@ type transfer struct {
 	preheld  []byte // chunks held when the transfer began
 	nheld    int
 	attached map[int]bool    // stripes with an incoming stream
+	parents  []string        // parents of the incoming streams
 	ups      map[int]*upSink // incoming stream per stripe
 	fwd      map[int][]*forwarder
 	refs     int
@@ -68,8 +69,12 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 	defer a.detach(t)
 	s := hdr.Stripe
 	sink := &upSink{down: down}
+	sink.mu.Lock() // nothing goes up before the holding answer
+	locked := true
 	defer func() { // the stream ends with this handler: nothing more may be sent on it
-		sink.mu.Lock()
+		if !locked {
+			sink.mu.Lock()
+		}
 		sink.dead = true
 		sink.mu.Unlock()
 	}()
@@ -79,14 +84,15 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 		return fmt.Errorf("%w: stripe %d of transfer %s already has a parent", ErrBadHeader, s, t.id)
 	}
 	t.attached[s] = true
+	t.parents = append(t.parents, hdr.Parent)
 	t.ups[s] = sink
 	heldNow := bitClone(t.held)
 	t.mu.Unlock()
 
 	fwds := t.startForwarders(s)
-	sink.mu.Lock()
 	err = down.sendHeld(heldNow)
 	sink.mu.Unlock()
+	locked = false
 	if err != nil {
 		t.endStripe(fwds)
 		return err

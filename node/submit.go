@@ -45,14 +45,24 @@ type PlanInfo struct {
 	Strategy  string
 	Stripes   int
 	Receivers []string
-	// Edges lists parent -> child per stripe.
-	Edges [][3]string // {stripe, parent, child}
+	// Edges lists the plan's overlay edges, stripe by stripe, breadth first.
+	Edges []PlanEdge
+
+	manifest manifest
+	raw      []byte
+}
+
+// PlanEdge is one overlay edge: Parent sends stripe Stripe to Child.
+type PlanEdge struct {
+	Stripe        int
+	Parent, Child string
 }
 
 // sourceTransfer is the source's state for one push: the results gathered from every
 // receiver, deduplicated (a forest reports each receiver once per stripe).
 type sourceTransfer struct {
 	digest   string
+	children []string
 	mu       sync.Mutex
 	start    time.Time
 	results  map[string]Result
@@ -118,12 +128,13 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 	id := newTransferID()
 	rep := Report{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks()}
 	if opts.Plan != nil {
-		info := PlanInfo{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks(), Strategy: opts.Strategy, Stripes: p.Stripes(), Receivers: dsts}
+		info := PlanInfo{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks(), Strategy: opts.Strategy,
+			Stripes: p.Stripes(), Receivers: dsts, manifest: man, raw: raw}
 		for s := 0; s < p.Stripes(); s++ {
 			q := []string{a.cfg.Name}
 			for k := 0; k < len(q); k++ {
 				for _, c := range p.Children(q[k], s) {
-					info.Edges = append(info.Edges, [3]string{fmt.Sprint(s), q[k], c})
+					info.Edges = append(info.Edges, PlanEdge{Stripe: s, Parent: q[k], Child: c})
 					q = append(q, c)
 				}
 			}
@@ -160,6 +171,7 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 		for _, c := range p.Children(a.cfg.Name, s) {
 			hdr := pushHeader{Transfer: id, Manifest: man, Plan: raw, Child: c, Parent: a.cfg.Name, Source: a.cfg.Name, Stripe: s}
 			f := newForwarder(a, hdr, backlog, read, subtreeOf(p, c, s), st.report)
+			st.children = append(st.children, c)
 			f.finish()
 			fwds = append(fwds, f)
 			a.goFunc(func() { f.run(ctx) })

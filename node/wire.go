@@ -93,3 +93,5 @@ func newBitmap(n int) []byte      { return make([]byte, (n+7)/8) }
 func bitSet(b []byte, i int)      { b[i/8] |= 1 << (i % 8) }
 func bitGet(b []byte, i int) bool { return i/8 < len(b) && b[i/8]&(1<<(i%8)) != 0 }
 func bitClone(b []byte) []byte    { return append([]byte(nil), b...) }
+
+func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -8,6 +8,7 @@
 package nodetest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -149,4 +150,26 @@ type tlogWriter struct{ t testing.TB }
 func (w tlogWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// Agent returns the agent named name, or nil.
+func (c *Cluster) Agent(name string) *node.Agent {
+	for _, a := range c.Agents {
+		if a.Name() == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// Read returns the whole object digest as the agent named name holds it, through the agent's
+// Fetch service (so only a complete, visible object is returned).
+func (c *Cluster) Read(name, digest string) ([]byte, error) {
+	a := c.Agent(name)
+	if a == nil {
+		return nil, fmt.Errorf("nodetest: no agent %s", name)
+	}
+	var buf bytes.Buffer
+	err := a.CopyObject(context.Background(), digest, &buf)
+	return buf.Bytes(), err
 }

@@ -1,0 +1,104 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// gossip is the agent's membership: hashicorp/memberlist carrying each agent's gRPC address,
+// labels and channels in its node metadata (at most 512 bytes).
+type gossip struct {
+	ml   *memberlist.Memberlist
+	meta []byte
+}
+
+// gossipMeta is the node metadata every agent gossips.
+type gossipMeta struct {
+	Addr     string            `json:"g"`
+	Labels   map[string]string `json:"l,omitempty"`
+	Channels []string          `json:"c,omitempty"`
+}
+
+func (g *gossip) NodeMeta(limit int) []byte                  { return g.meta }
+func (g *gossip) NotifyMsg([]byte)                           {}
+func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (g *gossip) LocalState(join bool) []byte                { return nil }
+func (g *gossip) MergeRemoteState(buf []byte, join bool)     {}
+
+func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
+	meta, err := json.Marshal(gossipMeta{Addr: a.advertise, Labels: a.cfg.Labels, Channels: a.cfg.Channels})
+	if err != nil {
+		return nil, err
+	}
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("%w: labels and channels take %d bytes of gossip metadata, more than %d", ErrConfig, len(meta), memberlist.MetaMaxSize)
+	}
+	host, port, err := net.SplitHostPort(a.cfg.GossipAddr)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := strconv.Atoi(port)
+	var mc *memberlist.Config
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		mc = memberlist.DefaultLocalConfig()
+	} else {
+		mc = memberlist.DefaultLANConfig()
+	}
+	mc.Name = a.cfg.Name
+	mc.BindAddr = host
+	if host == "" {
+		mc.BindAddr = "0.0.0.0"
+	}
+	mc.BindPort = p
+	mc.AdvertisePort = p
+	g := &gossip{meta: meta}
+	mc.Delegate = g
+	mc.Logger = log.New(io.Discard, "", 0)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, err
+	}
+	g.ml = ml
+	if len(a.cfg.Join) > 0 {
+		if _, err := ml.Join(a.cfg.Join); err != nil {
+			_ = ml.Shutdown()
+			return nil, fmt.Errorf("join %v: %w", a.cfg.Join, err)
+		}
+	}
+	return g, nil
+}
+
+func (g *gossip) Members() []Member {
+	var out []Member
+	for _, n := range g.ml.Members() {
+		var meta gossipMeta
+		_ = json.Unmarshal(n.Meta, &meta)
+		st := "alive"
+		switch n.State {
+		case memberlist.StateSuspect:
+			st = "suspect"
+		case memberlist.StateDead:
+			st = "dead"
+		case memberlist.StateLeft:
+			st = "left"
+		}
+		out = append(out, Member{Name: n.Name, Addr: meta.Addr, GossipAddr: n.Address(), Labels: meta.Labels, Channels: meta.Channels, State: st})
+	}
+	return out
+}
+
+func (g *gossip) GossipAddr() string {
+	n := g.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+func (g *gossip) Leave(timeout time.Duration) error { return g.ml.Leave(timeout) }
+func (g *gossip) Shutdown() error                   { return g.ml.Shutdown() }

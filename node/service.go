@@ -1,0 +1,465 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+)
+
+// service is the gRPC edge of the agent: it converts protocol messages to the engine's types
+// and errors to status codes.
+type service struct {
+	pb.UnimplementedAgentServer
+	a *Agent
+}
+
+var _ pb.AgentServer = (*service)(nil)
+
+func registerService(s *grpc.Server, a *Agent) { pb.RegisterAgentServer(s, &service{a: a}) }
+
+// statusErr maps the package's errors to gRPC status codes.
+func statusErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok && status.Code(err) != codes.Unknown {
+		return err
+	}
+	code := codes.Internal
+	switch {
+	case errors.Is(err, ErrNoReceivers), errors.Is(err, ErrUnknownDigest), errors.Is(err, ErrUnknownMember):
+		code = codes.NotFound
+	case errors.Is(err, ErrOutsideData):
+		code = codes.PermissionDenied
+	case errors.Is(err, ErrBadHeader), errors.Is(err, ErrManifest), errors.Is(err, ErrPlan), errors.Is(err, ErrConfig):
+		code = codes.InvalidArgument
+	case errors.Is(err, ErrTruncated):
+		code = codes.DataLoss
+	case errors.Is(err, ErrClosed):
+		code = codes.Unavailable
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	}
+	return status.Error(code, err.Error())
+}
+
+// Push serves a parent's stream: header, holding answer, chunks, subtree results, done.
+func (s *service) Push(stream pb.Agent_PushServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	h := first.GetHeader()
+	if h == nil {
+		return statusErr(fmt.Errorf("%w: first message is not a header", ErrBadHeader))
+	}
+	man, err := checkManifest(h.GetManifest())
+	if err != nil {
+		return statusErr(err)
+	}
+	man2, err := s.a.manifestFor(man)
+	if err != nil {
+		return statusErr(err)
+	}
+	hdr := pushHeader{Transfer: h.GetTransferId(), Manifest: man2, Plan: h.GetPlan(), Child: h.GetNode(),
+		Parent: h.GetParent(), Source: h.GetSource()}
+	switch len(h.GetStripes()) {
+	case 0:
+		hdr.Stripe = 0
+	case 1:
+		hdr.Stripe = int(h.GetStripes()[0])
+	default:
+		return statusErr(fmt.Errorf("%w: %d stripes on one stream; open one stream per stripe", ErrBadHeader, len(h.GetStripes())))
+	}
+	d := &grpcDown{stream: stream}
+	err = s.a.receive(stream.Context(), hdr, d)
+	if sendErr := stream.Send(&pb.PushResponse{Msg: &pb.PushResponse_Done{Done: &d.done}}); sendErr != nil && err == nil {
+		err = sendErr
+	}
+	if err != nil && d.answered {
+		// The failure is in the results sent up; the stream itself ends cleanly.
+		return nil
+	}
+	return statusErr(err)
+}
+
+// grpcDown adapts a server Push stream to the engine's downstream.
+type grpcDown struct {
+	stream   pb.Agent_PushServer
+	done     pb.PushDone
+	answered bool
+}
+
+func (d *grpcDown) recvChunk() (int, []byte, error) {
+	for {
+		m, err := d.stream.Recv()
+		if err != nil {
+			return 0, nil, err
+		}
+		switch x := m.Msg.(type) {
+		case *pb.PushRequest_Chunk:
+			if x.Chunk.GetIndex() > 1<<40 {
+				return 0, nil, fmt.Errorf("%w: chunk index %d", ErrBadHeader, x.Chunk.GetIndex())
+			}
+			return int(x.Chunk.GetIndex()), x.Chunk.GetData(), nil
+		case *pb.PushRequest_End:
+			if x.End.GetAborted() {
+				return 0, nil, fmt.Errorf("node: parent aborted: %s", x.End.GetReason())
+			}
+			return 0, nil, io.EOF
+		default:
+			return 0, nil, fmt.Errorf("%w: unexpected %T after the header", ErrBadHeader, m.Msg)
+		}
+	}
+}
+
+func (d *grpcDown) sendHeld(b []byte) error {
+	n := 0
+	for _, x := range b {
+		for ; x != 0; x &= x - 1 {
+			n++
+		}
+	}
+	d.answered = true
+	return d.stream.Send(&pb.PushResponse{Msg: &pb.PushResponse_Holding{Holding: &pb.Holding{Bitmap: b, Count: uint64(n)}}})
+}
+
+func (d *grpcDown) sendUp(m upMsg) error {
+	if m.Final {
+		if m.OK {
+			d.done.Verified++
+		} else {
+			d.done.Failed++
+		}
+	}
+	return d.stream.Send(upToPB(m))
+}
+
+func upToPB(m upMsg) *pb.PushResponse {
+	if m.Final {
+		st := pb.ReceiverStatus_RECEIVER_STATUS_FAILED
+		if m.OK {
+			st = pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED
+		}
+		return &pb.PushResponse{Msg: &pb.PushResponse_Result{Result: &pb.ReceiverResult{
+			Receiver: m.Receiver, Status: st, Error: m.Err, Elapsed: durationpb.New(secondsDur(m.Seconds)),
+		}}}
+	}
+	return &pb.PushResponse{Msg: &pb.PushResponse_Progress{Progress: &pb.ProgressEvent{Receivers: []*pb.ReceiverProgress{{
+		Receiver: m.Receiver, ChunksHeld: uint64(m.Held), ChunksTotal: uint64(m.Total),
+	}}}}}
+}
+
+// grpcUp adapts a client Push stream to the engine's upstream.
+type grpcUp struct {
+	stream  pb.Agent_PushClient
+	pending []upMsg // progress entries of one ProgressEvent not yet returned
+}
+
+type grpcTransport struct{ a *Agent }
+
+func (g grpcTransport) openPush(ctx context.Context, addr string) (upstream, error) {
+	c, err := g.a.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	st, err := pb.NewAgentClient(c).Push(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &grpcUp{stream: st}, nil
+}
+
+func (u *grpcUp) sendHeader(h pushHeader) error {
+	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{
+		TransferId: h.Transfer, Manifest: h.Manifest.proto(), Plan: h.Plan, Node: h.Child,
+		Source: h.Source, Parent: h.Parent, Stripes: []uint32{uint32(h.Stripe)},
+	}}})
+}
+
+func (u *grpcUp) recvHeld() ([]byte, error) {
+	m, err := u.stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	h := m.GetHolding()
+	if h == nil {
+		return nil, fmt.Errorf("%w: child answered %T, not a holding", ErrBadHeader, m.Msg)
+	}
+	return h.GetBitmap(), nil
+}
+
+func (u *grpcUp) sendChunk(i int, data []byte) error {
+	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: uint64(i), Data: data}}})
+}
+
+func (u *grpcUp) closeSend() error {
+	if err := u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_End{End: &pb.PushEnd{}}}); err != nil {
+		return err
+	}
+	return u.stream.CloseSend()
+}
+
+func (u *grpcUp) recvUp() (upMsg, error) {
+	for len(u.pending) == 0 {
+		m, err := u.stream.Recv()
+		if err != nil {
+			return upMsg{}, err
+		}
+		switch x := m.Msg.(type) {
+		case *pb.PushResponse_Progress:
+			for _, r := range x.Progress.GetReceivers() {
+				u.pending = append(u.pending, upMsg{Receiver: r.GetReceiver(), Held: int(r.GetChunksHeld()), Total: int(r.GetChunksTotal())})
+			}
+		case *pb.PushResponse_Result:
+			r := x.Result
+			return upMsg{Receiver: r.GetReceiver(), Final: true, OK: r.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED,
+				Err: r.GetError(), Seconds: r.GetElapsed().AsDuration().Seconds()}, nil
+		case *pb.PushResponse_Done:
+			// Drain to the end of the stream so its status is seen.
+			if _, err := u.stream.Recv(); err != nil && !errors.Is(err, io.EOF) {
+				return upMsg{}, err
+			}
+			return upMsg{}, io.EOF
+		default:
+			return upMsg{}, fmt.Errorf("%w: unexpected %T from child", ErrBadHeader, m.Msg)
+		}
+	}
+	m := u.pending[0]
+	u.pending = u.pending[1:]
+	return m, nil
+}
+
+func (g grpcTransport) fetch(ctx context.Context, addr, digest string, i int) ([]byte, error) {
+	c, err := g.a.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := pb.NewAgentClient(c).Fetch(ctx, &pb.FetchRequest{Digest: digest, AllowPartial: true,
+		Ranges: []*pb.ChunkRange{{Start: uint64(i), End: uint64(i + 1)}}})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Recv(); err != nil { // the manifest
+		return nil, err
+	}
+	m, err := st.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: %s does not hold chunk %d of %s", ErrUnknownDigest, addr, i, digest)
+		}
+		return nil, err
+	}
+	ch := m.GetChunk()
+	if ch == nil || ch.GetIndex() != uint64(i) {
+		return nil, fmt.Errorf("%w: fetch of chunk %d answered %v", ErrBadHeader, i, m.Msg)
+	}
+	return ch.GetData(), nil
+}
+
+// Fetch serves chunks of a complete object, or, with allow_partial, the verified chunks of an
+// object being received.
+func (s *service) Fetch(req *pb.FetchRequest, stream pb.Agent_FetchServer) error {
+	a := s.a
+	man, partial, err := a.findManifest(req.GetDigest(), req.GetAllowPartial())
+	if err != nil {
+		return statusErr(err)
+	}
+	if err := stream.Send(&pb.FetchResponse{Msg: &pb.FetchResponse_Manifest{Manifest: man.proto()}}); err != nil {
+		return err
+	}
+	n := uint64(man.NumChunks())
+	ranges := req.GetRanges()
+	if len(ranges) == 0 {
+		ranges = []*pb.ChunkRange{{Start: 0, End: n}}
+	}
+	for _, r := range ranges {
+		if r.GetStart() > r.GetEnd() || r.GetEnd() > n {
+			return statusErr(fmt.Errorf("%w: range [%d, %d) outside %d chunks", ErrBadHeader, r.GetStart(), r.GetEnd(), n))
+		}
+		for i := r.GetStart(); i < r.GetEnd(); i++ {
+			data, err := a.localChunk(man.Digest(), int(i))
+			if err != nil {
+				if partial {
+					continue
+				}
+				return statusErr(err)
+			}
+			if err := a.waitRate(stream.Context(), len(data)); err != nil {
+				return statusErr(err)
+			}
+			if err := stream.Send(&pb.FetchResponse{Msg: &pb.FetchResponse_Chunk{Chunk: &pb.Chunk{Index: i, Data: data}}}); err != nil {
+				return err
+			}
+			a.m.bytesOut.Add(float64(len(data)))
+		}
+	}
+	return nil
+}
+
+// findManifest returns the manifest of a complete object, or with partial of one in transfer.
+func (a *Agent) findManifest(digest string, partial bool) (manifest, bool, error) {
+	if m, err := a.store.Stat(digest); err == nil {
+		return m, false, nil
+	}
+	if partial {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for _, t := range a.transfers {
+			if t.man.Digest() == digest {
+				return t.man, true, nil
+			}
+		}
+	}
+	return nil, false, fmt.Errorf("%w: %s", ErrUnknownDigest, digest)
+}
+
+// Status describes the agent.
+func (s *service) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	st, err := s.a.Status()
+	if err != nil {
+		return nil, statusErr(err)
+	}
+	out := &pb.StatusResponse{Node: st.Name}
+	for _, o := range st.Objects {
+		out.Objects = append(out.Objects, &pb.ObjectInfo{Digest: o.Digest, Size: uint64(o.Size), ChunksTotal: uint64(o.Chunks),
+			ChunksHeld: uint64(o.Held), Complete: o.Complete})
+	}
+	for _, t := range st.Transfers {
+		ti := &pb.TransferInfo{TransferId: t.ID, Digest: t.Digest, ChunksHeld: uint64(t.Held), ChunksTotal: uint64(t.Total),
+			Parents: t.Parents, Children: t.Children, Started: timestamppb.New(t.Started)}
+		switch t.Role {
+		case "source":
+			ti.Role = pb.Role_ROLE_SOURCE
+		case "relay":
+			ti.Role = pb.Role_ROLE_RELAY
+		default:
+			ti.Role = pb.Role_ROLE_RECEIVER
+		}
+		out.Transfers = append(out.Transfers, ti)
+	}
+	for _, m := range st.Members {
+		out.Members = append(out.Members, memberToPB(m))
+	}
+	return out, nil
+}
+
+func memberToPB(m Member) *pb.Member {
+	st := pb.MemberState_MEMBER_STATE_UNSPECIFIED
+	switch m.State {
+	case "alive":
+		st = pb.MemberState_MEMBER_STATE_ALIVE
+	case "suspect":
+		st = pb.MemberState_MEMBER_STATE_SUSPECT
+	case "dead":
+		st = pb.MemberState_MEMBER_STATE_DEAD
+	case "left":
+		st = pb.MemberState_MEMBER_STATE_LEFT
+	}
+	return &pb.Member{Name: m.Name, GrpcAddr: m.Addr, GossipAddr: m.GossipAddr, Labels: m.Labels, Channels: m.Channels, State: st}
+}
+
+// Submit runs a push from this agent and streams its progress.
+func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) error {
+	target, err := targetString(req.GetTarget())
+	if err != nil {
+		return statusErr(err)
+	}
+	o := req.GetOptions()
+	opts := PushOptions{Fanout: int(o.GetFanout()), Stripes: int(o.GetStripes()), Parity: int(o.GetParity()), ChunkSize: int(o.GetChunkSize())}
+	switch o.GetStrategy() {
+	case pb.Strategy_STRATEGY_CHAIN:
+		opts.Strategy = "chain"
+	case pb.Strategy_STRATEGY_TREE:
+		opts.Strategy = "tree"
+	case pb.Strategy_STRATEGY_FOREST:
+		opts.Strategy = "forest"
+	case pb.Strategy_STRATEGY_UNICAST:
+		opts.Strategy = "unicast"
+	}
+	var sendErr error
+	send := func(ev *pb.SubmitEvent) {
+		if sendErr == nil {
+			sendErr = stream.Send(ev)
+		}
+	}
+	opts.Plan = func(p PlanInfo) {
+		pe := &pb.PlanEvent{TransferId: p.Transfer, Manifest: p.manifest.proto(), Receivers: p.Receivers, Plan: p.raw}
+		for _, e := range p.Edges {
+			pe.Edges = append(pe.Edges, &pb.PlanEdge{Parent: e.Parent, Child: e.Child, Stripe: uint32(e.Stripe)})
+		}
+		send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Plan{Plan: pe}})
+	}
+	opts.Progress = func(ev Event) {
+		if ev.Final {
+			send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Result{Result: resultToPB(Result{Receiver: ev.Receiver, OK: ev.OK, Err: ev.Err, Elapsed: ev.Elapsed})}})
+			return
+		}
+		send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Progress{Progress: &pb.ProgressEvent{Receivers: []*pb.ReceiverProgress{{
+			Receiver: ev.Receiver, ChunksHeld: uint64(ev.Held), ChunksTotal: uint64(ev.Total)}}}}})
+	}
+	obj := Object{Path: req.GetPath(), Digest: req.GetDigest()}
+	rep, err := s.a.Push(stream.Context(), obj, target, opts)
+	if err != nil {
+		return statusErr(err)
+	}
+	r := &pb.Report{TransferId: rep.Transfer, Digest: rep.Digest, Elapsed: durationpb.New(rep.Elapsed)}
+	for _, x := range rep.Receivers {
+		r.Receivers = append(r.Receivers, resultToPB(x))
+	}
+	send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Report{Report: r}})
+	return sendErr
+}
+
+func resultToPB(r Result) *pb.ReceiverResult {
+	st := pb.ReceiverStatus_RECEIVER_STATUS_FAILED
+	if r.OK {
+		st = pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED
+	}
+	return &pb.ReceiverResult{Receiver: r.Receiver, Status: st, Error: r.Err, Elapsed: durationpb.New(r.Elapsed)}
+}
+
+// targetString turns a protocol Target into the target syntax of [Agent.Push].
+func targetString(t *pb.Target) (string, error) {
+	switch k := t.GetKind().(type) {
+	case *pb.Target_Names:
+		names := append([]string(nil), k.Names.GetNames()...)
+		sort.Strings(names)
+		if len(names) == 0 {
+			return "", fmt.Errorf("%w: empty name list", ErrNoReceivers)
+		}
+		return joinNames(names), nil
+	case *pb.Target_Selector:
+		return k.Selector, nil
+	case *pb.Target_Channel:
+		return "channel:" + k.Channel, nil
+	case *pb.Target_All:
+		return "all", nil
+	}
+	return "", fmt.Errorf("%w: no target", ErrNoReceivers)
+}
+
+func joinNames(n []string) string {
+	s := ""
+	for i, x := range n {
+		if i > 0 {
+			s += ","
+		}
+		s += x
+	}
+	return s
+}
