@@ -13,7 +13,8 @@ const localSearchBudget = 300
 
 // spanner re-spans node sets for the local search: Prim's rule from the root over the
 // subgraph induced by a node set, then pruning of non-receiver leaves, weighed without
-// building a Tree. Its arrays are allocated once per local search (O(V)) and reset per
+// building a Tree. (With directed weights Prim's rule is not optimal; a minimum
+// arborescence there tripled the cost of Steiner for 0.2 points of mean quality.) Its arrays are allocated once per local search (O(V)) and reset per
 // evaluation only over the nodes involved, so an evaluation allocates nothing.
 type spanner struct {
 	g     *Graph
@@ -57,8 +58,8 @@ func (sp *spanner) span(root NodeID, in []bool, members []NodeID, extra NodeID, 
 		reset(extra)
 	}
 	sp.order = sp.order[:0]
-	h.push(root, 0)
 	kept := 0
+	h.push(root, 0)
 	for h.Len() > 0 {
 		v, k := h.pop()
 		sp.done[v] = true

@@ -380,9 +380,11 @@ func SteinerKMB(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 	return improve(g, t, recv, w), nil
 }
 
-// improve is the improvement pass of the heuristics: a minimum spanning arborescence of the
-// subgraph induced by the tree's nodes, grown from the root with Prim's rule (for symmetric
-// weights, the minimum spanning tree), then pruned of non-receiver leaves. The result is
+// improve is the improvement pass of the heuristics: a spanning arborescence of the
+// subgraph induced by the tree's nodes, then pruned of non-receiver leaves. For symmetric
+// weights it is grown from the root with Prim's rule (the minimum spanning tree); for
+// directed weights on at most arborescenceMaxNodes nodes it is a minimum arborescence
+// (Chu-Liu/Edmonds, O(S · arcs)), and Prim's rule again on larger trees. The result is
 // kept only if it is cheaper, so the pass never makes a tree worse. Cost O(T log T + arcs at
 // the tree's nodes).
 func improve(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
@@ -391,8 +393,20 @@ func improve(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 	}
 	n := g.NumNodes()
 	member := make([]bool, n)
-	for _, v := range t.Nodes(g) {
+	nodes := t.Nodes(g)
+	for _, v := range nodes {
 		member[v] = true
+	}
+	if len(nodes) <= arborescenceMaxNodes && !symmetric(g, nodes, w) {
+		_, enter := newArborescence(g, w).span(t.Root, member)
+		set := newArcSet(g)
+		for _, a := range enter[1:] {
+			set.addArc(a)
+		}
+		if better := set.tree(t.Root, recv, w); better.Cost < t.Cost && len(set.nodes) == len(t.Arcs) {
+			return better
+		}
+		return t
 	}
 	done := make([]bool, n)
 	via := make([]ArcID, n)
