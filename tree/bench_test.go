@@ -122,3 +122,53 @@ func BenchmarkDCCastSubmission(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMultiTree computes two trees with minimum overlap on GScale and on a k=8
+// fat-tree (from a host, so the host's uplink must be shared), and three arc-disjoint trees
+// on a 4-dimensional hypercube (which needs the exact construction).
+func BenchmarkMultiTree(b *testing.B) {
+	ft, _ := FatTree(8)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct {
+		name string
+		g    *Graph
+		k    int
+		dsts []NodeID
+	}{
+		{"gscale/k=2", GScale(), 2, []NodeID{3, 7, 9, 11}},
+		{"fattree8/k=2", ft, 2, pick(rng, 128, 20, 0)},
+		{"hypercube4/k=4", hypercube(4), 4, pick(rng, 16, 8, 0)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := MultiTree(tc.g, AlgoSteiner, 0, tc.dsts, tc.k, Hops); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkKShortestPaths finds 4 loopless paths on GScale and between pods of a k=16
+// fat-tree.
+func BenchmarkKShortestPaths(b *testing.B) {
+	ft, _ := FatTree(16)
+	for _, tc := range []struct {
+		name     string
+		g        *Graph
+		src, dst NodeID
+	}{
+		{"gscale", GScale(), 0, 11},
+		{"fattree16", ft, 0, 1023},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := KShortestPaths(tc.g, tc.src, tc.dst, 4, Hops); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
