@@ -1,0 +1,356 @@
+package scheduler
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/treecast/treecast/tree"
+)
+
+// Strategy names how an overlay plan arranges the agents.
+type Strategy string
+
+// The overlay strategies.
+const (
+	// StrategyChain chains the receivers in the depth-first order of a physical Steiner tree:
+	// an Euler tour crosses each tree link once each way, so every arc carries at most one copy.
+	// Depth is the number of receivers.
+	StrategyChain Strategy = "chain"
+	// StrategyTree groups receivers by the switch they hang from (their rack), chains the
+	// groups' heads in depth-first order (one copy per switch-to-switch arc) and fans out
+	// inside each group with bounded fan-out (a relay's uplink carries its fan-out).
+	StrategyTree Strategy = "tree"
+	// StrategyForest splits the object into stripes sent down different trees, each receiver
+	// interior in one tree only (SplitStream), so every node uploads about one copy and depth
+	// is logarithmic.
+	StrategyForest Strategy = "forest"
+	// StrategyUnicast has the source send to every receiver itself: the baseline.
+	StrategyUnicast Strategy = "unicast"
+)
+
+// Strategies lists the overlay strategies.
+var Strategies = []Strategy{StrategyChain, StrategyTree, StrategyForest, StrategyUnicast}
+
+// ParseStrategy returns the strategy named s.
+func ParseStrategy(s string) (Strategy, error) {
+	for _, st := range Strategies {
+		if string(st) == s {
+			return st, nil
+		}
+	}
+	return "", fmt.Errorf("%w: unknown strategy %q (want chain, tree, forest or unicast)", ErrBadOptions, s)
+}
+
+// Errors of overlay planning.
+var (
+	ErrBadOptions   = errors.New("scheduler: bad plan options")
+	ErrBadPlan      = errors.New("scheduler: bad plan")
+	ErrNoReceivers  = errors.New("scheduler: no receivers")
+	ErrSourceFailed = errors.New("scheduler: the source failed")
+)
+
+// Options tune an overlay plan.
+type Options struct {
+	Strategy Strategy
+	// Fanout bounds the children of a node in one tree (tree and forest). 0 picks the
+	// default: 4 for tree, the number of stripes (at least 2) for forest.
+	Fanout int
+	// Stripes is the number of data stripes of a forest (default 4); other strategies use 1.
+	Stripes int
+	// Parity adds that many parity trees to a forest: chunks are coded in groups of Stripes
+	// data chunks and Parity parity chunks, chunk p of group g travelling on tree
+	// (p+g) mod (Stripes+Parity), so every tree carries exactly one chunk of each group and a
+	// receiver that loses up to Parity trees can still decode.
+	Parity int
+}
+
+// maxStripes bounds stripes plus parity trees.
+const maxStripes = 64
+
+func (o Options) normalized() (Options, error) {
+	if o.Strategy == "" {
+		o.Strategy = StrategyTree
+	}
+	if _, err := ParseStrategy(string(o.Strategy)); err != nil {
+		return o, err
+	}
+	if o.Fanout < 0 || o.Stripes < 0 || o.Parity < 0 {
+		return o, fmt.Errorf("%w: negative fanout %d, stripes %d or parity %d", ErrBadOptions, o.Fanout, o.Stripes, o.Parity)
+	}
+	if o.Strategy != StrategyForest {
+		if o.Stripes > 1 || o.Parity > 0 {
+			return o, fmt.Errorf("%w: stripes (%d) and parity (%d) need the forest strategy", ErrBadOptions, o.Stripes, o.Parity)
+		}
+		o.Stripes = 1
+	}
+	if o.Stripes == 0 {
+		o.Stripes = 4
+	}
+	if o.Stripes+o.Parity > maxStripes {
+		return o, fmt.Errorf("%w: %d stripes + %d parity trees, at most %d", ErrBadOptions, o.Stripes, o.Parity, maxStripes)
+	}
+	if o.Fanout == 0 {
+		switch o.Strategy {
+		case StrategyTree:
+			o.Fanout = 4
+		case StrategyForest:
+			o.Fanout = max(2, o.Stripes+o.Parity)
+		}
+	}
+	if o.Fanout == 1 && o.Strategy != StrategyChain && o.Strategy != StrategyUnicast {
+		return o, fmt.Errorf("%w: fanout 1 is a chain: use --strategy chain", ErrBadOptions)
+	}
+	return o, nil
+}
+
+// Edge is one overlay edge: agent From forwards to agent To along Path (the arcs of the
+// topology the edge is routed on, in order).
+type Edge struct {
+	From, To tree.NodeID
+	Path     []tree.ArcID
+}
+
+// Stripe is one tree of a plan: its edges, each after the edge that reaches its From.
+type Stripe struct {
+	Edges []Edge
+}
+
+// Plan is an overlay forest over agents: the source and the receivers of one push, one tree
+// per stripe. Chunks are dealt to the data stripes round-robin (chunk i on stripe i mod
+// DataStripes) unless the plan has parity trees (see Options.Parity).
+type Plan struct {
+	Graph     *tree.Graph
+	Source    tree.NodeID
+	Receivers []tree.NodeID
+	Strategy  Strategy
+	// DataStripes is the number of data stripes K; Parity the parity trees M. len(Stripes)
+	// is K+M.
+	DataStripes, Parity int
+	Stripes             []Stripe
+}
+
+// Build plans a push from src to dsts on g. It computes a physical Steiner tree (hop
+// weights) spanning the source and receivers, then arranges the agents by the strategy; each
+// overlay edge is routed on the physical tree when possible, else on a shortest path. dsts
+// may contain src and duplicates (ignored). Errors wrap ErrNoReceivers, ErrBadOptions or the
+// tree package's errors (unknown node, unreachable receiver). Cost: one Steiner tree plus
+// O(receivers × path length).
+func Build(g *tree.Graph, src tree.NodeID, dsts []tree.NodeID, opts Options) (*Plan, error) {
+	opts, err := opts.normalized()
+	if err != nil {
+		return nil, err
+	}
+	recv := dedup(src, dsts)
+	if len(recv) == 0 {
+		return nil, ErrNoReceivers
+	}
+	phys, err := tree.Compute(g, tree.AlgoTM, src, recv, tree.Hops)
+	if err != nil {
+		return nil, err
+	}
+	pt := newPhysTree(g, phys)
+	order := pt.dfsReceivers(recv)
+	p := &Plan{Graph: g, Source: src, Receivers: recv, Strategy: opts.Strategy, DataStripes: opts.Stripes, Parity: opts.Parity}
+	switch opts.Strategy {
+	case StrategyUnicast:
+		p.Stripes = []Stripe{{}}
+		for _, r := range order {
+			p.Stripes[0].Edges = append(p.Stripes[0].Edges, pt.edge(src, r))
+		}
+	case StrategyChain:
+		p.Stripes = []Stripe{{}}
+		prev := src
+		for _, r := range order {
+			p.Stripes[0].Edges = append(p.Stripes[0].Edges, pt.edge(prev, r))
+			prev = r
+		}
+	case StrategyTree:
+		p.Stripes = []Stripe{pt.hierarchical(src, order, opts.Fanout)}
+	case StrategyForest:
+		p.Stripes = pt.forest(src, order, opts.Stripes+opts.Parity, opts.Fanout)
+	}
+	return p, nil
+}
+
+func dedup(src tree.NodeID, dsts []tree.NodeID) []tree.NodeID {
+	seen := map[tree.NodeID]bool{src: true}
+	var out []tree.NodeID
+	for _, d := range dsts {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// physTree is a physical tree with parent pointers and depths, for routing overlay edges.
+type physTree struct {
+	g        *tree.Graph
+	root     tree.NodeID
+	parent   map[tree.NodeID]tree.ArcID
+	depth    map[tree.NodeID]int
+	children map[tree.NodeID][]tree.NodeID
+}
+
+func newPhysTree(g *tree.Graph, t *tree.Tree) *physTree {
+	pt := &physTree{g: g, root: t.Root, parent: t.Parents(g), depth: map[tree.NodeID]int{t.Root: 0}, children: t.Children(g)}
+	for _, a := range t.Arcs {
+		arc := g.Arc(a)
+		pt.depth[arc.To] = pt.depth[arc.From] + 1
+	}
+	for _, kids := range pt.children {
+		slices.Sort(kids) // deterministic depth-first order
+	}
+	return pt
+}
+
+// dfsReceivers returns the receivers in depth-first preorder of the physical tree.
+func (pt *physTree) dfsReceivers(recv []tree.NodeID) []tree.NodeID {
+	want := make(map[tree.NodeID]bool, len(recv))
+	for _, r := range recv {
+		want[r] = true
+	}
+	out := make([]tree.NodeID, 0, len(recv))
+	stack := []tree.NodeID{pt.root}
+	for len(stack) > 0 {
+		v := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if want[v] {
+			out = append(out, v)
+		}
+		kids := pt.children[v]
+		for i := len(kids) - 1; i >= 0; i-- {
+			stack = append(stack, kids[i])
+		}
+	}
+	return out
+}
+
+// route returns the arcs from u to v along the physical tree: up from u to their lowest
+// common ancestor, then down to v. Both must be in the tree.
+func (pt *physTree) route(u, v tree.NodeID) []tree.ArcID {
+	var up, down []tree.ArcID
+	for u != v {
+		if pt.depth[u] >= pt.depth[v] {
+			a := pt.parent[u]
+			up = append(up, a.Reverse())
+			u = pt.g.Arc(a).From
+		} else {
+			a := pt.parent[v]
+			down = append(down, a)
+			v = pt.g.Arc(a).From
+		}
+	}
+	slices.Reverse(down)
+	return append(up, down...)
+}
+
+func (pt *physTree) edge(u, v tree.NodeID) Edge { return Edge{From: u, To: v, Path: pt.route(u, v)} }
+
+// group returns the node a receiver hangs from for grouping: the physical parent of a host
+// whose parent is a switch (its rack), else the receiver itself.
+func (pt *physTree) group(r tree.NodeID) tree.NodeID {
+	if pt.g.Node(r).Kind != tree.Host {
+		return r
+	}
+	a, ok := pt.parent[r]
+	if !ok {
+		return r
+	}
+	if p := pt.g.Arc(a).From; pt.g.Node(p).Kind == tree.Switch {
+		return p
+	}
+	return r
+}
+
+// hierarchical builds the tree strategy. Receivers are grouped by the switch they hang from
+// (a host source's rack-mates join the source's group, group 0); the source fans out to its
+// group; every other group's first member (its head, in depth-first order) is reached by a
+// chain from the previous head and fans out to the rest of its group. The heads' chain
+// follows the depth-first order, so each arc of the physical tree carries at most one copy
+// of it each way; the fan-out edges stay below one switch (host arcs only).
+func (pt *physTree) hierarchical(src tree.NodeID, order []tree.NodeID, fanout int) Stripe {
+	groups := [][]tree.NodeID{nil}
+	index := map[tree.NodeID]int{pt.group(src): 0}
+	for _, r := range order {
+		key := pt.group(r)
+		i, ok := index[key]
+		if !ok {
+			i = len(groups)
+			index[key] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], r)
+	}
+	var s Stripe
+	s.Edges = append(s.Edges, pt.fanTree(src, groups[0], fanout, 1)...)
+	prev := src
+	for _, members := range groups[1:] {
+		head := members[0]
+		s.Edges = append(s.Edges, pt.edge(prev, head))
+		// The head also forwards to the next head, so it keeps one slot for the chain.
+		s.Edges = append(s.Edges, pt.fanTree(head, members[1:], fanout, 1)...)
+		prev = head
+	}
+	return s
+}
+
+// fanTree hangs nodes below root breadth-first, root taking fanout-reserve children and
+// every other node fanout.
+func (pt *physTree) fanTree(root tree.NodeID, nodes []tree.NodeID, fanout, reserve int) []Edge {
+	edges := make([]Edge, 0, len(nodes))
+	parents := []tree.NodeID{root}
+	slots := []int{max(1, fanout-reserve)}
+	next := 0
+	for _, v := range nodes {
+		for slots[next] == 0 {
+			next++
+		}
+		edges = append(edges, pt.edge(parents[next], v))
+		slots[next]--
+		parents = append(parents, v)
+		slots = append(slots, fanout)
+	}
+	return edges
+}
+
+// forest builds S trees. Receivers are dealt round-robin (in depth-first order) to S
+// groups; in tree s the members of group s come first, below the source's single child, each
+// taking up to fanout children breadth-first, so they are the tree's interior nodes; everyone
+// else is a leaf, except that when group s is too small the first members of group s+1 take
+// one child each. With fanout S a receiver forwards S children in its own tree (one copy of
+// the object) plus at most one child in one other tree: its uplink carries at most 1 + 1/S
+// copies.
+func (pt *physTree) forest(src tree.NodeID, order []tree.NodeID, S, fanout int) []Stripe {
+	groups := make([][]tree.NodeID, S)
+	for i, r := range order {
+		groups[i%S] = append(groups[i%S], r)
+	}
+	stripes := make([]Stripe, S)
+	for s := range S {
+		list := append([]tree.NodeID{}, groups[s]...)
+		for o := 1; o < S; o++ {
+			list = append(list, groups[(s+o)%S]...)
+		}
+		if len(list) == 0 {
+			continue
+		}
+		edges := []Edge{pt.edge(src, list[0])}
+		parent, used := 0, 0
+		for i := 1; i < len(list); i++ {
+			capacity := fanout
+			if parent >= len(groups[s]) {
+				capacity = 1
+			}
+			if used == capacity {
+				parent, used = parent+1, 0
+			}
+			edges = append(edges, pt.edge(list[parent], list[i]))
+			used++
+		}
+		stripes[s] = Stripe{Edges: edges}
+	}
+	return stripes
+}
