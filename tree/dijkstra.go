@@ -18,6 +18,23 @@ type search struct {
 	// reverse makes the search follow arcs backwards: dist[v] is then the distance from v to
 	// the sources, and pred[v] the arc leaving v on that path.
 	reverse bool
+	// skip, if not nil, marks nodes the search never enters (see deadEnds).
+	skip []bool
+}
+
+// deadEnds marks the nodes of degree 1 other than src and the receivers: no path between
+// two other nodes crosses them, so searches for trees need not enter them. On a fat-tree
+// these are the hosts that receive nothing, most of the graph. Cost O(V).
+func deadEnds(g *Graph, src NodeID, recv []NodeID) []bool {
+	skip := make([]bool, g.NumNodes())
+	for v := range skip {
+		skip[v] = g.outStart[v+1]-g.outStart[v] == 1
+	}
+	skip[src] = false
+	for _, r := range recv {
+		skip[r] = false
+	}
+	return skip
 }
 
 func newSearch(g *Graph, w Weight) *search {
@@ -54,6 +71,9 @@ func (s *search) run(visit func(v NodeID) bool) {
 		}
 		for _, a := range g.Out(v) {
 			u := arcs[a].To
+			if s.skip != nil && s.skip[u] {
+				continue
+			}
 			if s.reverse {
 				a = a.Reverse() // the arc u->v, explored from v back to u
 			}
@@ -85,7 +105,7 @@ func (s *search) settleSources(srcs []NodeID) {
 	for _, v := range srcs {
 		for _, a := range g.Out(v) {
 			u := arcs[a].To
-			if s.dist[u] == 0 {
+			if s.dist[u] == 0 || (s.skip != nil && s.skip[u]) {
 				continue
 			}
 			if s.reverse {
@@ -179,6 +199,7 @@ func ShortestPathTree(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, err
 		return nil, err
 	}
 	s := newSearch(g, w)
+	s.skip = deadEnds(g, src, recv)
 	s.seed(src, 0)
 	s.run(nil)
 	in := newArcSet(g)

@@ -214,6 +214,7 @@ func growTM(g *Graph, src NodeID, recv []NodeID, w Weight, set *arcSet, inTree [
 		return nil
 	}
 	s := newSearch(g, w)
+	s.skip = deadEnds(g, src, recv)
 	waiting := newNodeHeap(n) // receivers not yet joined, keyed by distance to the tree
 	visit := func(v NodeID) bool {
 		if isTerm[v] && !inTree[v] {
@@ -285,6 +286,7 @@ func SteinerKMB(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		base[i] = -1
 	}
 	s := newSearch(g, w)
+	s.skip = deadEnds(g, src, recv)
 	for i, t := range terms {
 		s.seed(t, 0)
 		base[t] = int32(i)
