@@ -8,7 +8,7 @@ import "math"
 const localSearchMaxNodes = 1024
 
 // localSearchBudget bounds the re-spanning evaluations of one local search, so its cost is
-// O(budget · (S log S + arcs)) whatever the graph.
+// O(budget · (S log S + arcs)) whatever the graph (and localSearchWork bounds them all).
 const localSearchBudget = 300
 
 // spanner re-spans node sets for the local search: Prim's rule from the root over the
@@ -27,6 +27,7 @@ type spanner struct {
 	kids  []int32   // children of v in the spanned tree
 	order []NodeID  // reached nodes in Prim order
 	stack []NodeID
+	work  int // nodes settled and arcs scanned so far
 }
 
 func newSpanner(g *Graph, w Weight, root NodeID, recv []NodeID) *spanner {
@@ -68,7 +69,9 @@ func (sp *spanner) span(root NodeID, in []bool, members []NodeID, extra NodeID, 
 		if sp.keep[v] {
 			kept++
 		}
-		for _, a := range g.Out(v) {
+		out := g.Out(v)
+		sp.work += 1 + len(out)
+		for _, a := range out {
 			u := g.arcs[a].To
 			if !in[u] || sp.done[u] {
 				continue
@@ -126,7 +129,7 @@ func (sp *spanner) tree(root NodeID, recv []NodeID) *Tree {
 // when re-spanning the new node set (spanner.span) gives a cheaper tree. Each pass costs
 // O(V · (S log S + arcs)) for S tree nodes; the passes end when no move improves (each
 // improvement lowers the cost) or after localSearchBudget re-spanning evaluations.
-func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
+func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tree {
 	n := g.NumNodes()
 	in := make([]bool, n)
 	sp := newSpanner(g, w, t.Root, recv)
@@ -140,7 +143,8 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 	budget := localSearchBudget
 	tried := make([]int32, n)
 	var stamp int32
-	for improved := true; improved && budget > 0; {
+	defer func() { *work -= sp.work }()
+	for improved := true; improved && budget > 0 && *work > sp.work; {
 		improved = false
 		members := best.Nodes(g)
 		clear(in)
@@ -149,7 +153,7 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 		}
 		try := func(extra NodeID) bool {
 			budget--
-			if budget < 0 {
+			if budget < 0 || sp.work >= *work {
 				return false
 			}
 			if c := sp.span(t.Root, in, members, extra, nKeep); c < best.Cost-1e-12 {
@@ -175,7 +179,7 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 		if improved {
 			continue
 		}
-		if c := keyPathExchange(g, best, recv, w); c != nil {
+		if c := keyPathExchange(g, best, recv, w, work); c != nil {
 			best, improved = c, true
 			continue
 		}
@@ -222,7 +226,7 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 // cheaper path joining the two parts the tree falls into without it. It returns the first
 // improved tree found, or nil. Cost O(K · (V + E) log V) for K key paths; the scratch
 // arrays are allocated once per call.
-func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
+func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tree {
 	n := g.NumNodes()
 	// Undirected tree adjacency in CSR form: the arcs leaving each tree node along the tree.
 	start := make([]int32, n+1)
@@ -286,6 +290,10 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight) *Tree {
 			if seenPath[firstArc.Link()] {
 				continue
 			}
+			if *work <= 0 {
+				return nil
+			}
+			*work -= 3 * n // the resets and the search, at most about that
 			seenPath[path[len(path)-1].Link()] = true
 			seenPath[firstArc.Link()] = true
 			old := 0.0 // the path's weight in the tree's own orientation

@@ -72,6 +72,12 @@ func Compute(g *Graph, algo Algo, src NodeID, dsts []NodeID, w Weight) (*Tree, e
 // multiStarts bounds the extra roots Steiner grows trees from.
 const multiStarts = 6
 
+// localSearchWork bounds the work of all the local searches of one Steiner call, in nodes
+// settled and arcs scanned (a few milliseconds): 50-node graphs stay well below it, while
+// trees of hundreds of nodes stop early rather than spend a second for a fraction of a
+// percent.
+const localSearchWork = 500_000
+
 // perturbedRestarts is the number of tie-breaking restarts of Steiner on small graphs.
 const perturbedRestarts = 8
 
@@ -101,10 +107,12 @@ func jitter(a, r uint64) float64 {
 // average, 20% at worst.
 //
 // Cost: KMB plus TM on large graphs, O((V + E) log V) each (about 30 ms for 1,000
-// receivers on a 30,000-node fat-tree); on small ones up to 15 TM runs plus local searches
-// of at most 300 re-spanning evaluations and a few key-path exchanges (O((V + E) log V)
-// each) per pass: about 0.1 ms on GScale and 2 ms on 50 nodes. Use SteinerTM (microseconds
-// there) where speed matters more than the last percent.
+// receivers on a 30,000-node fat-tree); on graphs of at most 1,024 nodes up to 15 TM runs
+// plus local searches of at most 300 re-spanning evaluations each and a few key-path
+// exchanges (O((V + E) log V) each) per pass, all within a work bound of 500,000 nodes
+// settled and arcs scanned: about 0.1 ms on GScale, 2 ms on 50 nodes, under 20 ms for every
+// host of a 1,000-node graph. Use SteinerTM (microseconds there) where speed matters more
+// than the last percent.
 func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 	tm, err := SteinerTM(g, src, dsts, w)
 	if err != nil {
@@ -139,11 +147,15 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		return true
 	}
 	fresh(best)
-	best = localSearch(g, best, recv, w)
+	work := localSearchWork
+	best = localSearch(g, best, recv, w, &work)
 	// Multi-start: grow TM from other receivers too (as if the tree were undirected), orient
 	// the result away from src, and refine each start by the local search.
 	terms := append([]NodeID{src}, recv...)
 	for i, r := range recv[:min(len(recv), multiStarts)] {
+		if work <= 0 {
+			break
+		}
 		others := append(append([]NodeID{}, terms[:i+1]...), terms[i+2:]...)
 		t, err := SteinerTM(g, r, others, w)
 		if err != nil {
@@ -152,13 +164,16 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		if t = treeFromLinks(g, src, t.Arcs, recv, w); !fresh(t) {
 			continue
 		}
-		if t = localSearch(g, t, recv, w); t.Cost < best.Cost {
+		if t = localSearch(g, t, recv, w, &work); t.Cost < best.Cost {
 			best = t
 		}
 	}
 	// Restarts under slightly perturbed weights break ties differently (hop weights tie a
 	// lot), reaching trees that single moves cannot; each is refined under the true weights.
 	for r := range perturbedRestarts {
+		if work <= 0 {
+			break
+		}
 		wp := func(a ArcID) float64 { return w(a) * (1 + 1e-3*jitter(uint64(a), uint64(r))) }
 		t, err := SteinerTM(g, src, recv, wp)
 		if err != nil {
@@ -167,7 +182,7 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		if t = treeFromLinks(g, src, t.Arcs, recv, w); !fresh(t) {
 			continue
 		}
-		if t = localSearch(g, t, recv, w); t.Cost < best.Cost {
+		if t = localSearch(g, t, recv, w, &work); t.Cost < best.Cost {
 			best = t
 		}
 	}
