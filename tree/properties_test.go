@@ -151,3 +151,43 @@ func TestEdgeCases(t *testing.T) {
 		t.Errorf("ShortestPath to the source itself: %v %v %v", p, c, err)
 	}
 }
+
+// TestLargeGraphQuality: on graphs of more than 1,024 nodes the default Steiner algorithm
+// refines small trees by one bounded local search. It never does worse than TM or KMB and
+// never beats the optimum; its mean excess over the optimum is logged.
+func TestLargeGraphQuality(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	const graphs = 10
+	sum, sumTM := 0.0, 0.0
+	for seed := range uint64(graphs) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		g, err := RandomWAN(2000, 6000, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := randomWeights(g, rng, true)
+		src := NodeID(rng.IntN(2000))
+		dsts := pick(rng, 2000, 2+rng.IntN(7), src)
+		ex, err := SteinerExact(g, src, dsts, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := Steiner(g, src, dsts, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Validate(g, src, dsts); err != nil {
+			t.Fatal(err)
+		}
+		tm, _ := SteinerTM(g, src, dsts, w)
+		kmb, _ := SteinerKMB(g, src, dsts, w)
+		if st.Cost > tm.Cost || st.Cost > kmb.Cost || st.Cost < ex.Cost-1e-9 {
+			t.Fatalf("seed %d: steiner %v, tm %v, kmb %v, optimum %v", seed, st.Cost, tm.Cost, kmb.Cost, ex.Cost)
+		}
+		sum += st.Cost/ex.Cost - 1
+		sumTM += tm.Cost/ex.Cost - 1
+	}
+	t.Logf("2,000-node graphs: steiner mean excess %.2f%%, tm %.2f%%", 100*sum/graphs, 100*sumTM/graphs)
+}

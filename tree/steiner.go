@@ -78,6 +78,10 @@ const multiStarts = 6
 // percent.
 const localSearchWork = 500_000
 
+// largeGraphLocalSearchArcs bounds the trees that Steiner refines by a local search on
+// graphs of more than localSearchMaxNodes nodes.
+const largeGraphLocalSearchArcs = 256
+
 // perturbedRestarts is the number of tie-breaking restarts of Steiner on small graphs.
 const perturbedRestarts = 8
 
@@ -91,8 +95,9 @@ func jitter(a, r uint64) float64 {
 }
 
 // Steiner is the default Steiner heuristic (AlgoSteiner). It takes the cheaper of
-// SteinerKMB and SteinerTM (TM on a tie). On graphs of at most 1,024 nodes it then searches
-// further: TM grown from up to 6 receivers taken as roots (oriented away from src
+// SteinerKMB and SteinerTM (TM on a tie). On larger graphs it refines a tree of fewer than
+// 256 arcs by one bounded local search (below) and stops. On graphs of at most 1,024 nodes
+// it searches further: TM grown from up to 6 receivers taken as roots (oriented away from src
 // afterwards) and TM under 8 slightly perturbed weightings (hop weights tie a lot), every
 // distinct candidate refined by a local search (remove a non-receiver node, exchange a key
 // path, or insert a node next to the tree, whenever re-spanning the node set is cheaper).
@@ -126,10 +131,16 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 	if kmb.Cost < tm.Cost {
 		best = kmb
 	}
+	recv, _ := checkNodes(g, src, dsts)
 	if g.NumNodes() > localSearchMaxNodes {
+		// Large graph: one work-bounded local search, for small trees only (a large tree
+		// costs O(V) per re-spanning, and on fat-trees TM is already minimal).
+		if len(best.Arcs) < largeGraphLocalSearchArcs {
+			work := localSearchWork
+			best = localSearch(g, best, recv, w, &work)
+		}
 		return best, nil
 	}
-	recv, _ := checkNodes(g, src, dsts)
 	// Starts that grow the same link set as an earlier one are skipped: the local search
 	// would retrace the same moves.
 	seen := map[string]bool{}
