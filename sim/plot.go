@@ -1,0 +1,168 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// PlotFormat returns the plot format for a file name: "svg" or "png" by its extension, or an
+// error naming the file.
+func PlotFormat(name string) (string, error) {
+	switch ext := strings.ToLower(filepath.Ext(name)); ext {
+	case ".svg", ".png":
+		return ext[1:], nil
+	}
+	return "", fmt.Errorf("sim: plot %q: want a .svg or .png file", name)
+}
+
+// WritePlot draws a two-panel figure of results and writes it to w in format ("svg" or
+// "png"): on the left the CDF of transfer completion times per scheme (pooled over seeds), on
+// the right each scheme's mean total bandwidth normalized to the first scheme's. Cost
+// O(n log n) in the number of transfers.
+func WritePlot(w io.Writer, results []Result, format string) error {
+	sums := Summarize(results)
+	if len(sums) == 0 {
+		return fmt.Errorf("sim: nothing to plot")
+	}
+	topo := sums[0].Topology
+
+	cdf := plot.New()
+	cdf.Title.Text = "Transfer completion time, " + topo
+	cdf.X.Label.Text = "TCT (slots)"
+	cdf.Y.Label.Text = "fraction of transfers"
+	cdf.Y.Min, cdf.Y.Max = 0, 1
+	cdf.Legend.Top = false
+	cdf.Legend.Left = false
+	cdf.Add(plotter.NewGrid())
+	lo, hi := 0.0, 0.0
+	for _, r := range results {
+		for _, x := range r.TCT {
+			if x > 0 && (lo == 0 || x < lo) {
+				lo = x
+			}
+			hi = max(hi, x)
+		}
+	}
+	cdf.X.Tick.Marker = plainTicks{plot.DefaultTicks{}}
+	if lo > 0 && hi/lo > 30 { // long tails: a log axis keeps the body readable
+		cdf.X.Scale = plot.LogScale{}
+		cdf.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		cdf.X.Label.Text = "TCT (slots, log scale)"
+	}
+	for i, s := range sums {
+		var tcts []float64
+		for _, r := range results {
+			if r.Scheme == s.Scheme {
+				tcts = append(tcts, r.TCT...)
+			}
+		}
+		if len(tcts) == 0 {
+			continue
+		}
+		slices.Sort(tcts)
+		pts := make(plotter.XYs, 0, 2*len(tcts))
+		pts = append(pts, plotter.XY{X: tcts[0], Y: 0})
+		for k, x := range tcts {
+			pts = append(pts, plotter.XY{X: x, Y: float64(k+1) / float64(len(tcts))})
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return fmt.Errorf("sim: plot: %w", err)
+		}
+		l.Color = plotutil.Color(i)
+		l.Dashes = plotutil.Dashes(i)
+		l.Width = vg.Points(1.5)
+		l.StepStyle = plotter.PostStep
+		cdf.Add(l)
+		cdf.Legend.Add(s.Scheme, l)
+	}
+
+	bw := plot.New()
+	bw.Title.Text = "Total bandwidth, relative to " + sums[0].Scheme
+	bw.Y.Label.Text = "bandwidth / " + sums[0].Scheme
+	bw.Y.Min = 0
+	bw.Add(plotter.NewGrid())
+	base := sums[0].TotalBandwidth.Mean
+	vals := make(plotter.Values, len(sums))
+	names := make([]string, len(sums))
+	for i, s := range sums {
+		if base > 0 {
+			vals[i] = s.TotalBandwidth.Mean / base
+		}
+		names[i] = s.Scheme
+	}
+	bars, err := plotter.NewBarChart(vals, vg.Points(40))
+	if err != nil {
+		return fmt.Errorf("sim: plot: %w", err)
+	}
+	bars.Color = plotutil.Color(0)
+	bars.LineStyle.Width = 0
+	bw.Add(bars)
+	top := 0.0
+	labels := plotter.XYLabels{}
+	for i, v := range vals {
+		top = max(top, v)
+		labels.XYs = append(labels.XYs, plotter.XY{X: float64(i), Y: v})
+		labels.Labels = append(labels.Labels, fmt.Sprintf("%.2f", v))
+	}
+	if lb, err := plotter.NewLabels(labels); err == nil {
+		for i := range lb.TextStyle {
+			lb.TextStyle[i].XAlign = draw.XCenter
+			lb.TextStyle[i].YAlign = draw.YBottom
+		}
+		bw.Add(lb)
+	}
+	bw.Y.Max = top * 1.12
+	bw.NominalX(names...)
+	if len(names) > 4 {
+		bw.X.Tick.Label.Rotation = 0.6
+		bw.X.Tick.Label.XAlign = draw.XRight
+	}
+
+	width, height := 11*vg.Inch, 4.2*vg.Inch
+	var c draw.Canvas
+	var out io.WriterTo
+	switch format {
+	case "svg":
+		sc := vgsvg.New(width, height)
+		c, out = draw.New(sc), sc
+	case "png":
+		ic := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(120))
+		c, out = draw.New(ic), vgimg.PngCanvas{Canvas: ic}
+	default:
+		return fmt.Errorf("sim: plot format %q: want svg or png", format)
+	}
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(18), PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(12)}
+	canvases := plot.Align([][]*plot.Plot{{cdf, bw}}, tiles, c)
+	cdf.Draw(canvases[0][0])
+	bw.Draw(canvases[0][1])
+	if _, err := out.WriteTo(w); err != nil {
+		return fmt.Errorf("sim: writing plot: %w", err)
+	}
+	return nil
+}
+
+// plainTicks drops the trailing zeros of another ticker's labels ("25" for "25.00").
+type plainTicks struct{ plot.Ticker }
+
+func (t plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := t.Ticker.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', 6, 64)
+		}
+	}
+	return ticks
+}
