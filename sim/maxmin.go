@@ -17,6 +17,7 @@ type maxMin struct {
 	fill     []int32
 	byArc    []int32
 	touched  []int32
+	live     []int32
 	mark     []bool
 	frozen   []bool
 }
@@ -75,24 +76,22 @@ func (m *maxMin) rates(paths [][]int32, rates []float64) {
 			left++
 		}
 	}
+	// live holds the arcs that still carry unfrozen flows; it shrinks as arcs fill.
+	m.live = append(m.live[:0], m.touched...)
 	level := 0.0 // the rate every unfrozen flow has reached
 	for left > 0 {
 		// The next arc to fill: the least remaining capacity per unfrozen flow.
 		inc := math.Inf(1)
-		for _, a := range m.touched {
-			if m.cnt[a] > 0 {
-				inc = min(inc, m.rem[a]/float64(m.cnt[a]))
-			}
+		for _, a := range m.live {
+			inc = min(inc, m.rem[a]/float64(m.cnt[a]))
 		}
 		inc = max(inc, 0)
 		level += inc
-		for _, a := range m.touched {
-			if m.cnt[a] > 0 {
-				m.rem[a] -= inc * float64(m.cnt[a])
-			}
+		for _, a := range m.live {
+			m.rem[a] -= inc * float64(m.cnt[a])
 		}
 		// Freeze the flows through every arc that is now full (within rounding).
-		for _, a := range m.touched {
+		for _, a := range m.live {
 			if m.cnt[a] == 0 || m.rem[a] > 1e-12*m.capacity[a] {
 				continue
 			}
@@ -108,6 +107,13 @@ func (m *maxMin) rates(paths [][]int32, rates []float64) {
 				}
 			}
 		}
+		kept := m.live[:0]
+		for _, a := range m.live {
+			if m.cnt[a] > 0 {
+				kept = append(kept, a)
+			}
+		}
+		m.live = kept
 	}
 	for _, a := range m.touched {
 		m.mark[a] = false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/treecast/treecast/tree"
 )
@@ -41,6 +42,8 @@ type ovEdge struct {
 	sent     int32   // chunks fully delivered to To
 	active   bool    // a chunk is in flight
 	rem      float64 // volume of the chunk in flight still to send
+	rate     float64 // max-min rate while active
+	stamp    int32   // last recomputation that visited the edge
 	path     []int32 // arcs
 	children []int32 // edges that To feeds
 }
@@ -86,35 +89,59 @@ type overlayEngine struct {
 }
 
 // run simulates the transfers (sorted by arrival) and returns the result so far when ctx is
-// cancelled. Cost: O(E x (F + M)) where E is the number of distinct chunk-completion
-// instants, F the edges in flight and M the cost of a max-min recomputation, which happens
-// only when the set of edges in flight changes.
+// cancelled. Rates are recomputed only when the set of edges in flight changes, and then
+// only for the edges that share arcs, directly or through other edges, with one that
+// started or stopped: the others keep their max-min rates. Cost: O(E x F) for the events
+// (E distinct chunk-completion instants, F edges in flight) plus O(C) per recomputation, C
+// the size of the affected component.
 func (e *overlayEngine) run(ctx context.Context, transfers []Transfer, res *Result) error {
 	e.mm = newMaxMin(e.capacity)
+	arcFlows := make([][]int32, len(e.capacity)) // edges in flight on each arc
+	arcStamp := make([]int32, len(e.capacity))
 	var (
-		now     float64
-		next    int // next transfer to admit
-		active  []int32
-		paths   [][]int32
-		rates   []float64
-		dirty   = true
-		done    int
-		events  int
-		bw      float64
-		arcLoad = map[int32]float64{}
+		now      float64
+		next     int // next transfer to admit
+		active   []int32
+		changed  []int32 // arcs whose set of edges in flight changed
+		comp     []int32
+		paths    [][]int32
+		rates    []float64
+		stamp    int32
+		done     int
+		events   int
+		bw       float64
+		arcLoad  = map[int32]float64{}
+		finished []int32
 	)
+	canSend := func(ed *ovEdge) bool {
+		return ed.sent < ed.n && (ed.parent < 0 || e.edges[ed.parent].sent > ed.sent)
+	}
 	activate := func(ei int32) {
 		ed := &e.edges[ei]
-		if ed.active || ed.sent >= ed.n {
-			return
-		}
-		if ed.parent >= 0 && e.edges[ed.parent].sent <= ed.sent {
+		if ed.active || !canSend(ed) {
 			return
 		}
 		ed.active = true
 		ed.rem = e.trs[ed.tr].chunkSize(ed.stripe, ed.sent)
 		active = append(active, ei)
-		dirty = true
+		for _, a := range ed.path {
+			arcFlows[a] = append(arcFlows[a], ei)
+			changed = append(changed, a)
+		}
+		if len(ed.path) == 0 {
+			ed.rate = math.Inf(1)
+		}
+	}
+	stop := func(ei int32) {
+		ed := &e.edges[ei]
+		ed.active = false
+		for _, a := range ed.path {
+			fl := arcFlows[a]
+			k := slices.Index(fl, ei)
+			fl[k] = fl[len(fl)-1]
+			arcFlows[a] = fl[:len(fl)-1]
+			changed = append(changed, a)
+		}
 	}
 	finishReceiver := func(tr *ovTransfer, r int32) {
 		tr.recvLeft[r]--
@@ -147,28 +174,41 @@ func (e *overlayEngine) run(ctx context.Context, transfers []Transfer, res *Resu
 					activate(ei)
 				}
 			}
-			if tr := e.trs[len(e.trs)-1]; tr.left == 0 { // degenerate: nothing to send
-				tr.finished, tr.doneAt = true, now
-				done++
-			}
 			next++
 		}
-		if dirty {
+		if len(changed) > 0 {
+			// The edges to re-rate: those connected to a changed arc through shared arcs.
+			stamp++
+			comp = comp[:0]
+			for len(changed) > 0 {
+				a := changed[len(changed)-1]
+				changed = changed[:len(changed)-1]
+				if arcStamp[a] == stamp {
+					continue
+				}
+				arcStamp[a] = stamp
+				for _, f := range arcFlows[a] {
+					if e.edges[f].stamp != stamp {
+						e.edges[f].stamp = stamp
+						comp = append(comp, f)
+						changed = append(changed, e.edges[f].path...)
+					}
+				}
+			}
 			paths = paths[:0]
-			for _, ei := range active {
-				paths = append(paths, e.edges[ei].path)
+			for _, f := range comp {
+				paths = append(paths, e.edges[f].path)
 			}
-			if cap(rates) < len(paths) {
-				rates = make([]float64, len(paths), 2*len(paths))
-			}
-			rates = rates[:len(paths)]
+			rates = slices.Grow(rates[:0], len(paths))[:len(paths)]
 			e.mm.rates(paths, rates)
-			dirty = false
+			for i, f := range comp {
+				e.edges[f].rate = rates[i]
+			}
 		}
 		// The next event: a chunk finishing, or an arrival.
 		dt := math.Inf(1)
-		for i, ei := range active {
-			dt = min(dt, e.edges[ei].rem/rates[i])
+		for _, ei := range active {
+			dt = min(dt, e.edges[ei].rem/e.edges[ei].rate)
 		}
 		if next < len(transfers) {
 			dt = min(dt, float64(transfers[next].Arrival)-now)
@@ -177,16 +217,21 @@ func (e *overlayEngine) run(ctx context.Context, transfers []Transfer, res *Resu
 			return fmt.Errorf("%w: overlay plans leave %d transfers unfinished with nothing in flight", ErrBadScheme, len(transfers)-done)
 		}
 		if e.observe != nil && len(active) > 0 {
+			paths, rates = paths[:0], rates[:0]
+			for _, ei := range active {
+				paths = append(paths, e.edges[ei].path)
+				rates = append(rates, e.edges[ei].rate)
+			}
 			e.observe(now, dt, paths, rates)
 		}
 		now += dt
-		var finished []int32
-		for i, ei := range active {
+		finished = finished[:0]
+		for _, ei := range active {
 			ed := &e.edges[ei]
-			if math.IsInf(rates[i], 1) {
+			if math.IsInf(ed.rate, 1) {
 				ed.rem = 0
 			} else {
-				ed.rem -= rates[i] * dt
+				ed.rem -= ed.rate * dt
 			}
 			if ed.rem <= 1e-9*e.chunk {
 				finished = append(finished, ei)
@@ -195,27 +240,32 @@ func (e *overlayEngine) run(ctx context.Context, transfers []Transfer, res *Resu
 		if len(finished) == 0 {
 			continue
 		}
+		// A finished edge goes on with its next chunk if its sender holds it, else stops.
+		stopped := false
 		for _, ei := range finished {
 			ed := &e.edges[ei]
-			ed.active = false
 			ed.sent++
-			tr := e.trs[ed.tr]
 			if ed.sent == ed.n && ed.recv >= 0 {
-				finishReceiver(tr, ed.recv)
+				finishReceiver(e.trs[ed.tr], ed.recv)
+			}
+			if canSend(ed) {
+				ed.rem = e.trs[ed.tr].chunkSize(ed.stripe, ed.sent)
+			} else {
+				stop(ei)
+				stopped = true
 			}
 		}
-		// Rebuild the list in flight: drop finished edges, then start the next chunk on each
-		// finished edge and on the edges its receiver feeds.
-		kept := active[:0]
-		for _, ei := range active {
-			if e.edges[ei].active {
-				kept = append(kept, ei)
+		if stopped {
+			kept := active[:0]
+			for _, ei := range active {
+				if e.edges[ei].active {
+					kept = append(kept, ei)
+				}
 			}
+			active = kept
 		}
-		active = kept
-		dirty = true
+		// The receivers of finished edges now hold one more chunk to forward.
 		for _, ei := range finished {
-			activate(ei)
 			for _, c := range e.edges[ei].children {
 				activate(c)
 			}
