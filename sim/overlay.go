@@ -160,7 +160,7 @@ func (e *overlayEngine) run(ctx context.Context, transfers []Transfer, res *Resu
 		}
 	}
 	for done < len(transfers) {
-		if events++; events&1023 == 0 && ctx.Err() != nil {
+		if events++; events&63 == 0 && ctx.Err() != nil {
 			break
 		}
 		// Admit the transfers arriving now.

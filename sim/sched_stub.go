@@ -3,14 +3,8 @@ package sim
 import (
 	"context"
 	"fmt"
-
-	"github.com/treecast/treecast/tree"
 )
 
-func schedulerPlanner(g *tree.Graph, strategy string) (Planner, error) {
-	return nil, fmt.Errorf("%w: overlay plans need the scheduler", ErrBadScheme)
-}
-
 func runNetwork(ctx context.Context, cfg Config, transfers []Transfer, res *Result) error {
-	return fmt.Errorf("%w: network schemes need the scheduler", ErrBadScheme)
+	return fmt.Errorf("%w: %s: network schemes need the scheduler's transfer scheduling (scheduler.New), which this build lacks; overlay:STRATEGY schemes work", ErrBadScheme, cfg.Scheme.Name)
 }

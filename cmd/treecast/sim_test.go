@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSimJSON(t *testing.T) {
+	out, _, err := run(t, "sim", "--topo", "fattree:4", "--schemes", "overlay:chain,overlay:unicast",
+		"--copies", "2-6", "--horizon", "10", "--seeds", "1-2", "--format", "json", "--progress", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Results []map[string]any `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if len(doc.Results) != 4 {
+		t.Fatalf("%d results, want 2 schemes x 2 seeds", len(doc.Results))
+	}
+	for _, key := range []string{"scheme", "topology", "seed", "transfers", "total_bandwidth", "mean_tct", "p50_tct", "p99_tct", "max_tct", "wall_ms"} {
+		if _, ok := doc.Results[0][key]; !ok {
+			t.Errorf("result lacks %q", key)
+		}
+	}
+	r := doc.Results[0]
+	if r["scheme"] != "overlay:chain" || r["topology"] != "fattree:4" || r["seed"] != 1.0 || r["transfers"].(float64) < 1 {
+		t.Fatalf("first result %v", r)
+	}
+	// Unicast sends a copy per receiver from the source: more bandwidth than the chain.
+	if doc.Results[1]["total_bandwidth"].(float64) <= r["total_bandwidth"].(float64) {
+		t.Errorf("unicast bandwidth %v not above chain %v", doc.Results[1]["total_bandwidth"], r["total_bandwidth"])
+	}
+}
+
+func TestSimTableCSVAndPlot(t *testing.T) {
+	dir := t.TempDir()
+	plotFile := filepath.Join(dir, "tct.png")
+	out, stderr, err := run(t, "sim", "--topo", "fattree:4", "--schemes", "overlay:tree,overlay:forest",
+		"--copies", "3", "--horizon", "5", "--seeds", "3-4", "--plot", plotFile, "--progress", "lines")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 3 || !strings.Contains(lines[0], "mean TCT") || !strings.Contains(lines[1], "overlay:tree") ||
+		!strings.Contains(lines[2], "overlay:forest") || !strings.Contains(lines[1], "1.000") {
+		t.Fatalf("table:\n%s", out)
+	}
+	if strings.Count(stderr, "sim: overlay:") != 4 {
+		t.Errorf("progress lines:\n%s", stderr)
+	}
+	f, err := os.Open(plotFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Fatalf("plot is not a PNG: %v", err)
+	}
+
+	out, _, err = run(t, "sim", "--topo", "fattree:4", "--schemes", "overlay:chain", "--copies", "3",
+		"--horizon", "5", "--format", "csv", "--progress", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(out), "\n")
+	if len(rows) != 2 || !strings.HasPrefix(rows[0], "scheme,topology,seed") || !strings.HasPrefix(rows[1], "overlay:chain,fattree:4,1,") {
+		t.Fatalf("csv:\n%s", out)
+	}
+}
+
+func TestSimTrace(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "trace.csv")
+	if err := os.WriteFile(trace, []byte("arrival,source,receivers,volume\n0,h0,h1;h5,4\n2,h3,h15,2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "sim", "--topo", "fattree:4", "--schemes", "overlay:chain", "--trace", trace,
+		"--format", "json", "--progress", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"transfers": 2`) {
+		t.Fatalf("output %s", out)
+	}
+	if err := os.WriteFile(trace, []byte("0,h0,h1;h99,4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = run(t, "sim", "--topo", "fattree:4", "--schemes", "overlay:chain", "--trace", trace)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), `line 1: field receivers: unknown node "h99"`) {
+		t.Fatalf("bad trace: %v", err)
+	}
+}
+
+func TestSimBadFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--schemes", "dijkstra"}, `"dijkstra"`},
+		{[]string{"--rate", "lifo"}, `"lifo"`},
+		{[]string{"--volume", "exp:-1"}, "exponential mean"},
+		{[]string{"--copies", "5-2"}, "5 > 2"},
+		{[]string{"--copies", "1-12"}, "only 11 endpoints"},
+		{[]string{"--seeds", "x"}, "--seeds"},
+		{[]string{"--format", "xml"}, `"xml"`},
+		{[]string{"--plot", "out.pdf"}, "out.pdf"},
+		{[]string{"--topo", "fattree:3"}, "fattree:3"},
+		{[]string{"--lambda", "0"}, "lambda"},
+		{[]string{"--progress", "loud"}, `"loud"`},
+	} {
+		_, _, err := run(t, append([]string{"sim", "--topo", "gscale"}, tt.args...)...)
+		if exitCode(err) != 2 || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: error %v (exit %d), want exit 2 mentioning %s", tt.args, err, exitCode(err), tt.want)
+		}
+	}
+}
