@@ -298,4 +298,3 @@ func (s *simProgress) close() {
 		s.p = nil
 	}
 }
-
