@@ -1,0 +1,292 @@
+package store
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Limits on what a manifest may claim. They bound the memory and disk a manifest from the
+// network can make a node reserve.
+const (
+	// MaxChunkSize is the largest chunk size, in bytes (64 MiB).
+	MaxChunkSize = 64 << 20
+	// MaxChunks is the largest number of data chunks of one object (4 Mi; the manifest's
+	// hashes then take 128 MiB).
+	MaxChunks = 1 << 22
+	// MaxShards bounds data plus parity chunks per Reed-Solomon group (GF(2^8) codes).
+	MaxShards = 256
+)
+
+// Manifest describes an object: digest, size, chunk size and the SHA-256 of every chunk,
+// optionally Reed-Solomon parity. Chunk i covers bytes [i*ChunkSize, min((i+1)*ChunkSize,
+// Size)). A Manifest from the network must pass Validate (ManifestFromProto and
+// UnmarshalManifest call it) before it is trusted.
+type Manifest struct {
+	// Digest is the SHA-256 of the whole object.
+	Digest Digest
+	// Size is the object's size in bytes.
+	Size int64
+	// ChunkSize is the size of every chunk but the last, in bytes.
+	ChunkSize int
+	// Chunks holds the SHA-256 of each data chunk: ceil(Size/ChunkSize) of them.
+	Chunks []Hash
+	// Parity describes Reed-Solomon parity chunks; nil when there are none.
+	Parity *Parity
+}
+
+// Parity describes Reed-Solomon parity: each group of DataShards consecutive data chunks (the
+// last group padded with zero chunks, every chunk zero-padded to ChunkSize) has ParityShards
+// parity chunks of ChunkSize bytes. Parity chunk j of group g has chunk index
+// NumChunks() + g*ParityShards + j. The store keeps only data chunks; parity chunks are
+// verified (Manifest.VerifyChunk) and forwarded by the agent.
+type Parity struct {
+	// DataShards is K, data chunks per group.
+	DataShards int
+	// ParityShards is M, parity chunks per group.
+	ParityShards int
+	// Hashes holds the SHA-256 of each parity chunk, group by group: Groups()*ParityShards.
+	Hashes []Hash
+}
+
+// NumChunks returns the number of data chunks.
+func (m Manifest) NumChunks() int { return len(m.Chunks) }
+
+// NumParity returns the number of parity chunks (0 without parity).
+func (m Manifest) NumParity() int {
+	if m.Parity == nil {
+		return 0
+	}
+	return len(m.Parity.Hashes)
+}
+
+// Groups returns the number of parity groups, ceil(NumChunks()/DataShards); 0 without parity.
+func (m Manifest) Groups() int {
+	if m.Parity == nil || m.Parity.DataShards <= 0 {
+		return 0
+	}
+	return (len(m.Chunks) + m.Parity.DataShards - 1) / m.Parity.DataShards
+}
+
+// ChunkLen returns the length of chunk i: ChunkSize for every data chunk but the last, the
+// remainder for the last, ChunkSize for a parity chunk, and -1 for an index out of range.
+func (m Manifest) ChunkLen(i int) int {
+	n := len(m.Chunks)
+	switch {
+	case i < 0 || i >= n+m.NumParity():
+		return -1
+	case i < n-1 || i >= n:
+		return m.ChunkSize
+	default:
+		return int(m.Size - int64(i)*int64(m.ChunkSize))
+	}
+}
+
+// ChunkHash returns the hash of chunk i (data or parity) and whether i is in range.
+func (m Manifest) ChunkHash(i int) (Hash, bool) {
+	n := len(m.Chunks)
+	switch {
+	case i >= 0 && i < n:
+		return m.Chunks[i], true
+	case i >= n && i < n+m.NumParity():
+		return m.Parity.Hashes[i-n], true
+	}
+	return Hash{}, false
+}
+
+// VerifyChunk checks data against chunk i's length and hash (data or parity chunk). Errors
+// wrap ErrChunkIndex or ErrChunkCorrupt. Cost: O(len(data)), one SHA-256.
+func (m Manifest) VerifyChunk(i int, data []byte) error {
+	want, ok := m.ChunkHash(i)
+	if !ok {
+		return fmt.Errorf("%w: chunk %d of %s (it has %d data and %d parity chunks)", ErrChunkIndex, i, m.Digest, len(m.Chunks), m.NumParity())
+	}
+	if l := m.ChunkLen(i); len(data) != l {
+		return fmt.Errorf("%w: chunk %d of %s is %d bytes, manifest says %d", ErrChunkCorrupt, i, m.Digest, len(data), l)
+	}
+	if sha256.Sum256(data) != want {
+		return fmt.Errorf("%w: chunk %d of %s: SHA-256 differs from the manifest's", ErrChunkCorrupt, i, m.Digest)
+	}
+	return nil
+}
+
+// SameLayout reports whether m and o describe the same object cut the same way (digest, size,
+// chunk size, chunk hashes). Parity is not compared. Cost: O(NumChunks()).
+func (m Manifest) SameLayout(o Manifest) bool {
+	if m.Digest != o.Digest || m.Size != o.Size || m.ChunkSize != o.ChunkSize || len(m.Chunks) != len(o.Chunks) {
+		return false
+	}
+	for i := range m.Chunks {
+		if m.Chunks[i] != o.Chunks[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks that m is consistent: a non-zero digest, 0 <= Size, 1 <= ChunkSize <=
+// MaxChunkSize, exactly ceil(Size/ChunkSize) <= MaxChunks chunk hashes, and with parity
+// 1 <= K, 1 <= M, K+M <= MaxShards and Groups()*M parity hashes. An empty object must have
+// the digest of no bytes. Errors wrap ErrBadManifest and name the value at fault. Cost: O(1).
+func (m Manifest) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrBadManifest, m.Digest, fmt.Sprintf(format, args...))
+	}
+	if m.Digest.IsZero() {
+		return fmt.Errorf("%w: zero digest", ErrBadManifest)
+	}
+	if m.ChunkSize < 1 || m.ChunkSize > MaxChunkSize {
+		return bad("chunk size %d outside [1, %d]", m.ChunkSize, MaxChunkSize)
+	}
+	if m.Size < 0 || m.Size > int64(MaxChunks)*int64(m.ChunkSize) {
+		return bad("size %d outside [0, %d] for chunk size %d", m.Size, int64(MaxChunks)*int64(m.ChunkSize), m.ChunkSize)
+	}
+	want := (m.Size + int64(m.ChunkSize) - 1) / int64(m.ChunkSize)
+	if int64(len(m.Chunks)) != want {
+		return bad("%d chunk hashes for size %d and chunk size %d (want %d)", len(m.Chunks), m.Size, m.ChunkSize, want)
+	}
+	if m.Size == 0 && m.Digest != DigestOf(nil) {
+		return bad("size 0 but the digest is not that of no bytes")
+	}
+	if p := m.Parity; p != nil {
+		if p.DataShards < 1 || p.ParityShards < 1 || p.DataShards+p.ParityShards > MaxShards {
+			return bad("parity K=%d M=%d: want K >= 1, M >= 1, K+M <= %d", p.DataShards, p.ParityShards, MaxShards)
+		}
+		if w := m.Groups() * p.ParityShards; len(p.Hashes) != w {
+			return bad("%d parity hashes for %d groups of %d parity chunks (want %d)", len(p.Hashes), m.Groups(), p.ParityShards, w)
+		}
+	}
+	return nil
+}
+
+// Proto returns the protocol form of m. Cost: O(NumChunks() + NumParity()).
+func (m Manifest) Proto() *pb.Manifest {
+	out := &pb.Manifest{
+		Digest:      m.Digest.String(),
+		Size:        uint64(m.Size),
+		ChunkSize:   uint32(m.ChunkSize),
+		ChunkHashes: hashBytes(m.Chunks),
+	}
+	if p := m.Parity; p != nil {
+		out.Parity = &pb.Parity{
+			DataShards:   uint32(p.DataShards),
+			ParityShards: uint32(p.ParityShards),
+			ParityHashes: hashBytes(p.Hashes),
+		}
+	}
+	return out
+}
+
+func hashBytes(hs []Hash) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
+}
+
+func toHashes(what string, bs [][]byte) ([]Hash, error) {
+	out := make([]Hash, len(bs))
+	for i, b := range bs {
+		if len(b) != sha256.Size {
+			return nil, fmt.Errorf("%w: %s hash %d is %d bytes, want %d", ErrBadManifest, what, i, len(b), sha256.Size)
+		}
+		out[i] = Hash(b)
+	}
+	return out, nil
+}
+
+// ManifestFromProto converts and validates a manifest received from the network. Sizes are
+// checked before anything is allocated in proportion to them. Errors wrap ErrBadManifest (or
+// ErrBadDigest). Cost: O(hashes).
+func ManifestFromProto(p *pb.Manifest) (Manifest, error) {
+	if p == nil {
+		return Manifest{}, fmt.Errorf("%w: missing", ErrBadManifest)
+	}
+	d, err := ParseDigest(p.GetDigest())
+	if err != nil {
+		return Manifest{}, fmt.Errorf("%w: %w", ErrBadManifest, err)
+	}
+	if p.GetSize() > 1<<62 || p.GetChunkSize() > MaxChunkSize {
+		return Manifest{}, fmt.Errorf("%w: %s: size %d, chunk size %d", ErrBadManifest, d, p.GetSize(), p.GetChunkSize())
+	}
+	m := Manifest{Digest: d, Size: int64(p.GetSize()), ChunkSize: int(p.GetChunkSize())}
+	if len(p.GetChunkHashes()) > MaxChunks {
+		return Manifest{}, fmt.Errorf("%w: %s: %d chunk hashes, at most %d", ErrBadManifest, d, len(p.GetChunkHashes()), MaxChunks)
+	}
+	if m.Chunks, err = toHashes("chunk", p.GetChunkHashes()); err != nil {
+		return Manifest{}, err
+	}
+	if pp := p.GetParity(); pp != nil {
+		if pp.GetDataShards() > MaxShards || pp.GetParityShards() > MaxShards {
+			return Manifest{}, fmt.Errorf("%w: %s: parity K=%d M=%d", ErrBadManifest, d, pp.GetDataShards(), pp.GetParityShards())
+		}
+		m.Parity = &Parity{DataShards: int(pp.GetDataShards()), ParityShards: int(pp.GetParityShards())}
+		if m.Parity.Hashes, err = toHashes("parity", pp.GetParityHashes()); err != nil {
+			return Manifest{}, err
+		}
+	}
+	if err := m.Validate(); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// MarshalBinary encodes m as the protocol's Manifest message (the store's on-disk form).
+func (m Manifest) MarshalBinary() ([]byte, error) {
+	return proto.MarshalOptions{Deterministic: true}.Marshal(m.Proto())
+}
+
+// UnmarshalManifest decodes and validates a manifest encoded by MarshalBinary (or received as
+// protocol bytes). Errors wrap ErrBadManifest. Cost: O(len(b)).
+func UnmarshalManifest(b []byte) (Manifest, error) {
+	var p pb.Manifest
+	if err := proto.Unmarshal(b, &p); err != nil {
+		return Manifest{}, fmt.Errorf("%w: %v", ErrBadManifest, err)
+	}
+	return ManifestFromProto(&p)
+}
+
+// NewManifest reads r to its end and returns the manifest of its bytes cut in chunks of
+// chunkSize bytes. It streams: memory is O(chunkSize) whatever the object's size. Cost: one
+// SHA-256 pass per chunk and one over the whole. Errors: ErrBadManifest for a chunk size
+// outside [1, MaxChunkSize] or an object above MaxChunks chunks; r's errors, wrapped.
+func NewManifest(r io.Reader, chunkSize int) (Manifest, error) {
+	return hashStream(r, chunkSize, io.Discard)
+}
+
+// hashStream copies r to w chunk by chunk, hashing each chunk and the whole.
+func hashStream(r io.Reader, chunkSize int, w io.Writer) (Manifest, error) {
+	if chunkSize < 1 || chunkSize > MaxChunkSize {
+		return Manifest{}, fmt.Errorf("%w: chunk size %d outside [1, %d]", ErrBadManifest, chunkSize, MaxChunkSize)
+	}
+	whole := sha256.New()
+	buf := make([]byte, chunkSize)
+	m := Manifest{ChunkSize: chunkSize}
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if len(m.Chunks) == MaxChunks {
+				return Manifest{}, fmt.Errorf("%w: object has more than %d chunks of %d bytes", ErrBadManifest, MaxChunks, chunkSize)
+			}
+			m.Chunks = append(m.Chunks, sha256.Sum256(buf[:n]))
+			whole.Write(buf[:n])
+			m.Size += int64(n)
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return Manifest{}, werr
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return Manifest{}, fmt.Errorf("store: read object: %w", err)
+		}
+	}
+	m.Digest = Digest(whole.Sum(nil))
+	return m, nil
+}

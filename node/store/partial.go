@@ -1,0 +1,439 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+)
+
+const (
+	stateActive int32 = iota
+	stateCommitted
+	stateAborted
+)
+
+// Partial is one user's handle on an object being received. Several handles of the same
+// object (several transfers, or a transfer and a repair) share its state: chunks written
+// through one are held by all, and the first Commit makes it visible for all. A Partial is
+// safe for concurrent use. Close releases the handle and keeps the chunks for a later resume;
+// Abort discards them.
+type Partial struct {
+	p      *partial
+	closed atomic.Bool
+}
+
+// partial is the state shared by the handles of one object in progress.
+type partial struct {
+	s       *Store
+	m       Manifest
+	ready   chan struct{} // closed when load has finished
+	loadErr error         // set before ready is closed
+	refs    int           // open handles; guarded by s.mu
+
+	io          sync.RWMutex // read-locked for chunk I/O, locked to commit, abort or close files
+	state       atomic.Int32
+	filesClosed bool // guarded by io
+
+	mu      sync.Mutex // guards held, log and logSize
+	held    Bitset
+	data    File
+	log     File // chunk record: one little-endian uint32 index per verified chunk
+	logSize int64
+}
+
+// Begin starts receiving the object m describes, or joins it:
+//   - if another transfer of the object is in progress, it returns a handle on the same
+//     partial object (ErrManifestConflict if m cuts the object another way);
+//   - if the object is complete in the store, a handle whose every chunk is held, already
+//     committed (reads serve its chunks in m's layout);
+//   - if a previous run left the object staged with the same layout, it resumes it: every
+//     recorded chunk is read back and re-verified (cost O(held bytes)), and only those that
+//     verify count as held;
+//   - otherwise it creates a sparse staging file of m.Size bytes (cost O(1) disk until chunks
+//     arrive).
+//
+// m must pass Validate (ErrBadManifest otherwise). The caller closes the handle.
+func (s *Store) Begin(m Manifest) (*Partial, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: store %s", ErrClosed, s.dir)
+	}
+	if p := s.partials[m.Digest]; p != nil && p.state.Load() == stateActive {
+		p.refs++
+		s.mu.Unlock()
+		<-p.ready
+		if p.loadErr != nil {
+			return nil, p.loadErr
+		}
+		h := &Partial{p: p}
+		if !p.m.SameLayout(m) {
+			h.Close()
+			return nil, fmt.Errorf("%w: %s in progress with chunk size %d, asked for %d", ErrManifestConflict, m.Digest, p.m.ChunkSize, m.ChunkSize)
+		}
+		return h, nil
+	}
+	p := &partial{s: s, m: m, ready: make(chan struct{}), refs: 1}
+	s.partials[m.Digest] = p
+	s.mu.Unlock()
+
+	p.loadErr = p.load()
+	if p.loadErr != nil {
+		p.state.Store(stateAborted)
+		s.unregister(p)
+	}
+	close(p.ready)
+	if p.loadErr != nil {
+		return nil, p.loadErr
+	}
+	return &Partial{p: p}, nil
+}
+
+func (s *Store) unregister(p *partial) {
+	s.mu.Lock()
+	if s.partials[p.m.Digest] == p {
+		delete(s.partials, p.m.Digest)
+	}
+	s.mu.Unlock()
+}
+
+func (p *partial) isReady() bool {
+	select {
+	case <-p.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// load opens the object's files: the complete object, a staged one to resume, or new ones.
+func (p *partial) load() error {
+	s, m, n := p.s, p.m, p.m.NumChunks()
+	if f, err := os.Open(s.objectPath(m.Digest)); err == nil {
+		p.data, p.held = f, NewBitset(n)
+		for i := range n {
+			p.held.Set(i)
+		}
+		p.state.Store(stateCommitted)
+		return nil
+	}
+	dataPath, heldPath, manPath := s.stagingPath(m.Digest, dataExt), s.stagingPath(m.Digest, heldExt), s.stagingPath(m.Digest, manifestExt)
+	if old, err := s.readStagedManifest(m.Digest); err == nil && old.SameLayout(m) {
+		if err := p.resume(dataPath, heldPath); err == nil {
+			return nil
+		}
+	}
+	for _, f := range []string{manPath, dataPath, heldPath} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("store: begin %s: %w", m.Digest, err)
+		}
+	}
+	fail := func(err error) error {
+		p.closeFiles()
+		for _, f := range []string{manPath, dataPath, heldPath} {
+			_ = os.Remove(f)
+		}
+		return fmt.Errorf("store: begin %s: %w", m.Digest, err)
+	}
+	var err error
+	if p.data, err = s.openFile(dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+		return fail(err)
+	}
+	if err = p.data.Truncate(m.Size); err != nil {
+		return fail(err)
+	}
+	if p.log, err = s.openFile(heldPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+		return fail(err)
+	}
+	b, err := m.MarshalBinary()
+	if err != nil {
+		return fail(err)
+	}
+	// The manifest comes last: a staged manifest means its data and record files exist.
+	if err = s.writeFileAtomic(manPath, b); err != nil {
+		return fail(err)
+	}
+	p.held = NewBitset(n)
+	return nil
+}
+
+// resume reopens a staged object and keeps the recorded chunks that still verify.
+func (p *partial) resume(dataPath, heldPath string) error {
+	m := p.m
+	rec, err := readHeld(heldPath, m.NumChunks())
+	if err != nil {
+		return err
+	}
+	data, err := p.s.openFile(dataPath, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	held := NewBitset(m.NumChunks())
+	for _, i := range rec.Indexes() {
+		buf := make([]byte, m.ChunkLen(i))
+		if _, err := data.ReadAt(buf, int64(i)*int64(m.ChunkSize)); err != nil {
+			continue
+		}
+		if m.VerifyChunk(i, buf) == nil {
+			held.Set(i)
+		}
+	}
+	log, err := p.s.openFile(heldPath, os.O_RDWR, 0)
+	if err != nil {
+		data.Close()
+		return err
+	}
+	// Rewrite the record with only the chunks that verified.
+	idx := held.Indexes()
+	out := make([]byte, 4*len(idx))
+	for k, i := range idx {
+		binary.LittleEndian.PutUint32(out[4*k:], uint32(i))
+	}
+	if err := log.Truncate(0); err == nil {
+		if _, err := log.WriteAt(out, 0); err != nil {
+			log.Truncate(0) // the chunks still count; a later write records them again
+			out = out[:0]
+		}
+	}
+	p.data, p.log, p.held, p.logSize = data, log, held, int64(len(out))
+	return nil
+}
+
+// readHeld reads a chunk record, ignoring a torn last record and indexes out of range.
+func readHeld(path string, n int) (Bitset, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Bitset{}, err
+	}
+	held := NewBitset(n)
+	for k := 0; k+4 <= len(b); k += 4 {
+		if i := int(binary.LittleEndian.Uint32(b[k:])); i < n {
+			held.Set(i)
+		}
+	}
+	return held, nil
+}
+
+// Manifest returns the manifest of the object.
+func (h *Partial) Manifest() Manifest { return h.p.m }
+
+// Has reports whether chunk i is held (verified and written).
+func (h *Partial) Has(i int) bool {
+	h.p.mu.Lock()
+	defer h.p.mu.Unlock()
+	return h.p.held.Has(i)
+}
+
+// Held returns a copy of the set of held chunks. Cost: O(NumChunks()/64).
+func (h *Partial) Held() Bitset {
+	h.p.mu.Lock()
+	defer h.p.mu.Unlock()
+	return h.p.held.Clone()
+}
+
+func (p *partial) heldCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held.Count()
+}
+
+// Complete reports whether every chunk is held (Commit can then succeed).
+func (h *Partial) Complete() bool { return h.p.heldCount() == h.p.m.NumChunks() }
+
+// Committed reports whether the object is complete and visible in the store.
+func (h *Partial) Committed() bool { return h.p.state.Load() == stateCommitted }
+
+// WriteChunk verifies data against chunk i of the manifest and writes it into place (offset
+// i*ChunkSize), then records it as held. A chunk that fails verification is not written
+// (ErrChunkCorrupt; ErrChunkIndex for an index that is not a data chunk). Writing a chunk
+// already held does nothing and returns nil. A write error (a full disk: syscall.ENOSPC) is
+// returned wrapped; the chunk is not counted and the partial object stays resumable. After
+// Abort, ErrAborted; after Close of this handle, ErrClosed. Cost: one SHA-256 of the chunk
+// and one positioned write, plus a 4-byte record write; no fsync (Commit syncs, and a resume
+// re-verifies what the record claims).
+func (h *Partial) WriteChunk(i int, data []byte) error {
+	p := h.p
+	if h.closed.Load() {
+		return fmt.Errorf("%w: partial %s", ErrClosed, p.m.Digest)
+	}
+	if i < 0 || i >= p.m.NumChunks() {
+		return fmt.Errorf("%w: chunk %d of %s (%d data chunks)", ErrChunkIndex, i, p.m.Digest, p.m.NumChunks())
+	}
+	if err := p.m.VerifyChunk(i, data); err != nil {
+		return err
+	}
+	p.io.RLock()
+	defer p.io.RUnlock()
+	switch p.state.Load() {
+	case stateAborted:
+		return fmt.Errorf("%w: %s", ErrAborted, p.m.Digest)
+	case stateCommitted:
+		return nil
+	}
+	if p.filesClosed {
+		return fmt.Errorf("%w: partial %s", ErrClosed, p.m.Digest)
+	}
+	if h.Has(i) {
+		return nil
+	}
+	// Concurrent writers of the same chunk write the same verified bytes: harmless.
+	if _, err := p.data.WriteAt(data, int64(i)*int64(p.m.ChunkSize)); err != nil {
+		return fmt.Errorf("store: write chunk %d of %s: %w", i, p.m.Digest, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held.Has(i) {
+		return nil
+	}
+	var rec [4]byte
+	binary.LittleEndian.PutUint32(rec[:], uint32(i))
+	if _, err := p.log.WriteAt(rec[:], p.logSize); err != nil {
+		return fmt.Errorf("store: record chunk %d of %s: %w", i, p.m.Digest, err)
+	}
+	p.logSize += 4
+	p.held.Set(i)
+	return nil
+}
+
+// ReadChunk reads held chunk i (ErrChunkMissing if it is not held): a relay or a repair serves
+// chunks of an object it is still receiving. The chunk was verified when written; it is not
+// re-hashed. Cost: one positioned read.
+func (h *Partial) ReadChunk(i int) ([]byte, error) {
+	p := h.p
+	if h.closed.Load() {
+		return nil, fmt.Errorf("%w: partial %s", ErrClosed, p.m.Digest)
+	}
+	if i < 0 || i >= p.m.NumChunks() {
+		return nil, fmt.Errorf("%w: chunk %d of %s (%d data chunks)", ErrChunkIndex, i, p.m.Digest, p.m.NumChunks())
+	}
+	if !h.Has(i) {
+		return nil, fmt.Errorf("%w: chunk %d of %s", ErrChunkMissing, i, p.m.Digest)
+	}
+	p.io.RLock()
+	defer p.io.RUnlock()
+	if p.filesClosed {
+		return nil, fmt.Errorf("%w: partial %s", ErrClosed, p.m.Digest)
+	}
+	return readChunk(p.data, p.m, i)
+}
+
+// Commit makes the object visible once every chunk is held: it fsyncs the data, reads it back
+// to verify the whole-object digest, writes the manifest, renames the data into objects/ and
+// fsyncs the directory. Errors: ErrIncomplete (names how many chunks are held) with nothing
+// changed; ErrDigestMismatch when the bytes do not hash to the digest (the manifest lied:
+// the partial object is discarded, as for Abort); an I/O error, wrapped, with the partial
+// object kept resumable and nothing visible. Committing an object already committed (by any
+// handle) returns nil. Cost: O(size) read and one SHA-256 pass.
+func (h *Partial) Commit() error {
+	p := h.p
+	if h.closed.Load() {
+		return fmt.Errorf("%w: partial %s", ErrClosed, p.m.Digest)
+	}
+	p.io.Lock()
+	defer p.io.Unlock()
+	switch p.state.Load() {
+	case stateAborted:
+		return fmt.Errorf("%w: %s", ErrAborted, p.m.Digest)
+	case stateCommitted:
+		return nil
+	}
+	if c := p.heldCount(); c != p.m.NumChunks() {
+		return fmt.Errorf("%w: %s: %d of %d chunks held", ErrIncomplete, p.m.Digest, c, p.m.NumChunks())
+	}
+	if err := p.data.Sync(); err != nil {
+		return fmt.Errorf("store: commit %s: sync: %w", p.m.Digest, err)
+	}
+	sum := sha256.New()
+	if _, err := io.Copy(sum, io.NewSectionReader(p.data, 0, p.m.Size)); err != nil {
+		return fmt.Errorf("store: commit %s: read back: %w", p.m.Digest, err)
+	}
+	if got := Digest(sum.Sum(nil)); got != p.m.Digest {
+		p.discardLocked()
+		return fmt.Errorf("%w: %s: its verified chunks hash to %s; discarded", ErrDigestMismatch, p.m.Digest, got)
+	}
+	s := p.s
+	dataPath := s.stagingPath(p.m.Digest, dataExt)
+	if err := s.install(p.m, dataPath); err != nil {
+		return fmt.Errorf("store: commit %s: %w", p.m.Digest, err)
+	}
+	p.state.Store(stateCommitted)
+	for _, f := range []string{s.stagingPath(p.m.Digest, manifestExt), dataPath, s.stagingPath(p.m.Digest, heldExt)} {
+		_ = os.Remove(f)
+	}
+	_ = syncDir(filepath.Join(s.dir, stagingDir))
+	return nil
+}
+
+// discardLocked aborts the shared partial: closes and removes its staging files. p.io is held.
+func (p *partial) discardLocked() {
+	p.state.Store(stateAborted)
+	p.closeFilesLocked()
+	s := p.s
+	for _, f := range []string{s.stagingPath(p.m.Digest, manifestExt), s.stagingPath(p.m.Digest, dataExt), s.stagingPath(p.m.Digest, heldExt)} {
+		_ = os.Remove(f)
+	}
+	s.unregister(p)
+}
+
+// Abort discards the object in progress for every handle (their later writes fail with
+// ErrAborted) and releases this handle. It never removes a committed object; then it only
+// releases the handle. Abort is idempotent.
+func (h *Partial) Abort() error {
+	p := h.p
+	p.io.Lock()
+	if p.state.Load() == stateActive {
+		p.discardLocked()
+	}
+	p.io.Unlock()
+	return h.Close()
+}
+
+// Close releases this handle, keeping the held chunks on disk for a later Begin to resume.
+// The last handle's Close closes the files. Close is idempotent.
+func (h *Partial) Close() error {
+	if !h.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	p, s := h.p, h.p.s
+	s.mu.Lock()
+	p.refs--
+	last := p.refs == 0
+	if last && s.partials[p.m.Digest] == p {
+		delete(s.partials, p.m.Digest)
+	}
+	s.mu.Unlock()
+	if last {
+		return p.closeFiles()
+	}
+	return nil
+}
+
+func (p *partial) closeFiles() error {
+	p.io.Lock()
+	defer p.io.Unlock()
+	return p.closeFilesLocked()
+}
+
+func (p *partial) closeFilesLocked() error {
+	if p.filesClosed {
+		return nil
+	}
+	p.filesClosed = true
+	var errs []error
+	for _, f := range []File{p.data, p.log} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
