@@ -845,3 +845,82 @@ func TestClosedStore(t *testing.T) {
 		t.Fatalf("Put on closed store: %v", err)
 	}
 }
+
+func TestAbortRacesWriters(t *testing.T) {
+	s := openStore(t)
+	data, m := object(t, 17, 50_000, 500)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	start := make(chan struct{})
+	for w := range 4 {
+		wg.Go(func() {
+			p, err := s.Begin(m)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer p.Close()
+			<-start
+			for _, i := range rand.New(rand.NewPCG(uint64(w), 9)).Perm(m.NumChunks()) {
+				if err := p.WriteChunk(i, chunkOf(data, m, i)); err != nil {
+					if !errors.Is(err, ErrAborted) {
+						errs <- err
+					}
+					return
+				}
+			}
+			if err := p.Commit(); err != nil && !errors.Is(err, ErrAborted) {
+				errs <- err
+			}
+		})
+	}
+	aborter, err := s.Begin(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(start)
+	if err := aborter.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Either the writers committed before the abort (then the object is whole), or nothing
+	// is visible; never a half object, and no staging files either way.
+	if s.Has(m.Digest) && !bytes.Equal(readAll(t, s, m.Digest), data) {
+		t.Fatal("visible object differs")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(s.Dir(), stagingDir)); len(ents) != 0 {
+		t.Fatalf("staging files left: %v", ents)
+	}
+}
+
+func TestExportDetectsDiskCorruption(t *testing.T) {
+	s := openStore(t)
+	data, _ := object(t, 18, 3000, 1000)
+	m, err := s.Put(bytes.NewReader(data), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(data)
+	bad[1234] ^= 1
+	if err := os.WriteFile(s.objectPath(m.Digest), bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if err := s.Export(m.Digest, out); !errors.Is(err, ErrDigestMismatch) {
+		t.Fatalf("Export of a corrupted object: %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("Export left %s behind (%v)", out, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(out)); len(ents) != 0 {
+		t.Fatalf("temporary export files left: %v", ents)
+	}
+	c, err := s.ReadChunk(m.Digest, 1)
+	if err != nil || m.VerifyChunk(1, c) == nil {
+		t.Fatalf("VerifyChunk does not catch the corrupted chunk (%v)", err)
+	}
+}
