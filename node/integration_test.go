@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,3 +67,44 @@ func TestClusterPush(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterCorruptChunkRefetched(t *testing.T) {
+	var flips atomic.Int32
+	c := nodetest.StartCluster(t, 5, nodetest.Options{ChunkSize: 8 << 10, Configure: func(i int, cfg *node.Config) {
+		node.SetCorrupt(cfg, func(child string, index int, data []byte) []byte {
+			if index%7 == 3 { // every relay flips a bit of some chunks it sends
+				flips.Add(1)
+				d := append([]byte(nil), data...)
+				d[len(d)/2] ^= 0x10
+				return d
+			}
+			return data
+		})
+	}})
+	data := randomBytes(100_000, 7)
+	path := c.WriteFile(0, "obj.bin", data)
+	rep, err := c.Agents[0].Push(context.Background(), node.Object{Path: path}, "all", node.PushOptions{Strategy: "chain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flips.Load() == 0 {
+		t.Fatal("no chunk was corrupted")
+	}
+	for _, r := range rep.Receivers {
+		if !r.OK {
+			t.Errorf("%s: %s", r.Receiver, r.Err)
+		}
+		if got, err := c.Read(r.Receiver, rep.Digest); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: copy differs or missing: %v", r.Receiver, err)
+		}
+	}
+	rejected := 0.0
+	for _, a := range c.Agents[1:] {
+		rejected += a.Metric("treecast_chunks_rejected_total")
+	}
+	if int(rejected) != int(flips.Load()) {
+		t.Errorf("%v chunks rejected, %d corrupted", rejected, flips.Load())
+	}
+}
+
+func writeFile(p string, b []byte) error { return os.WriteFile(p, b, 0o644) }

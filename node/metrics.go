@@ -62,3 +62,23 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// Metric returns the current value of the agent's counter or gauge named name (summed over
+// labels), or 0 when there is none. It is meant for tests and the demo. Cost: one gather of
+// the agent's registry.
+func (a *Agent) Metric(name string) float64 {
+	mfs, err := a.m.reg.Gather()
+	if err != nil {
+		return 0
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}

@@ -70,8 +70,8 @@ func StartCluster(t testing.TB, n int, opts Options) *Cluster {
 			level = slog.LevelDebug
 		}
 		cfg.Logger = slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: level}))
-		if i > 0 {
-			cfg.Join = []string{c.Agents[0].GossipAddr()}
+		for _, prev := range c.Agents { // joining every earlier agent syncs full state at once
+			cfg.Join = append(cfg.Join, prev.GossipAddr())
 		}
 		if opts.Labels != nil {
 			cfg.Labels = opts.Labels(i)
