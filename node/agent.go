@@ -32,6 +32,7 @@ var (
 	ErrUnknownMember = errors.New("node: unknown member")
 	ErrChildFailed   = errors.New("node: child stream failed")
 	ErrStalled       = errors.New("node: transfer stalled")
+	ErrManifest      = errors.New("node: bad manifest")
 )
 
 // Agent is a running treecast agent: a gRPC server (treecast Agent service and gRPC health),
@@ -67,6 +68,13 @@ type Agent struct {
 	closeErr  error
 }
 
+// gRPC flow-control windows and socket buffers of the agent's connections.
+const (
+	streamWindow = 8 << 20
+	connWindow   = 32 << 20
+	ioBuffer     = 256 << 10
+)
+
 // Start validates cfg, opens the store in cfg.DataDir, binds the gRPC listener, joins the
 // gossip cluster (cfg.Join) and starts serving. ctx bounds start-up only (joining seeds);
 // the agent runs until Close. On any error everything started so far is stopped again.
@@ -88,11 +96,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if cfg.RateLimit > 0 {
-		burst := cfg.ChunkSize
-		if burst < MaxChunkSize {
-			burst = MaxChunkSize
-		}
-		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), burst)
+		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), rateBurst)
 	}
 	ok := false
 	defer func() {
@@ -118,6 +122,12 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.srv = grpc.NewServer(
 		grpc.MaxRecvMsgSize(MaxChunkSize+1<<20),
 		grpc.MaxSendMsgSize(MaxChunkSize+1<<20),
+		// Chunks flow from client to server on Push: large receive windows keep a stream busy
+		// while the receiver verifies and writes (flow control still bounds memory).
+		grpc.InitialWindowSize(streamWindow),
+		grpc.InitialConnWindowSize(connWindow),
+		grpc.ReadBufferSize(ioBuffer),
+		grpc.WriteBufferSize(ioBuffer),
 	)
 	registerService(a.srv, a)
 	a.health = health.NewServer()
@@ -251,7 +261,8 @@ func (a *Agent) conn(addr string) (*grpc.ClientConn, error) {
 	c, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxChunkSize+1<<20), grpc.MaxCallSendMsgSize(MaxChunkSize+1<<20)),
-		grpc.WithInitialWindowSize(4<<20), grpc.WithInitialConnWindowSize(16<<20),
+		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
+		grpc.WithReadBufferSize(ioBuffer), grpc.WithWriteBufferSize(ioBuffer),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("node: dial %s: %w", addr, err)
@@ -260,12 +271,23 @@ func (a *Agent) conn(addr string) (*grpc.ClientConn, error) {
 	return c, nil
 }
 
-// waitRate blocks until n bytes may be sent under the rate cap.
+// rateBurst is the token bucket's depth: the most the agent sends at once above its cap.
+const rateBurst = 256 << 10
+
+// waitRate blocks until n bytes may be sent under the rate cap (in pieces of at most the
+// bucket's depth).
 func (a *Agent) waitRate(ctx context.Context, n int) error {
 	if a.limiter == nil {
 		return nil
 	}
-	return a.limiter.WaitN(ctx, n)
+	for n > 0 {
+		k := min(n, rateBurst)
+		if err := a.limiter.WaitN(ctx, k); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
 }
 
 // Members returns the cluster as this agent's gossip sees it (itself included), sorted by

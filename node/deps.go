@@ -23,6 +23,8 @@ type manifest interface {
 type objectStore interface {
 	// Put stores the object read from r, cut in chunks of chunkSize bytes.
 	Put(r io.Reader, chunkSize int) (manifest, error)
+	// Import stores the file at path, which must lie inside the data directory.
+	Import(path string, chunkSize int) (manifest, error)
 	// Stat returns the manifest of a complete object.
 	Stat(digest string) (manifest, error)
 	// Begin starts (or resumes) receiving an object.
@@ -41,7 +43,8 @@ type partialObject interface {
 	ReadChunk(i int) ([]byte, error)     // a chunk already written
 	Held() []int                         // chunks already written, including from a previous run
 	Commit() error                       // all chunks held: make the object visible
-	Abort() error                        // discard what is not committed (resumable state may stay)
+	Abort() error                        // discard what is not committed
+	Close() error                        // release the handle, keeping verified chunks for a resume
 }
 
 // objectInfo describes one object of the store.

@@ -46,12 +46,15 @@ func newForwarder(a *Agent, hdr pushHeader, backlog []int, read func(int) ([]byt
 // returns early with ctx's error, or silently when the forwarder has ended (its child failed:
 // the child's subtree is already reported failed).
 func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
+	f.a.m.addQueued(len(data))
 	select {
 	case f.queue <- queued{i, data}:
 		return nil
 	case <-f.done:
+		f.a.m.addQueued(-len(data))
 		return nil
 	case <-ctx.Done():
+		f.a.m.addQueued(-len(data))
 		return ctx.Err()
 	}
 }
@@ -81,7 +84,8 @@ func (f *forwarder) run(ctx context.Context) {
 		f.report(upMsg{Receiver: r, Final: true, Err: reason.Error()})
 	}
 	// Drain the queue so the producer never blocks on a dead child.
-	for range f.queue {
+	for q := range f.queue {
+		f.a.m.addQueued(-len(q.data))
 	}
 }
 
@@ -151,7 +155,9 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 			if !ok {
 				return up.closeSend()
 			}
-			if err := sendOne(q.index, q.data); err != nil {
+			err := sendOne(q.index, q.data)
+			f.a.m.addQueued(-len(q.data))
+			if err != nil {
 				return err
 			}
 		case <-ctx.Done():
@@ -174,22 +180,6 @@ func (f *forwarder) relay(up upstream) error {
 		}
 		f.report(m)
 	}
-}
-
-// subtreeOf lists child and every receiver below it in stripe s of p, breadth first. The cost
-// is O(nodes of the subtree); a malformed plan with a cycle is cut at the first repeat.
-func subtreeOf(p plan, child string, s int) []string {
-	seen := map[string]bool{child: true}
-	out := []string{child}
-	for k := 0; k < len(out); k++ {
-		for _, c := range p.Children(out[k], s) {
-			if !seen[c] {
-				seen[c] = true
-				out = append(out, c)
-			}
-		}
-	}
-	return out
 }
 
 // since returns seconds since t, for results.

@@ -3,7 +3,9 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"sync/atomic"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/treecast/treecast/node"
 	"github.com/treecast/treecast/node/nodetest"
+	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
 func labels(i int) map[string]string {
@@ -108,3 +111,120 @@ func TestClusterCorruptChunkRefetched(t *testing.T) {
 }
 
 func writeFile(p string, b []byte) error { return os.WriteFile(p, b, 0o644) }
+
+// TestSubmit pushes through the gRPC Submit call, as the CLI does, and checks the event
+// stream: the plan first, progress and one result per receiver, the report last.
+func TestSubmit(t *testing.T) {
+	c := nodetest.StartCluster(t, 5, nodetest.Options{Channels: channels, ChunkSize: 8 << 10})
+	data := randomBytes(120_000, 21)
+	path := c.WriteFile(2, "app.tar", data)
+	cl := client(t, c.Agents[2].Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := cl.Submit(ctx, &pb.SubmitRequest{Object: &pb.SubmitRequest_Path{Path: path},
+		Target:  &pb.Target{Kind: &pb.Target_Channel{Channel: "web"}},
+		Options: &pb.PushOptions{Strategy: pb.Strategy_STRATEGY_TREE, Fanout: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []*pb.SubmitEvent
+	for {
+		ev, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	if len(events) < 2 || events[0].GetPlan() == nil || events[len(events)-1].GetReport() == nil {
+		t.Fatalf("events %v: want a plan first and a report last", events)
+	}
+	plan := events[0].GetPlan()
+	want := []string{"a01", "a03"} // channel web, without the source a02
+	if fmt.Sprint(plan.GetReceivers()) != fmt.Sprint(want) {
+		t.Fatalf("receivers %v, want %v", plan.GetReceivers(), want)
+	}
+	results := map[string]bool{}
+	for _, ev := range events {
+		if r := ev.GetResult(); r != nil {
+			results[r.GetReceiver()] = r.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED
+		}
+	}
+	rep := events[len(events)-1].GetReport()
+	if len(rep.GetReceivers()) != len(want) || len(results) != len(want) {
+		t.Fatalf("report %v, results %v", rep, results)
+	}
+	for _, r := range rep.GetReceivers() {
+		if r.GetStatus() != pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED || !results[r.GetReceiver()] {
+			t.Errorf("%s: %v %s", r.GetReceiver(), r.GetStatus(), r.GetError())
+		}
+		if got, err := c.Read(r.GetReceiver(), rep.GetDigest()); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: copy differs or missing: %v", r.GetReceiver(), err)
+		}
+	}
+	// Status of a receiver lists the object as complete.
+	sr, err := client(t, c.Agents[1].Addr()).Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sr.GetObjects()) != 1 || !sr.GetObjects()[0].GetComplete() || sr.GetObjects()[0].GetDigest() != rep.GetDigest() {
+		t.Errorf("status objects %v", sr.GetObjects())
+	}
+	if len(sr.GetMembers()) != 5 {
+		t.Errorf("status lists %d members, want 5", len(sr.GetMembers()))
+	}
+	// Fetch serves the whole object from a receiver.
+	fs, err := client(t, c.Agents[3].Addr()).Fetch(ctx, &pb.FetchRequest{Digest: rep.GetDigest()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for {
+		m, err := fs.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.GetChunk().GetData()...)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("fetched %d bytes, want the %d pushed", len(got), len(data))
+	}
+}
+
+// TestMemoryBounded slows a relay's uplink and checks that the chunks waiting at the relay
+// never exceed its queue bound, whatever the object size: back-pressure stops the source
+// instead.
+func TestMemoryBounded(t *testing.T) {
+	const chunk, queue = 32 << 10, 4
+	c := nodetest.StartCluster(t, 3, nodetest.Options{ChunkSize: chunk, Configure: func(i int, cfg *node.Config) {
+		cfg.QueueChunks = queue
+		if i == 1 {
+			cfg.RateLimit = 8 << 20 // the relay sends at 8 MiB/s
+		}
+	}})
+	data := randomBytes(3<<20, 5) // 96 chunks, 24 times the queue
+	path := c.WriteFile(0, "big.bin", data)
+	rep, err := c.Agents[0].Push(context.Background(), node.Object{Path: path}, "a01,a02", node.PushOptions{Strategy: "chain"})
+	if err != nil || rep.Failed() != 0 {
+		t.Fatal(err, rep)
+	}
+	peak := c.Agents[1].Metric("treecast_queued_bytes_max")
+	bound := float64((queue + 2) * chunk)
+	if peak > bound {
+		t.Errorf("relay queued up to %v bytes, bound %v", peak, bound)
+	}
+	if peak < chunk {
+		t.Errorf("relay queued at most %v bytes: the slow uplink never filled its queue", peak)
+	}
+	if now := c.Agents[1].Metric("treecast_queued_bytes"); now != 0 {
+		t.Errorf("%v bytes still queued after the push", now)
+	}
+	if got, err := c.Read("a02", rep.Digest); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("leaf copy differs or missing: %v", err)
+	}
+}

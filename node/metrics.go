@@ -1,6 +1,8 @@
 package node
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -19,6 +21,23 @@ type metrics struct {
 	errors        *prometheus.CounterVec // by kind
 	duration      *prometheus.HistogramVec
 	refetchChunks prometheus.Counter
+	queued        prometheus.Gauge // bytes waiting in forwarder queues
+	queuedMax     prometheus.Gauge // high-water mark of queued
+	queuedNow     atomic.Int64
+	queuedPeak    atomic.Int64
+}
+
+// addQueued tracks the bytes waiting in forwarder queues and their high-water mark.
+func (m *metrics) addQueued(n int) {
+	v := m.queuedNow.Add(int64(n))
+	m.queued.Set(float64(v))
+	for {
+		p := m.queuedPeak.Load()
+		if v <= p || m.queuedPeak.CompareAndSwap(p, v) {
+			break
+		}
+	}
+	m.queuedMax.Set(float64(m.queuedPeak.Load()))
 }
 
 func newMetrics() *metrics {
@@ -45,6 +64,12 @@ func newMetrics() *metrics {
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "treecast_transfers_total", Help: "Transfers ended, by role and result.",
 		}, []string{"role", "result"}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "treecast_queued_bytes", Help: "Chunk bytes waiting in the queues to children.",
+		}),
+		queuedMax: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "treecast_queued_bytes_max", Help: "High-water mark of treecast_queued_bytes since start.",
+		}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "treecast_transfers_active", Help: "Transfers in progress on this agent.",
 		}),
@@ -58,7 +83,7 @@ func newMetrics() *metrics {
 		}, []string{"role"}),
 	}
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.chunksIn, m.chunksOut, m.chunksBad, m.refetchChunks,
-		m.transfers, m.active, m.errors, m.duration,
+		m.transfers, m.active, m.queued, m.queuedMax, m.errors, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

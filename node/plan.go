@@ -1,151 +1,101 @@
 package node
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+
+	"github.com/treecast/treecast/scheduler"
+	"github.com/treecast/treecast/tree"
 )
 
 // ErrPlan is wrapped by errors about a plan that cannot be built or decoded.
 var ErrPlan = errors.New("node: bad plan")
 
-// listPlan is a plan as explicit child lists: Kids[stripe][node] = children. It is the wire
-// form the agents exchange (JSON, a few bytes per edge).
-type listPlan struct {
-	Root string                `json:"root"`
-	Kids []map[string][]string `json:"kids"`
-}
-
-func (p *listPlan) Stripes() int { return len(p.Kids) }
-
-func (p *listPlan) Children(node string, stripe int) []string {
-	if stripe < 0 || stripe >= len(p.Kids) {
-		return nil
+// buildPlan plans a push from src to dsts: the topology is inferred from the members' labels
+// (dc, pod, rack) and the scheduler arranges the agents by opts.Strategy. It returns the plan
+// and its wire encoding (sent in every Push header). Cost: one Steiner tree on the inferred
+// topology, O(members log members) to infer it.
+func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (plan, []byte, error) {
+	if opts.Parity > 0 {
+		return nil, nil, fmt.Errorf("%w: parity is not supported by this agent yet", ErrPlan)
 	}
-	return p.Kids[stripe][node]
+	strat, err := scheduler.ParseStrategy(orDefault(opts.Strategy, "tree"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
+	}
+	labels := map[string]map[string]string{}
+	for _, m := range members {
+		labels[m.Name] = m.Labels
+	}
+	agents := []scheduler.AgentInfo{{Name: src, Labels: labels[src]}}
+	for _, d := range dsts {
+		agents = append(agents, scheduler.AgentInfo{Name: d, Labels: labels[d]})
+	}
+	g, err := scheduler.InferTopology(agents)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
+	}
+	srcID, ok := g.Lookup(src)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: source %s not in the inferred topology", ErrPlan, src)
+	}
+	var ids []tree.NodeID
+	for _, d := range dsts {
+		id, ok := g.Lookup(d)
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: receiver %s not in the inferred topology", ErrPlan, d)
+		}
+		ids = append(ids, id)
+	}
+	stripes := opts.Stripes
+	if strat != scheduler.StrategyForest {
+		stripes = 0
+	}
+	p, err := scheduler.Build(g, srcID, ids, scheduler.Options{Strategy: strat, Fanout: opts.Fanout, Stripes: stripes, Parity: opts.Parity})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
+	}
+	w := p.Wire()
+	raw, err := w.MarshalBinary()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
+	}
+	w.Children(src, 0) // index the plan now: Children is then safe for concurrent use
+	return w, raw, nil
 }
 
-// maxPlanBytes bounds a plan read from the network.
-const maxPlanBytes = 16 << 20
-
-// decodePlan parses and checks a plan from the wire: every stripe must be a tree rooted at
-// Root (each node has at most one parent, every node is reachable, no cycle).
+// decodePlan decodes and checks a plan received in a Push header.
 func decodePlan(b []byte) (plan, error) {
-	if len(b) > maxPlanBytes {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrPlan, len(b), maxPlanBytes)
-	}
-	var p listPlan
-	if err := json.Unmarshal(b, &p); err != nil {
+	var w scheduler.Wire
+	if err := w.UnmarshalBinary(b); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
-	if err := p.check(); err != nil {
-		return nil, err
+	if w.Parity > 0 {
+		return nil, fmt.Errorf("%w: parity is not supported by this agent yet", ErrPlan)
 	}
-	return &p, nil
+	w.Children(w.Source, 0) // index now: Children is then safe for concurrent use
+	return &w, nil
 }
 
-func (p *listPlan) check() error {
-	if p.Root == "" {
-		return fmt.Errorf("%w: no root", ErrPlan)
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
 	}
-	if len(p.Kids) == 0 || len(p.Kids) > 1024 {
-		return fmt.Errorf("%w: %d stripes, want 1 to 1024", ErrPlan, len(p.Kids))
-	}
-	for s, kids := range p.Kids {
-		parent := map[string]string{}
-		for u, cs := range kids {
-			for _, c := range cs {
-				if c == p.Root {
-					return fmt.Errorf("%w: stripe %d: root %s has parent %s", ErrPlan, s, c, u)
-				}
-				if q, ok := parent[c]; ok {
-					return fmt.Errorf("%w: stripe %d: %s has two parents, %s and %s", ErrPlan, s, c, q, u)
-				}
-				parent[c] = u
+	return s
+}
+
+// subtreeOf lists child and every receiver below it in stripe s of p, breadth first. The cost
+// is O(nodes of the subtree); a malformed plan with a cycle is cut at the first repeat.
+func subtreeOf(p plan, child string, s int) []string {
+	seen := map[string]bool{child: true}
+	out := []string{child}
+	for k := 0; k < len(out); k++ {
+		for _, c := range p.Children(out[k], s) {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
 			}
 		}
-		for u := range kids {
-			if u != p.Root {
-				if _, ok := parent[u]; !ok {
-					return fmt.Errorf("%w: stripe %d: %s is not reachable from %s", ErrPlan, s, u, p.Root)
-				}
-			}
-		}
-		if n := len(subtreeOf(p, p.Root, s)); n != len(parent)+1 {
-			return fmt.Errorf("%w: stripe %d: a cycle leaves %d nodes unreachable", ErrPlan, s, len(parent)+1-n)
-		}
 	}
-	return nil
-}
-
-func (p *listPlan) marshal() []byte {
-	b, _ := json.Marshal(p)
-	return b
-}
-
-// simplePlan builds a plan over dsts without topology: chain (one path), tree (a complete
-// fanout-ary tree in name order), unicast (the source sends to everyone) or forest (stripes
-// trees, each receiver interior in at most one, SplitStream style).
-func simplePlan(src string, dsts []string, opts PushOptions) (*listPlan, error) {
-	d := append([]string(nil), dsts...)
-	sort.Strings(d)
-	fan := opts.Fanout
-	if fan <= 0 {
-		fan = 2
-	}
-	p := &listPlan{Root: src}
-	add := func(s int, u, c string) { p.Kids[s][u] = append(p.Kids[s][u], c) }
-	switch opts.Strategy {
-	case "chain":
-		p.Kids = []map[string][]string{{}}
-		prev := src
-		for _, x := range d {
-			add(0, prev, x)
-			prev = x
-		}
-	case "", "tree":
-		p.Kids = []map[string][]string{{}}
-		order := append([]string{src}, d...)
-		for i := 1; i < len(order); i++ {
-			add(0, order[(i-1)/fan], order[i])
-		}
-	case "unicast":
-		p.Kids = []map[string][]string{{}}
-		for _, x := range d {
-			add(0, src, x)
-		}
-	case "forest":
-		S := opts.Stripes
-		if S <= 0 {
-			S = 2
-		}
-		if S > len(d) && len(d) > 0 {
-			S = len(d)
-		}
-		if len(d) == 0 {
-			S = 1
-		}
-		p.Kids = make([]map[string][]string, S)
-		for s := 0; s < S; s++ {
-			p.Kids[s] = map[string][]string{}
-			// Rotate: the receivers interior in stripe s come first in its order.
-			order := append([]string{src}, append(append([]string(nil), d[s*len(d)/S:]...), d[:s*len(d)/S]...)...)
-			for i := 1; i < len(order); i++ {
-				add(s, order[(i-1)/fan], order[i])
-			}
-		}
-	default:
-		return nil, fmt.Errorf("%w: unknown strategy %q (want chain, tree, forest or unicast)", ErrPlan, opts.Strategy)
-	}
-	return p, p.check()
-}
-
-// buildPlan plans a push from src to dsts.
-func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (plan, []byte, error) {
-	p, err := simplePlan(src, dsts, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, p.marshal(), nil
+	return out
 }

@@ -123,20 +123,57 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downstream) error {
 	n := t.man.NumChunks()
 	S := t.plan.Stripes()
+	// Two stages: this goroutine reads the stream while a worker verifies, writes and
+	// forwards, so network reads overlap hashing and disk writes. At most cap(work)+2 chunks
+	// of the stream are in memory here.
+	work := make(chan queued, 2)
+	var workErr error
+	workDone, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(workDone)
+		for q := range work {
+			if workErr != nil {
+				continue // drain: the reader stops at its next chunk
+			}
+			if workErr = t.deliver(ctx, hdr, q.index, q.data); workErr != nil {
+				close(stop)
+			}
+		}
+	}()
+	failed := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
+	var err error
 	for {
-		i, data, err := down.recvChunk()
-		if errors.Is(err, io.EOF) {
+		i, data, rerr := down.recvChunk()
+		if errors.Is(rerr, io.EOF) {
 			break
 		}
-		if err != nil {
-			return fmt.Errorf("node: stream from %s (stripe %d): %w", hdr.Parent, hdr.Stripe, err)
+		if rerr != nil {
+			err = fmt.Errorf("node: stream from %s (stripe %d): %w", hdr.Parent, hdr.Stripe, rerr)
+			break
 		}
 		if i < 0 || i >= n || i%S != hdr.Stripe {
-			return fmt.Errorf("%w: chunk %d is not in stripe %d of %d chunks", ErrBadHeader, i, hdr.Stripe, n)
+			err = fmt.Errorf("%w: chunk %d is not in stripe %d of %d chunks", ErrBadHeader, i, hdr.Stripe, n)
+			break
 		}
-		if err := t.deliver(ctx, hdr, i, data); err != nil {
-			return err
+		if failed() {
+			break
 		}
+		work <- queued{i, data}
+	}
+	close(work)
+	<-workDone
+	if workErr != nil {
+		return workErr
+	}
+	if err != nil {
+		return err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -392,9 +429,11 @@ func (a *Agent) detach(t *transfer) {
 	result := "verified"
 	if err != nil {
 		result = "failed"
-		if aerr := t.partial.Abort(); aerr != nil {
-			a.log.Warn("abort partial", "transfer", t.id, "err", aerr)
-		}
+	}
+	// Release the store handle. A failed object stays staged, invisible: its verified chunks
+	// let a later push of the same digest resume instead of starting over.
+	if cerr := t.partial.Close(); cerr != nil {
+		a.log.Warn("close partial", "transfer", t.id, "err", cerr)
 	}
 	a.m.transfers.WithLabelValues("receiver", result).Inc()
 	a.m.duration.WithLabelValues("receiver").Observe(time.Since(t.start).Seconds())

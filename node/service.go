@@ -65,15 +65,11 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 	if h == nil {
 		return statusErr(fmt.Errorf("%w: first message is not a header", ErrBadHeader))
 	}
-	man, err := checkManifest(h.GetManifest())
+	man, err := manifestFor(h.GetManifest())
 	if err != nil {
 		return statusErr(err)
 	}
-	man2, err := s.a.manifestFor(man)
-	if err != nil {
-		return statusErr(err)
-	}
-	hdr := pushHeader{Transfer: h.GetTransferId(), Manifest: man2, Plan: h.GetPlan(), Child: h.GetNode(),
+	hdr := pushHeader{Transfer: h.GetTransferId(), Manifest: man, Plan: h.GetPlan(), Child: h.GetNode(),
 		Parent: h.GetParent(), Source: h.GetSource()}
 	switch len(h.GetStripes()) {
 	case 0:

@@ -6,10 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 )
@@ -212,49 +209,20 @@ func (a *Agent) resolveObject(obj Object, chunkSize int) (manifest, error) {
 	if obj.Path == "" {
 		return nil, errors.New("node: push needs a path or a digest")
 	}
-	path, err := a.insideData(obj.Path)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	defer f.Close()
 	if chunkSize <= 0 {
 		chunkSize = a.cfg.ChunkSize
 	}
 	if chunkSize > MaxChunkSize {
 		return nil, fmt.Errorf("%w: chunk size %d above %d", ErrConfig, chunkSize, MaxChunkSize)
 	}
-	m, err := a.store.Put(f, chunkSize)
+	m, err := a.store.Import(obj.Path, chunkSize)
+	if errors.Is(err, ErrOutsideData) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("node: store %s: %w", obj.Path, err)
 	}
 	return m, nil
-}
-
-// insideData resolves p (relative to the data dir when not absolute) and refuses paths that
-// leave the data directory, through ".." or symbolic links.
-func (a *Agent) insideData(p string) (string, error) {
-	root := a.cfg.DataDir
-	if r, err := filepath.EvalSymlinks(root); err == nil {
-		root = r
-	}
-	full := p
-	if !filepath.IsAbs(full) {
-		full = filepath.Join(a.cfg.DataDir, p)
-	}
-	full = filepath.Clean(full)
-	real, err := filepath.EvalSymlinks(full)
-	if err != nil {
-		return "", fmt.Errorf("node: %s: %w", p, err)
-	}
-	rel, err := filepath.Rel(root, real)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("%w: %s is not under %s", ErrOutsideData, p, a.cfg.DataDir)
-	}
-	return real, nil
 }
 
 func (a *Agent) isClosed() bool {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // transport opens the engine's streams to other agents. The gRPC transport (service.go) is
@@ -27,9 +28,32 @@ func (a *Agent) addrOf(name string) (string, error) {
 	return "", fmt.Errorf("%w: %s", ErrUnknownMember, name)
 }
 
+// waitAddr resolves a member name, waiting up to Config.DialTimeout for gossip to bring it
+// (the source may know a member before a relay does).
+func (a *Agent) waitAddr(ctx context.Context, name string) (string, error) {
+	addr, err := a.addrOf(name)
+	if err == nil {
+		return addr, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.DialTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return "", err
+		case <-tick.C:
+			if addr, err = a.addrOf(name); err == nil {
+				return addr, nil
+			}
+		}
+	}
+}
+
 // openPush opens a Push stream to the member named child.
 func (a *Agent) openPush(ctx context.Context, child string) (upstream, error) {
-	addr, err := a.addrOf(child)
+	addr, err := a.waitAddr(ctx, child)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +62,7 @@ func (a *Agent) openPush(ctx context.Context, child string) (upstream, error) {
 
 // fetchChunk fetches chunk i of digest from the member named from.
 func (a *Agent) fetchChunk(ctx context.Context, from, digest string, i int) ([]byte, error) {
-	addr, err := a.addrOf(from)
+	addr, err := a.waitAddr(ctx, from)
 	if err != nil {
 		return nil, err
 	}

@@ -1,20 +1,21 @@
 package node
 
-// Interim in-memory store, used until node/store is wired.
+// An in-memory store for the engine tests.
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 
+	"github.com/treecast/treecast/node/store"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
-var errMemHash = errors.New("memstore: hash mismatch")
+var errMemHash = fmt.Errorf("memstore: %w", store.ErrChunkCorrupt)
 
 type memManifest struct {
 	digest    string
@@ -160,11 +161,13 @@ func (p *memPartial) Commit() error {
 }
 
 func (p *memPartial) Abort() error { return nil }
+func (p *memPartial) Close() error { return nil }
 
-func memManifestFrom(p pbManifest) *memManifest {
-	m := &memManifest{digest: p.Digest(), size: p.Size(), chunkSize: p.ChunkSize()}
-	for _, h := range p.m.GetChunkHashes() {
-		m.hashes = append(m.hashes, [32]byte(h))
+func (s *memStore) Import(path string, chunkSize int) (manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
-	return m
+	defer f.Close()
+	return s.Put(f, chunkSize)
 }

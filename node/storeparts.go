@@ -1,0 +1,123 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/treecast/treecast/node/store"
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+)
+
+// The store adapter: node/store behind the engine's objectStore.
+
+// storeSubdir is the store's directory inside Config.DataDir; files to push live elsewhere in
+// the data dir.
+const storeSubdir = "store"
+
+type storeManifest struct{ m store.Manifest }
+
+func (s storeManifest) Digest() string      { return s.m.Digest.String() }
+func (s storeManifest) Size() int64         { return s.m.Size }
+func (s storeManifest) NumChunks() int      { return s.m.NumChunks() }
+func (s storeManifest) proto() *pb.Manifest { return s.m.Proto() }
+
+type diskStore struct{ s *store.Store }
+
+func openStore(dataDir string) (objectStore, error) {
+	s, err := store.Open(filepath.Join(dataDir, storeSubdir), store.WithPathRoot(dataDir))
+	if err != nil {
+		return nil, err
+	}
+	return diskStore{s}, nil
+}
+
+func (d diskStore) Put(r io.Reader, chunkSize int) (manifest, error) {
+	m, err := d.s.Put(r, chunkSize)
+	if err != nil {
+		return nil, err
+	}
+	return storeManifest{m}, nil
+}
+
+// Import stores the file at path, which must lie in the data dir (outside the store).
+func (d diskStore) Import(path string, chunkSize int) (manifest, error) {
+	m, err := d.s.Import(path, chunkSize)
+	if errors.Is(err, store.ErrPathEscape) {
+		return nil, fmt.Errorf("%w: %w", ErrOutsideData, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return storeManifest{m}, nil
+}
+
+func (d diskStore) Stat(digest string) (manifest, error) {
+	dg, err := store.ParseDigest(digest)
+	if err != nil {
+		return nil, err
+	}
+	m, err := d.s.Manifest(dg)
+	if err != nil {
+		return nil, err
+	}
+	return storeManifest{m}, nil
+}
+
+func (d diskStore) Begin(m manifest) (partialObject, error) {
+	sm, ok := m.(storeManifest)
+	if !ok {
+		return nil, fmt.Errorf("%w: manifest of type %T", ErrManifest, m)
+	}
+	h, err := d.s.Begin(sm.m)
+	if err != nil {
+		return nil, err
+	}
+	return diskPartial{h}, nil
+}
+
+func (d diskStore) ReadChunk(digest string, i int) ([]byte, error) {
+	dg, err := store.ParseDigest(digest)
+	if err != nil {
+		return nil, err
+	}
+	return d.s.ReadChunk(dg, i)
+}
+
+func (d diskStore) Objects() ([]objectInfo, error) {
+	var out []objectInfo
+	for _, list := range []func() ([]store.Info, error){d.s.List, d.s.Partials} {
+		infos, err := list()
+		if err != nil {
+			return nil, err
+		}
+		for _, in := range infos {
+			out = append(out, objectInfo{Digest: in.Manifest.Digest.String(), Size: in.Manifest.Size,
+				Chunks: in.Manifest.NumChunks(), Held: in.Held, Complete: in.Complete})
+		}
+	}
+	return out, nil
+}
+
+func (d diskStore) Close() error { return d.s.Close() }
+
+type diskPartial struct{ h *store.Partial }
+
+func (p diskPartial) WriteChunk(i int, data []byte) error { return p.h.WriteChunk(i, data) }
+func (p diskPartial) ReadChunk(i int) ([]byte, error)     { return p.h.ReadChunk(i) }
+func (p diskPartial) Held() []int                         { return p.h.Held().Indexes() }
+func (p diskPartial) Commit() error                       { return p.h.Commit() }
+func (p diskPartial) Abort() error                        { return p.h.Abort() }
+func (p diskPartial) Close() error                        { return p.h.Close() }
+
+func isHashMismatch(err error) bool { return errors.Is(err, store.ErrChunkCorrupt) }
+
+// manifestFor checks a manifest received from the network and converts it for the store.
+func manifestFor(m *pb.Manifest) (manifest, error) {
+	sm, err := store.ManifestFromProto(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
+	}
+	return storeManifest{sm}, nil
+}
