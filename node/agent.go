@@ -64,6 +64,11 @@ type Agent struct {
 	transfers map[string]*transfer        // receiver side, by transfer id
 	sources   map[string]*sourceTransfer  // source side, by transfer id
 
+	// repair, when set, is offered the orphaned receivers of a child stream that broke before
+	// they reported; it returns true when it takes them over (re-planning, issue 6). nil:
+	// they are reported failed.
+	repair func(ctx context.Context, o orphanSet) bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -157,6 +162,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.members, err = joinMembership(ctx, a)
 	if err != nil {
 		return nil, fmt.Errorf("node: membership: %w", err)
+	}
+	if len(cfg.Join) > 0 {
+		a.goFunc(a.rejoinLoop)
 	}
 	ok = true
 	a.log.Info("agent started", "grpc", a.advertise, "gossip", a.GossipAddr(), "data", cfg.DataDir)

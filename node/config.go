@@ -27,8 +27,12 @@ type Config struct {
 	AdvertiseAddr string
 	// GossipAddr is the host:port memberlist binds (UDP and TCP); port 0 picks a free port.
 	GossipAddr string
-	// Join lists gossip addresses of seed agents; empty starts a new cluster.
+	// Join lists gossip addresses of seed agents; empty starts a new cluster. Start fails
+	// when none answers; afterwards the agent joins again, every RejoinInterval, the seeds
+	// that are not members (healing a partition or a seed's restart).
 	Join []string
+	// RejoinInterval is the period of the seed rejoin (0: 30 s).
+	RejoinInterval time.Duration
 	// Labels place the agent in the topology (dc, pod, rack); they travel in gossip metadata.
 	Labels map[string]string
 	// Channels are the channels the agent subscribes to (targets "channel:NAME").
@@ -120,7 +124,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for k, v := range c.Labels {
-		if k == "" || strings.ContainsAny(k, " ,=") || strings.ContainsAny(v, " ,=") {
+		if k == "" || v == "" || strings.ContainsAny(k, " ,=") || strings.ContainsAny(v, " ,=") {
 			return bad("label %q=%q: keys and values must be non-empty words", k, v)
 		}
 	}
@@ -141,6 +145,9 @@ func (c *Config) Validate() error {
 	if c.DialTimeout < 0 {
 		return bad("dial timeout %v is negative", c.DialTimeout)
 	}
+	if c.RejoinInterval < 0 {
+		return bad("rejoin interval %v is negative", c.RejoinInterval)
+	}
 	if c.StallTimeout < 0 {
 		return bad("stall timeout %v is negative", c.StallTimeout)
 	}
@@ -160,6 +167,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StallTimeout == 0 {
 		c.StallTimeout = DefaultStallTimeout
+	}
+	if c.RejoinInterval == 0 {
+		c.RejoinInterval = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

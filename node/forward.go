@@ -71,12 +71,20 @@ func (f *forwarder) run(ctx context.Context) {
 		f.a.m.errors.WithLabelValues("child").Inc()
 		f.a.log.Warn("child stream failed", "transfer", f.hdr.Transfer, "child", f.hdr.Child, "stripe", f.hdr.Stripe, "err", err)
 	}
-	// Receivers that did not report are failed, with the reason (re-planning hook: issue 6
-	// replaces this with re-attaching the orphaned subtree).
+	var orphans []string
 	for _, r := range f.subtree {
-		if _, ok := f.resultOK[r]; ok {
-			continue
+		if _, ok := f.resultOK[r]; !ok {
+			orphans = append(orphans, r)
 		}
+	}
+	// Re-planning hook: a repairer may re-attach the orphaned receivers elsewhere (they keep
+	// the chunks they verified) and report their results itself.
+	if len(orphans) > 0 && f.a.repair != nil && f.a.repair(ctx, orphanSet{Transfer: f.hdr.Transfer, Child: f.hdr.Child,
+		Stripe: f.hdr.Stripe, Receivers: orphans, Cause: err, Report: f.report}) {
+		orphans = nil
+	}
+	// Otherwise receivers that did not report are failed, with the reason.
+	for _, r := range orphans {
 		reason := fmt.Errorf("%w: %s (stripe %d): no result", ErrChildFailed, f.hdr.Child, f.hdr.Stripe)
 		if err != nil {
 			reason = fmt.Errorf("%w: %s (stripe %d): %v", ErrChildFailed, f.hdr.Child, f.hdr.Stripe, err)
@@ -184,3 +192,14 @@ func (f *forwarder) relay(up upstream) error {
 
 // since returns seconds since t, for results.
 func since(t time.Time) float64 { return time.Since(t).Seconds() }
+
+// orphanSet describes receivers cut off by a broken child stream: the child and everything
+// below it in one stripe that had not reported a result.
+type orphanSet struct {
+	Transfer  string
+	Child     string
+	Stripe    int
+	Receivers []string
+	Cause     error       // the stream's error; nil when it ended without their results
+	Report    func(upMsg) // where their results must go (toward the source)
+}

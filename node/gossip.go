@@ -102,3 +102,36 @@ func (g *gossip) GossipAddr() string {
 
 func (g *gossip) Leave(timeout time.Duration) error { return g.ml.Leave(timeout) }
 func (g *gossip) Shutdown() error                   { return g.ml.Shutdown() }
+
+// rejoinLoop joins again, every RejoinInterval, the seeds that are not alive members.
+func (a *Agent) rejoinLoop() {
+	tick := time.NewTicker(a.cfg.RejoinInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		alive := map[string]bool{}
+		for _, m := range a.members.Members() {
+			if m.State == "alive" {
+				alive[m.GossipAddr] = true
+			}
+		}
+		var missing []string
+		for _, s := range a.cfg.Join {
+			if !alive[s] {
+				missing = append(missing, s)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		if g, ok := a.members.(*gossip); ok {
+			if _, err := g.ml.Join(missing); err != nil {
+				a.log.Debug("rejoin seeds", "seeds", missing, "err", err)
+			}
+		}
+	}
+}

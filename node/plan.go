@@ -99,3 +99,17 @@ func subtreeOf(p plan, child string, s int) []string {
 	}
 	return out
 }
+
+// stripeOf returns the stripe that carries chunk i: i mod the number of stripes. (Parity
+// plans, whose trees carry chunk p of group g on tree (p+g) mod (K+M), change this mapping
+// and chunksOf together.)
+func stripeOf(p plan, i int) int { return i % p.Stripes() }
+
+// chunksOf lists the chunks of an n-chunk object that stripe s carries, in order.
+func chunksOf(p plan, s, n int) []int {
+	var out []int
+	for i := s; i < n; i += p.Stripes() {
+		out = append(out, i)
+	}
+	return out
+}

@@ -122,7 +122,6 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 // of the stripe is held.
 func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downstream) error {
 	n := t.man.NumChunks()
-	S := t.plan.Stripes()
 	// Two stages: this goroutine reads the stream while a worker verifies, writes and
 	// forwards, so network reads overlap hashing and disk writes. At most cap(work)+2 chunks
 	// of the stream are in memory here.
@@ -158,7 +157,7 @@ func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downs
 			err = fmt.Errorf("node: stream from %s (stripe %d): %w", hdr.Parent, hdr.Stripe, rerr)
 			break
 		}
-		if i < 0 || i >= n || i%S != hdr.Stripe {
+		if i < 0 || i >= n || stripeOf(t.plan, i) != hdr.Stripe {
 			err = fmt.Errorf("%w: chunk %d is not in stripe %d of %d chunks", ErrBadHeader, i, hdr.Stripe, n)
 			break
 		}
@@ -178,7 +177,7 @@ func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downs
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	missing := 0
-	for i := hdr.Stripe; i < n; i += S {
+	for _, i := range chunksOf(t.plan, hdr.Stripe, n) {
 		if !bitGet(t.held, i) {
 			missing++
 		}
@@ -223,7 +222,7 @@ func (t *transfer) deliver(ctx context.Context, hdr pushHeader, i int, data []by
 	}
 	a.m.chunksIn.Inc()
 	t.mu.Lock()
-	fwds := t.fwd[i%t.plan.Stripes()]
+	fwds := t.fwd[stripeOf(t.plan, i)]
 	complete := false
 	if !bitGet(t.held, i) {
 		bitSet(t.held, i)
@@ -311,7 +310,7 @@ func (t *transfer) fail(err error) {
 func (t *transfer) startForwarders(s int) []*forwarder {
 	var backlog []int
 	t.mu.Lock()
-	for i := s; i < t.man.NumChunks(); i += t.plan.Stripes() {
+	for _, i := range chunksOf(t.plan, s, t.man.NumChunks()) {
 		if bitGet(t.preheld, i) {
 			backlog = append(backlog, i)
 		}

@@ -161,10 +161,7 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 	read := func(i int) ([]byte, error) { return a.store.ReadChunk(man.Digest(), i) }
 	var fwds []*forwarder
 	for s := 0; s < p.Stripes(); s++ {
-		var backlog []int
-		for i := s; i < man.NumChunks(); i += p.Stripes() {
-			backlog = append(backlog, i)
-		}
+		backlog := chunksOf(p, s, man.NumChunks())
 		for _, c := range p.Children(a.cfg.Name, s) {
 			hdr := pushHeader{Transfer: id, Manifest: man, Plan: raw, Child: c, Parent: a.cfg.Name, Source: a.cfg.Name, Stripe: s}
 			f := newForwarder(a, hdr, backlog, read, subtreeOf(p, c, s), st.report)
