@@ -33,6 +33,7 @@ var (
 	ErrChildFailed   = errors.New("node: child stream failed")
 	ErrStalled       = errors.New("node: transfer stalled")
 	ErrManifest      = errors.New("node: bad manifest")
+	ErrNameTaken     = errors.New("node: agent name already in the cluster")
 )
 
 // Agent is a running treecast agent: a gRPC server (treecast Agent service and gRPC health),

@@ -30,7 +30,7 @@ func BenchmarkRelay(b *testing.B) {
 		}
 	})
 	b.Run("agent", func(b *testing.B) {
-		c := nodetest.StartCluster(b, 3, nodetest.Options{ChunkSize: 1 << 20})
+		c := nodetest.StartCluster(b, 3, nodetest.Options{ChunkSize: 4 << 20})
 		data := make([]byte, benchObject)
 		for i := range data {
 			data[i] = byte(i * 7)

@@ -27,6 +27,9 @@ type Config struct {
 	AdvertiseAddr string
 	// GossipAddr is the host:port memberlist binds (UDP and TCP); port 0 picks a free port.
 	GossipAddr string
+	// GossipAdvertise is the gossip host:port other agents reach (behind NAT); empty: the
+	// bound address.
+	GossipAdvertise string
 	// Join lists gossip addresses of seed agents; empty starts a new cluster. Start fails
 	// when none answers; afterwards the agent joins again, every RejoinInterval, the seeds
 	// that are not members (healing a partition or a seed's restart).
@@ -111,6 +114,11 @@ func (c *Config) Validate() error {
 	if c.AdvertiseAddr != "" {
 		if err := checkHostPort(c.AdvertiseAddr); err != nil {
 			return bad("advertise address %q: %v", c.AdvertiseAddr, err)
+		}
+	}
+	if c.GossipAdvertise != "" {
+		if err := checkHostPort(c.GossipAdvertise); err != nil {
+			return bad("gossip advertise address %q: %v", c.GossipAdvertise, err)
 		}
 	}
 	if c.MetricsAddr != "" {

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -18,6 +19,16 @@ import (
 type gossip struct {
 	ml   *memberlist.Memberlist
 	meta []byte
+
+	mu       sync.Mutex
+	conflict string // address of another agent that uses our name
+}
+
+// NotifyConflict records that another node claims our name (memberlist.ConflictDelegate).
+func (g *gossip) NotifyConflict(existing, other *memberlist.Node) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.conflict = fmt.Sprintf("%s is used by %s and %s", other.Name, existing.Address(), other.Address())
 }
 
 // gossipMeta is the node metadata every agent gossips.
@@ -59,8 +70,17 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 	}
 	mc.BindPort = p
 	mc.AdvertisePort = p
+	if adv := a.cfg.GossipAdvertise; adv != "" {
+		ah, ap, err := net.SplitHostPort(adv)
+		if err != nil {
+			return nil, err
+		}
+		mc.AdvertiseAddr = ah
+		mc.AdvertisePort, _ = strconv.Atoi(ap)
+	}
 	g := &gossip{meta: meta}
 	mc.Delegate = g
+	mc.Conflict = g
 	mc.Logger = log.New(io.Discard, "", 0)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -72,6 +92,20 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 			_ = ml.Shutdown()
 			return nil, fmt.Errorf("join %v: %w", a.cfg.Join, err)
 		}
+	}
+	// Another agent with our name would make pushes ambiguous: refuse to run.
+	self := ml.LocalNode().Address()
+	for _, n := range ml.Members() {
+		if n.Name == a.cfg.Name && n.Address() != self {
+			g.conflict = fmt.Sprintf("%s is used by %s", n.Name, n.Address())
+		}
+	}
+	g.mu.Lock()
+	conflict := g.conflict
+	g.mu.Unlock()
+	if conflict != "" {
+		_ = ml.Shutdown()
+		return nil, fmt.Errorf("%w: %s", ErrNameTaken, conflict)
 	}
 	return g, nil
 }

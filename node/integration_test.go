@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"sync/atomic"
@@ -226,5 +227,20 @@ func TestMemoryBounded(t *testing.T) {
 	}
 	if got, err := c.Read("a02", rep.Digest); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("leaf copy differs or missing: %v", err)
+	}
+}
+
+func TestDuplicateNameRefused(t *testing.T) {
+	c := nodetest.StartCluster(t, 2, nodetest.Options{})
+	cfg := node.DefaultConfig("a01", t.TempDir())
+	cfg.Join = []string{c.Agents[0].GossipAddr()}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	a, err := node.Start(context.Background(), cfg)
+	if err == nil {
+		a.Close()
+		t.Fatal("a second agent named a01 started")
+	}
+	if !errors.Is(err, node.ErrNameTaken) {
+		t.Fatalf("error %v, want ErrNameTaken", err)
 	}
 }

@@ -77,6 +77,7 @@ lets running streams finish and exits.`,
 	f.StringVar(&cfg.ListenAddr, "listen", cfg.ListenAddr, "gRPC listen address host:port")
 	f.StringVar(&cfg.AdvertiseAddr, "advertise", "", "gRPC address other agents dial (default: the bound listen address)")
 	f.StringVar(&cfg.GossipAddr, "gossip", cfg.GossipAddr, "gossip bind address host:port")
+	f.StringVar(&cfg.GossipAdvertise, "gossip-advertise", "", "gossip address other agents reach (default: the bound gossip address)")
 	f.StringSliceVar(&join, "join", nil, "gossip addresses of seed agents, comma separated")
 	f.StringSliceVar(&labels, "labels", nil, "topology labels k=v,... (dc, pod, rack)")
 	f.StringSliceVar(&channels, "channels", nil, "channels to subscribe to, comma separated")
