@@ -34,6 +34,7 @@ var (
 	ErrStalled       = errors.New("node: transfer stalled")
 	ErrManifest      = errors.New("node: bad manifest")
 	ErrNameTaken     = errors.New("node: agent name already in the cluster")
+	ErrMemberGone    = errors.New("node: member gone")
 )
 
 // Agent is a running treecast agent: a gRPC server (treecast Agent service and gRPC health),
@@ -64,6 +65,8 @@ type Agent struct {
 	conns     map[string]*grpc.ClientConn // by gRPC address
 	transfers map[string]*transfer        // receiver side, by transfer id
 	sources   map[string]*sourceTransfer  // source side, by transfer id
+	watches   map[string]map[uint64]context.CancelCauseFunc
+	watchID   uint64
 
 	// repair, when set, is offered the orphaned receivers of a child stream that broke before
 	// they reported; it returns true when it takes them over (re-planning, issue 6). nil:
@@ -99,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		conns:     map[string]*grpc.ClientConn{},
 		transfers: map[string]*transfer{},
 		sources:   map[string]*sourceTransfer{},
+		watches:   map[string]map[uint64]context.CancelCauseFunc{},
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if cfg.RateLimit > 0 {
@@ -212,7 +216,16 @@ func (a *Agent) MetricsAddr() string {
 // most a few seconds, then cancels them), closes client connections and the store, and waits
 // for every goroutine the agent started. It is safe to call more than once; later calls return
 // the first call's result.
-func (a *Agent) Close() error {
+func (a *Agent) Close() error { return a.stop(true) }
+
+// Kill stops the agent at once, as a crash would: no gossip leave (the others detect the
+// failure), every stream cut, nothing drained. Objects already committed stay in the store;
+// partial objects stay staged for a resume. Like Close it waits for the agent's goroutines and
+// is idempotent (Close after Kill returns Kill's result). Tests and the demo use it to kill
+// relays.
+func (a *Agent) Kill() error { return a.stop(false) }
+
+func (a *Agent) stop(graceful bool) error {
 	a.closeOnce.Do(func() {
 		a.mu.Lock()
 		a.closed = true
@@ -221,10 +234,13 @@ func (a *Agent) Close() error {
 		if a.health != nil {
 			a.health.Shutdown()
 		}
-		if a.members != nil {
+		if a.members != nil && graceful {
 			errs = append(errs, a.members.Leave(2*time.Second))
 		}
-		if a.srv != nil {
+		if a.srv != nil && !graceful {
+			a.cancel()
+			a.srv.Stop()
+		} else if a.srv != nil {
 			done := make(chan struct{})
 			go func() { a.srv.GracefulStop(); close(done) }()
 			select {

@@ -97,7 +97,14 @@ func (f *forwarder) run(ctx context.Context) {
 	}
 }
 
-func (f *forwarder) stream(ctx context.Context) error {
+func (f *forwarder) stream(ctx context.Context) (err error) {
+	ctx, stop := f.a.watchMember(ctx, f.hdr.Child)
+	defer stop()
+	defer func() {
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrMemberGone) {
+			err = cause
+		}
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	up, err := f.a.openPush(ctx, f.hdr.Child)

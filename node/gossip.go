@@ -22,6 +22,17 @@ type gossip struct {
 
 	mu       sync.Mutex
 	conflict string // address of another agent that uses our name
+
+	gone func(name string) // called when a member leaves or is declared dead
+}
+
+// NotifyJoin, NotifyLeave and NotifyUpdate implement memberlist.EventDelegate.
+func (g *gossip) NotifyJoin(*memberlist.Node)   {}
+func (g *gossip) NotifyUpdate(*memberlist.Node) {}
+func (g *gossip) NotifyLeave(n *memberlist.Node) {
+	if g.gone != nil {
+		g.gone(n.Name)
+	}
 }
 
 // NotifyConflict records that another node claims our name (memberlist.ConflictDelegate).
@@ -78,9 +89,10 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 		mc.AdvertiseAddr = ah
 		mc.AdvertisePort, _ = strconv.Atoi(ap)
 	}
-	g := &gossip{meta: meta}
+	g := &gossip{meta: meta, gone: a.memberGone}
 	mc.Delegate = g
 	mc.Conflict = g
+	mc.Events = g
 	mc.Logger = log.New(io.Discard, "", 0)
 	ml, err := memberlist.Create(mc)
 	if err != nil {

@@ -244,3 +244,59 @@ func TestDuplicateNameRefused(t *testing.T) {
 		t.Fatalf("error %v, want ErrNameTaken", err)
 	}
 }
+
+// TestRelayKilled kills a relay in the middle of a chain: the receivers above it verify, the
+// relay and its subtree are reported failed with the reason, and the push ends.
+func TestRelayKilled(t *testing.T) {
+	const chunk = 32 << 10
+	c := nodetest.StartCluster(t, 5, nodetest.Options{ChunkSize: chunk, Configure: func(i int, cfg *node.Config) {
+		cfg.QueueChunks = 2
+		if i == 2 {
+			cfg.RateLimit = 2 << 20 // a02 forwards slowly: the push is still running when it dies
+		}
+	}})
+	data := randomBytes(2<<20, 8)
+	path := c.WriteFile(0, "obj.bin", data)
+	type res struct {
+		rep node.Report
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		rep, err := c.Agents[0].Push(context.Background(), node.Object{Path: path}, "all", node.PushOptions{Strategy: "chain"})
+		done <- res{rep, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c.WaitFor(ctx, "a02 to be relaying", func() bool { return c.Agents[3].Metric("treecast_chunks_in_total") >= 4 })
+	if err := c.Agents[2].Kill(); err != nil {
+		t.Logf("kill a02: %v", err)
+	}
+	var r res
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		t.Fatal("push did not end after its relay died")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	got := map[string]node.Result{}
+	for _, x := range r.rep.Receivers {
+		got[x.Receiver] = x
+	}
+	for _, x := range r.rep.Receivers {
+		t.Logf("%s ok=%v err=%s", x.Receiver, x.OK, x.Err)
+	}
+	if !got["a01"].OK {
+		t.Errorf("a01 (above the dead relay) failed: %s", got["a01"].Err)
+	}
+	for _, name := range []string{"a02", "a03", "a04"} {
+		if got[name].OK || got[name].Err == "" {
+			t.Errorf("%s: %+v, want failed with a reason", name, got[name])
+		}
+	}
+	if _, err := c.Read("a03", r.rep.Digest); err == nil {
+		t.Error("a03 exposes an object it did not complete")
+	}
+}

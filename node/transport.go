@@ -51,6 +51,42 @@ func (a *Agent) waitAddr(ctx context.Context, name string) (string, error) {
 	}
 }
 
+// watchMember returns a context that is cancelled when gossip declares the member name dead
+// or gone (or when ctx ends), and a function to stop watching.
+func (a *Agent) watchMember(ctx context.Context, name string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	a.mu.Lock()
+	a.watchID++
+	id := a.watchID
+	if a.watches[name] == nil {
+		a.watches[name] = map[uint64]context.CancelCauseFunc{}
+	}
+	a.watches[name][id] = cancel
+	a.mu.Unlock()
+	return ctx, func() {
+		a.mu.Lock()
+		delete(a.watches[name], id)
+		if len(a.watches[name]) == 0 {
+			delete(a.watches, name)
+		}
+		a.mu.Unlock()
+		cancel(nil)
+	}
+}
+
+// memberGone cancels the streams to a member that gossip declared dead or gone.
+func (a *Agent) memberGone(name string) {
+	a.mu.Lock()
+	var cancels []context.CancelCauseFunc
+	for _, c := range a.watches[name] {
+		cancels = append(cancels, c)
+	}
+	a.mu.Unlock()
+	for _, c := range cancels {
+		c(fmt.Errorf("%w: %s left or failed (gossip)", ErrMemberGone, name))
+	}
+}
+
 // openPush opens a Push stream to the member named child.
 func (a *Agent) openPush(ctx context.Context, child string) (upstream, error) {
 	addr, err := a.waitAddr(ctx, child)
