@@ -192,7 +192,9 @@ func ShortestPath(g *Graph, src, dst NodeID, w Weight) ([]ArcID, float64, error)
 
 // ShortestPathTree returns the union of least-weight paths from src to every receiver, as a
 // tree pruned to the receivers. Ties are broken deterministically. Weights may be
-// asymmetric. Cost O((V + E) log V).
+// asymmetric; every receiver sits at its least distance from src. Cost O((V + E) log V),
+// one Dijkstra that never enters dead ends (degree-1 nodes that receive nothing). Errors:
+// ErrUnknownNode, ErrUnreachable naming the receiver.
 func ShortestPathTree(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 	recv, err := checkNodes(g, src, dsts)
 	if err != nil {

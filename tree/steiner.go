@@ -202,11 +202,18 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 
 // SteinerTM computes a Steiner tree with the Takahashi-Matsuyama heuristic: starting from
 // src, repeatedly join the receiver nearest to the tree by a least-weight path from the
-// tree, then apply the improvement pass (see improve). Because it grows from the root it
-// honours directed, load-dependent weights. Distances to the growing tree are maintained by
-// one incremental multi-source Dijkstra (they only shrink), so the cost is
-// O((V + E) log V) times the number of times a node's distance shrinks, in practice a small
-// multiple of one Dijkstra. It is a 2-approximation for symmetric weights.
+// tree. Because it grows from the root it honours directed, load-dependent weights; it is a
+// 2-approximation for symmetric weights. The improvement pass follows: the tree's nodes are
+// re-spanned (a minimum spanning tree for symmetric weights; for directed weights a minimum
+// arborescence by Chu-Liu/Edmonds on trees of at most 128 nodes, Prim's rule beyond),
+// pruned of non-receiver leaves, and the result kept if lighter.
+//
+// Cost: distances to the growing tree are kept by one incremental multi-source Dijkstra
+// (they only shrink), so O((V + E) log V) times the number of times a node's distance
+// shrinks, in practice a small multiple of one Dijkstra; the search never enters dead ends
+// (degree-1 nodes that receive nothing, such as idle hosts). Microseconds on GScale, a few
+// milliseconds for 1,000 receivers on a 30,000-node fat-tree. Errors: ErrUnknownNode,
+// ErrUnreachable naming the receiver.
 func SteinerTM(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 	recv, err := checkNodes(g, src, dsts)
 	if err != nil {
