@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -74,5 +75,44 @@ func BenchmarkNewManifest(b *testing.B) {
 		if _, err := NewManifest(bytes.NewReader(data), 1<<20); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkReceive measures a whole receive of a 32 MiB object in 1 MiB chunks: Begin, every
+// chunk verified and written (in order, as a pipelined tree delivers them, or shuffled, as
+// a forest may), Commit (fsync, whole-digest check, rename).
+func BenchmarkReceive(b *testing.B) {
+	data, m := object(b, 4, 32<<20, 1<<20)
+	for _, order := range []string{"inorder", "shuffled"} {
+		b.Run(order, func(b *testing.B) {
+			s := openStore(b)
+			idx := make([]int, m.NumChunks())
+			for i := range idx {
+				idx[i] = i
+			}
+			if order == "shuffled" {
+				rand.New(rand.NewPCG(1, 1)).Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+			}
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := s.Begin(m)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, i := range idx {
+					if err := p.WriteChunk(i, chunkOf(data, m, i)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := p.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				p.Close()
+				b.StopTimer()
+				s.Remove(m.Digest)
+				b.StartTimer()
+			}
+		})
 	}
 }

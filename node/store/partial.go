@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -41,8 +42,11 @@ type partial struct {
 	state       atomic.Int32
 	filesClosed bool // guarded by io
 
-	mu      sync.Mutex // guards held, log and logSize
+	mu      sync.Mutex // guards held, log, logSize, whole and next
 	held    Bitset
+	whole   hash.Hash // SHA-256 of chunks [0, next), fed as they become contiguous
+	next    int
+	scratch []byte // read buffer of hashRangeLocked
 	data    File
 	log     File // chunk record: one little-endian uint32 index per verified chunk
 	logSize int64
@@ -83,7 +87,7 @@ func (s *Store) Begin(m Manifest) (*Partial, error) {
 		}
 		return h, nil
 	}
-	p := &partial{s: s, m: m, ready: make(chan struct{}), refs: 1}
+	p := &partial{s: s, m: m, ready: make(chan struct{}), refs: 1, whole: sha256.New()}
 	s.partials[m.Digest] = p
 	s.mu.Unlock()
 
@@ -302,8 +306,49 @@ func (h *Partial) WriteChunk(i int, data []byte) error {
 	}
 	p.logSize += 4
 	p.held.Set(i)
+	if i == p.next {
+		p.advanceLocked(data)
+	}
 	return nil
 }
+
+// advanceLocked feeds chunk p.next (data) to the running whole-object hash, then every
+// following chunk already held, read back from the staging file (the page cache, usually), so
+// that Commit need only hash what never became contiguous. A read error stops the advance;
+// Commit reads from there. p.mu is held.
+func (p *partial) advanceLocked(data []byte) {
+	p.whole.Write(data)
+	p.next++
+	end := p.next
+	for end < p.m.NumChunks() && p.held.Has(end) {
+		end++
+	}
+	if end == p.next {
+		return
+	}
+	from := int64(p.next) * int64(p.m.ChunkSize)
+	to := min(int64(end)*int64(p.m.ChunkSize), p.m.Size)
+	if p.hashRangeLocked(from, to) == nil {
+		p.next = end
+	}
+}
+
+// hashRangeLocked feeds bytes [from, to) of the staging file to the whole-object hash. On a
+// read error the hash is reset to the start (next = 0). p.mu is held.
+func (p *partial) hashRangeLocked(from, to int64) error {
+	if p.scratch == nil {
+		p.scratch = make([]byte, 64<<10)
+	}
+	_, err := io.CopyBuffer(onlyWriter{p.whole}, io.NewSectionReader(p.data, from, to-from), p.scratch)
+	if err != nil {
+		p.whole.Reset()
+		p.next = 0
+	}
+	return err
+}
+
+// onlyWriter hides a writer's ReadFrom so that io.CopyBuffer uses the given buffer.
+type onlyWriter struct{ io.Writer }
 
 // ReadChunk reads held chunk i (ErrChunkMissing if it is not held): a relay or a repair serves
 // chunks of an object it is still receiving. The chunk was verified when written; it is not
@@ -327,13 +372,15 @@ func (h *Partial) ReadChunk(i int) ([]byte, error) {
 	return readChunk(p.data, p.m, i)
 }
 
-// Commit makes the object visible once every chunk is held: it fsyncs the data, reads it back
-// to verify the whole-object digest, writes the manifest, renames the data into objects/ and
+// Commit makes the object visible once every chunk is held: it fsyncs the data, verifies the
+// whole-object digest (chunks that arrived in order were hashed as they were written; the rest
+// is read back and hashed here), writes the manifest, renames the data into objects/ and
 // fsyncs the directory. Errors: ErrIncomplete (names how many chunks are held) with nothing
 // changed; ErrDigestMismatch when the bytes do not hash to the digest (the manifest lied:
 // the partial object is discarded, as for Abort); an I/O error, wrapped, with the partial
 // object kept resumable and nothing visible. Committing an object already committed (by any
-// handle) returns nil. Cost: O(size) read and one SHA-256 pass.
+// handle) returns nil. Cost: O(size) read and SHA-256 for the part that did not arrive in
+// order (nothing for a pipelined in-order delivery, the whole object after a resume).
 func (h *Partial) Commit() error {
 	p := h.p
 	if h.closed.Load() {
@@ -353,11 +400,17 @@ func (h *Partial) Commit() error {
 	if err := p.data.Sync(); err != nil {
 		return fmt.Errorf("store: commit %s: sync: %w", p.m.Digest, err)
 	}
-	sum := sha256.New()
-	if _, err := io.Copy(sum, io.NewSectionReader(p.data, 0, p.m.Size)); err != nil {
+	// Hash what the writes did not already hash in order (everything, after a resume).
+	p.mu.Lock()
+	err := p.hashRangeLocked(int64(p.next)*int64(p.m.ChunkSize), p.m.Size)
+	got := Digest(p.whole.Sum(nil))
+	p.whole.Reset()
+	p.next = 0 // a failed Commit retried hashes the whole file again
+	p.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("store: commit %s: read back: %w", p.m.Digest, err)
 	}
-	if got := Digest(sum.Sum(nil)); got != p.m.Digest {
+	if got != p.m.Digest {
 		p.discardLocked()
 		return fmt.Errorf("%w: %s: its verified chunks hash to %s; discarded", ErrDigestMismatch, p.m.Digest, got)
 	}

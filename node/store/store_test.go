@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -163,31 +164,67 @@ func TestPutRoundTrip(t *testing.T) {
 func TestPartialRoundTrip(t *testing.T) {
 	for _, tc := range []struct{ size, chunk int }{{0, 16}, {1, 16}, {16, 16}, {1000, 16}, {1000, 999}, {65536, 4096}} {
 		t.Run(fmt.Sprintf("%d/%d", tc.size, tc.chunk), func(t *testing.T) {
-			s := openStore(t)
-			data, m := object(t, 2, tc.size, tc.chunk)
-			p := receive(t, s, data, m, 3)
-			defer p.Close()
-			if !p.Complete() || p.Held().Count() != m.NumChunks() {
-				t.Fatalf("held %d of %d", p.Held().Count(), m.NumChunks())
-			}
-			if err := p.Commit(); err != nil {
-				t.Fatal(err)
-			}
-			if !p.Committed() || !bytes.Equal(readAll(t, s, m.Digest), data) {
-				t.Fatal("committed object differs")
-			}
-			if err := p.Commit(); err != nil {
-				t.Fatalf("second Commit: %v", err)
-			}
-			ps, _ := s.Partials()
-			if len(ps) != 0 {
-				t.Fatalf("partials left after commit: %+v", ps)
-			}
-			if ents, _ := os.ReadDir(filepath.Join(s.Dir(), stagingDir)); len(ents) != 0 {
-				t.Fatalf("staging files left: %v", ents)
+			for _, order := range []string{"random", "inorder", "reverse", "firstlast", "pairs"} {
+				t.Run(order, func(t *testing.T) {
+					s := openStore(t)
+					data, m := object(t, 2, tc.size, tc.chunk)
+					p, err := s.Begin(m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer p.Close()
+					for _, i := range chunkOrder(order, m.NumChunks()) {
+						if err := p.WriteChunk(i, chunkOf(data, m, i)); err != nil {
+							t.Fatalf("chunk %d: %v", i, err)
+						}
+					}
+					if !p.Complete() || p.Held().Count() != m.NumChunks() {
+						t.Fatalf("held %d of %d", p.Held().Count(), m.NumChunks())
+					}
+					if err := p.Commit(); err != nil {
+						t.Fatal(err)
+					}
+					if !p.Committed() || !bytes.Equal(readAll(t, s, m.Digest), data) {
+						t.Fatal("committed object differs")
+					}
+					if err := p.Commit(); err != nil {
+						t.Fatalf("second Commit: %v", err)
+					}
+					ps, _ := s.Partials()
+					if len(ps) != 0 {
+						t.Fatalf("partials left after commit: %+v", ps)
+					}
+					if ents, _ := os.ReadDir(filepath.Join(s.Dir(), stagingDir)); len(ents) != 0 {
+						t.Fatalf("staging files left: %v", ents)
+					}
+				})
 			}
 		})
 	}
+}
+
+// chunkOrder returns an arrival order of n chunks: the whole-object hash is fed in order as
+// chunks become contiguous, so every shape of arrival must give the same digest.
+func chunkOrder(order string, n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	switch order {
+	case "random":
+		rand.New(rand.NewPCG(uint64(n), 3)).Shuffle(n, func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+	case "reverse":
+		slices.Reverse(idx)
+	case "firstlast":
+		if n > 0 {
+			idx = append(idx[1:], 0)
+		}
+	case "pairs": // 1 0 3 2 5 4 ...: two stripes slightly out of step
+		for i := 0; i+1 < n; i += 2 {
+			idx[i], idx[i+1] = idx[i+1], idx[i]
+		}
+	}
+	return idx
 }
 
 func TestCorruptChunkRejected(t *testing.T) {
