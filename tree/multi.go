@@ -147,9 +147,10 @@ func disjointForest(g *Graph, algo Algo, src NodeID, dsts []NodeID, arcs [][]Arc
 }
 
 // KShortestPaths returns up to k loopless paths from src to dst in order of weight (Yen's
-// algorithm), each as arcs in path order. Fewer are returned when fewer exist; none gives ErrUnreachable, an id outside the
-// graph ErrUnknownNode, k < 1 ErrBadArgument. src == dst gives one empty path. Arcs
-// weighing +Inf are never used. Cost O(k · L · (V + E) log V) for paths of L arcs.
+// algorithm), each as arcs in path order. Fewer are returned when fewer exist; none gives
+// ErrUnreachable, an id outside the graph ErrUnknownNode, k < 1 ErrBadArgument. src == dst
+// gives one empty path. Arcs weighing +Inf are never used. Cost O(k · L · (V + E) log V)
+// for paths of L arcs.
 func KShortestPaths(g *Graph, src, dst NodeID, k int, w Weight) ([][]ArcID, error) {
 	if k < 1 {
 		return nil, fmt.Errorf("%w: %d paths requested, want at least 1", ErrBadArgument, k)

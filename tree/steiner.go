@@ -24,7 +24,7 @@ const (
 	AlgoExact Algo = "exact"
 )
 
-// Errors of the algorithms beyond those of graph.go; compare with errors.Is.
+// Errors of the algorithms, besides those of the graph; compare with errors.Is.
 var (
 	// ErrUnknownAlgo is returned by ParseAlgo and Compute for a name that is no Algo.
 	ErrUnknownAlgo = errors.New("tree: unknown algorithm")
