@@ -2,9 +2,9 @@ package tree
 
 import "math"
 
-// localSearchMaxNodes bounds the graphs on which Steiner applies the node local search: its
-// cost grows with V times the tree size per pass, so large graphs keep the constructive
-// result (on fat-trees that result is already minimal).
+// localSearchMaxNodes bounds the graphs on which Steiner runs its multi-start local search:
+// each start costs a TM run, O((V + E) log V), so larger graphs only refine small trees
+// once (on fat-trees the constructive result is already minimal).
 const localSearchMaxNodes = 1024
 
 // localSearchBudget bounds the re-spanning evaluations of one local search, so its cost is
@@ -13,9 +13,10 @@ const localSearchBudget = 300
 
 // spanner re-spans node sets for the local search: Prim's rule from the root over the
 // subgraph induced by a node set, then pruning of non-receiver leaves, weighed without
-// building a Tree. (With directed weights Prim's rule is not optimal; a minimum
-// arborescence there tripled the cost of Steiner for 0.2 points of mean quality.) Its arrays are allocated once per local search (O(V)) and reset per
-// evaluation only over the nodes involved, so an evaluation allocates nothing.
+// building a Tree. Its arrays are allocated once per local search (O(V)) and reset per
+// evaluation only over the nodes involved, so an evaluation allocates nothing. (With
+// directed weights Prim's rule is not optimal; a minimum arborescence here tripled the cost
+// of Steiner for 0.2 points of mean quality, so only the improvement pass uses one.)
 type spanner struct {
 	g     *Graph
 	w     Weight
