@@ -249,14 +249,17 @@ func (pt *physTree) route(u, v tree.NodeID) []tree.ArcID {
 
 func (pt *physTree) edge(u, v tree.NodeID) Edge { return Edge{From: u, To: v, Path: pt.route(u, v)} }
 
-// group returns the node a receiver hangs from for grouping: the physical parent of a host
-// whose parent is a switch (its rack), else the receiver itself.
+// group returns the node a receiver (or the source) hangs from for grouping: the switch
+// next to a host in the physical tree (its rack), else the node itself.
 func (pt *physTree) group(r tree.NodeID) tree.NodeID {
 	if pt.g.Node(r).Kind != tree.Host {
 		return r
 	}
 	a, ok := pt.parent[r]
-	if !ok {
+	if !ok { // the root: a host source's rack is the switch it hangs from
+		if kids := pt.children[r]; len(kids) == 1 && pt.g.Node(kids[0]).Kind == tree.Switch {
+			return kids[0]
+		}
 		return r
 	}
 	if p := pt.g.Arc(a).From; pt.g.Node(p).Kind == tree.Switch {
