@@ -125,8 +125,10 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 func (g *gossip) Members() []Member {
 	var out []Member
 	for _, n := range g.ml.Members() {
-		var meta gossipMeta
-		_ = json.Unmarshal(n.Meta, &meta)
+		meta, err := decodeMeta(n.Meta)
+		if err != nil {
+			continue // not a treecast agent, or a corrupt announcement: not a member for pushes
+		}
 		st := "alive"
 		switch n.State {
 		case memberlist.StateSuspect:
@@ -180,4 +182,21 @@ func (a *Agent) rejoinLoop() {
 			}
 		}
 	}
+}
+
+// decodeMeta parses another agent's gossip metadata (untrusted bytes from the network): JSON
+// with a gRPC address that must be host:port; labels and channels as announced. Errors name
+// the problem.
+func decodeMeta(b []byte) (gossipMeta, error) {
+	var m gossipMeta
+	if len(b) > memberlist.MetaMaxSize {
+		return m, fmt.Errorf("node: gossip metadata of %d bytes, more than %d", len(b), memberlist.MetaMaxSize)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("node: gossip metadata: %w", err)
+	}
+	if err := checkHostPort(m.Addr); err != nil {
+		return m, fmt.Errorf("node: gossip metadata: gRPC address %q: %w", m.Addr, err)
+	}
+	return m, nil
 }
