@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	if cfg.RateLimit > 0 {
-		a.limiter = rate.NewLimiter(rate.Limit(cfg.RateLimit), rateBurst)
+		a.limiter = newLimiter(cfg.RateLimit)
 	}
 	ok := false
 	defer func() {
@@ -299,15 +299,25 @@ func (a *Agent) conn(addr string) (*grpc.ClientConn, error) {
 // rateBurst is the token bucket's depth: the most the agent sends at once above its cap.
 const rateBurst = 256 << 10
 
-// waitRate blocks until n bytes may be sent under the rate cap (in pieces of at most the
-// bucket's depth).
-func (a *Agent) waitRate(ctx context.Context, n int) error {
-	if a.limiter == nil {
+// waitRate blocks until n bytes may be sent under the agent's rate cap (in pieces of at most
+// the bucket's depth).
+func (a *Agent) waitRate(ctx context.Context, n int) error { return waitLimiter(ctx, a.limiter, n) }
+
+// newLimiter returns a token bucket of bytesPerSec, or nil for no cap.
+func newLimiter(bytesPerSec int64) *rate.Limiter {
+	if bytesPerSec <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(bytesPerSec), rateBurst)
+}
+
+func waitLimiter(ctx context.Context, l *rate.Limiter, n int) error {
+	if l == nil {
 		return nil
 	}
 	for n > 0 {
 		k := min(n, rateBurst)
-		if err := a.limiter.WaitN(ctx, k); err != nil {
+		if err := l.WaitN(ctx, k); err != nil {
 			return err
 		}
 		n -= k

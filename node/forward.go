@@ -1,6 +1,8 @@
 package node
 
 import (
+	"golang.org/x/time/rate"
+
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +26,7 @@ type forwarder struct {
 	hdr      pushHeader // header to send (Child, Stripe set)
 	backlog  []int      // chunks of the stripe held before the transfer began, sent first
 	read     func(i int) ([]byte, error)
+	limiter  *rate.Limiter // the push's own cap on this sender (nil: none)
 	queue    chan queued
 	report   func(upMsg)
 	subtree  []string // receivers below this child in this stripe, the child included
@@ -138,6 +141,9 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 			return nil
 		}
 		if err := f.a.waitRate(ctx, len(data)); err != nil {
+			return err
+		}
+		if err := waitLimiter(ctx, f.limiter, len(data)); err != nil {
 			return err
 		}
 		if f.a.cfg.corrupt != nil {

@@ -300,3 +300,20 @@ func TestRelayKilled(t *testing.T) {
 		t.Error("a03 exposes an object it did not complete")
 	}
 }
+
+// TestPushRateLimit: a push's own rate cap bounds every sender, so a push cannot beat
+// size/rate (less the token bucket's depth).
+func TestPushRateLimit(t *testing.T) {
+	c := nodetest.StartCluster(t, 3, nodetest.Options{ChunkSize: 32 << 10})
+	data := randomBytes(1<<20, 4)
+	path := c.WriteFile(0, "obj.bin", data)
+	const rate = 4 << 20
+	rep, err := c.Agents[0].Push(context.Background(), node.Object{Path: path}, "all", node.PushOptions{Strategy: "chain", RateLimit: rate})
+	if err != nil || rep.Failed() != 0 {
+		t.Fatal(err, rep)
+	}
+	floor := time.Duration(float64(len(data)-256<<10) / rate * float64(time.Second))
+	if rep.Elapsed < floor {
+		t.Errorf("push took %v, faster than its cap allows (%v)", rep.Elapsed, floor)
+	}
+}

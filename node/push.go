@@ -1,6 +1,8 @@
 package node
 
 import (
+	"golang.org/x/time/rate"
+
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +23,8 @@ type transfer struct {
 	source  string
 	start   time.Time
 	partial partialObject
+	limiter *rate.Limiter // the push's cap on this agent's sending (nil: none)
+	rate    int64
 
 	mu       sync.Mutex
 	held     []byte // chunks verified (including those held before)
@@ -319,6 +323,7 @@ func (t *transfer) startForwarders(s int) []*forwarder {
 	var fwds []*forwarder
 	for _, c := range t.plan.Children(t.a.cfg.Name, s) {
 		hdr := pushHeader{Transfer: t.id, Manifest: t.man, Plan: t.planRaw, Child: c, Parent: t.a.cfg.Name, Source: t.source, Stripe: s}
+		hdr.Rate = t.rate
 		f := newForwarder(t.a, hdr, backlog, t.readChunk, subtreeOf(t.plan, c, s), func(m upMsg) {
 			t.mu.Lock()
 			u := t.ups[s]
@@ -327,6 +332,7 @@ func (t *transfer) startForwarders(s int) []*forwarder {
 				u.send(m)
 			}
 		})
+		f.limiter = t.limiter
 		fwds = append(fwds, f)
 		t.a.goFunc(func() { f.run(t.a.ctx) })
 	}
@@ -382,7 +388,7 @@ func (a *Agent) attach(hdr pushHeader) (*transfer, error) {
 	n := hdr.Manifest.NumChunks()
 	t := &transfer{
 		a: a, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, source: hdr.Source,
-		start: time.Now(), partial: part,
+		start: time.Now(), partial: part, rate: hdr.Rate, limiter: newLimiter(hdr.Rate),
 		held: newBitmap(n), attached: map[int]bool{}, ups: map[int]*upSink{}, fwd: map[int][]*forwarder{},
 		refs: 1, done: make(chan struct{}),
 	}

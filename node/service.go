@@ -70,7 +70,7 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 		return statusErr(err)
 	}
 	hdr := pushHeader{Transfer: h.GetTransferId(), Manifest: man, Plan: h.GetPlan(), Child: h.GetNode(),
-		Parent: h.GetParent(), Source: h.GetSource()}
+		Parent: h.GetParent(), Source: h.GetSource(), Rate: int64(min(h.GetRateLimit(), 1<<62))}
 	switch len(h.GetStripes()) {
 	case 0:
 		hdr.Stripe = 0
@@ -181,7 +181,7 @@ func (g grpcTransport) openPush(ctx context.Context, addr string) (upstream, err
 func (u *grpcUp) sendHeader(h pushHeader) error {
 	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{
 		TransferId: h.Transfer, Manifest: h.Manifest.proto(), Plan: h.Plan, Node: h.Child,
-		Source: h.Source, Parent: h.Parent, Stripes: []uint32{uint32(h.Stripe)},
+		Source: h.Source, Parent: h.Parent, Stripes: []uint32{uint32(h.Stripe)}, RateLimit: uint64(max(h.Rate, 0)),
 	}}})
 }
 
@@ -376,7 +376,8 @@ func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) er
 		return statusErr(err)
 	}
 	o := req.GetOptions()
-	opts := PushOptions{Fanout: int(o.GetFanout()), Stripes: int(o.GetStripes()), Parity: int(o.GetParity()), ChunkSize: int(o.GetChunkSize())}
+	opts := PushOptions{Fanout: int(o.GetFanout()), Stripes: int(o.GetStripes()), Parity: int(o.GetParity()), ChunkSize: int(o.GetChunkSize()),
+		RateLimit: int64(min(o.GetRateLimit(), 1<<62))}
 	switch o.GetStrategy() {
 	case pb.Strategy_STRATEGY_CHAIN:
 		opts.Strategy = "chain"

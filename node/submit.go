@@ -26,6 +26,7 @@ type PushOptions struct {
 	Stripes   int    // stripes of the forest strategy (0 = 2 for forest, else 1)
 	Parity    int    // parity chunks per group (forest; reserved)
 	ChunkSize int    // chunk size for a new object (0 = the agent's default)
+	RateLimit int64  // cap on every sender of this push, bytes per second (0 = none)
 	// Progress, when not nil, receives every progress event and every receiver's result as
 	// they arrive. It is called from one goroutine at a time and must not block for long.
 	Progress func(Event)
@@ -160,11 +161,13 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 	defer stop()
 	read := func(i int) ([]byte, error) { return a.store.ReadChunk(man.Digest(), i) }
 	var fwds []*forwarder
+	limiter := newLimiter(opts.RateLimit)
 	for s := 0; s < p.Stripes(); s++ {
 		backlog := chunksOf(p, s, man.NumChunks())
 		for _, c := range p.Children(a.cfg.Name, s) {
-			hdr := pushHeader{Transfer: id, Manifest: man, Plan: raw, Child: c, Parent: a.cfg.Name, Source: a.cfg.Name, Stripe: s}
+			hdr := pushHeader{Transfer: id, Manifest: man, Plan: raw, Child: c, Parent: a.cfg.Name, Source: a.cfg.Name, Stripe: s, Rate: opts.RateLimit}
 			f := newForwarder(a, hdr, backlog, read, subtreeOf(p, c, s), st.report)
+			f.limiter = limiter
 			st.children = append(st.children, c)
 			f.finish()
 			fwds = append(fwds, f)

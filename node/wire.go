@@ -15,6 +15,7 @@ type pushHeader struct {
 	Parent   string   // the sender
 	Source   string   // the root of the push
 	Stripe   int      // the stripe this stream carries (chunk i belongs to stripe i mod Stripes)
+	Rate     int64    // cap on every sender of this push, bytes per second (0: none)
 }
 
 // upMsg is a message a receiver sends toward the source: progress of one receiver, or its
