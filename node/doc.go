@@ -34,6 +34,33 @@
 //  5. A child stream that breaks makes the parent report every receiver of that child's
 //     subtree failed, with the error (re-planning the orphaned subtree hooks in there).
 //
+// # Membership
+//
+// Agents find each other by gossip (hashicorp/memberlist; the local profile on loopback
+// addresses, the LAN profile otherwise). Each agent's metadata (at most 512 bytes) carries its
+// gRPC address, labels and channels; [Agent.Members] lists what gossip sees. Start fails when
+// no seed of Config.Join answers or when another agent already uses the name; afterwards the
+// agent joins again, every Config.RejoinInterval, the seeds it lost. When gossip declares a
+// member dead, the streams to it are cut at once, so its subtree is reported failed without
+// waiting for TCP to notice.
+//
+// # Rate caps
+//
+// Config.RateLimit caps everything an agent sends (Push chunks and Fetch answers) with a
+// token bucket; PushOptions.RateLimit caps every sender of one push (it travels in the Push
+// headers).
+//
+// # Stopping
+//
+// [Agent.Close] is graceful: gossip leave, running streams drained (at most 5 s), then
+// everything closed. [Agent.Kill] stops as a crash would (no leave, streams cut), for tests
+// and demos of failures. Both wait for every goroutine the agent started.
+//
+// # Testing
+//
+// Package nodetest starts clusters of real agents on loopback (real gRPC, gossip and stores in
+// temporary directories) and waits for gossip to converge.
+//
 // # Memory
 //
 // A transfer holds at most about (QueueChunks+2) chunks per child stream, plus one chunk per
