@@ -42,7 +42,7 @@ func BenchmarkRelay(b *testing.B) {
 			b.StopTimer()                          // storing the object at the source is not part of the relay
 			data[0], data[1] = byte(k), byte(k>>8) // a new object each time
 			k++
-			digest, err := c.Agents[0].Put(c.WriteFile(0, "obj", data), 0)
+			digest, err := c.Agents[0].Put(mustWrite(b, c, 0, "obj", data), 0)
 			if err != nil {
 				b.Fatal(err)
 			}

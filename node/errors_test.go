@@ -46,7 +46,7 @@ func TestPushErrors(t *testing.T) {
 	c := nodetest.StartCluster(t, 5, nodetest.Options{Labels: labels})
 	src := c.Agents[0]
 	data := randomBytes(50_000, 3)
-	inside := c.WriteFile(0, "ok.bin", data)
+	inside := mustWrite(t, c, 0, "ok.bin", data)
 	outsideDir := t.TempDir()
 	outside := outsideDir + "/x.bin"
 	if err := writeFile(outside, data); err != nil {

@@ -47,7 +47,7 @@ func TestClusterPush(t *testing.T) {
 		for _, target := range []string{"all", "rack=r1", "channel:web"} {
 			k++
 			data := randomBytes(200_000+k*1000, uint64(k))
-			path := c.WriteFile(0, fmt.Sprintf("obj%d.bin", k), data)
+			path := mustWrite(t, c, 0, fmt.Sprintf("obj%d.bin", k), data)
 			t.Run(strat+"/"+target, func(t *testing.T) {
 				rep, err := c.Agents[0].Push(ctx, node.Object{Path: path}, target, node.PushOptions{Strategy: strat, Stripes: 3})
 				if err != nil {
@@ -86,7 +86,7 @@ func TestClusterCorruptChunkRefetched(t *testing.T) {
 		})
 	}})
 	data := randomBytes(100_000, 7)
-	path := c.WriteFile(0, "obj.bin", data)
+	path := mustWrite(t, c, 0, "obj.bin", data)
 	rep, err := c.Agents[0].Push(context.Background(), node.Object{Path: path}, "all", node.PushOptions{Strategy: "chain"})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func writeFile(p string, b []byte) error { return os.WriteFile(p, b, 0o644) }
 func TestSubmit(t *testing.T) {
 	c := nodetest.StartCluster(t, 5, nodetest.Options{Channels: channels, ChunkSize: 8 << 10})
 	data := randomBytes(120_000, 21)
-	path := c.WriteFile(2, "app.tar", data)
+	path := mustWrite(t, c, 2, "app.tar", data)
 	cl := client(t, c.Agents[2].Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -209,7 +209,7 @@ func TestMemoryBounded(t *testing.T) {
 		}
 	}})
 	data := randomBytes(3<<20, 5) // 96 chunks, 24 times the queue
-	path := c.WriteFile(0, "big.bin", data)
+	path := mustWrite(t, c, 0, "big.bin", data)
 	rep, err := c.Agents[0].Push(context.Background(), node.Object{Path: path}, "a01,a02", node.PushOptions{Strategy: "chain"})
 	if err != nil || rep.Failed() != 0 {
 		t.Fatal(err, rep)
@@ -256,7 +256,7 @@ func TestRelayKilled(t *testing.T) {
 		}
 	}})
 	data := randomBytes(2<<20, 8)
-	path := c.WriteFile(0, "obj.bin", data)
+	path := mustWrite(t, c, 0, "obj.bin", data)
 	type res struct {
 		rep node.Report
 		err error
@@ -268,7 +268,9 @@ func TestRelayKilled(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c.WaitFor(ctx, "a02 to be relaying", func() bool { return c.Agents[3].Metric("treecast_chunks_in_total") >= 4 })
+	if err := c.WaitFor(ctx, "a02 to be relaying", func() bool { return c.Agents[3].Metric("treecast_chunks_in_total") >= 4 }); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Agents[2].Kill(); err != nil {
 		t.Logf("kill a02: %v", err)
 	}
@@ -306,7 +308,7 @@ func TestRelayKilled(t *testing.T) {
 func TestPushRateLimit(t *testing.T) {
 	c := nodetest.StartCluster(t, 3, nodetest.Options{ChunkSize: 32 << 10})
 	data := randomBytes(1<<20, 4)
-	path := c.WriteFile(0, "obj.bin", data)
+	path := mustWrite(t, c, 0, "obj.bin", data)
 	const rate = 4 << 20
 	rep, err := c.Agents[0].Push(context.Background(), node.Object{Path: path}, "all", node.PushOptions{Strategy: "chain", RateLimit: rate})
 	if err != nil || rep.Failed() != 0 {
@@ -316,4 +318,13 @@ func TestPushRateLimit(t *testing.T) {
 	if rep.Elapsed < floor {
 		t.Errorf("push took %v, faster than its cap allows (%v)", rep.Elapsed, floor)
 	}
+}
+
+func mustWrite(t testing.TB, c *nodetest.Cluster, i int, name string, data []byte) string {
+	t.Helper()
+	p, err := c.WriteFile(i, name, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
