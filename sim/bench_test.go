@@ -2,46 +2,15 @@ package sim
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/treecast/treecast/tree"
 )
 
-// chainPlanner is a stand-in overlay planner for tests: receivers chained in the order of
-// the hosts' ids (which follows the fat-tree's racks and pods), every edge routed on a
-// shortest path.
-func chainPlanner(tb testing.TB, g *tree.Graph) Planner {
-	return func(t Transfer) (OverlayPlan, error) {
-		order := append([]tree.NodeID{t.Src}, t.Dsts...)
-		var st OverlayStripe
-		for i := 1; i < len(order); i++ {
-			p, _, err := tree.ShortestPath(g, order[i-1], order[i], tree.Hops)
-			if err != nil {
-				return OverlayPlan{}, err
-			}
-			st.Edges = append(st.Edges, OverlayEdge{From: order[i-1], To: order[i], Path: p})
-		}
-		return OverlayPlan{Stripes: []OverlayStripe{st}}, nil
-	}
-}
-
-// unicastPlanner: the source sends to every receiver on a shortest path.
-func unicastPlanner(g *tree.Graph) Planner {
-	return func(t Transfer) (OverlayPlan, error) {
-		var st OverlayStripe
-		for _, d := range t.Dsts {
-			p, _, err := tree.ShortestPath(g, t.Src, d, tree.Hops)
-			if err != nil {
-				return OverlayPlan{}, err
-			}
-			st.Edges = append(st.Edges, OverlayEdge{From: t.Src, To: d, Path: p})
-		}
-		return OverlayPlan{Stripes: []OverlayStripe{st}}, nil
-	}
-}
-
 // benchOverlay runs 100 transfers of 1..6 receivers (volume 10+exp:20, chunks of 1 unit)
-// arriving over 20 slots on fat-tree k=16 (1,024 hosts).
+// arriving over 20 slots on fat-tree k=16 (1,024 hosts). BENCH_RECEIVERS=A-B changes the
+// receivers per transfer.
 func benchOverlay(b *testing.B, planner func(*tree.Graph) Planner) {
 	g, err := tree.FatTree(16)
 	if err != nil {
@@ -49,10 +18,10 @@ func benchOverlay(b *testing.B, planner func(*tree.Graph) Planner) {
 	}
 	w := DCCastWorkload()
 	w.Lambda, w.Horizon = 5, 20
-	if testing.Short() {
-		w.Receivers = Range{1, 6}
-	} else {
-		w.Receivers = Range{64, 256}
+	if r := os.Getenv("BENCH_RECEIVERS"); r != "" {
+		if w.Receivers, err = ParseRange(r, 1); err != nil {
+			b.Fatal(err)
+		}
 	}
 	ts, err := Generate(g, w, 1)
 	if err != nil {
@@ -68,7 +37,37 @@ func benchOverlay(b *testing.B, planner func(*tree.Graph) Planner) {
 	}
 }
 
-func BenchmarkOverlayFatTree16Unicast(b *testing.B) { benchOverlay(b, unicastPlanner) }
-func BenchmarkOverlayFatTree16Chain(b *testing.B) {
-	benchOverlay(b, func(g *tree.Graph) Planner { return chainPlanner(b, g) })
+func benchStrategy(strategy string) func(*tree.Graph) Planner {
+	return func(g *tree.Graph) Planner {
+		p, err := schedulerPlanner(g, strategy)
+		if err != nil {
+			panic(err)
+		}
+		return p
+	}
 }
+
+func BenchmarkOverlayFatTree16(b *testing.B) {
+	for _, s := range []string{"chain", "tree", "forest", "unicast"} {
+		b.Run(s, func(b *testing.B) { benchOverlay(b, benchStrategy(s)) })
+	}
+}
+
+// benchDCCast runs the DCCast experiment: the dccast scheme under DCCast's workload (lambda
+// 1, 1..6 receivers, 10+exp:20, horizon 500) for seeds 1..5, on the topology spec.
+func benchDCCast(b *testing.B, spec string) {
+	g, err := tree.ParseSpec(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := Experiment{Graph: g, Schemes: []Scheme{{Name: "dccast", Policy: "dccast"}}, Workload: DCCastWorkload(), Seeds: Range{1, 5}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := x.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDCCastGScale5Seeds(b *testing.B)   { benchDCCast(b, "gscale") }
+func BenchmarkDCCastCogentco5Seeds(b *testing.B) { benchDCCast(b, "zoo:cogentco") }

@@ -12,8 +12,9 @@ import (
 // of its arrival slot, and advance one slot, telling what every transfer sent in it.
 type slotScheduler interface {
 	submit(t Transfer) error
-	// step runs slot number slot and returns what was sent in it.
-	step(slot int) ([]slotSend, error)
+	// step runs slot number slot and returns what was sent in it and the transfers the
+	// scheduler reports complete.
+	step(slot int) ([]slotSend, []slotDone, error)
 	// idle reports whether no admitted transfer has volume left.
 	idle() bool
 }
@@ -28,6 +29,11 @@ type slotSend struct {
 	Volume   float64
 }
 
+// slotDone is a transfer the scheduler reports complete at the start of slot Finish.
+type slotDone struct {
+	Transfer, Finish int
+}
+
 // netTransfer is the engine's own account of a transfer: what each receiver has received.
 type netTransfer struct {
 	t        Transfer
@@ -36,7 +42,9 @@ type netTransfer struct {
 	times    []float64
 	arcVol   map[tree.ArcID]float64 // volume carried per arc, for max copies
 	finished bool
-	doneAt   float64
+	// confirmed is set when the scheduler reports the completion too.
+	confirmed bool
+	doneAt    float64
 }
 
 // slotEngine drives a scheduler slot by slot and checks what it reports against the
@@ -58,6 +66,7 @@ func (e *slotEngine) run(ctx context.Context, transfers []Transfer, res *Result)
 	load := make([]float64, len(e.capacity))
 	var touched []tree.ArcID
 	onTree := make([]bool, e.g.NumNodes())
+	var finishedNow []*netTransfer
 	next, done := 0, 0
 	eps := 1e-9
 	for slot := 0; done < len(transfers); slot++ {
@@ -83,7 +92,7 @@ func (e *slotEngine) run(ctx context.Context, transfers []Transfer, res *Result)
 				continue
 			}
 		}
-		sends, err := e.sched.step(slot)
+		sends, dones, err := e.sched.step(slot)
 		if err != nil {
 			return fmt.Errorf("sim: slot %d: %w", slot, err)
 		}
@@ -137,12 +146,27 @@ func (e *slotEngine) run(ctx context.Context, transfers []Transfer, res *Result)
 					res.MaxCopies = max(res.MaxCopies, v/nt.t.Volume)
 				}
 				nt.arcVol = nil
+				finishedNow = append(finishedNow, nt)
 				done++
 				if e.progress != nil {
 					e.progress(done, len(transfers))
 				}
 			}
 		}
+		for _, d := range dones {
+			if d.Transfer < 0 || d.Transfer >= len(trs) || trs[d.Transfer] == nil || !trs[d.Transfer].finished || d.Finish != slot+1 {
+				return fmt.Errorf("%w: slot %d: scheduler reports transfer %d complete at slot %d, but its receivers do not all have its volume",
+					ErrScheduler, slot, d.Transfer, d.Finish)
+			}
+			trs[d.Transfer].confirmed = true
+		}
+		for _, nt := range finishedNow {
+			if !nt.confirmed {
+				return fmt.Errorf("%w: slot %d: transfer %d delivered its volume to every receiver, but the scheduler does not report it complete",
+					ErrScheduler, slot, nt.t.ID)
+			}
+		}
+		finishedNow = finishedNow[:0]
 		if e.observe != nil {
 			e.observe(slot, load)
 		}

@@ -14,9 +14,11 @@ type fakeSched struct {
 	g     *tree.Graph
 	rate  float64
 	extra float64 // volume sent beyond what is left, to provoke the engine's checks
-	trees map[int][]tree.ArcID
-	rem   map[int]float64
-	order []int
+	// silent leaves completions unreported, to provoke the engine's checks.
+	silent bool
+	trees  map[int][]tree.ArcID
+	rem    map[int]float64
+	order  []int
 }
 
 func (f *fakeSched) submit(t Transfer) error {
@@ -32,8 +34,9 @@ func (f *fakeSched) submit(t Transfer) error {
 	return nil
 }
 
-func (f *fakeSched) step(int) ([]slotSend, error) {
+func (f *fakeSched) step(slot int) ([]slotSend, []slotDone, error) {
 	var out []slotSend
+	var dones []slotDone
 	for _, id := range f.order {
 		if f.rem[id] <= 0 {
 			continue
@@ -41,8 +44,11 @@ func (f *fakeSched) step(int) ([]slotSend, error) {
 		v := min(f.rate, f.rem[id])
 		f.rem[id] -= v
 		out = append(out, slotSend{Transfer: id, Arcs: f.trees[id], Volume: v + f.extra})
+		if f.rem[id] <= 0 && !f.silent {
+			dones = append(dones, slotDone{Transfer: id, Finish: slot + 1})
+		}
 	}
-	return out, nil
+	return out, dones, nil
 }
 
 func (f *fakeSched) idle() bool {
@@ -96,6 +102,11 @@ func TestSlotEngineChecks(t *testing.T) {
 	e = &slotEngine{g: g, capacity: []float64{9, 9, 9, 9}, sched: &fakeSched{g: g, rate: 0.5, extra: 0.75}}
 	if err := e.run(context.Background(), overload[:1], &res); !errors.Is(err, ErrScheduler) {
 		t.Errorf("over-delivery: error %v, want ErrScheduler", err)
+	}
+	// A completion the scheduler does not report.
+	e = &slotEngine{g: g, capacity: capacities(g), sched: &fakeSched{g: g, rate: 1, silent: true}}
+	if err := e.run(context.Background(), overload[:1], &res); !errors.Is(err, ErrScheduler) {
+		t.Errorf("unreported completion: error %v, want ErrScheduler", err)
 	}
 }
 

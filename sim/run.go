@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,9 @@ type Scheme struct {
 	Overlay bool
 	// Policy is the scheduler's tree policy (network schemes) or the overlay strategy.
 	Policy string
+	// Rate, when set ("dccast@maxmin"), overrides the experiment's rate policy for this
+	// network scheme.
+	Rate string
 }
 
 var (
@@ -28,10 +32,25 @@ var (
 )
 
 // ParseScheme parses one scheme: a tree policy (dccast, random, minmax, spt, p2p, p2p-kN,
-// quickcast, multitree, multitree-kN) or overlay:STRATEGY (chain, tree, forest, unicast).
-// Errors wrap ErrBadScheme and list the choices.
+// quickcast, multitree, multitree-kN), optionally followed by @RATE (fcfs, srpt, maxmin) to
+// give it its own rate policy, or overlay:STRATEGY (chain, tree, forest, unicast). Errors
+// wrap ErrBadScheme and list the choices.
 func ParseScheme(s string) (Scheme, error) {
 	s = strings.TrimSpace(s)
+	if base, rate, ok := strings.Cut(s, "@"); ok {
+		sc, err := ParseScheme(base)
+		if err != nil {
+			return Scheme{}, err
+		}
+		if sc.Overlay {
+			return Scheme{}, fmt.Errorf("%w: %q: overlay schemes have no rate policy", ErrBadScheme, s)
+		}
+		if !slices.Contains(RatePolicies, rate) {
+			return Scheme{}, fmt.Errorf("%w: %q: unknown rate policy %q (want %s)", ErrBadScheme, s, rate, strings.Join(RatePolicies, ", "))
+		}
+		sc.Name, sc.Rate = s, rate
+		return sc, nil
+	}
 	if strat, ok := strings.CutPrefix(s, "overlay:"); ok {
 		for _, p := range overlayPolicies {
 			if strat == p {

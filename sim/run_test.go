@@ -11,15 +11,16 @@ import (
 )
 
 func TestParseSchemes(t *testing.T) {
-	got, err := ParseSchemes("dccast, p2p-k3,overlay:chain,multitree-k2")
+	got, err := ParseSchemes("dccast, p2p-k3,overlay:chain,multitree-k2,quickcast@maxmin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Scheme{{"dccast", false, "dccast"}, {"p2p-k3", false, "p2p-k3"}, {"overlay:chain", true, "chain"}, {"multitree-k2", false, "multitree-k2"}}
+	want := []Scheme{{"dccast", false, "dccast", ""}, {"p2p-k3", false, "p2p-k3", ""}, {"overlay:chain", true, "chain", ""}, {"multitree-k2", false, "multitree-k2", ""},
+		{"quickcast@maxmin", false, "quickcast", "maxmin"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v", got)
 	}
-	for _, bad := range []string{"", "dijkstra", "overlay:mesh", "p2p-k0", "dccast,dccast", "p2p-kx"} {
+	for _, bad := range []string{"", "dijkstra", "overlay:mesh", "p2p-k0", "dccast,dccast", "p2p-kx", "dccast@lifo", "overlay:chain@fcfs", "nope@fcfs"} {
 		if _, err := ParseSchemes(bad); !errors.Is(err, ErrBadScheme) {
 			t.Errorf("ParseSchemes(%q) error %v", bad, err)
 		}
