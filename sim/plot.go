@@ -43,8 +43,9 @@ func WritePlot(w io.Writer, results []Result, format string) error {
 	cdf.X.Label.Text = "TCT (slots)"
 	cdf.Y.Label.Text = "fraction of transfers"
 	cdf.Y.Min, cdf.Y.Max = 0, 1
-	cdf.Legend.Top = false
-	cdf.Legend.Left = false
+	cdf.Legend.Top = true // CDFs leave the top left corner empty
+	cdf.Legend.Left = true
+	cdf.Legend.XOffs = vg.Points(8)
 	cdf.Add(plotter.NewGrid())
 	lo, hi := 0.0, 0.0
 	for _, r := range results {
