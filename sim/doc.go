@@ -16,9 +16,10 @@
 //     a [Volume] such as "10+exp:20"), seeded so that the same seed gives the same transfers;
 //     or [ReadTrace] reads them from a CSV trace.
 //  2. A scheme ([ParseScheme]): a tree policy of the scheduler (dccast, random, minmax, spt,
-//     p2p, p2p-kN, quickcast, multitree), where the network replicates, or an overlay
-//     strategy (overlay:chain, overlay:tree, overlay:forest, overlay:unicast), where only the
-//     agents do.
+//     p2p, p2p-kN, quickcast, multitree), where the network replicates, under the run's rate
+//     policy (fcfs, srpt, maxmin) or its own ("quickcast@maxmin"); or an overlay strategy
+//     (overlay:chain, overlay:tree, overlay:forest, overlay:unicast), where only the agents
+//     do, with the scheduler's overlay plans.
 //  3. [Run] simulates one scheme on one workload and returns a [Result]: transfers, total
 //     bandwidth (the sum over arcs of the volume they carried), max copies of a transfer on
 //     an arc, mean/p50/p99/max transfer completion time (TCT, from arrival to the last
@@ -30,7 +31,9 @@
 // Network schemes run in discrete slots: at the start of every slot the engine submits the
 // transfers arriving in it, then advances the scheduler one slot and reads back what every
 // arc carried and which transfers completed. The engine checks what the scheduler reports:
-// no arc above its capacity in any slot, and every transfer receives exactly its volume.
+// no arc above its capacity in any slot, every receiver gets exactly its transfer's volume,
+// the completions the scheduler reports are the ones delivered, and FCFS transfers complete
+// at the slot promised at submission. A violation stops the run with ErrScheduler.
 //
 // Overlay schemes run at chunk granularity in continuous time: every transfer's object is
 // cut into chunks of ChunkVolume units dealt round-robin to the stripes of its overlay plan;

@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/treecast/treecast/sim"
@@ -29,4 +30,23 @@ func ExampleParseVolume() {
 	// Output:
 	// 30 <nil>
 	// sim: bad volume spec: "10+gauss:3": term "gauss:3": unknown distribution "gauss" (want a number, const:X, exp:MEAN, pareto:ALPHA,MIN or uniform:A,B)
+}
+
+// Simulate one push of 4 units from h0 to h1 and h2 on a 4-ary fat-tree, chained by the
+// agents: h0 -> h1 (same rack) -> h2 (next rack). Chunks of 1 unit pipeline, so h1 holds all
+// 4 after 4 slots and h2 one slot later.
+func ExampleRun() {
+	g, _ := tree.FatTree(4)
+	h0, _ := g.Lookup("h0")
+	h1, _ := g.Lookup("h1")
+	h2, _ := g.Lookup("h2")
+	ts := []sim.Transfer{{ID: 0, Src: h0, Dsts: []tree.NodeID{h1, h2}, Volume: 4}}
+	sc, _ := sim.ParseScheme("overlay:chain")
+	res, err := sim.Run(context.Background(), sim.Config{Graph: g, Scheme: sc}, ts)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("TCT", res.MaxTCT, "receivers", res.ReceiverTimes[0], "bandwidth", res.TotalBandwidth, "max copies", res.MaxCopies)
+	// Output: TCT 5 receivers [4 5] bandwidth 24 max copies 1
 }

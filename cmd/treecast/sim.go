@@ -43,8 +43,11 @@ one unit per slot. Transfers arrive as a Poisson process of rate --lambda per sl
 "10+exp:20" (10 plus an exponential of mean 20), "pareto:ALPHA,MIN", "const:X".
 
 Schemes: tree policies of the scheduler, where the network replicates (dccast, random,
-minmax, spt, p2p, p2p-kN, quickcast, multitree), and overlay strategies, where only the
-agents replicate (overlay:chain, overlay:tree, overlay:forest, overlay:unicast).`,
+minmax, spt, p2p, p2p-kN, quickcast, multitree, multitree-kN) under the rate policy of
+--rate or their own (quickcast@maxmin), and overlay strategies, where only the agents
+replicate (overlay:chain, overlay:tree, overlay:forest, overlay:unicast).
+
+Ctrl-C stops the run and prints the results so far (exit code 130).`,
 		Example: `  treecast sim --topo gscale --schemes dccast,p2p --seeds 1-5
   treecast sim --topo zoo:cogentco --schemes dccast,quickcast --rate maxmin --format json
   treecast sim --topo fattree:8 --schemes overlay:chain,overlay:unicast --copies 4-16 --horizon 50 --plot tct.png`,

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -118,5 +121,69 @@ func TestSimBadFlags(t *testing.T) {
 		if exitCode(err) != 2 || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: error %v (exit %d), want exit 2 mentioning %s", tt.args, err, exitCode(err), tt.want)
 		}
+	}
+}
+
+func TestSimNetworkSchemes(t *testing.T) {
+	out, _, err := run(t, "sim", "--topo", "gscale", "--schemes", "dccast,p2p,quickcast@maxmin", "--horizon", "40",
+		"--seeds", "1-2", "--format", "json", "--progress", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Results []struct {
+			Scheme         string  `json:"scheme"`
+			Transfers      int     `json:"transfers"`
+			Completed      int     `json:"completed"`
+			TotalBandwidth float64 `json:"total_bandwidth"`
+			MeanTCT        float64 `json:"mean_tct"`
+			P99TCT         float64 `json:"p99_tct"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Results) != 6 {
+		t.Fatalf("%d results", len(doc.Results))
+	}
+	for i := 0; i < 6; i += 3 {
+		dc, p2p := doc.Results[i], doc.Results[i+1]
+		if dc.Scheme != "dccast" || p2p.Scheme != "p2p" || dc.Completed != dc.Transfers || dc.Transfers < 20 {
+			t.Fatalf("results %+v", doc.Results[i:i+3])
+		}
+		// Receivers sharing a tree's arcs save bandwidth over one path each (DCCast: 20-50%).
+		if p2p.TotalBandwidth < dc.TotalBandwidth {
+			t.Errorf("p2p bandwidth %v below dccast %v", p2p.TotalBandwidth, dc.TotalBandwidth)
+		}
+		if dc.MeanTCT < 10 || dc.P99TCT < dc.MeanTCT {
+			t.Errorf("dccast TCT mean %v p99 %v", dc.MeanTCT, dc.P99TCT)
+		}
+	}
+}
+
+// A cancelled context (Ctrl-C) stops the run, prints the results so far and exits 130.
+func TestSimInterrupted(t *testing.T) {
+	root := newRoot()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs([]string{"sim", "--topo", "gscale", "--schemes", "dccast,p2p", "--seeds", "1-3", "--format", "json", "--progress", "none"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := root.ExecuteContext(ctx)
+	if exitCode(err) != 130 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v (exit %d), want exit 130 wrapping context.Canceled", err, exitCode(err))
+	}
+	var doc struct {
+		Results []map[string]any `json:"results"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Results) != 1 {
+		t.Fatalf("partial results %v: %s", err, out.String())
+	}
+	if doc.Results[0]["completed"].(float64) >= doc.Results[0]["transfers"].(float64) {
+		t.Fatalf("interrupted run completed everything: %v", doc.Results[0])
+	}
+	if !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("stderr %q", errb.String())
 	}
 }
