@@ -43,7 +43,6 @@ type ovEdge struct {
 	active   bool    // a chunk is in flight
 	rem      float64 // volume of the chunk in flight still to send
 	rate     float64 // max-min rate while active
-	stamp    int32   // last recomputation that visited the edge
 	path     []int32 // arcs
 	children []int32 // edges that To feeds
 }
@@ -98,6 +97,7 @@ func (e *overlayEngine) run(ctx context.Context, transfers []Transfer, res *Resu
 	e.mm = newMaxMin(e.capacity)
 	arcFlows := make([][]int32, len(e.capacity)) // edges in flight on each arc
 	arcStamp := make([]int32, len(e.capacity))
+	var edgeStamp []int32 // per edge: the last recomputation that visited it
 	var (
 		now      float64
 		next     int // next transfer to admit
@@ -169,6 +169,9 @@ func (e *overlayEngine) run(ctx context.Context, transfers []Transfer, res *Resu
 			if err != nil {
 				return err
 			}
+			for len(edgeStamp) < len(e.edges) {
+				edgeStamp = append(edgeStamp, 0)
+			}
 			for ei := first; ei < int32(len(e.edges)); ei++ {
 				if e.edges[ei].parent < 0 {
 					activate(ei)
@@ -177,10 +180,12 @@ func (e *overlayEngine) run(ctx context.Context, transfers []Transfer, res *Resu
 			next++
 		}
 		if len(changed) > 0 {
-			// The edges to re-rate: those connected to a changed arc through shared arcs.
+			// The edges to re-rate: those connected to a changed arc through shared arcs. When
+			// that component grows past half the edges in flight, re-rate them all instead.
 			stamp++
 			comp = comp[:0]
-			for len(changed) > 0 {
+			limit := len(active) / 2
+			for len(changed) > 0 && len(comp) <= limit {
 				a := changed[len(changed)-1]
 				changed = changed[:len(changed)-1]
 				if arcStamp[a] == stamp {
@@ -188,13 +193,17 @@ func (e *overlayEngine) run(ctx context.Context, transfers []Transfer, res *Resu
 				}
 				arcStamp[a] = stamp
 				for _, f := range arcFlows[a] {
-					if e.edges[f].stamp != stamp {
-						e.edges[f].stamp = stamp
+					if edgeStamp[f] != stamp {
+						edgeStamp[f] = stamp
 						comp = append(comp, f)
 						changed = append(changed, e.edges[f].path...)
 					}
 				}
 			}
+			if len(comp) > limit {
+				comp = append(comp[:0], active...)
+			}
+			changed = changed[:0]
 			paths = paths[:0]
 			for _, f := range comp {
 				paths = append(paths, e.edges[f].path)
