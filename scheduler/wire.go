@@ -164,9 +164,12 @@ func (w *Wire) UnmarshalBinary(data []byte) error {
 	names := make([]string, 0, min(nn, uint64(len(r))))
 	seen := map[string]bool{}
 	for range nn {
-		l, err := next(uint64(len(r)), "name length")
+		l, err := next(MaxWireBytes, "name length")
 		if err != nil {
 			return err
+		}
+		if l > uint64(len(r)) { // checked after the length itself was consumed
+			return fmt.Errorf("%w: node name of %d bytes, only %d left", ErrBadPlan, l, len(r))
 		}
 		name := string(r[:l])
 		r = r[l:]
