@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/nodetest"
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+	"github.com/treecast/treecast/scheduler"
+	"github.com/treecast/treecast/tree"
+)
+
+func init() { commands = append(commands, newDemoCmd) }
+
+// demoResult is the last line of `treecast demo --json`.
+type demoResult struct {
+	Receivers  int        `json:"receivers"`
+	Verified   int        `json:"verified"`
+	Seconds    float64    `json:"seconds"`
+	Bytes      int64      `json:"bytes"`
+	MBps       float64    `json:"mb_per_s"`
+	Digest     string     `json:"digest"`
+	Strategy   string     `json:"strategy"`
+	Depth      int        `json:"depth"`
+	Copies     planCopies `json:"copies"`
+	LowerBound float64    `json:"lower_bound"`
+}
+
+func newDemoCmd() *cobra.Command {
+	var (
+		pf      pushFlags
+		nodes   int
+		size    string
+		rack    int
+		verbose bool
+	)
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a local cluster of agents, push a random object to all of them, and report",
+		Long: `Start a cluster of real agents on this machine (gRPC over TCP on 127.0.0.1, gossip
+membership, stores on disk in a temporary directory), write a random object into the first
+agent's store, push it to every other agent through the first agent's gRPC Submit call, check
+every copy byte for byte, print the plan, the per-receiver table and the plan's copies per arc
+on the topology inferred from the agents' rack labels, and clean up.`,
+		Example: `  treecast demo
+  treecast demo --nodes 16 --size 1GiB --strategy forest --stripes 4
+  treecast demo --json | tail -n 1`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			opts, err := pf.options()
+			if err != nil {
+				return err
+			}
+			bytes, err := parseSize(size)
+			if err != nil {
+				return usageErr(fmt.Errorf("--size: %w", err))
+			}
+			if nodes < 2 || nodes > 64 {
+				return usageErr(fmt.Errorf("--nodes %d: want 2 to 64", nodes))
+			}
+			if rack < 1 {
+				return usageErr(fmt.Errorf("--rack %d: want at least 1", rack))
+			}
+			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, opts: opts, asJSON: pf.asJSON, verbose: verbose})
+		},
+	}
+	pf.register(c)
+	c.Flags().IntVar(&nodes, "nodes", 8, "agents in the cluster, the source included")
+	c.Flags().StringVar(&size, "size", "64MiB", "size of the random object")
+	c.Flags().IntVar(&rack, "rack", 4, "agents per rack label (racks are grouped two to a pod)")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the agents' logs")
+	return c
+}
+
+type demoConfig struct {
+	nodes, rack int
+	size        int64
+	opts        *pb.PushOptions
+	asJSON      bool
+	verbose     bool
+}
+
+func runDemo(c *cobra.Command, cfg demoConfig) error {
+	ctx := c.Context()
+	out, errw := c.OutOrStdout(), c.ErrOrStderr()
+	say := func(format string, args ...any) {
+		if !cfg.asJSON {
+			fmt.Fprintf(out, format, args...)
+		}
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if cfg.verbose {
+		logger = slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+
+	// 1. The cluster: real agents, each joining the earlier ones, until gossip converges.
+	cl, err := nodetest.Start(ctx, cfg.nodes, nodetest.Options{
+		Logger:    logger,
+		ChunkSize: int(cfg.opts.GetChunkSize()),
+		Timeout:   30 * time.Second,
+		Labels: func(i int) map[string]string {
+			r := i / cfg.rack
+			return map[string]string{"dc": "local", "pod": "p" + strconv.Itoa(r/2), "rack": "r" + strconv.Itoa(r)}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("starting the cluster: %w", err)
+	}
+	defer cl.Close()
+	agents := cl.Agents
+	say("cluster: %d agents on 127.0.0.1 (gRPC + gossip), %d per rack, stores under %s\n", cfg.nodes, cfg.rack, filepath.Dir(cl.Dirs[0]))
+
+	// 2. A random object in the source's data directory.
+	src := agents[0]
+	path := filepath.Join(cl.Dirs[0], "demo-object.bin")
+	want, err := writeRandom(path, cfg.size)
+	if err != nil {
+		return err
+	}
+	say("object: %s random bytes, %s\n", humanBytes(cfg.size), want)
+
+	// 3. The push, through the source agent's gRPC service.
+	client, done, err := dialAgent(src.Addr())
+	if err != nil {
+		return err
+	}
+	defer done()
+	req := &pb.SubmitRequest{Target: &pb.Target{Kind: &pb.Target_All{All: true}}, Options: cfg.opts}
+	if err := objectRequest(req, path); err != nil {
+		return err
+	}
+	stream, err := client.Submit(ctx, req)
+	if err != nil {
+		return err
+	}
+	planEv, report, err := followPush(stream, newPushView(errw, cfg.asJSON))
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	if report.GetDigest() != want {
+		return fmt.Errorf("the agent stored digest %s, the file's is %s", report.GetDigest(), want)
+	}
+
+	// 4. Every copy, byte for byte.
+	verified := 0
+	for _, a := range agents[1:] {
+		h := sha256.New()
+		if err := a.CopyObject(ctx, want, h); err == nil && "sha256:"+hex.EncodeToString(h.Sum(nil)) == want {
+			verified++
+		}
+	}
+
+	// 5. The plan and what it costs on the inferred topology.
+	p, err := demoPlan(src, cfg.opts)
+	if err != nil {
+		return err
+	}
+	copies := p.Copies()
+	lb, _ := p.LowerBound()
+	if !cfg.asJSON {
+		printPlan(out, planEv, p)
+		fmt.Fprintln(out)
+		writeReport(out, report, uint64(cfg.size))
+		fmt.Fprintf(out, "\nbyte-exact copies checked: %d of %d receivers\n", verified, cfg.nodes-1)
+		printCopies(out, p, copies, lb)
+	}
+	secs := report.GetElapsed().AsDuration().Seconds()
+	res := demoResult{Receivers: cfg.nodes - 1, Verified: verified, Seconds: secs, Bytes: cfg.size, Digest: want,
+		Strategy: string(p.Strategy), Depth: p.Depth(), LowerBound: lb,
+		Copies: planCopies{Max: copies.Max, MaxSwitch: copies.MaxSwitch, MaxHost: copies.MaxHost, Total: copies.Total}}
+	if secs > 0 {
+		res.MBps = float64(cfg.size) / 1e6 / secs
+	}
+	if cfg.asJSON {
+		if err := encodeJSON(out, res); err != nil {
+			return err
+		}
+	}
+	if verified != cfg.nodes-1 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d receivers hold a verified copy", verified, cfg.nodes-1)}
+	}
+	return nil
+}
+
+// writeRandom writes size pseudo-random bytes to path and returns their digest.
+func writeRandom(path string, size int64) (string, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	seed := [32]byte{}
+	binaryTime := uint64(time.Now().UnixNano())
+	for i := range 8 {
+		seed[i] = byte(binaryTime >> (8 * i))
+	}
+	rng := rand.NewChaCha8(seed)
+	h := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+	if _, err := io.CopyN(w, rng, size); err != nil {
+		return "", err
+	}
+	if err := w.Flush(); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+// demoPlan rebuilds the plan the source ran: the same inference from the members' labels and
+// the same options, which the scheduler turns into the same plan.
+func demoPlan(src *node.Agent, opts *pb.PushOptions) (*scheduler.Plan, error) {
+	var infos []scheduler.AgentInfo
+	var dsts []string
+	for _, m := range src.Members() {
+		infos = append(infos, scheduler.AgentInfo{Name: m.Name, Labels: m.Labels})
+		if m.Name != src.Name() {
+			dsts = append(dsts, m.Name)
+		}
+	}
+	g, err := scheduler.InferTopology(infos)
+	if err != nil {
+		return nil, err
+	}
+	s, _ := g.Lookup(src.Name())
+	var ids []tree.NodeID
+	for _, d := range dsts {
+		v, _ := g.Lookup(d)
+		ids = append(ids, v)
+	}
+	strategy := map[pb.Strategy]scheduler.Strategy{pb.Strategy_STRATEGY_CHAIN: scheduler.StrategyChain,
+		pb.Strategy_STRATEGY_FOREST: scheduler.StrategyForest, pb.Strategy_STRATEGY_UNICAST: scheduler.StrategyUnicast}[opts.GetStrategy()]
+	if strategy == "" {
+		strategy = scheduler.StrategyTree
+	}
+	so := scheduler.Options{Strategy: strategy, Fanout: int(opts.GetFanout())}
+	if strategy == scheduler.StrategyForest {
+		so.Stripes = int(opts.GetStripes())
+	}
+	return scheduler.Build(g, s, ids, so)
+}
+
+func printPlan(w io.Writer, ev *pb.PlanEvent, p *scheduler.Plan) {
+	fmt.Fprintf(w, "\nplan: %s, %d tree(s), depth %d\n", p.Strategy, len(p.Stripes), p.Depth())
+	byStripe := map[uint32][]string{}
+	for _, e := range ev.GetEdges() {
+		byStripe[e.GetStripe()] = append(byStripe[e.GetStripe()], e.GetParent()+"->"+e.GetChild())
+	}
+	stripes := make([]int, 0, len(byStripe))
+	for s := range byStripe {
+		stripes = append(stripes, int(s))
+	}
+	sort.Ints(stripes)
+	for _, s := range stripes {
+		fmt.Fprintf(w, "  tree %d: %v\n", s, byStripe[uint32(s)])
+	}
+}
+
+func printCopies(w io.Writer, p *scheduler.Plan, c scheduler.Copies, lb float64) {
+	g := p.Graph
+	fmt.Fprintf(w, "copies per arc on the inferred topology (%d hosts, %d switches): max %.2f, switch-to-switch %.2f, host %.2f; total %.2f, lower bound %.0f\n",
+		len(g.Hosts()), g.NumNodes()-len(g.Hosts()), c.Max, c.MaxSwitch, c.MaxHost, c.Total, lb)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ARC\tCOPIES")
+	for a, v := range c.PerArc {
+		if v > 0 {
+			arc := g.Arc(tree.ArcID(a))
+			fmt.Fprintf(tw, "  %s -> %s\t%.2f\n", g.NodeName(arc.From), g.NodeName(arc.To), v)
+		}
+	}
+	tw.Flush()
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

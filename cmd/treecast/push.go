@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+)
+
+func init() { commands = append(commands, newPushCmd) }
+
+// pushFlags are the options shared by push and demo.
+type pushFlags struct {
+	strategy string
+	fanout   int
+	stripes  int
+	chunk    string
+	asJSON   bool
+}
+
+func (f *pushFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.strategy, "strategy", "tree", "overlay strategy: chain, tree, forest or unicast")
+	c.Flags().IntVar(&f.fanout, "fanout", 0, "children per node per tree (0: the strategy's default)")
+	c.Flags().IntVar(&f.stripes, "stripes", 0, "stripes of the forest strategy (0: its default)")
+	c.Flags().StringVar(&f.chunk, "chunk", "4MiB", "chunk size of a new object")
+	c.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON object instead of progress and a table")
+}
+
+func (f *pushFlags) options() (*pb.PushOptions, error) {
+	chunk, err := parseSize(f.chunk)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("--chunk: %w", err))
+	}
+	if chunk > 64<<20 {
+		return nil, usageErr(fmt.Errorf("--chunk %s: at most 64MiB", f.chunk))
+	}
+	strategies := map[string]pb.Strategy{
+		"chain": pb.Strategy_STRATEGY_CHAIN, "tree": pb.Strategy_STRATEGY_TREE,
+		"forest": pb.Strategy_STRATEGY_FOREST, "unicast": pb.Strategy_STRATEGY_UNICAST,
+	}
+	st, ok := strategies[f.strategy]
+	if !ok {
+		return nil, usageErr(fmt.Errorf("unknown strategy %q (want chain, tree, forest or unicast)", f.strategy))
+	}
+	if f.fanout < 0 || f.stripes < 0 {
+		return nil, usageErr(fmt.Errorf("--fanout and --stripes must not be negative"))
+	}
+	return &pb.PushOptions{ChunkSize: uint32(chunk), Strategy: st, Fanout: uint32(f.fanout), Stripes: uint32(f.stripes)}, nil
+}
+
+func newPushCmd() *cobra.Command {
+	var (
+		pf      pushFlags
+		agent   string
+		to      string
+		channel string
+	)
+	c := &cobra.Command{
+		Use:   "push FILE|DIGEST --to TARGET",
+		Short: "Push an object through the local agent to a group of agents",
+		Long: `Push an object to every agent the target selects, down the planned overlay trees, and wait
+until every receiver has verified its copy (or failed). FILE is read by the agent, so it must
+lie inside the agent's data directory; an object the agent already holds is named by its
+digest (sha256:...). TARGET is node names (a,b,c), a label selector (rack=r1, pod=p2,dc=east),
+channel:NAME (every subscriber) or all.
+
+While the push runs, progress bars show the whole push and, when the terminal is tall enough,
+each receiver; without a terminal, plain lines. The command ends with a table of receivers
+(status, time, throughput) and exits 0 only if every receiver verified its copy.`,
+		Example: `  treecast push /var/lib/treecast/app.tar --to channel:web
+  treecast push sha256:9f86d0... --to rack=r1 --strategy forest --stripes 4 --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts, err := pf.options()
+			if err != nil {
+				return err
+			}
+			target, err := parseTarget(to)
+			if err != nil {
+				return usageErr(err)
+			}
+			req := &pb.SubmitRequest{Target: target, Options: opts, Channel: channel}
+			if err := objectRequest(req, args[0]); err != nil {
+				return usageErr(err)
+			}
+			client, done, err := dialAgent(agent)
+			if err != nil {
+				return err
+			}
+			defer done()
+			stream, err := client.Submit(c.Context(), req)
+			if err != nil {
+				return fmt.Errorf("agent %s: %w", agent, err)
+			}
+			_, report, err := followPush(stream, newPushView(c.ErrOrStderr(), pf.asJSON))
+			if err != nil {
+				return fmt.Errorf("push: %w", err)
+			}
+			return finishPush(c, report, pf.asJSON, 0)
+		},
+	}
+	pf.register(c)
+	agentFlag(c, &agent)
+	c.Flags().StringVar(&to, "to", "", "receivers: names a,b; selector rack=r1; channel:NAME; or all")
+	c.Flags().StringVar(&channel, "channel", "", "record the object as this channel's latest version on every receiver")
+	return c
+}
+
+// finishPush prints the report (table or JSON) and turns failed receivers into exit code 1.
+func finishPush(c *cobra.Command, report *pb.Report, asJSON bool, size uint64) error {
+	if asJSON {
+		if err := encodeJSON(c.OutOrStdout(), reportJSON(report)); err != nil {
+			return err
+		}
+	} else {
+		writeReport(c.OutOrStdout(), report, size)
+	}
+	verified, failed := countResults(report)
+	if failed > 0 || verified == 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d receivers failed", failed, verified+failed)}
+	}
+	return nil
+}
