@@ -237,10 +237,17 @@ type simProgress struct {
 }
 
 func newSimProgress(w io.Writer, mode string) (*simProgress, error) {
+	width := 110 // the line width of bars drawn to something other than a terminal
+	f, isFile := w.(*os.File)
+	if isFile && term.IsTerminal(int(f.Fd())) {
+		if tw, _, err := term.GetSize(int(f.Fd())); err == nil && tw > 0 {
+			width = tw
+		}
+	}
 	switch mode {
 	case "auto":
 		mode = "lines"
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if isFile && term.IsTerminal(int(f.Fd())) {
 			mode = "bars"
 		}
 	case "bars", "lines", "none":
@@ -249,7 +256,7 @@ func newSimProgress(w io.Writer, mode string) (*simProgress, error) {
 	}
 	s := &simProgress{w: w, mode: mode}
 	if mode == "bars" {
-		s.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+		s.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(width), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithAutoRefresh())
 	}
 	return s, nil
 }

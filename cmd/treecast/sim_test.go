@@ -187,3 +187,16 @@ func TestSimInterrupted(t *testing.T) {
 		t.Errorf("stderr %q", errb.String())
 	}
 }
+
+// Progress bars (what a terminal gets) draw to stderr and are finished before the command
+// returns.
+func TestSimProgressBars(t *testing.T) {
+	out, stderr, err := run(t, "sim", "--topo", "gscale", "--schemes", "dccast,overlay:chain", "--horizon", "30",
+		"--seeds", "1-2", "--progress", "bars")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "overlay:chain") || !strings.Contains(stderr, "dccast seed 2 (3/4)") || !strings.Contains(stderr, "transfers") {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, stderr)
+	}
+}
