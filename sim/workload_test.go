@@ -161,3 +161,43 @@ func TestGenerateErrors(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseVolume(f *testing.F) {
+	for _, s := range []string{"10+exp:20", "pareto:1.5,10", "const:3", "uniform:1,2+4", "exp:", "+", "1e308+1e308"} {
+		f.Add(s)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	f.Fuzz(func(t *testing.T, spec string) {
+		v, err := ParseVolume(spec)
+		if err != nil {
+			if !errors.Is(err, ErrBadVolume) {
+				t.Fatalf("error %v does not wrap ErrBadVolume", err)
+			}
+			return
+		}
+		if !(v.Mean() > 0) {
+			t.Fatalf("%q: mean %v", spec, v.Mean())
+		}
+		if x := v.Sample(rng); !(x >= 0) {
+			t.Fatalf("%q: sample %v", spec, x)
+		}
+	})
+}
+
+func FuzzParseRange(f *testing.F) {
+	for _, s := range []string{"1-6", "3", "6-1", "-1", "1--2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRange(s, 1)
+		if err != nil {
+			if !errors.Is(err, ErrBadRange) {
+				t.Fatalf("error %v does not wrap ErrBadRange", err)
+			}
+			return
+		}
+		if r.Lo < 1 || r.Hi < r.Lo {
+			t.Fatalf("%q gave %v", s, r)
+		}
+	})
+}
