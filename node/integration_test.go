@@ -49,9 +49,19 @@ func TestClusterPush(t *testing.T) {
 			data := randomBytes(200_000+k*1000, uint64(k))
 			path := mustWrite(t, c, 0, fmt.Sprintf("obj%d.bin", k), data)
 			t.Run(strat+"/"+target, func(t *testing.T) {
-				rep, err := c.Agents[0].Push(ctx, node.Object{Path: path}, target, node.PushOptions{Strategy: strat, Stripes: 3})
+				var info node.PlanInfo
+				rep, err := c.Agents[0].Push(ctx, node.Object{Path: path}, target, node.PushOptions{Strategy: strat, Stripes: 3,
+					Plan: func(p node.PlanInfo) { info = p }})
 				if err != nil {
 					t.Fatal(err)
+				}
+				if info.Plan == nil || len(info.Receivers) != len(rep.Receivers) {
+					t.Fatalf("plan info %+v for %d receivers", info, len(rep.Receivers))
+				}
+				// A chain in the depth-first order of the physical tree crosses every arc at
+				// most once in each direction.
+				if cp := info.Plan.Copies(); strat == "chain" && cp.Max > 1+1e-9 {
+					t.Errorf("chain puts %v copies on an arc", cp.Max)
 				}
 				if len(rep.Receivers) == 0 {
 					t.Fatal("no receivers")

@@ -16,12 +16,22 @@ var ErrPlan = errors.New("node: bad plan")
 // and its wire encoding (sent in every Push header). Cost: one Steiner tree on the inferred
 // topology, O(members log members) to infer it.
 func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (plan, []byte, error) {
+	_, w, raw, err := buildFullPlan(members, src, dsts, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, raw, nil
+}
+
+// buildFullPlan is buildPlan that also returns the scheduler's plan (with the inferred
+// topology and routes, for copy accounting).
+func buildFullPlan(members []Member, src string, dsts []string, opts PushOptions) (*scheduler.Plan, *scheduler.Wire, []byte, error) {
 	if opts.Parity > 0 {
-		return nil, nil, fmt.Errorf("%w: parity is not supported by this agent yet", ErrPlan)
+		return nil, nil, nil, fmt.Errorf("%w: parity is not supported by this agent yet", ErrPlan)
 	}
 	strat, err := scheduler.ParseStrategy(orDefault(opts.Strategy, "tree"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
 	labels := map[string]map[string]string{}
 	for _, m := range members {
@@ -33,17 +43,17 @@ func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (p
 	}
 	g, err := scheduler.InferTopology(agents)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
 	srcID, ok := g.Lookup(src)
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: source %s not in the inferred topology", ErrPlan, src)
+		return nil, nil, nil, fmt.Errorf("%w: source %s not in the inferred topology", ErrPlan, src)
 	}
 	var ids []tree.NodeID
 	for _, d := range dsts {
 		id, ok := g.Lookup(d)
 		if !ok {
-			return nil, nil, fmt.Errorf("%w: receiver %s not in the inferred topology", ErrPlan, d)
+			return nil, nil, nil, fmt.Errorf("%w: receiver %s not in the inferred topology", ErrPlan, d)
 		}
 		ids = append(ids, id)
 	}
@@ -53,15 +63,15 @@ func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (p
 	}
 	p, err := scheduler.Build(g, srcID, ids, scheduler.Options{Strategy: strat, Fanout: opts.Fanout, Stripes: stripes, Parity: opts.Parity})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
 	w := p.Wire()
 	raw, err := w.MarshalBinary()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
 	w.Children(src, 0) // index the plan now: Children is then safe for concurrent use
-	return w, raw, nil
+	return p, w, raw, nil
 }
 
 // decodePlan decodes and checks a plan received in a Push header.

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"github.com/treecast/treecast/scheduler"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -45,6 +47,9 @@ type PlanInfo struct {
 	Receivers []string
 	// Edges lists the plan's overlay edges, stripe by stripe, breadth first.
 	Edges []PlanEdge
+	// Plan is the scheduler's plan on the topology inferred from the members' labels: its
+	// Copies, Depth and LowerBound describe the push's cost.
+	Plan *scheduler.Plan
 
 	manifest manifest
 	raw      []byte
@@ -119,7 +124,7 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 	if err != nil {
 		return Report{}, err
 	}
-	p, raw, err := buildPlan(members, a.cfg.Name, dsts, opts)
+	full, p, raw, err := buildFullPlan(members, a.cfg.Name, dsts, opts)
 	if err != nil {
 		return Report{}, fmt.Errorf("node: plan: %w", err)
 	}
@@ -127,7 +132,7 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 	rep := Report{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks()}
 	if opts.Plan != nil {
 		info := PlanInfo{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks(), Strategy: opts.Strategy,
-			Stripes: p.Stripes(), Receivers: dsts, manifest: man, raw: raw}
+			Stripes: p.Stripes(), Receivers: dsts, Plan: full, manifest: man, raw: raw}
 		for s := 0; s < p.Stripes(); s++ {
 			q := []string{a.cfg.Name}
 			for k := 0; k < len(q); k++ {
