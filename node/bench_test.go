@@ -2,8 +2,13 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
 	"syscall"
 	"testing"
 	"time"
@@ -29,34 +34,48 @@ func BenchmarkRelay(b *testing.B) {
 			}
 		}
 	})
-	b.Run("agent", func(b *testing.B) {
-		c := nodetest.StartCluster(b, 3, nodetest.Options{ChunkSize: 4 << 20})
-		data := make([]byte, benchObject)
-		for i := range data {
-			data[i] = byte(i * 7)
-		}
-		b.SetBytes(benchObject)
-		var cpu0 time.Duration // CPU time spent in pushes only
-		k := 0
-		for b.Loop() {
-			b.StopTimer()                          // storing the object at the source is not part of the relay
-			data[0], data[1] = byte(k), byte(k>>8) // a new object each time
-			k++
-			digest, err := c.Agents[0].Put(mustWrite(b, c, 0, "obj", data), 0)
+	// The agents' stores on the test's temporary directory (a disk), then on tmpfs when the
+	// machine has one: the difference is the cost of writing to the disk.
+	b.Run("agent", func(b *testing.B) { benchAgentRelay(b, "") })
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		b.Run("agent-tmpfs", func(b *testing.B) {
+			dir, err := os.MkdirTemp("/dev/shm", "treecast-bench-")
 			if err != nil {
-				b.Fatal(err)
+				b.Skip(err)
 			}
-			cpu0 -= cpuTime()
-			b.StartTimer()
-			rep, err := c.Agents[0].Push(context.Background(), node.Object{Digest: digest}, "a01,a02", node.PushOptions{Strategy: "chain"})
-			cpu0 += cpuTime()
-			if err != nil || rep.Failed() != 0 {
-				b.Fatal(err, rep)
-			}
+			defer os.RemoveAll(dir)
+			benchAgentRelay(b, dir)
+		})
+	}
+}
+
+func benchAgentRelay(b *testing.B, dir string) {
+	c := nodetest.StartCluster(b, 3, nodetest.Options{ChunkSize: 4 << 20, Dir: dir})
+	data := make([]byte, benchObject)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	b.SetBytes(benchObject)
+	var cpu time.Duration // CPU time spent in pushes only
+	k := 0
+	for b.Loop() {
+		b.StopTimer()                          // storing the object at the source is not part of the relay
+		data[0], data[1] = byte(k), byte(k>>8) // a new object each time
+		k++
+		digest, err := c.Agents[0].Put(mustWrite(b, c, 0, "obj", data), 0)
+		if err != nil {
+			b.Fatal(err)
 		}
-		gib := float64(k) * benchObject / (1 << 30)
-		b.ReportMetric((cpuTime()-cpu0).Seconds()/gib, "cpu-s/GiB")
-	})
+		cpu -= cpuTime()
+		b.StartTimer()
+		rep, err := c.Agents[0].Push(context.Background(), node.Object{Digest: digest}, "a01,a02", node.PushOptions{Strategy: "chain"})
+		cpu += cpuTime()
+		if err != nil || rep.Failed() != 0 {
+			b.Fatal(err, rep)
+		}
+	}
+	gib := float64(k) * benchObject / (1 << 30)
+	b.ReportMetric(cpu.Seconds()/gib, "cpu-s/GiB")
 }
 
 func cpuTime() time.Duration {
@@ -120,4 +139,67 @@ func rawRelay(buf []byte, n int64) error {
 		}
 	}
 	return nil
+}
+
+// BenchmarkRelayMemory pushes objects of growing size down a chain of three receivers and
+// reports the peak live Go heap (as measured by each GC) during the push, all four agents
+// sharing the process: it should not grow with the object (memory per transfer is bounded by
+// the queues).
+func BenchmarkRelayMemory(b *testing.B) {
+	for _, size := range []int{64 << 20, 512 << 20} {
+		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
+			c := nodetest.StartCluster(b, 4, nodetest.Options{ChunkSize: 1 << 20})
+			f, err := os.Create(filepath.Join(c.Dirs[0], "obj"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf := make([]byte, 1<<20)
+			for off := 0; off < size; off += len(buf) {
+				buf[0] = byte(off >> 20)
+				if _, err := f.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			f.Close()
+			digest, err := c.Agents[0].Put(f.Name(), 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(size))
+			var peak uint64
+			for b.Loop() {
+				runtime.GC()
+				stop := make(chan struct{})
+				sampled := make(chan uint64)
+				go func() { // sample the live heap (as of the last GC) while the push runs
+					sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+					var p uint64
+					tick := time.NewTicker(5 * time.Millisecond)
+					defer tick.Stop()
+					for {
+						metrics.Read(sample)
+						p = max(p, sample[0].Value.Uint64())
+						select {
+						case <-stop:
+							sampled <- p
+							return
+						case <-tick.C:
+						}
+					}
+				}()
+				rep, err := c.Agents[0].Push(context.Background(), node.Object{Digest: digest}, "all", node.PushOptions{Strategy: "chain"})
+				close(stop)
+				peak = max(peak, <-sampled)
+				if err != nil || rep.Failed() != 0 {
+					b.Fatal(err, rep)
+				}
+				for _, a := range c.Agents[1:] { // receive it again next time
+					if err := a.Remove(digest); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(peak)/(1<<20), "peak-live-heap-MiB")
+		})
+	}
 }

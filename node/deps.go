@@ -31,6 +31,8 @@ type objectStore interface {
 	Begin(m manifest) (partialObject, error)
 	// ReadChunk reads chunk i of a complete object.
 	ReadChunk(digest string, i int) ([]byte, error)
+	// Remove deletes a complete object.
+	Remove(digest string) error
 	// Objects lists the complete objects.
 	Objects() ([]objectInfo, error)
 	Close() error

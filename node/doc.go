@@ -63,9 +63,13 @@
 //
 // # Memory
 //
-// A transfer holds at most about (QueueChunks+2) chunks per child stream, plus one chunk per
-// incoming stream being verified: with the default 4 MiB chunks, 8 queued chunks and fan-out
-// 2, about 80 MiB per relayed stripe, whatever the object size.
+// Memory per transfer is bounded whatever the object size. On a relay, each incoming stripe
+// stream holds at most the gRPC stream window (8 MiB) of undelivered data, plus QueueChunks+3
+// chunks being verified, written and forwarded (the children of a stripe share the chunk
+// buffers, and the fastest child is at most QueueChunks chunks ahead of the slowest): with the
+// default 4 MiB chunks and 8 queued chunks, about 52 MiB per relayed stripe. The source reads
+// one chunk at a time per child stream. The metric treecast_queued_bytes_max reports the
+// high-water mark of the queues.
 //
 // # Errors
 //

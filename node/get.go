@@ -28,3 +28,12 @@ func (a *Agent) CopyObject(ctx context.Context, digest string, w io.Writer) erro
 	}
 	return nil
 }
+
+// Remove deletes the complete object digest from the agent's store (a later push sends it
+// again). It fails with [ErrUnknownDigest] when the store does not hold it complete.
+func (a *Agent) Remove(digest string) error {
+	if err := a.store.Remove(digest); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnknownDigest, digest, err)
+	}
+	return nil
+}

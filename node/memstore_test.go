@@ -101,6 +101,14 @@ func (s *memStore) object(d string) []byte {
 
 func (s *memStore) Close() error { return nil }
 
+func (s *memStore) Remove(d string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.objects, d)
+	delete(s.mans, d)
+	return nil
+}
+
 func (s *memStore) Begin(m manifest) (partialObject, error) {
 	mm := m.(*memManifest)
 	return &memPartial{s: s, m: mm, chunks: make([][]byte, len(mm.hashes))}, nil

@@ -102,6 +102,14 @@ func (d diskStore) Objects() ([]objectInfo, error) {
 
 func (d diskStore) Close() error { return d.s.Close() }
 
+func (d diskStore) Remove(digest string) error {
+	dg, err := store.ParseDigest(digest)
+	if err != nil {
+		return err
+	}
+	return d.s.Remove(dg)
+}
+
 type diskPartial struct{ h *store.Partial }
 
 func (p diskPartial) WriteChunk(i int, data []byte) error { return p.h.WriteChunk(i, data) }
