@@ -98,14 +98,34 @@ func runSim(cmd *cobra.Command, f *simFlags) error {
 	if runErr != nil && !interrupted {
 		return runErr
 	}
+	complete := results
 	if interrupted {
-		fmt.Fprintf(cmd.ErrOrStderr(), "treecast sim: interrupted; results of the %d run(s) so far (the last one partial)\n", len(results))
+		// Partial figures would skew the comparison: the table and the plot keep only the
+		// seeds every scheme finished; CSV and JSON keep every run, with "completed".
+		done := map[uint64]int{}
+		for _, r := range results {
+			if r.Completed == r.Transfers {
+				done[r.Seed]++
+			}
+		}
+		complete = nil
+		for _, r := range results {
+			if done[r.Seed] == len(x.Schemes) {
+				complete = append(complete, r)
+			}
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "treecast sim: interrupted; the table and plot show the %d seed(s) every scheme finished\n",
+			len(complete)/len(x.Schemes))
 	}
-	if err := writeResults(cmd.OutOrStdout(), f.format, results); err != nil {
+	shown := results
+	if f.format == "table" {
+		shown = complete
+	}
+	if err := writeResults(cmd.OutOrStdout(), f.format, shown); err != nil {
 		return err
 	}
-	if f.plot != "" && len(results) > 0 {
-		if err := writePlotFile(f.plot, plotFormat, results); err != nil {
+	if f.plot != "" && len(complete) > 0 {
+		if err := writePlotFile(f.plot, plotFormat, complete); err != nil {
 			return err
 		}
 	}
