@@ -75,6 +75,12 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 		mc = memberlist.DefaultLANConfig()
 	}
 	mc.Name = a.cfg.Name
+	// A restarted agent may come back on another address under its name once the old one
+	// has been dead a while.
+	mc.DeadNodeReclaimTime = 30 * time.Second
+	if mc.ProbeInterval < time.Second { // the local profile
+		mc.DeadNodeReclaimTime = time.Second
+	}
 	mc.BindAddr = host
 	if host == "" {
 		mc.BindAddr = "0.0.0.0"

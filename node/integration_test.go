@@ -338,3 +338,69 @@ func mustWrite(t testing.TB, c *nodetest.Cluster, i int, name string, data []byt
 	}
 	return p
 }
+
+// TestReceiverRestartResumes kills a receiver in the middle of a push, restarts it on the
+// same data directory, and pushes again: it keeps the chunks it had verified and receives only
+// the others.
+func TestReceiverRestartResumes(t *testing.T) {
+	const chunk = 32 << 10
+	c := nodetest.StartCluster(t, 2, nodetest.Options{ChunkSize: chunk, Configure: func(i int, cfg *node.Config) {
+		if i == 0 {
+			cfg.RateLimit = 4 << 20 // slow enough to kill a01 half way
+		}
+	}})
+	data := randomBytes(2<<20, 12)
+	total := len(data) / chunk
+	path := mustWrite(t, c, 0, "obj.bin", data)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan node.Report, 1)
+	go func() {
+		rep, _ := c.Agents[0].Push(ctx, node.Object{Path: path}, "a01", node.PushOptions{Strategy: "unicast"})
+		done <- rep
+	}()
+	if err := c.WaitFor(ctx, "a01 half way", func() bool { return c.Agents[1].Metric("treecast_chunks_in_total") >= float64(total/3) }); err != nil {
+		t.Fatal(err)
+	}
+	gossipAddr := c.Agents[1].GossipAddr()
+	if err := c.Agents[1].Kill(); err != nil {
+		t.Logf("kill: %v", err)
+	}
+	rep := <-done
+	if rep.Failed() != 1 {
+		t.Fatalf("first push: %+v, want a01 failed", rep.Receivers)
+	}
+	// Restart a01 on its data directory and gossip address.
+	cfg := node.DefaultConfig("a01", c.Dirs[1])
+	cfg.GossipAddr = gossipAddr
+	cfg.Join = []string{c.Agents[0].GossipAddr()}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	a01, err := node.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a01.Close() })
+	if err := c.WaitFor(ctx, "a00 to see a01 alive again", func() bool {
+		for _, m := range c.Agents[0].Members() {
+			if m.Name == "a01" && m.State == "alive" && m.Addr == a01.Addr() {
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep2, err := c.Agents[0].Push(ctx, node.Object{Digest: rep.Digest}, "a01", node.PushOptions{Strategy: "unicast"})
+	if err != nil || rep2.Failed() != 0 {
+		t.Fatal(err, rep2.Receivers)
+	}
+	resent := int(a01.Metric("treecast_chunks_in_total"))
+	if resent >= total || resent == 0 {
+		t.Errorf("a01 received %d of %d chunks again, want only the ones it missed", resent, total)
+	}
+	var buf bytes.Buffer
+	if err := a01.CopyObject(ctx, rep.Digest, &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
+		t.Errorf("a01's copy differs or is missing: %v", err)
+	}
+	t.Logf("a01 resumed: %d of %d chunks sent again", resent, total)
+}

@@ -351,6 +351,9 @@ func (s *service) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRe
 	for _, m := range st.Members {
 		out.Members = append(out.Members, memberToPB(m))
 	}
+	for _, ch := range st.Channels { // the latest version per channel comes with channel catch-up
+		out.Channels = append(out.Channels, &pb.ChannelInfo{Name: ch})
+	}
 	return out, nil
 }
 

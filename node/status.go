@@ -35,12 +35,13 @@ type Status struct {
 	Objects   []ObjectStatus
 	Transfers []TransferStatus
 	Members   []Member
+	Channels  []string // channels the agent subscribes to
 }
 
 // Status returns a snapshot of the agent. Cost: O(objects + transfers + members); it lists
 // the store's directory.
 func (a *Agent) Status() (Status, error) {
-	st := Status{Name: a.cfg.Name, Addr: a.advertise, Members: a.Members()}
+	st := Status{Name: a.cfg.Name, Addr: a.advertise, Members: a.Members(), Channels: a.cfg.Channels}
 	objs, err := a.store.Objects()
 	if err != nil {
 		return st, fmt.Errorf("node: status: %w", err)
