@@ -24,15 +24,38 @@ type gossip struct {
 	conflict string // address of another agent that uses our name
 
 	gone func(name string) // called when a member leaves or is declared dead
+
+	// view is this agent's copy of the membership, kept by the event callbacks: memberlist's
+	// own Node values change under its lock, so they are copied while it is held.
+	view map[string]Member
+	addr string // our gossip address
 }
 
-// NotifyJoin, NotifyLeave and NotifyUpdate implement memberlist.EventDelegate.
-func (g *gossip) NotifyJoin(*memberlist.Node)   {}
-func (g *gossip) NotifyUpdate(*memberlist.Node) {}
+// NotifyJoin, NotifyUpdate and NotifyLeave implement memberlist.EventDelegate; memberlist
+// calls them with its node lock held, so n may be read here.
+func (g *gossip) NotifyJoin(n *memberlist.Node)   { g.record(n, "alive") }
+func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.record(n, "alive") }
 func (g *gossip) NotifyLeave(n *memberlist.Node) {
+	st := "dead"
+	if n.State == memberlist.StateLeft {
+		st = "left"
+	}
+	g.record(n, st)
 	if g.gone != nil {
 		g.gone(n.Name)
 	}
+}
+
+func (g *gossip) record(n *memberlist.Node, state string) {
+	meta, err := decodeMeta(n.Meta)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		delete(g.view, n.Name) // not a treecast agent, or a corrupt announcement
+		return
+	}
+	g.view[n.Name] = Member{Name: n.Name, Addr: meta.Addr, GossipAddr: n.Address(), Labels: meta.Labels,
+		Channels: meta.Channels, State: state}
 }
 
 // NotifyConflict records that another node claims our name (memberlist.ConflictDelegate).
@@ -95,7 +118,7 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 		mc.AdvertiseAddr = ah
 		mc.AdvertisePort, _ = strconv.Atoi(ap)
 	}
-	g := &gossip{meta: meta, gone: a.memberGone}
+	g := &gossip{meta: meta, gone: a.memberGone, view: map[string]Member{}}
 	mc.Delegate = g
 	mc.Conflict = g
 	mc.Events = g
@@ -105,6 +128,8 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 		return nil, err
 	}
 	g.ml = ml
+	local := ml.LocalNode()
+	g.addr = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
 	if len(a.cfg.Join) > 0 {
 		if _, err := ml.Join(a.cfg.Join); err != nil {
 			_ = ml.Shutdown()
@@ -112,13 +137,10 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 		}
 	}
 	// Another agent with our name would make pushes ambiguous: refuse to run.
-	self := ml.LocalNode().Address()
-	for _, n := range ml.Members() {
-		if n.Name == a.cfg.Name && n.Address() != self {
-			g.conflict = fmt.Sprintf("%s is used by %s", n.Name, n.Address())
-		}
-	}
 	g.mu.Lock()
+	if m, ok := g.view[a.cfg.Name]; ok && m.GossipAddr != g.addr && m.State == "alive" && g.conflict == "" {
+		g.conflict = fmt.Sprintf("%s is used by %s", m.Name, m.GossipAddr)
+	}
 	conflict := g.conflict
 	g.mu.Unlock()
 	if conflict != "" {
@@ -129,30 +151,16 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 }
 
 func (g *gossip) Members() []Member {
-	var out []Member
-	for _, n := range g.ml.Members() {
-		meta, err := decodeMeta(n.Meta)
-		if err != nil {
-			continue // not a treecast agent, or a corrupt announcement: not a member for pushes
-		}
-		st := "alive"
-		switch n.State {
-		case memberlist.StateSuspect:
-			st = "suspect"
-		case memberlist.StateDead:
-			st = "dead"
-		case memberlist.StateLeft:
-			st = "left"
-		}
-		out = append(out, Member{Name: n.Name, Addr: meta.Addr, GossipAddr: n.Address(), Labels: meta.Labels, Channels: meta.Channels, State: st})
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Member, 0, len(g.view))
+	for _, m := range g.view {
+		out = append(out, m)
 	}
 	return out
 }
 
-func (g *gossip) GossipAddr() string {
-	n := g.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
-}
+func (g *gossip) GossipAddr() string { return g.addr }
 
 func (g *gossip) Leave(timeout time.Duration) error { return g.ml.Leave(timeout) }
 func (g *gossip) Shutdown() error                   { return g.ml.Shutdown() }
