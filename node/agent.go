@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
 // Errors of the agent. They are wrapped with context (%w) and mapped to gRPC status codes only
@@ -143,6 +145,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.srv, a.health)
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	a.health.SetServingStatus(pb.Agent_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	a.goFunc(func() {
 		if err := a.srv.Serve(a.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			a.log.Error("grpc serve", "err", err)

@@ -23,12 +23,17 @@ import (
 
 func client(t *testing.T, addr string) pb.AgentClient {
 	t.Helper()
+	return pb.NewAgentClient(clientConn(t, addr))
+}
+
+func clientConn(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cc.Close() })
-	return pb.NewAgentClient(cc)
+	return cc
 }
 
 // manifestOf builds the protocol manifest of data cut in chunks of cs bytes.

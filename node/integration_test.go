@@ -16,6 +16,7 @@ import (
 	"github.com/treecast/treecast/node"
 	"github.com/treecast/treecast/node/nodetest"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 func labels(i int) map[string]string {
@@ -39,7 +40,7 @@ func randomBytes(n int, seed uint64) []byte {
 }
 
 func TestClusterPush(t *testing.T) {
-	c := nodetest.StartCluster(t, 6, nodetest.Options{Labels: labels, Channels: channels, ChunkSize: 16 << 10})
+	c := nodetest.StartCluster(t, 8, nodetest.Options{Labels: labels, Channels: channels, ChunkSize: 16 << 10})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	k := 0
@@ -174,6 +175,11 @@ func TestSubmit(t *testing.T) {
 		if got, err := c.Read(r.GetReceiver(), rep.GetDigest()); err != nil || !bytes.Equal(got, data) {
 			t.Errorf("%s: copy differs or missing: %v", r.GetReceiver(), err)
 		}
+	}
+	// The gRPC health service answers for the agent.
+	hr, err := healthpb.NewHealthClient(clientConn(t, c.Agents[1].Addr())).Check(ctx, &healthpb.HealthCheckRequest{Service: "treecast.v1.Agent"})
+	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health: %v, %v", hr, err)
 	}
 	// Status of a receiver lists the object as complete.
 	sr, err := client(t, c.Agents[1].Addr()).Status(ctx, &pb.StatusRequest{})
