@@ -1,11 +1,16 @@
 package scheduler
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/treecast/treecast/tree"
 )
+
+// ErrBadTopology is returned when agents' names or labels cannot form a topology.
+var ErrBadTopology = errors.New("scheduler: bad inferred topology")
 
 // AgentInfo is what topology inference needs to know of an agent: its unique name and its
 // labels (dc, pod, rack).
@@ -19,7 +24,9 @@ type AgentInfo struct {
 // for its pod ("pod:DC/POD"), below one for its data center ("dc:DC"); when there are
 // several data centers their switches hang from a "wan" switch. A missing label skips that
 // level (an agent with no labels hangs from its data center's switch, or from the default
-// data center "dc:"). Links have DefaultCapacity. Agents are ordered by name, so every agent
+// data center "dc:"). Links have DefaultCapacity. Agent names wan, dc:*, pod:* and rack:* and
+// dc/pod/rack labels containing '/' are rejected with ErrBadTopology, since they would merge
+// with the inferred switches. Agents are ordered by name, so every agent
 // that sees the same membership infers the same graph. Cost O(agents log agents).
 func InferTopology(agents []AgentInfo) (*tree.Graph, error) {
 	if len(agents) == 0 {
@@ -35,6 +42,16 @@ func InferTopology(agents []AgentInfo) (*tree.Graph, error) {
 		}
 		return 0
 	})
+	for _, a := range sorted {
+		if a.Name == "wan" || strings.HasPrefix(a.Name, "dc:") || strings.HasPrefix(a.Name, "pod:") || strings.HasPrefix(a.Name, "rack:") {
+			return nil, fmt.Errorf("%w: agent name %q is reserved for inferred switches (wan, dc:*, pod:*, rack:*)", ErrBadTopology, a.Name)
+		}
+		for _, k := range []string{"dc", "pod", "rack"} {
+			if strings.Contains(a.Labels[k], "/") {
+				return nil, fmt.Errorf("%w: agent %q: label %s=%q must not contain '/'", ErrBadTopology, a.Name, k, a.Labels[k])
+			}
+		}
+	}
 	b := tree.NewBuilder("inferred")
 	for _, a := range sorted {
 		if _, err := b.AddNode(a.Name, tree.Host, a.Labels); err != nil {

@@ -90,7 +90,7 @@ func TestOverlayInvariants(t *testing.T) {
 						if !strings.HasPrefix(spec, "bcube") && c.MaxHost > (1+1/S)*float64(opts.Stripes+opts.Parity)/S+eps {
 							t.Fatalf("%s: forest puts %v copies on a host arc", name, c.MaxHost)
 						}
-						if bound := 2 + int(math.Ceil(math.Log(float64(len(dsts)+1))/math.Log(float64(p.fanoutUsed())))); p.Depth() > bound {
+						if bound := 3 + int(math.Ceil(math.Log2(float64(len(dsts))/S+1))); p.Depth() > bound {
 							t.Fatalf("%s: forest depth %d above %d", name, p.Depth(), bound)
 						}
 					case StrategyUnicast:
@@ -132,8 +132,12 @@ func TestTreeIsShallowerThanChain(t *testing.T) {
 	chain, _ := Build(g, 0, dsts, Options{Strategy: StrategyChain})
 	tr, _ := Build(g, 0, dsts, Options{Strategy: StrategyTree, Fanout: 4})
 	forest, _ := Build(g, 0, dsts, Options{Strategy: StrategyForest, Stripes: 4})
-	if chain.Depth() != 127 || tr.Depth() > 32+2 || forest.Depth() > 6 {
-		t.Errorf("depths: chain %d (want 127), tree %d (want <= 34: 32 racks), forest %d (want <= 6)", chain.Depth(), tr.Depth(), forest.Depth())
+	if chain.Depth() != 127 || tr.Depth() > 32+2 || forest.Depth() > 8 {
+		t.Errorf("depths: chain %d (want 127), tree %d (want <= 34: 32 racks), forest %d (want <= 8)", chain.Depth(), tr.Depth(), forest.Depth())
+	}
+	// The forest follows the racks: few copies on switch-to-switch arcs.
+	if c := forest.Copies(); c.MaxSwitch > 4 || c.MaxHost > 1.25+eps {
+		t.Errorf("forest copies: switch %v (want <= 4), host %v (want <= 1.25)", c.MaxSwitch, c.MaxHost)
 	}
 	// The forest's source uploads one copy; every receiver about one.
 	c := forest.Copies()
@@ -309,6 +313,9 @@ func TestReplan(t *testing.T) {
 						if dead[e.From] || dead[e.To] {
 							t.Fatalf("%s: edge touches a failed node", name)
 						}
+						if crossesDead(g, e.Path, dead) {
+							t.Fatalf("%s: edge %s->%s is routed through a failed host", name, g.NodeName(e.From), g.NodeName(e.To))
+						}
 					}
 					for _, e := range stripe.Edges {
 						if !dead[e.From] && !dead[e.To] && !kept[[2]tree.NodeID{e.From, e.To}] {
@@ -364,5 +371,14 @@ func TestInferTopology(t *testing.T) {
 	}
 	if _, err := InferTopology([]AgentInfo{{Name: "a"}, {Name: "a"}}); err == nil {
 		t.Error("duplicate agent names accepted")
+	}
+	for _, bad := range [][]AgentInfo{
+		{{Name: "dc:x"}, {Name: "b", Labels: map[string]string{"dc": "x"}}},
+		{{Name: "wan"}},
+		{{Name: "a", Labels: map[string]string{"pod": "p/q", "rack": "r"}}, {Name: "b", Labels: map[string]string{"pod": "p", "rack": "q/r"}}},
+	} {
+		if _, err := InferTopology(bad); !errors.Is(err, ErrBadTopology) {
+			t.Errorf("InferTopology(%v) = %v, want ErrBadTopology", bad, err)
+		}
 	}
 }

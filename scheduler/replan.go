@@ -52,6 +52,13 @@ func Replan(p *Plan, failed []tree.NodeID, holds map[tree.NodeID][]bool) (*Plan,
 				continue
 			}
 			if !dead[e.From] {
+				if crossesDead(g, e.Path, dead) { // a server-centric topology routed it through a dead host
+					path, _, err := tree.ShortestPath(g, e.From, e.To, avoid)
+					if err != nil {
+						return nil, fmt.Errorf("scheduler: rerouting %s->%s: %w", g.NodeName(e.From), g.NodeName(e.To), err)
+					}
+					e = Edge{From: e.From, To: e.To, Path: path}
+				}
 				out.Edges = append(out.Edges, e)
 				continue
 			}
@@ -78,4 +85,14 @@ func Replan(p *Plan, failed []tree.NodeID, holds map[tree.NodeID][]bool) (*Plan,
 		np.Stripes = append(np.Stripes, out)
 	}
 	return np, nil
+}
+
+// crossesDead reports whether a route passes through a failed host between its ends.
+func crossesDead(g *tree.Graph, path []tree.ArcID, dead map[tree.NodeID]bool) bool {
+	for _, a := range path[:max(0, len(path)-1)] {
+		if to := g.Arc(a).To; dead[to] && g.Node(to).Kind == tree.Host {
+			return true
+		}
+	}
+	return false
 }
