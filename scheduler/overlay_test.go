@@ -112,19 +112,6 @@ func TestOverlayInvariants(t *testing.T) {
 	}
 }
 
-// fanoutUsed returns the largest number of children of any node in any stripe.
-func (p *Plan) fanoutUsed() int {
-	best := 2
-	for s := range p.Stripes {
-		count := map[tree.NodeID]int{}
-		for _, e := range p.Stripes[s].Edges {
-			count[e.From]++
-			best = max(best, count[e.From])
-		}
-	}
-	return best
-}
-
 // TestTreeIsShallowerThanChain: on a fat-tree, racks make the tree strategy much shallower.
 func TestTreeIsShallowerThanChain(t *testing.T) {
 	g, _ := tree.FatTree(8)
