@@ -71,6 +71,10 @@ func TestClusterPush(t *testing.T) {
 					if !r.OK {
 						t.Errorf("%s: %s", r.Receiver, r.Err)
 					}
+					if r.Duplicates != 0 || r.AlreadyHeld != 0 || r.BytesIn != int64(len(data)) {
+						t.Errorf("%s: received %d bytes with %d duplicates and %d chunks already held, want exactly the object once",
+							r.Receiver, r.BytesIn, r.Duplicates, r.AlreadyHeld)
+					}
 					got, err := c.Read(r.Receiver, rep.Digest)
 					if err != nil {
 						t.Errorf("%s: %v", r.Receiver, err)
@@ -403,6 +407,9 @@ func TestReceiverRestartResumes(t *testing.T) {
 	resent := int(a01.Metric("treecast_chunks_in_total"))
 	if resent >= total || resent == 0 {
 		t.Errorf("a01 received %d of %d chunks again, want only the ones it missed", resent, total)
+	}
+	if r := rep2.Receivers[0]; r.AlreadyHeld+resent != total || r.Duplicates != 0 {
+		t.Errorf("a01 reports %d chunks already held and %d duplicates; %d were sent of %d", r.AlreadyHeld, r.Duplicates, resent, total)
 	}
 	var buf bytes.Buffer
 	if err := a01.CopyObject(ctx, rep.Digest, &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {

@@ -16,6 +16,7 @@ type metrics struct {
 	chunksIn      prometheus.Counter
 	chunksOut     prometheus.Counter
 	chunksBad     prometheus.Counter
+	chunksDup     prometheus.Counter
 	transfers     *prometheus.CounterVec // by role (source, receiver) and result
 	active        prometheus.Gauge
 	errors        *prometheus.CounterVec // by kind
@@ -58,6 +59,9 @@ func newMetrics() *metrics {
 		chunksBad: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_chunks_rejected_total", Help: "Chunks rejected because their hash did not match the manifest.",
 		}),
+		chunksDup: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_chunks_duplicate_total", Help: "Chunks received although already held.",
+		}),
 		refetchChunks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_chunks_refetched_total", Help: "Chunks fetched again after a rejection.",
 		}),
@@ -82,7 +86,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
 		}, []string{"role"}),
 	}
-	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.chunksIn, m.chunksOut, m.chunksBad, m.refetchChunks,
+	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.chunksIn, m.chunksOut, m.chunksBad, m.chunksDup, m.refetchChunks,
 		m.transfers, m.active, m.queued, m.queuedMax, m.errors, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -38,6 +38,9 @@ type transfer struct {
 	done     chan struct{} // closed when committed or failed
 	err      error
 	lastProg int
+	npreheld int   // chunks held before the transfer reached this agent
+	dups     int   // chunks received although already held
+	bytesIn  int64 // chunk bytes received on this transfer's streams
 }
 
 // upSink serialises messages sent up one incoming stream.
@@ -110,7 +113,8 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 	// Wait for the whole object (other stripes come on other streams), then report.
 	t.waitDone(ctx)
 	t.mu.Lock()
-	res := upMsg{Receiver: a.cfg.Name, Held: t.nheld, Total: t.man.NumChunks(), Final: true, OK: t.err == nil, Seconds: since(t.start)}
+	res := upMsg{Receiver: a.cfg.Name, Held: t.nheld, Total: t.man.NumChunks(), Final: true, OK: t.err == nil, Seconds: since(t.start),
+		AlreadyHeld: t.npreheld, Duplicates: t.dups, BytesIn: t.bytesIn}
 	if t.err != nil {
 		res.Err = t.err.Error()
 	}
@@ -199,8 +203,13 @@ func (t *transfer) deliver(ctx context.Context, hdr pushHeader, i int, data []by
 	a.m.bytesIn.Add(float64(len(data)))
 	t.mu.Lock()
 	dup := bitGet(t.held, i)
+	t.bytesIn += int64(len(data))
+	if dup {
+		t.dups++
+	}
 	t.mu.Unlock()
 	if dup {
+		a.m.chunksDup.Inc()
 		return nil
 	}
 	err := t.partial.WriteChunk(i, data)
@@ -399,6 +408,7 @@ func (a *Agent) attach(hdr pushHeader) (*transfer, error) {
 		}
 	}
 	t.preheld = bitClone(t.held)
+	t.npreheld = t.nheld
 	a.transfers[t.id] = t
 	a.m.active.Inc()
 	if t.nheld == n {

@@ -79,7 +79,7 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 	default:
 		return statusErr(fmt.Errorf("%w: %d stripes on one stream; open one stream per stripe", ErrBadHeader, len(h.GetStripes())))
 	}
-	d := &grpcDown{stream: stream}
+	d := &grpcDown{stream: stream, self: s.a.cfg.Name}
 	err = s.a.receive(stream.Context(), hdr, d)
 	if sendErr := stream.Send(&pb.PushResponse{Msg: &pb.PushResponse_Done{Done: &d.done}}); sendErr != nil && err == nil {
 		err = sendErr
@@ -96,6 +96,7 @@ type grpcDown struct {
 	stream   pb.Agent_PushServer
 	done     pb.PushDone
 	answered bool
+	self     string // this agent's name: its own failure goes in PushDone.error
 }
 
 func (d *grpcDown) recvChunk() (int, []byte, error) {
@@ -133,6 +134,9 @@ func (d *grpcDown) sendHeld(b []byte) error {
 }
 
 func (d *grpcDown) sendUp(m upMsg) error {
+	if m.Final && !m.OK && d.self != "" && m.Receiver == d.self {
+		d.done.Error = m.Err
+	}
 	if m.Final {
 		if m.OK {
 			d.done.Verified++
@@ -151,6 +155,7 @@ func upToPB(m upMsg) *pb.PushResponse {
 		}
 		return &pb.PushResponse{Msg: &pb.PushResponse_Result{Result: &pb.ReceiverResult{
 			Receiver: m.Receiver, Status: st, Error: m.Err, Elapsed: durationpb.New(secondsDur(m.Seconds)),
+			BytesReceived: uint64(max(m.BytesIn, 0)), ChunksAlreadyHeld: uint64(max(m.AlreadyHeld, 0)), ChunksDuplicate: uint64(max(m.Duplicates, 0)),
 		}}}
 	}
 	return &pb.PushResponse{Msg: &pb.PushResponse_Progress{Progress: &pb.ProgressEvent{Receivers: []*pb.ReceiverProgress{{
@@ -222,7 +227,8 @@ func (u *grpcUp) recvUp() (upMsg, error) {
 		case *pb.PushResponse_Result:
 			r := x.Result
 			return upMsg{Receiver: r.GetReceiver(), Final: true, OK: r.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED,
-				Err: r.GetError(), Seconds: r.GetElapsed().AsDuration().Seconds()}, nil
+				Err: r.GetError(), Seconds: r.GetElapsed().AsDuration().Seconds(), BytesIn: int64(min(r.GetBytesReceived(), 1<<62)),
+				AlreadyHeld: int(min(r.GetChunksAlreadyHeld(), 1<<40)), Duplicates: int(min(r.GetChunksDuplicate(), 1<<40))}, nil
 		case *pb.PushResponse_Done:
 			// Drain to the end of the stream so its status is seen.
 			if _, err := u.stream.Recv(); err != nil && !errors.Is(err, io.EOF) {
@@ -430,7 +436,8 @@ func resultToPB(r Result) *pb.ReceiverResult {
 	if r.OK {
 		st = pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED
 	}
-	return &pb.ReceiverResult{Receiver: r.Receiver, Status: st, Error: r.Err, Elapsed: durationpb.New(r.Elapsed)}
+	return &pb.ReceiverResult{Receiver: r.Receiver, Status: st, Error: r.Err, Elapsed: durationpb.New(r.Elapsed),
+		BytesReceived: uint64(max(r.BytesIn, 0)), ChunksAlreadyHeld: uint64(max(r.AlreadyHeld, 0)), ChunksDuplicate: uint64(max(r.Duplicates, 0))}
 }
 
 // targetString turns a protocol Target into the target syntax of [Agent.Push].

@@ -87,7 +87,8 @@ func (st *sourceTransfer) report(m upMsg) {
 		if prev.OK || prev.Err != "" && !m.OK {
 			return // first verdict wins, verified over failed
 		}
-		st.results[m.Receiver] = Result{Receiver: m.Receiver, OK: m.OK, Err: m.Err, Elapsed: time.Since(st.start)}
+		st.results[m.Receiver] = Result{Receiver: m.Receiver, OK: m.OK, Err: m.Err, Elapsed: time.Since(st.start),
+			AlreadyHeld: m.AlreadyHeld, Duplicates: m.Duplicates, BytesIn: m.BytesIn}
 		ev.Final, ev.OK, ev.Err = true, m.OK, m.Err
 		if m.OK {
 			ev.Held = st.total

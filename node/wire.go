@@ -28,6 +28,10 @@ type upMsg struct {
 	OK       bool
 	Err      string
 	Seconds  float64
+	// Of a receiver's own final result:
+	AlreadyHeld int   // chunks it held before the push reached it (not sent again)
+	Duplicates  int   // chunks it received although it held them
+	BytesIn     int64 // chunk bytes it received
 }
 
 // downstream is a receiver's view of an incoming Push stream.
@@ -55,6 +59,11 @@ type Result struct {
 	OK       bool          // the receiver holds a verified copy
 	Err      string        // why not, when !OK
 	Elapsed  time.Duration // from the start of the push to the receiver's result
+	// AlreadyHeld counts the chunks the receiver held before the push reached it (a resumed
+	// or repeated push does not send them); Duplicates the chunks it received although it held
+	// them (wasted sends); BytesIn the chunk bytes it received.
+	AlreadyHeld, Duplicates int
+	BytesIn                 int64
 }
 
 // Report is the outcome of a push: one Result per receiver, sorted by name.
