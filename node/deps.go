@@ -65,7 +65,7 @@ type Member struct {
 	GossipAddr string
 	Labels     map[string]string
 	Channels   []string
-	State      string // alive, suspect, dead, left
+	State      string // "alive", or "dead" (failed or left: memberlist does not tell them apart)
 }
 
 // memberView is the agent's view of the cluster.

@@ -36,11 +36,8 @@ type gossip struct {
 func (g *gossip) NotifyJoin(n *memberlist.Node)   { g.record(n, "alive") }
 func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.record(n, "alive") }
 func (g *gossip) NotifyLeave(n *memberlist.Node) {
-	st := "dead"
-	if n.State == memberlist.StateLeft {
-		st = "left"
-	}
-	g.record(n, st)
+	// memberlist does not say here whether the node left or failed (Node.State is stale).
+	g.record(n, "dead")
 	if g.gone != nil {
 		g.gone(n.Name)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -416,4 +417,32 @@ func TestReceiverRestartResumes(t *testing.T) {
 		t.Errorf("a01's copy differs or is missing: %v", err)
 	}
 	t.Logf("a01 resumed: %d of %d chunks sent again", resent, total)
+}
+
+func TestCloseIdempotent(t *testing.T) {
+	c := nodetest.StartCluster(t, 3, nodetest.Options{})
+	first := c.Agents[1].Close()
+	if err := c.Agents[1].Close(); fmt.Sprint(err) != fmt.Sprint(first) {
+		t.Errorf("second Close returned %v, first %v", err, first)
+	}
+	killed := c.Agents[2].Kill()
+	if err := c.Agents[2].Close(); fmt.Sprint(err) != fmt.Sprint(killed) {
+		t.Errorf("Close after Kill returned %v, Kill %v", err, killed)
+	}
+	if _, err := c.Agents[1].Push(context.Background(), node.Object{Digest: "sha256:" + strings.Repeat("0", 64)}, "all", node.PushOptions{}); !errors.Is(err, node.ErrClosed) {
+		t.Errorf("Push on a closed agent: %v, want ErrClosed", err)
+	}
+	// The survivor sees the agent that left cleanly as gone at once (it announced it).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.WaitFor(ctx, "a00 to see a01 leave", func() bool {
+		for _, m := range c.Agents[0].Members() {
+			if m.Name == "a01" {
+				return m.State == "dead"
+			}
+		}
+		return false
+	}); err != nil {
+		t.Error(err)
+	}
 }
