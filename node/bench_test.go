@@ -17,7 +17,10 @@ import (
 	"github.com/treecast/treecast/node/nodetest"
 )
 
-const benchObject = 64 << 20
+const (
+	benchObject = 64 << 20
+	benchChunk  = 1 << 20
+)
 
 // BenchmarkRelay compares one relay hop of a push (source -> relay -> leaf, real agents on
 // loopback gRPC, every chunk verified and written to disk at the relay and the leaf) with raw
@@ -50,7 +53,7 @@ func BenchmarkRelay(b *testing.B) {
 }
 
 func benchAgentRelay(b *testing.B, dir string) {
-	c := nodetest.StartCluster(b, 3, nodetest.Options{ChunkSize: 4 << 20, Dir: dir})
+	c := nodetest.StartCluster(b, 3, nodetest.Options{ChunkSize: benchChunk, Dir: dir})
 	data := make([]byte, benchObject)
 	for i := range data {
 		data[i] = byte(i * 7)
