@@ -211,3 +211,10 @@ func decodeMeta(b []byte) (gossipMeta, error) {
 	}
 	return m, nil
 }
+
+var (
+	_ memberView                  = (*gossip)(nil)
+	_ memberlist.Delegate         = (*gossip)(nil)
+	_ memberlist.EventDelegate    = (*gossip)(nil)
+	_ memberlist.ConflictDelegate = (*gossip)(nil)
+)

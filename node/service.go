@@ -470,3 +470,9 @@ func joinNames(n []string) string {
 	}
 	return s
 }
+
+var (
+	_ transport  = grpcTransport{}
+	_ upstream   = (*grpcUp)(nil)
+	_ downstream = (*grpcDown)(nil)
+)

@@ -129,3 +129,9 @@ func manifestFor(m *pb.Manifest) (manifest, error) {
 	}
 	return storeManifest{sm}, nil
 }
+
+var (
+	_ objectStore   = diskStore{}
+	_ partialObject = diskPartial{}
+	_ manifest      = storeManifest{}
+)
