@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -149,7 +151,20 @@ func rawRelay(buf []byte, n int64) error {
 // sharing the process: it should not grow with the object (memory per transfer is bounded by
 // the queues).
 func BenchmarkRelayMemory(b *testing.B) {
-	for _, size := range []int{64 << 20, 512 << 20} {
+	sizes := []int{64 << 20, 512 << 20}
+	// TREECAST_RELAY_SIZES overrides the object sizes, in MiB: "1024,8192" compares a 1 GiB
+	// and an 8 GiB object (minutes, and 4 times the size in disk).
+	if env := os.Getenv("TREECAST_RELAY_SIZES"); env != "" {
+		sizes = sizes[:0]
+		for _, f := range strings.Split(env, ",") {
+			mib, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || mib < 1 {
+				b.Fatalf("TREECAST_RELAY_SIZES: %q is not a size in MiB", f)
+			}
+			sizes = append(sizes, mib<<20)
+		}
+	}
+	for _, size := range sizes {
 		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
 			c := nodetest.StartCluster(b, 4, nodetest.Options{ChunkSize: 1 << 20})
 			f, err := os.Create(filepath.Join(c.Dirs[0], "obj"))
