@@ -15,7 +15,7 @@ func init() { commands = append(commands, newAgentCmd) }
 
 func newAgentCmd() *cobra.Command {
 	var (
-		cfg       = node.DefaultConfig("", "")
+		cfg       = agentDefaults()
 		join      []string
 		labels    []string
 		channels  []string
@@ -88,4 +88,14 @@ lets running streams finish and exits.`,
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("data")
 	return cmd
+}
+
+// agentDefaults is node's default configuration with the well-known local ports: gRPC on
+// 127.0.0.1:7700 (where the client commands look by default) and gossip on 127.0.0.1:7946.
+// Port 0 picks a free port.
+func agentDefaults() node.Config {
+	cfg := node.DefaultConfig("", "")
+	cfg.ListenAddr = "127.0.0.1:7700"
+	cfg.GossipAddr = "127.0.0.1:7946"
+	return cfg
 }

@@ -35,7 +35,7 @@ func TestAgentRunsUntilCancelled(t *testing.T) {
 	out := &syncBuffer{}
 	root.SetOut(out)
 	root.SetErr(out)
-	root.SetArgs([]string{"agent", "--name", "n1", "--data", t.TempDir(), "--labels", "rack=r1,dc=east", "--channels", "web"})
+	root.SetArgs([]string{"agent", "--name", "n1", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--gossip", "127.0.0.1:0", "--labels", "rack=r1,dc=east", "--channels", "web"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()

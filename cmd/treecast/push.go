@@ -93,11 +93,11 @@ each receiver; without a terminal, plain lines. The command ends with a table of
 			if err != nil {
 				return fmt.Errorf("agent %s: %w", agent, err)
 			}
-			_, report, err := followPush(stream, newPushView(c.ErrOrStderr(), pf.asJSON))
+			plan, report, err := followPush(stream, newPushView(c.ErrOrStderr(), pf.asJSON))
 			if err != nil {
 				return fmt.Errorf("push: %w", err)
 			}
-			return finishPush(c, report, pf.asJSON, 0)
+			return finishPush(c, report, pf.asJSON, plan.GetManifest().GetSize())
 		},
 	}
 	pf.register(c)
