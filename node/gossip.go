@@ -29,6 +29,8 @@ type gossip struct {
 	// own Node values change under its lock, so they are copied while it is held.
 	view map[string]Member
 	addr string // our gossip address
+
+	gossipInterval time.Duration // memberlist's, for the leave propagation delay
 }
 
 // NotifyJoin, NotifyUpdate and NotifyLeave implement memberlist.EventDelegate; memberlist
@@ -115,7 +117,7 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 		mc.AdvertiseAddr = ah
 		mc.AdvertisePort, _ = strconv.Atoi(ap)
 	}
-	g := &gossip{meta: meta, gone: a.memberGone, view: map[string]Member{}}
+	g := &gossip{meta: meta, gone: a.memberGone, view: map[string]Member{}, gossipInterval: mc.GossipInterval}
 	mc.Delegate = g
 	mc.Conflict = g
 	mc.Events = g
@@ -159,8 +161,20 @@ func (g *gossip) Members() []Member {
 
 func (g *gossip) GossipAddr() string { return g.addr }
 
-func (g *gossip) Leave(timeout time.Duration) error { return g.ml.Leave(timeout) }
-func (g *gossip) Shutdown() error                   { return g.ml.Shutdown() }
+// Leave announces that this agent leaves and waits, at most timeout, until the announcement
+// is handed to the network. memberlist reports the broadcast done as soon as it is queued for
+// its last transmission, before the packet is written: an agent that shut down at once could
+// close the socket under that write, and the others would then need the failure detector
+// (seconds) to notice it gone. So Leave then waits two gossip intervals for the packets to go
+// out (the propagation delay serf uses for the same reason), but only when others are alive.
+func (g *gossip) Leave(timeout time.Duration) error {
+	err := g.ml.Leave(timeout)
+	if err == nil && g.ml.NumMembers() > 0 { // self counts no more: it has left
+		time.Sleep(2 * g.gossipInterval)
+	}
+	return err
+}
+func (g *gossip) Shutdown() error { return g.ml.Shutdown() }
 
 // rejoinLoop joins again, every RejoinInterval, the seeds that are not alive members.
 func (a *Agent) rejoinLoop() {
