@@ -37,6 +37,7 @@ var (
 	ErrManifest      = errors.New("node: bad manifest")
 	ErrNameTaken     = errors.New("node: agent name already in the cluster")
 	ErrMemberGone    = errors.New("node: member gone")
+	ErrParentLost    = errors.New("node: parent stream lost")
 )
 
 // Agent is a running treecast agent: a gRPC server (treecast Agent service and gRPC health),
@@ -69,11 +70,6 @@ type Agent struct {
 	sources   map[string]*sourceTransfer  // source side, by transfer id
 	watches   map[string]map[uint64]context.CancelCauseFunc
 	watchID   uint64
-
-	// repair, when set, is offered the orphaned receivers of a child stream that broke before
-	// they reported; it returns true when it takes them over (re-planning, issue 6). nil:
-	// they are reported failed.
-	repair func(ctx context.Context, o orphanSet) bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -192,13 +188,20 @@ func advertiseFor(bound *net.TCPAddr, gossip string) string {
 	return net.JoinHostPort(host, fmt.Sprint(bound.Port))
 }
 
-// goFunc runs f in a goroutine owned by the agent: Close waits for it.
-func (a *Agent) goFunc(f func()) {
+// goFunc runs f in a goroutine owned by the agent: Close waits for it. Once the agent is
+// stopping it runs nothing and reports false (Close may already be waiting).
+func (a *Agent) goFunc(f func()) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		f()
 	}()
+	return true
 }
 
 // Name is the agent's cluster name.

@@ -281,7 +281,7 @@ func TestEngineBadStreams(t *testing.T) {
 		want error
 	}{
 		{"truncated", nil, &scriptDown{chunks: []queued{chunk(0), chunk(1)}, end: io.EOF}, ErrTruncated},
-		{"broken", nil, &scriptDown{chunks: []queued{chunk(0)}, end: errors.New("connection reset")}, nil},
+		{"broken", nil, &scriptDown{chunks: []queued{chunk(0)}, end: errors.New("connection reset")}, ErrParentLost},
 		{"chunk out of range", nil, &scriptDown{chunks: []queued{{index: 7, data: []byte("x")}}, end: io.EOF}, ErrBadHeader},
 		{"wrong child", func(h pushHeader) pushHeader { h.Child = "a02"; return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
 		{"bad plan", func(h pushHeader) pushHeader { h.Plan = []byte("{"); return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
@@ -304,7 +304,7 @@ func TestEngineBadStreams(t *testing.T) {
 			if _, serr := agents[1].store.Stat(m.Digest()); serr == nil {
 				t.Fatal("object visible after a failed stream")
 			}
-			if len(c.down.ups) > 0 {
+			if len(c.down.ups) > 0 && !errors.Is(err, ErrParentLost) {
 				last := c.down.ups[len(c.down.ups)-1]
 				if !last.Final || last.OK || last.Err == "" {
 					t.Fatalf("last message up %+v, want a failure", last)
@@ -312,4 +312,91 @@ func TestEngineBadStreams(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEngineOrphanReattach: a stream that breaks orphans the stripe instead of failing the
+// receiver; a new parent re-attaches it, is told what is held (nothing is sent twice) and
+// gets the result; with nobody re-attaching, the stall timeout fails the transfer.
+func TestEngineOrphanReattach(t *testing.T) {
+	agents, _ := newEngineCluster(t, 3, nil)
+	data := randomObject(5000, 11)
+	m, _ := agents[0].store.Put(bytes.NewReader(data), 1000)
+	_, raw, err := buildPlan(nil, "a00", []string{"a01"}, PushOptions{Strategy: "chain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := func(i int) queued { c, _ := agents[0].store.ReadChunk(m.Digest(), i); return queued{i, c} }
+	hdr := pushHeader{Transfer: "t1", Manifest: m, Plan: raw, Child: "a01", Parent: "a00", Source: "a00"}
+	first := &scriptDown{chunks: []queued{chunk(0), chunk(1)}, end: errors.New("connection reset")}
+	if err := agents[1].receive(context.Background(), hdr, first); !errors.Is(err, ErrParentLost) {
+		t.Fatalf("broken stream: %v, want ErrParentLost", err)
+	}
+	for _, m := range first.ups {
+		if m.Final {
+			t.Fatalf("a broken stream got a result: %+v", m)
+		}
+	}
+	second := &scriptDown{chunks: []queued{chunk(2), chunk(3), chunk(4)}, end: io.EOF}
+	hdr.Parent = "a02"
+	if err := agents[1].receive(context.Background(), hdr, second); err != nil {
+		t.Fatalf("re-attached stream: %v", err)
+	}
+	if got := bitCount(second.held); got != 2 {
+		t.Errorf("the new parent was told %d chunks are held, want 2", got)
+	}
+	last := second.ups[len(second.ups)-1]
+	if !last.Final || !last.OK || last.Receiver != "a01" {
+		t.Fatalf("last message up %+v, want a01 verified", last)
+	}
+	var buf bytes.Buffer
+	if err := agents[1].CopyObject(context.Background(), m.Digest(), &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
+		t.Fatalf("copy after re-attach: %v", err)
+	}
+
+	// Nobody re-attaches: the transfer fails after the stall timeout and shows nothing.
+	agents[2].cfg.StallTimeout = 50 * time.Millisecond
+	hdr = pushHeader{Transfer: "t2", Manifest: m, Plan: raw, Child: "a02", Parent: "a00", Source: "a00"}
+	_, raw2, _ := buildPlan(nil, "a00", []string{"a02"}, PushOptions{Strategy: "chain"})
+	hdr.Plan = raw2
+	if err := agents[2].receive(context.Background(), hdr, &scriptDown{chunks: []queued{chunk(0)}, end: errors.New("reset")}); !errors.Is(err, ErrParentLost) {
+		t.Fatalf("broken stream: %v", err)
+	}
+	if !eventually(10*time.Second, func() bool { return agents[2].transferCount() == 0 }) {
+		t.Fatalf("%d transfers still open after the stall timeout", agents[2].transferCount())
+	}
+	if _, err := agents[2].store.Stat(m.Digest()); err == nil {
+		t.Fatal("an orphaned, stalled transfer made its object visible")
+	}
+}
+
+func bitCount(b []byte) int {
+	n := 0
+	for i := range len(b) * 8 {
+		if bitGet(b, i) {
+			n++
+		}
+	}
+	return n
+}
+
+// eventually polls cond every few milliseconds until it holds (true) or the deadline passes.
+func eventually(within time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			return cond()
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+func (a *Agent) transferCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.transfers)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -21,39 +22,74 @@ type queued struct {
 // is slower than the parent, enqueue blocks, which stops the parent's reading of its own
 // incoming stream, and gRPC flow control pushes back up the tree. A forwarder never holds more
 // than cap(queue)+1 chunks.
+//
+// When the stream breaks before every receiver of the subtree answered, the forwarder repairs
+// it (see repair): the child's subtree is re-attached to this agent, and the forwarder ends
+// only when the replacements have ended.
 type forwarder struct {
 	a        *Agent
 	hdr      pushHeader // header to send (Child, Stripe set)
-	backlog  []int      // chunks of the stripe held before the transfer began, sent first
+	backlog  []int      // chunks of the stripe held when the forwarder started, sent first
 	read     func(i int) ([]byte, error)
 	limiter  *rate.Limiter // the push's own cap on this sender (nil: none)
 	queue    chan queued
 	report   func(upMsg)
-	subtree  []string // receivers below this child in this stripe, the child included
-	done     chan struct{}
-	sent     int // chunks sent (for tests and metrics)
-	skipped  int // chunks the child already held
+	subtree  []string    // receivers below this child in this stripe, the child included
+	host     forwardHost // the transfer that feeds it; adopts orphans on repair (nil: no repair)
+	attempt  int         // how many times in a row this child's stream was opened again
+	finished chan struct{}
+	finOnce  sync.Once
+	stopped  chan struct{} // closed when the stream is over: enqueue no longer blocks
+	done     chan struct{} // closed when the stream and any repair are over
+	sent     int           // chunks sent (for tests and metrics)
+	skipped  int           // chunks the child already held
 	resultOK map[string]bool
 }
+
+// forwardHost is what feeds forwarders: a receiver's transfer, or the source's push. A repair
+// asks it for new forwarders.
+type forwardHost interface {
+	// overlay is the plan the host forwards by.
+	overlay() plan
+	// adopt starts a forwarder of stripe s to child (and child's subtree in the plan), fed
+	// with the host's chunks of the stripe; attempt counts consecutive re-opens of child.
+	adopt(s int, child string, attempt int) *forwarder
+}
+
+// Repair policy: a child whose stream broke is opened again up to maxReopen times (after
+// reopenBackoff, doubling) while gossip still lists it alive, so that a transient break or
+// a quick restart resumes where it stopped; after that, or at once when gossip declared it
+// gone, it is reported failed and its children are re-attached to this agent.
+const (
+	maxReopen     = 2
+	reopenBackoff = 100 * time.Millisecond
+)
 
 func newForwarder(a *Agent, hdr pushHeader, backlog []int, read func(int) ([]byte, error), subtree []string, report func(upMsg)) *forwarder {
 	return &forwarder{
 		a: a, hdr: hdr, backlog: backlog, read: read, report: report, subtree: subtree,
 		queue:    make(chan queued, a.cfg.QueueChunks),
+		finished: make(chan struct{}),
+		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
 		resultOK: map[string]bool{},
 	}
 }
 
 // enqueue hands a verified chunk to the forwarder, blocking while its queue is full. It
-// returns early with ctx's error, or silently when the forwarder has ended (its child failed:
-// the child's subtree is already reported failed).
+// returns early with ctx's error, or silently when the forwarder's stream is over (the
+// child's subtree is repaired, or reported failed, without it).
 func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
+	select {
+	case <-f.stopped:
+		return nil
+	default:
+	}
 	f.a.m.addQueued(len(data))
 	select {
 	case f.queue <- queued{i, data}:
 		return nil
-	case <-f.done:
+	case <-f.stopped:
 		f.a.m.addQueued(-len(data))
 		return nil
 	case <-ctx.Done():
@@ -62,14 +98,26 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
 	}
 }
 
-// finish tells the forwarder no more chunks will come.
-func (f *forwarder) finish() { close(f.queue) }
+// finish tells the forwarder no more chunks will come. Idempotent.
+func (f *forwarder) finish() { f.finOnce.Do(func() { close(f.finished) }) }
+
+// start runs the forwarder in a goroutine owned by the agent. On an agent that is stopping it
+// ends at once, its subtree unreported.
+func (f *forwarder) start(ctx context.Context) {
+	if !f.a.goFunc(func() { f.run(ctx) }) {
+		close(f.stopped)
+		close(f.done)
+	}
+}
 
 // run drives the stream until the child ends it. Every receiver of the subtree gets a final
-// result through report: its own, or a failure naming why the stream broke.
+// result through report: its own, or a failure naming why the stream broke and could not be
+// repaired.
 func (f *forwarder) run(ctx context.Context) {
 	defer close(f.done)
 	err := f.stream(ctx)
+	close(f.stopped)
+	f.drain()
 	if err != nil {
 		f.a.m.errors.WithLabelValues("child").Inc()
 		f.a.log.Warn("child stream failed", "transfer", f.hdr.Transfer, "child", f.hdr.Child, "stripe", f.hdr.Stripe, "err", err)
@@ -80,13 +128,10 @@ func (f *forwarder) run(ctx context.Context) {
 			orphans = append(orphans, r)
 		}
 	}
-	// Re-planning hook: a repairer may re-attach the orphaned receivers elsewhere (they keep
-	// the chunks they verified) and report their results itself.
-	if len(orphans) > 0 && f.a.repair != nil && f.a.repair(ctx, orphanSet{Transfer: f.hdr.Transfer, Child: f.hdr.Child,
-		Stripe: f.hdr.Stripe, Receivers: orphans, Cause: err, Report: f.report}) {
-		orphans = nil
+	if len(orphans) > 0 && err != nil && f.host != nil && ctx.Err() == nil {
+		orphans = f.repair(ctx, err, orphans)
 	}
-	// Otherwise receivers that did not report are failed, with the reason.
+	// Receivers that did not report, and could not be re-attached, are failed, with the reason.
 	for _, r := range orphans {
 		reason := fmt.Errorf("%w: %s (stripe %d): no result", ErrChildFailed, f.hdr.Child, f.hdr.Stripe)
 		if err != nil {
@@ -94,10 +139,57 @@ func (f *forwarder) run(ctx context.Context) {
 		}
 		f.report(upMsg{Receiver: r, Final: true, Err: reason.Error()})
 	}
-	// Drain the queue so the producer never blocks on a dead child.
-	for q := range f.queue {
-		f.a.m.addQueued(-len(q.data))
+}
+
+// drain empties the queue of a forwarder whose stream is over.
+func (f *forwarder) drain() {
+	for {
+		select {
+		case q := <-f.queue:
+			f.a.m.addQueued(-len(q.data))
+		default:
+			return
+		}
 	}
+}
+
+// repair re-attaches the receivers orphaned when the stream to the child broke with cause:
+// the child itself again while gossip lists it alive (at most maxReopen times in a row),
+// else the child is reported failed and each of its children in the stripe is re-attached
+// to this agent, its subtree unchanged (the rule of scheduler.Replan: an orphan goes to its
+// nearest live ancestor, and healthy subtrees stay as they are). Receivers keep the chunks
+// they verified: the new streams' header exchange skips them. repair returns the receivers it
+// could not cover, after the replacement forwarders have ended (they report their own
+// subtrees' results, failures included).
+func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) []string {
+	s, child := f.hdr.Stripe, f.hdr.Child
+	var next []*forwarder
+	if f.attempt < maxReopen && !errors.Is(cause, ErrMemberGone) && f.a.isAlive(child) {
+		timer := time.NewTimer(reopenBackoff << f.attempt)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return orphans
+		}
+		f.a.log.Info("reopening child stream", "transfer", f.hdr.Transfer, "child", child, "stripe", s, "attempt", f.attempt+1)
+		next = append(next, f.host.adopt(s, child, f.attempt+1))
+	} else {
+		if _, ok := f.resultOK[child]; !ok {
+			f.report(upMsg{Receiver: child, Final: true,
+				Err: fmt.Sprintf("%v: %s (stripe %d): %v", ErrChildFailed, child, s, cause)})
+		}
+		grand := f.host.overlay().Children(child, s)
+		f.a.m.repairs.Inc()
+		f.a.log.Warn("re-attaching orphaned subtree", "transfer", f.hdr.Transfer, "failed", child, "stripe", s, "orphans", grand)
+		for _, g := range grand {
+			next = append(next, f.host.adopt(s, g, 0))
+		}
+	}
+	for _, n := range next {
+		<-n.done
+	}
+	return nil
 }
 
 func (f *forwarder) stream(ctx context.Context) (err error) {
@@ -170,16 +262,27 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 			return err
 		}
 	}
+	sendQueued := func(q queued) error {
+		err := sendOne(q.index, q.data)
+		f.a.m.addQueued(-len(q.data))
+		return err
+	}
 	for {
 		select {
-		case q, ok := <-f.queue:
-			if !ok {
-				return up.closeSend()
-			}
-			err := sendOne(q.index, q.data)
-			f.a.m.addQueued(-len(q.data))
-			if err != nil {
+		case q := <-f.queue:
+			if err := sendQueued(q); err != nil {
 				return err
+			}
+		case <-f.finished:
+			for { // what was queued before the end, then close
+				select {
+				case q := <-f.queue:
+					if err := sendQueued(q); err != nil {
+						return err
+					}
+				default:
+					return up.closeSend()
+				}
 			}
 		case <-ctx.Done():
 			return ctx.Err()
@@ -205,14 +308,3 @@ func (f *forwarder) relay(up upstream) error {
 
 // since returns seconds since t, for results.
 func since(t time.Time) float64 { return time.Since(t).Seconds() }
-
-// orphanSet describes receivers cut off by a broken child stream: the child and everything
-// below it in one stripe that had not reported a result.
-type orphanSet struct {
-	Transfer  string
-	Child     string
-	Stripe    int
-	Receivers []string
-	Cause     error       // the stream's error; nil when it ended without their results
-	Report    func(upMsg) // where their results must go (toward the source)
-}

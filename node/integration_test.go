@@ -266,8 +266,9 @@ func TestDuplicateNameRefused(t *testing.T) {
 	}
 }
 
-// TestRelayKilled kills a relay in the middle of a chain: the receivers above it verify, the
-// relay and its subtree are reported failed with the reason, and the push ends.
+// TestRelayKilled kills a relay in the middle of a chain: its parent re-attaches the orphaned
+// subtree, so every live receiver verifies, the relay is reported failed with the reason, and
+// the receivers below it are sent only what they had not verified.
 func TestRelayKilled(t *testing.T) {
 	const chunk = 32 << 10
 	c := nodetest.StartCluster(t, 5, nodetest.Options{ChunkSize: chunk, Configure: func(i int, cfg *node.Config) {
@@ -314,13 +315,29 @@ func TestRelayKilled(t *testing.T) {
 	if !got["a01"].OK {
 		t.Errorf("a01 (above the dead relay) failed: %s", got["a01"].Err)
 	}
-	for _, name := range []string{"a02", "a03", "a04"} {
-		if got[name].OK || got[name].Err == "" {
-			t.Errorf("%s: %+v, want failed with a reason", name, got[name])
+	if got["a02"].OK || !strings.Contains(got["a02"].Err, "a02") {
+		t.Errorf("a02 (killed): %+v, want failed with a reason naming it", got["a02"])
+	}
+	for _, name := range []string{"a03", "a04"} {
+		if !got[name].OK {
+			t.Errorf("%s (below the dead relay): %s, want verified after the repair", name, got[name].Err)
+			continue
+		}
+		if b, err := c.Read(name, r.rep.Digest); err != nil || !bytes.Equal(b, data) {
+			t.Errorf("%s's copy: %v", name, err)
+		}
+		if dup := got[name].Duplicates; dup != 0 {
+			t.Errorf("%s received %d chunks it had already verified", name, dup)
 		}
 	}
-	if _, err := c.Read("a03", r.rep.Digest); err == nil {
-		t.Error("a03 exposes an object it did not complete")
+	if n := c.Agents[1].Metric("treecast_repairs_total"); n != 1 {
+		t.Errorf("a01 counted %v repairs, want 1", n)
+	}
+	// The orphans had verified part of the object before the relay died: the repair resent
+	// only the rest.
+	total := len(data) / chunk
+	if in := int(c.Agents[3].Metric("treecast_chunks_in_total")); in != total {
+		t.Errorf("a03 verified %d chunks in all, want %d (each once)", in, total)
 	}
 }
 

@@ -22,8 +22,9 @@ type metrics struct {
 	errors        *prometheus.CounterVec // by kind
 	duration      *prometheus.HistogramVec
 	refetchChunks prometheus.Counter
-	queued        prometheus.Gauge // bytes waiting in forwarder queues
-	queuedMax     prometheus.Gauge // high-water mark of queued
+	repairs       prometheus.Counter // orphaned subtrees re-attached
+	queued        prometheus.Gauge   // bytes waiting in forwarder queues
+	queuedMax     prometheus.Gauge   // high-water mark of queued
 	queuedNow     atomic.Int64
 	queuedPeak    atomic.Int64
 }
@@ -65,6 +66,9 @@ func newMetrics() *metrics {
 		refetchChunks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_chunks_refetched_total", Help: "Chunks fetched again after a rejection.",
 		}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_repairs_total", Help: "Subtrees re-attached to this agent after their parent failed.",
+		}),
 		transfers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "treecast_transfers_total", Help: "Transfers ended, by role and result.",
 		}, []string{"role", "result"}),
@@ -86,7 +90,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
 		}, []string{"role"}),
 	}
-	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.chunksIn, m.chunksOut, m.chunksBad, m.chunksDup, m.refetchChunks,
+	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.chunksIn, m.chunksOut, m.chunksBad, m.chunksDup, m.refetchChunks, m.repairs,
 		m.transfers, m.active, m.queued, m.queuedMax, m.errors, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -12,8 +12,11 @@ import (
 )
 
 // transfer is a receiver's state for one push: the partial object, the chunks verified, and
-// the forwarders to its children. One Push stream per stripe attaches to it (a forest gives a
-// receiver one parent per stripe); the transfer ends when every stream has detached.
+// the forwarders to its children. One Push stream per stripe feeds it (a forest gives a
+// receiver one parent per stripe). A stripe whose stream breaks is orphaned, not failed: its
+// forwarders and the chunks verified stay, and the parent's repair re-attaches it with a new
+// stream (see [forwarder.repair]). The transfer ends when no stream, forwarder or orphan
+// waiter holds it any more.
 type transfer struct {
 	a       *Agent
 	id      string
@@ -30,10 +33,13 @@ type transfer struct {
 	held     []byte // chunks verified (including those held before)
 	preheld  []byte // chunks held when the transfer began
 	nheld    int
-	attached map[int]bool    // stripes with an incoming stream
-	parents  []string        // parents of the incoming streams
-	ups      map[int]*upSink // incoming stream per stripe
-	fwd      map[int][]*forwarder
+	parents  []string                 // parents of the incoming streams, in order of arrival
+	claims   map[int]*claim           // the stream feeding each stripe (nil: none, or orphaned)
+	claimed  chan struct{}            // closed (and replaced) whenever a stripe is claimed
+	fwd      map[int][]*forwarder     // forwarders of each stripe, adopted ones included
+	started  map[int]bool             // stripes whose forwarders were started
+	ended    map[int]bool             // stripes whose forwarders were told no more chunks come
+	finals   map[int]map[string]upMsg // results of each stripe's subtree, replayed to a new parent
 	refs     int
 	done     chan struct{} // closed when committed or failed
 	err      error
@@ -41,6 +47,12 @@ type transfer struct {
 	npreheld int   // chunks held before the transfer reached this agent
 	dups     int   // chunks received although already held
 	bytesIn  int64 // chunk bytes received on this transfer's streams
+}
+
+// claim is the incoming stream that currently feeds one stripe of a transfer.
+type claim struct {
+	sink   *upSink
+	parent string
 }
 
 // upSink serialises messages sent up one incoming stream.
@@ -65,6 +77,11 @@ func (u *upSink) send(m upMsg) {
 // creates) the transfer, answers with the chunks held, stores and forwards every chunk of the
 // stream's stripe, then reports this receiver's result and its subtree's up the stream. It
 // returns when the subtree of this stripe has answered, or with the stream's error.
+//
+// A stream that breaks (the parent died, or gave up on it) orphans the stripe: the receiver
+// keeps what it verified and its forwarders, and waits up to Config.StallTimeout for a parent
+// to re-attach the stripe; the new stream is answered with the chunks held and the subtree's
+// results so far. A verification or protocol error fails the transfer.
 func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) error {
 	if hdr.Child != a.cfg.Name {
 		return fmt.Errorf("%w: stream for %q reached %q", ErrBadHeader, hdr.Child, a.cfg.Name)
@@ -85,45 +102,130 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 		sink.dead = true
 		sink.mu.Unlock()
 	}()
+	c := &claim{sink: sink, parent: hdr.Parent}
 	t.mu.Lock()
-	if t.attached[s] {
-		t.mu.Unlock()
-		return fmt.Errorf("%w: stripe %d of transfer %s already has a parent", ErrBadHeader, s, t.id)
-	}
-	t.attached[s] = true
+	// A parent re-attaching an orphaned stripe replaces the stream it lost.
+	t.claims[s] = c
+	close(t.claimed)
+	t.claimed = make(chan struct{})
 	t.parents = append(t.parents, hdr.Parent)
-	t.ups[s] = sink
 	heldNow := bitClone(t.held)
+	replay := make([]upMsg, 0, len(t.finals[s]))
+	for _, m := range t.finals[s] {
+		replay = append(replay, m)
+	}
 	t.mu.Unlock()
 
 	fwds := t.startForwarders(s)
 	err = down.sendHeld(heldNow)
+	for _, m := range replay {
+		if err == nil {
+			err = down.sendUp(m)
+		}
+	}
 	sink.mu.Unlock()
 	locked = false
 	if err != nil {
-		t.endStripe(fwds)
-		return err
+		if t.orphan(s, c) {
+			return err
+		}
+		return t.finishStripe(ctx, s, c, fwds, err)
 	}
 
 	recvErr := t.receiveStripe(ctx, hdr, down)
-	t.endStripe(fwds)
-	if recvErr != nil {
+	if errors.Is(recvErr, ErrParentLost) && t.orphan(s, c) {
+		return recvErr
+	}
+	if recvErr != nil && !errors.Is(recvErr, ErrParentLost) {
 		t.fail(recvErr)
 	}
-	// Wait for the whole object (other stripes come on other streams), then report.
-	t.waitDone(ctx)
+	return t.finishStripe(ctx, s, c, fwds, recvErr)
+}
+
+// finishStripe ends a stripe whose chunks all came (or whose transfer is over): it tells the
+// forwarders, waits for the whole object (other stripes come on other streams), reports this
+// receiver's result up the stream and waits for the subtree's results.
+func (t *transfer) finishStripe(ctx context.Context, s int, c *claim, fwds []*forwarder, recvErr error) error {
+	t.endStripe(s)
+	if !t.waitDone(ctx) && t.orphan(s, c) {
+		return fmt.Errorf("%w: while waiting for the other stripes", ErrParentLost)
+	}
 	t.mu.Lock()
-	res := upMsg{Receiver: a.cfg.Name, Held: t.nheld, Total: t.man.NumChunks(), Final: true, OK: t.err == nil, Seconds: since(t.start),
+	res := upMsg{Receiver: t.a.cfg.Name, Held: t.nheld, Total: t.man.NumChunks(), Final: true, OK: t.err == nil, Seconds: since(t.start),
 		AlreadyHeld: t.npreheld, Duplicates: t.dups, BytesIn: t.bytesIn}
 	if t.err != nil {
 		res.Err = t.err.Error()
 	}
 	t.mu.Unlock()
-	sink.send(res)
+	c.sink.send(res)
 	for _, f := range fwds {
 		<-f.done
 	}
 	return recvErr
+}
+
+// orphan records that the stream of claim c no longer feeds stripe s. It returns false when
+// the transfer is already over (the caller finishes the stripe itself). Otherwise a waiter
+// keeps the transfer, its forwarders and its verified chunks until a parent re-attaches the
+// stripe, or fails the transfer after Config.StallTimeout.
+func (t *transfer) orphan(s int, c *claim) bool {
+	t.mu.Lock()
+	if t.claims[s] != c { // already re-attached: the new stream carries the stripe on
+		t.mu.Unlock()
+		return true
+	}
+	select {
+	case <-t.done:
+		t.mu.Unlock()
+		return false
+	default:
+	}
+	t.claims[s] = nil
+	t.mu.Unlock()
+	t.a.log.Info("stripe orphaned, waiting for a parent", "transfer", t.id, "stripe", s, "lost", c.parent)
+	t.a.retain(t)
+	if !t.a.goFunc(func() {
+		defer t.a.detach(t)
+		t.awaitParent(s)
+	}) { // the agent is stopping
+		t.fail(ErrClosed)
+		t.endStripe(s)
+		t.a.detach(t)
+	}
+	return true
+}
+
+// awaitParent waits until stripe s is claimed again. When the transfer ends meanwhile, or
+// nobody re-attaches the stripe within Config.StallTimeout, or the agent stops, it ends the
+// stripe's forwarders itself (failing the transfer unless it completed).
+func (t *transfer) awaitParent(s int) {
+	timer := time.NewTimer(t.a.cfg.StallTimeout)
+	defer timer.Stop()
+	for {
+		t.mu.Lock()
+		reclaimed, ch := t.claims[s] != nil, t.claimed
+		t.mu.Unlock()
+		if reclaimed {
+			return
+		}
+		select {
+		case <-ch:
+			continue
+		case <-t.done:
+		case <-timer.C:
+			t.fail(fmt.Errorf("%w: no parent re-attached stripe %d within %v", ErrStalled, s, t.a.cfg.StallTimeout))
+		case <-t.a.ctx.Done():
+			t.fail(ErrClosed)
+		}
+		t.endStripe(s)
+		t.mu.Lock()
+		fwds := append([]*forwarder(nil), t.fwd[s]...)
+		t.mu.Unlock()
+		for _, f := range fwds {
+			<-f.done
+		}
+		return
+	}
 }
 
 // receiveStripe reads chunks until the parent closes its side, then checks that every chunk
@@ -162,7 +264,7 @@ func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downs
 			break
 		}
 		if rerr != nil {
-			err = fmt.Errorf("node: stream from %s (stripe %d): %w", hdr.Parent, hdr.Stripe, rerr)
+			err = fmt.Errorf("%w: stream from %s (stripe %d): %w", ErrParentLost, hdr.Parent, hdr.Stripe, rerr)
 			break
 		}
 		if i < 0 || i >= n || stripeOf(t.plan, i) != hdr.Stripe {
@@ -274,9 +376,11 @@ func (t *transfer) progressLocked(force bool) *upMsg {
 
 func (t *transfer) sendUpAll(m upMsg) {
 	t.mu.Lock()
-	sinks := make([]*upSink, 0, len(t.ups))
-	for _, u := range t.ups {
-		sinks = append(sinks, u)
+	sinks := make([]*upSink, 0, len(t.claims))
+	for _, c := range t.claims {
+		if c != nil {
+			sinks = append(sinks, c.sink)
+		}
 	}
 	t.mu.Unlock()
 	for _, u := range sinks {
@@ -319,40 +423,82 @@ func (t *transfer) fail(err error) {
 	t.a.log.Warn("transfer failed", "transfer", t.id, "err", err)
 }
 
-// startForwarders starts the forwarders of stripe s: one per child of this agent in s.
+// startForwarders starts the forwarders of stripe s, one per child of this agent in s, the
+// first time the stripe is claimed, and returns them.
 func (t *transfer) startForwarders(s int) []*forwarder {
-	var backlog []int
 	t.mu.Lock()
-	for _, i := range chunksOf(t.plan, s, t.man.NumChunks()) {
-		if bitGet(t.preheld, i) {
-			backlog = append(backlog, i)
-		}
+	if t.started[s] {
+		fwds := append([]*forwarder(nil), t.fwd[s]...)
+		t.mu.Unlock()
+		return fwds
 	}
+	t.started[s] = true
 	t.mu.Unlock()
 	var fwds []*forwarder
 	for _, c := range t.plan.Children(t.a.cfg.Name, s) {
-		hdr := pushHeader{Transfer: t.id, Manifest: t.man, Plan: t.planRaw, Child: c, Parent: t.a.cfg.Name, Source: t.source, Stripe: s}
-		hdr.Rate = t.rate
-		f := newForwarder(t.a, hdr, backlog, t.readChunk, subtreeOf(t.plan, c, s), func(m upMsg) {
-			t.mu.Lock()
-			u := t.ups[s]
-			t.mu.Unlock()
-			if u != nil {
-				u.send(m)
-			}
-		})
-		f.limiter = t.limiter
-		fwds = append(fwds, f)
-		t.a.goFunc(func() { f.run(t.a.ctx) })
+		fwds = append(fwds, t.adopt(s, c, 0))
 	}
-	t.mu.Lock()
-	t.fwd[s] = fwds
-	t.mu.Unlock()
 	return fwds
 }
 
-// endStripe tells the stripe's forwarders that no more chunks come.
-func (t *transfer) endStripe(fwds []*forwarder) {
+// adopt starts a forwarder of stripe s to child and its subtree: it first sends the chunks of
+// the stripe this agent holds, then each chunk as it is verified. Repairs use it to
+// re-attach an orphaned subtree here.
+func (t *transfer) adopt(s int, child string, attempt int) *forwarder {
+	hdr := pushHeader{Transfer: t.id, Manifest: t.man, Plan: t.planRaw, Child: child, Parent: t.a.cfg.Name, Source: t.source, Stripe: s, Rate: t.rate}
+	t.mu.Lock()
+	var backlog []int
+	for _, i := range chunksOf(t.plan, s, t.man.NumChunks()) {
+		if bitGet(t.held, i) {
+			backlog = append(backlog, i)
+		}
+	}
+	// Chunks verified from now on reach the forwarder through its queue (deliver reads
+	// t.fwd under the same lock that marks them held).
+	f := newForwarder(t.a, hdr, backlog, t.readChunk, subtreeOf(t.plan, child, s), func(m upMsg) { t.reportUp(s, m) })
+	f.limiter, f.host, f.attempt = t.limiter, t, attempt
+	t.fwd[s] = append(t.fwd[s], f)
+	ended := t.ended[s]
+	t.mu.Unlock()
+	if ended {
+		f.finish()
+	}
+	f.start(t.a.ctx)
+	return f
+}
+
+// overlay implements forwardHost.
+func (t *transfer) overlay() plan { return t.plan }
+
+// reportUp sends a message of stripe s's subtree up the stripe's stream, remembering results
+// for a parent that re-attaches the stripe later.
+func (t *transfer) reportUp(s int, m upMsg) {
+	t.mu.Lock()
+	if m.Final {
+		if t.finals[s] == nil {
+			t.finals[s] = map[string]upMsg{}
+		}
+		if prev, ok := t.finals[s][m.Receiver]; !ok || !prev.OK {
+			t.finals[s][m.Receiver] = m
+		}
+	}
+	c := t.claims[s]
+	t.mu.Unlock()
+	if c != nil {
+		c.sink.send(m)
+	}
+}
+
+// endStripe tells the stripe's forwarders that no more chunks come. Idempotent.
+func (t *transfer) endStripe(s int) {
+	t.mu.Lock()
+	if t.ended[s] {
+		t.mu.Unlock()
+		return
+	}
+	t.ended[s] = true
+	fwds := append([]*forwarder(nil), t.fwd[s]...)
+	t.mu.Unlock()
 	for _, f := range fwds {
 		f.finish()
 	}
@@ -398,7 +544,8 @@ func (a *Agent) attach(hdr pushHeader) (*transfer, error) {
 	t := &transfer{
 		a: a, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, source: hdr.Source,
 		start: time.Now(), partial: part, rate: hdr.Rate, limiter: newLimiter(hdr.Rate),
-		held: newBitmap(n), attached: map[int]bool{}, ups: map[int]*upSink{}, fwd: map[int][]*forwarder{},
+		held: newBitmap(n), claims: map[int]*claim{}, claimed: make(chan struct{}), fwd: map[int][]*forwarder{},
+		started: map[int]bool{}, ended: map[int]bool{}, finals: map[int]map[string]upMsg{},
 		refs: 1, done: make(chan struct{}),
 	}
 	for _, i := range part.Held() {
@@ -416,6 +563,13 @@ func (a *Agent) attach(hdr pushHeader) (*transfer, error) {
 		t.commit()
 	}
 	return t, nil
+}
+
+// retain takes one more reference on a transfer (an orphaned stripe's waiter).
+func (a *Agent) retain(t *transfer) {
+	a.mu.Lock()
+	t.refs++
+	a.mu.Unlock()
 }
 
 // detach drops one stream's reference; the last one ends the transfer, discarding the partial
@@ -454,9 +608,11 @@ func (a *Agent) detach(t *transfer) {
 	a.m.duration.WithLabelValues("receiver").Observe(time.Since(t.start).Seconds())
 }
 
-// waitDone waits until the transfer is committed or failed. A transfer that makes no progress
-// for Config.StallTimeout (a stripe whose parent never came, or stopped sending) fails.
-func (t *transfer) waitDone(ctx context.Context) {
+// waitDone waits until the transfer is committed or failed, and reports true; it returns false
+// when ctx ends first (the stream broke: the transfer goes on). A transfer that makes no
+// progress for Config.StallTimeout (a stripe whose parent never came, or stopped sending)
+// fails.
+func (t *transfer) waitDone(ctx context.Context) bool {
 	tick := time.NewTicker(t.a.cfg.StallTimeout / 4)
 	defer tick.Stop()
 	t.mu.Lock()
@@ -465,10 +621,9 @@ func (t *transfer) waitDone(ctx context.Context) {
 	for {
 		select {
 		case <-t.done:
-			return
+			return true
 		case <-ctx.Done():
-			t.fail(ctx.Err())
-			return
+			return false
 		case now := <-tick.C:
 			t.mu.Lock()
 			n := t.nheld
@@ -477,7 +632,7 @@ func (t *transfer) waitDone(ctx context.Context) {
 				last, lastAt = n, now
 			} else if now.Sub(lastAt) >= t.a.cfg.StallTimeout {
 				t.fail(fmt.Errorf("%w: no chunk for %v with %d of %d held", ErrStalled, t.a.cfg.StallTimeout, n, t.man.NumChunks()))
-				return
+				return true
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"github.com/treecast/treecast/scheduler"
+	"golang.org/x/time/rate"
 
 	"context"
 	"crypto/rand"
@@ -165,19 +166,13 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 	defer cancel()
 	stop := context.AfterFunc(a.ctx, cancel)
 	defer stop()
-	read := func(i int) ([]byte, error) { return a.store.ReadChunk(man.Digest(), i) }
+	src := &sourceHost{a: a, ctx: ctx, st: st, plan: p, limiter: newLimiter(opts.RateLimit),
+		hdr: pushHeader{Transfer: id, Manifest: man, Plan: raw, Parent: a.cfg.Name, Source: a.cfg.Name, Rate: opts.RateLimit}}
 	var fwds []*forwarder
-	limiter := newLimiter(opts.RateLimit)
 	for s := 0; s < p.Stripes(); s++ {
-		backlog := chunksOf(p, s, man.NumChunks())
 		for _, c := range p.Children(a.cfg.Name, s) {
-			hdr := pushHeader{Transfer: id, Manifest: man, Plan: raw, Child: c, Parent: a.cfg.Name, Source: a.cfg.Name, Stripe: s, Rate: opts.RateLimit}
-			f := newForwarder(a, hdr, backlog, read, subtreeOf(p, c, s), st.report)
-			f.limiter = limiter
 			st.children = append(st.children, c)
-			f.finish()
-			fwds = append(fwds, f)
-			a.goFunc(func() { f.run(ctx) })
+			fwds = append(fwds, src.adopt(s, c, 0))
 		}
 	}
 	for _, f := range fwds {
@@ -201,6 +196,30 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 	a.m.transfers.WithLabelValues("source", result).Inc()
 	a.m.duration.WithLabelValues("source").Observe(rep.Elapsed.Seconds())
 	return rep, nil
+}
+
+// sourceHost feeds the source's forwarders from its store: every chunk of a stripe, at once.
+type sourceHost struct {
+	a       *Agent
+	ctx     context.Context // the push's
+	st      *sourceTransfer
+	plan    plan
+	limiter *rate.Limiter
+	hdr     pushHeader // Child and Stripe unset
+}
+
+func (h *sourceHost) overlay() plan { return h.plan }
+
+func (h *sourceHost) adopt(s int, child string, attempt int) *forwarder {
+	hdr := h.hdr
+	hdr.Child, hdr.Stripe = child, s
+	digest := hdr.Manifest.Digest()
+	read := func(i int) ([]byte, error) { return h.a.store.ReadChunk(digest, i) }
+	f := newForwarder(h.a, hdr, chunksOf(h.plan, s, hdr.Manifest.NumChunks()), read, subtreeOf(h.plan, child, s), h.st.report)
+	f.limiter, f.host, f.attempt = h.limiter, h, attempt
+	f.finish()
+	f.start(h.ctx)
+	return f
 }
 
 // resolveObject returns the manifest of obj, storing the file first when given by path.

@@ -28,6 +28,16 @@ func (a *Agent) addrOf(name string) (string, error) {
 	return "", fmt.Errorf("%w: %s", ErrUnknownMember, name)
 }
 
+// isAlive reports whether gossip lists the member name as alive.
+func (a *Agent) isAlive(name string) bool {
+	for _, m := range a.members.Members() {
+		if m.Name == name {
+			return m.State == "" || m.State == "alive"
+		}
+	}
+	return false
+}
+
 // waitAddr resolves a member name, waiting up to Config.DialTimeout for gossip to bring it
 // (the source may know a member before a relay does).
 func (a *Agent) waitAddr(ctx context.Context, name string) (string, error) {
