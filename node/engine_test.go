@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // This file tests the forwarding engine on its own: agents built without sockets, joined by
@@ -165,7 +167,7 @@ func randomObject(n int, seed byte) []byte {
 }
 
 func TestEngineStrategies(t *testing.T) {
-	for _, strat := range []string{"chain", "tree", "unicast", "forest"} {
+	for _, strat := range []string{"chain", "tree", "unicast", "forest", "forest+parity"} {
 		for _, target := range []string{"all", "rack=r1", "channel:web", "a03,a05"} {
 			t.Run(strat+"/"+target, func(t *testing.T) {
 				agents, _ := newEngineCluster(t, 7, nil)
@@ -177,8 +179,11 @@ func TestEngineStrategies(t *testing.T) {
 				}
 				var mu sync.Mutex
 				events := 0
-				rep, err := src.Push(context.Background(), Object{Digest: m.Digest()}, target,
-					PushOptions{Strategy: strat, Fanout: 2, Stripes: 3, Progress: func(Event) { mu.Lock(); events++; mu.Unlock() }})
+				opts := PushOptions{Strategy: strat, Fanout: 2, Stripes: 3, Progress: func(Event) { mu.Lock(); events++; mu.Unlock() }}
+				if strat == "forest+parity" {
+					opts.Strategy, opts.Parity = "forest", 1
+				}
+				rep, err := src.Push(context.Background(), Object{Digest: m.Digest()}, target, opts)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -399,4 +404,113 @@ func (a *Agent) transferCount() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.transfers)
+}
+
+// TestEngineParityDecode: a receiver fed by K of its K+M trees decodes the data chunks of the
+// missing tree, verifies them against the manifest and completes without waiting for it.
+func TestEngineParityDecode(t *testing.T) {
+	for _, tc := range []struct{ k, m, size, missing int }{
+		{2, 1, 10_500, 2}, // a parity tree lost
+		{2, 1, 10_500, 0}, // a data tree lost
+		{3, 2, 9_000, 1},  // short last group, two trees lost
+	} {
+		t.Run(fmt.Sprintf("k%d_m%d_lose%d", tc.k, tc.m, tc.missing), func(t *testing.T) {
+			agents, _ := newEngineCluster(t, 2, nil)
+			data := randomObject(tc.size, 5)
+			m, _ := agents[0].store.Put(bytes.NewReader(data), 1000)
+			p, raw, err := buildPlan(nil, "a00", []string{"a01"}, PushOptions{Strategy: "forest", Stripes: tc.k, Parity: tc.m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lay := newLayout(p, m.NumChunks())
+			read := func(i int) ([]byte, error) { return agents[0].store.ReadChunk(m.Digest(), i) }
+			pm, err := parityManifest(m, lay, read)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, _ := newCoder(lay, 1000)
+			gc := &groupCache{c: c, read: read, cache: map[int][][]byte{}}
+			lost := map[int]bool{tc.missing: true}
+			if tc.m == 2 {
+				lost[(tc.missing+1)%lay.trees] = true
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, lay.trees)
+			decodedBefore := testutil.ToFloat64(agents[1].m.chunksDecoded)
+			for s := range lay.trees {
+				if lost[s] {
+					continue
+				}
+				var chunks []queued
+				for _, i := range lay.chunks(s) {
+					d, err := read(i)
+					if lay.isParity(i) {
+						d, err = gc.chunk(i)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					chunks = append(chunks, queued{i, d})
+				}
+				hdr := pushHeader{Transfer: "t", Manifest: pm, Plan: raw, Child: "a01", Parent: "a00", Source: "a00", Stripe: s}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[s] = agents[1].receive(context.Background(), hdr, &scriptDown{chunks: chunks, end: io.EOF})
+				}()
+			}
+			wg.Wait()
+			for s, err := range errs {
+				if err != nil {
+					t.Errorf("tree %d: %v", s, err)
+				}
+			}
+			if got := agents[1].store.(*memStore).object(m.Digest()); !bytes.Equal(got, data) {
+				t.Fatalf("decoded copy differs (%d bytes of %d)", len(got), len(data))
+			}
+			want := 0
+			for s := range lost {
+				for _, i := range lay.chunks(s) {
+					if !lay.isParity(i) {
+						want++
+					}
+				}
+			}
+			if got := testutil.ToFloat64(agents[1].m.chunksDecoded) - decodedBefore; int(got) != want {
+				t.Errorf("%v chunks decoded, want the %d data chunks of the lost trees", got, want)
+			}
+		})
+	}
+}
+
+// TestLayout checks the parity layout against its definition: every chunk travels on exactly
+// one tree, chunks(s) and tree(i) agree, and no tree carries two pieces of a group.
+func TestLayout(t *testing.T) {
+	for _, tc := range []struct{ trees, k, m, n int }{{3, 0, 0, 10}, {3, 2, 1, 10}, {5, 3, 2, 7}, {6, 4, 2, 1}, {4, 3, 1, 0}} {
+		l := layout{trees: tc.trees, k: tc.k, m: tc.m, n: tc.n}
+		seen := map[int]int{}
+		for s := range l.trees {
+			groups := map[int]bool{}
+			for _, i := range l.chunks(s) {
+				if l.tree(i) != s {
+					t.Errorf("%+v: chunk %d listed on tree %d, tree() says %d", tc, i, s, l.tree(i))
+				}
+				if l.m > 0 {
+					if groups[l.group(i)] {
+						t.Errorf("%+v: tree %d carries two pieces of group %d", tc, s, l.group(i))
+					}
+					groups[l.group(i)] = true
+				}
+				seen[i]++
+			}
+		}
+		if len(seen) != l.total() {
+			t.Errorf("%+v: %d chunks travel, want %d", tc, len(seen), l.total())
+		}
+		for i, c := range seen {
+			if c != 1 || i < 0 || i >= l.total() {
+				t.Errorf("%+v: chunk %d travels %d times", tc, i, c)
+			}
+		}
+	}
 }

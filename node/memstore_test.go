@@ -110,7 +110,14 @@ func (s *memStore) Remove(d string) error {
 }
 
 func (s *memStore) Begin(m manifest) (partialObject, error) {
-	mm := m.(*memManifest)
+	mm, ok := m.(*memManifest)
+	if !ok { // a manifest decoded from a header, or with parity
+		pm := m.proto()
+		mm = &memManifest{digest: pm.GetDigest(), size: int64(pm.GetSize()), chunkSize: int(pm.GetChunkSize())}
+		for _, h := range pm.GetChunkHashes() {
+			mm.hashes = append(mm.hashes, [32]byte(h))
+		}
+	}
 	return &memPartial{s: s, m: mm, chunks: make([][]byte, len(mm.hashes))}, nil
 }
 

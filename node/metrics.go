@@ -23,6 +23,7 @@ type metrics struct {
 	duration      *prometheus.HistogramVec
 	refetchChunks prometheus.Counter
 	repairs       prometheus.Counter // orphaned subtrees re-attached
+	chunksDecoded prometheus.Counter // data chunks rebuilt from Reed-Solomon parity
 	queued        prometheus.Gauge   // bytes waiting in forwarder queues
 	queuedMax     prometheus.Gauge   // high-water mark of queued
 	queuedNow     atomic.Int64
@@ -66,6 +67,9 @@ func newMetrics() *metrics {
 		refetchChunks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_chunks_refetched_total", Help: "Chunks fetched again after a rejection.",
 		}),
+		chunksDecoded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_chunks_decoded_total", Help: "Data chunks rebuilt from Reed-Solomon parity instead of received.",
+		}),
 		repairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_repairs_total", Help: "Subtrees re-attached to this agent after their parent failed.",
 		}),
@@ -90,7 +94,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
 		}, []string{"role"}),
 	}
-	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.chunksIn, m.chunksOut, m.chunksBad, m.chunksDup, m.refetchChunks, m.repairs,
+	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.chunksIn, m.chunksOut, m.chunksBad, m.chunksDup, m.refetchChunks, m.repairs, m.chunksDecoded,
 		m.transfers, m.active, m.queued, m.queuedMax, m.errors, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

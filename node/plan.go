@@ -26,9 +26,6 @@ func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (p
 // buildFullPlan is buildPlan that also returns the scheduler's plan (with the inferred
 // topology and routes, for copy accounting).
 func buildFullPlan(members []Member, src string, dsts []string, opts PushOptions) (*scheduler.Plan, *scheduler.Wire, []byte, error) {
-	if opts.Parity > 0 {
-		return nil, nil, nil, fmt.Errorf("%w: parity is not supported by this agent yet", ErrPlan)
-	}
 	strat, err := scheduler.ParseStrategy(orDefault(opts.Strategy, "tree"))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
@@ -80,9 +77,6 @@ func decodePlan(b []byte) (plan, error) {
 	if err := w.UnmarshalBinary(b); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
-	if w.Parity > 0 {
-		return nil, fmt.Errorf("%w: parity is not supported by this agent yet", ErrPlan)
-	}
 	w.Children(w.Source, 0) // index now: Children is then safe for concurrent use
 	return &w, nil
 }
@@ -106,20 +100,6 @@ func subtreeOf(p plan, child string, s int) []string {
 				out = append(out, c)
 			}
 		}
-	}
-	return out
-}
-
-// stripeOf returns the stripe that carries chunk i: i mod the number of stripes. (Parity
-// plans, whose trees carry chunk p of group g on tree (p+g) mod (K+M), change this mapping
-// and chunksOf together.)
-func stripeOf(p plan, i int) int { return i % p.Stripes() }
-
-// chunksOf lists the chunks of an n-chunk object that stripe s carries, in order.
-func chunksOf(p plan, s, n int) []int {
-	var out []int
-	for i := s; i < n; i += p.Stripes() {
-		out = append(out, i)
 	}
 	return out
 }

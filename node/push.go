@@ -3,6 +3,8 @@ package node
 import (
 	"golang.org/x/time/rate"
 
+	"github.com/treecast/treecast/node/store"
+
 	"context"
 	"errors"
 	"fmt"
@@ -28,10 +30,15 @@ type transfer struct {
 	partial partialObject
 	limiter *rate.Limiter // the push's cap on this agent's sending (nil: none)
 	rate    int64
+	lay     layout         // which tree carries which chunk
+	code    *coder         // Reed-Solomon parity of the push (nil: none)
+	smf     store.Manifest // the manifest, with parity hashes, for verifying parity chunks
 
 	mu       sync.Mutex
-	held     []byte // chunks verified (including those held before)
-	preheld  []byte // chunks held when the transfer began
+	parity   map[int][]byte // parity chunks of groups not yet complete
+	decoding map[int]bool   // groups being decoded
+	held     []byte         // chunks verified, data and parity (including those held before)
+	preheld  []byte         // chunks held when the transfer began
 	nheld    int
 	parents  []string                 // parents of the incoming streams, in order of arrival
 	claims   map[int]*claim           // the stream feeding each stripe (nil: none, or orphaned)
@@ -109,7 +116,7 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 	close(t.claimed)
 	t.claimed = make(chan struct{})
 	t.parents = append(t.parents, hdr.Parent)
-	heldNow := bitClone(t.held)
+	heldNow := t.holdingLocked()
 	replay := make([]upMsg, 0, len(t.finals[s]))
 	for _, m := range t.finals[s] {
 		replay = append(replay, m)
@@ -231,7 +238,7 @@ func (t *transfer) awaitParent(s int) {
 // receiveStripe reads chunks until the parent closes its side, then checks that every chunk
 // of the stripe is held.
 func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downstream) error {
-	n := t.man.NumChunks()
+	n := t.lay.total()
 	// Two stages: this goroutine reads the stream while a worker verifies, writes and
 	// forwards, so network reads overlap hashing and disk writes. At most cap(work)+2 chunks
 	// of the stream are in memory here.
@@ -267,7 +274,7 @@ func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downs
 			err = fmt.Errorf("%w: stream from %s (stripe %d): %w", ErrParentLost, hdr.Parent, hdr.Stripe, rerr)
 			break
 		}
-		if i < 0 || i >= n || stripeOf(t.plan, i) != hdr.Stripe {
+		if i < 0 || i >= n || t.lay.tree(i) != hdr.Stripe {
 			err = fmt.Errorf("%w: chunk %d is not in stripe %d of %d chunks", ErrBadHeader, i, hdr.Stripe, n)
 			break
 		}
@@ -287,8 +294,8 @@ func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downs
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	missing := 0
-	for _, i := range chunksOf(t.plan, hdr.Stripe, n) {
-		if !bitGet(t.held, i) {
+	for _, i := range t.lay.chunks(hdr.Stripe) {
+		if !t.hasLocked(i) {
 			missing++
 		}
 	}
@@ -299,7 +306,8 @@ func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downs
 }
 
 // deliver verifies and writes chunk i, fetching it again from the parent (then the source)
-// when its hash does not match, and hands it to the stripe's forwarders.
+// when its hash does not match, and hands it to the stripe's forwarders. With parity, it
+// then decodes the chunk's group if that group has enough pieces.
 func (t *transfer) deliver(ctx context.Context, hdr pushHeader, i int, data []byte) error {
 	a := t.a
 	a.m.bytesIn.Add(float64(len(data)))
@@ -313,6 +321,9 @@ func (t *transfer) deliver(ctx context.Context, hdr pushHeader, i int, data []by
 	if dup {
 		a.m.chunksDup.Inc()
 		return nil
+	}
+	if t.lay.isParity(i) {
+		return t.deliverParity(ctx, i, data)
 	}
 	err := t.partial.WriteChunk(i, data)
 	for attempt := 0; err != nil && isHashMismatch(err) && attempt < 4; attempt++ {
@@ -336,14 +347,54 @@ func (t *transfer) deliver(ctx context.Context, hdr pushHeader, i int, data []by
 		return fmt.Errorf("node: chunk %d: %w", i, err)
 	}
 	a.m.chunksIn.Inc()
+	if err := t.accept(ctx, i, data); err != nil {
+		return err
+	}
+	if t.code != nil {
+		t.decode(ctx, t.lay.group(i))
+	}
+	return nil
+}
+
+// deliverParity verifies parity chunk i against the manifest, keeps it while its group is
+// incomplete, forwards it and decodes the group if it can. A parity chunk that fails
+// verification is dropped (counted, logged): the group completes from its other pieces.
+func (t *transfer) deliverParity(ctx context.Context, i int, data []byte) error {
+	if err := t.smf.VerifyChunk(i, data); err != nil {
+		t.a.m.chunksBad.Inc()
+		t.a.log.Warn("parity chunk rejected", "transfer", t.id, "chunk", i, "err", err)
+		return nil
+	}
+	t.a.m.chunksIn.Inc()
+	g := t.lay.group(i)
 	t.mu.Lock()
-	fwds := t.fwd[stripeOf(t.plan, i)]
+	if !t.groupDoneLocked(g) {
+		t.parity[i] = data
+	}
+	t.mu.Unlock()
+	if err := t.accept(ctx, i, data); err != nil {
+		return err
+	}
+	t.decode(ctx, g)
+	return nil
+}
+
+// accept records verified chunk i as held and hands it to the forwarders of its tree (once:
+// a chunk that arrives twice, or is decoded and received, is forwarded once). The last data
+// chunk commits the object.
+func (t *transfer) accept(ctx context.Context, i int, data []byte) error {
+	t.mu.Lock()
+	if bitGet(t.held, i) {
+		t.mu.Unlock()
+		return nil
+	}
+	bitSet(t.held, i)
 	complete := false
-	if !bitGet(t.held, i) {
-		bitSet(t.held, i)
+	if !t.lay.isParity(i) {
 		t.nheld++
 		complete = t.nheld == t.man.NumChunks()
 	}
+	fwds := t.fwd[t.lay.tree(i)]
 	prog := t.progressLocked(complete)
 	t.mu.Unlock()
 	if prog != nil {
@@ -358,6 +409,128 @@ func (t *transfer) deliver(ctx context.Context, hdr pushHeader, i int, data []by
 		t.commit()
 	}
 	return nil
+}
+
+// groupDoneLocked reports whether every data chunk of group g is held.
+func (t *transfer) groupDoneLocked(g int) bool {
+	lo, hi := t.lay.dataOf(g)
+	for i := lo; i < hi; i++ {
+		if !bitGet(t.held, i) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasLocked reports whether chunk i is here or can be made here: held, or a parity chunk of
+// a complete group (encoded again from the data when needed).
+func (t *transfer) hasLocked(i int) bool {
+	return bitGet(t.held, i) || t.lay.isParity(i) && t.groupDoneLocked(t.lay.group(i))
+}
+
+// holdingLocked is the bitmap a new parent is answered with: every chunk hasLocked.
+func (t *transfer) holdingLocked() []byte {
+	b := bitClone(t.held)
+	for g := range t.lay.groups() {
+		if t.groupDoneLocked(g) {
+			for j := range t.lay.m {
+				bitSet(b, t.lay.n+g*t.lay.m+j)
+			}
+		}
+	}
+	return b
+}
+
+// decode rebuilds the missing data chunks of group g once it holds K of its pieces (its
+// other trees may be broken, or just slower: either way the receiver need not wait). Decoded
+// chunks are verified against the manifest like received ones, written, and forwarded down
+// their own tree, so the subtree below a broken tree keeps receiving. A decoded chunk that
+// fails verification is dropped (counted, logged): its own tree may still bring it. Cost: K
+// chunk reads and one Reed-Solomon reconstruction.
+func (t *transfer) decode(ctx context.Context, g int) {
+	l := t.lay
+	lo, hi := l.dataOf(g)
+	t.mu.Lock()
+	if t.decoding[g] || t.groupDoneLocked(g) {
+		if t.groupDoneLocked(g) {
+			t.dropParityLocked(g)
+		}
+		t.mu.Unlock()
+		return
+	}
+	have := l.k - (hi - lo) // a short group's missing pieces are zeros
+	var missing []int
+	for i := lo; i < hi; i++ {
+		if bitGet(t.held, i) {
+			have++
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	par := make([][]byte, l.m)
+	for j := range l.m {
+		if d, ok := t.parity[l.n+g*l.m+j]; ok {
+			par[j] = d
+			have++
+		}
+	}
+	if have < l.k {
+		t.mu.Unlock()
+		return
+	}
+	t.decoding[g] = true
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.decoding[g] = false
+		if t.groupDoneLocked(g) {
+			t.dropParityLocked(g)
+		}
+		t.mu.Unlock()
+	}()
+
+	miss := map[int]bool{}
+	for _, i := range missing {
+		miss[i] = true
+	}
+	sh, err := t.code.shards(g, func(i int) ([]byte, error) {
+		if miss[i] {
+			return nil, nil
+		}
+		return t.partial.ReadChunk(i)
+	})
+	if err != nil {
+		t.a.log.Warn("decode: reading group", "transfer", t.id, "group", g, "err", err)
+		return
+	}
+	for _, i := range missing {
+		sh[i-lo] = nil
+	}
+	copy(sh[l.k:], par)
+	if err := t.code.enc.ReconstructData(sh); err != nil {
+		t.a.log.Warn("decode failed", "transfer", t.id, "group", g, "err", err)
+		return
+	}
+	for _, i := range missing {
+		data := sh[i-lo][:t.smf.ChunkLen(i)]
+		if err := t.partial.WriteChunk(i, data); err != nil {
+			t.a.m.chunksBad.Inc()
+			t.a.log.Warn("decoded chunk rejected", "transfer", t.id, "chunk", i, "err", err)
+			continue
+		}
+		t.a.m.chunksDecoded.Inc()
+		if err := t.accept(ctx, i, data); err != nil {
+			return
+		}
+	}
+}
+
+// dropParityLocked forgets group g's parity chunks: the group is complete, and its parity can
+// be encoded again from the data if a child still needs it.
+func (t *transfer) dropParityLocked(g int) {
+	for j := range t.lay.m {
+		delete(t.parity, t.lay.n+g*t.lay.m+j)
+	}
 }
 
 // progressLocked returns a progress message every 5% of the object (and at completion).
@@ -448,8 +621,8 @@ func (t *transfer) adopt(s int, child string, attempt int) *forwarder {
 	hdr := pushHeader{Transfer: t.id, Manifest: t.man, Plan: t.planRaw, Child: child, Parent: t.a.cfg.Name, Source: t.source, Stripe: s, Rate: t.rate}
 	t.mu.Lock()
 	var backlog []int
-	for _, i := range chunksOf(t.plan, s, t.man.NumChunks()) {
-		if bitGet(t.held, i) {
+	for _, i := range t.lay.chunks(s) {
+		if t.hasLocked(i) {
 			backlog = append(backlog, i)
 		}
 	}
@@ -505,6 +678,16 @@ func (t *transfer) endStripe(s int) {
 }
 
 func (t *transfer) readChunk(i int) ([]byte, error) {
+	if t.lay.isParity(i) {
+		t.mu.Lock()
+		d, ok := t.parity[i]
+		t.mu.Unlock()
+		if ok {
+			return d, nil
+		}
+		// A parity chunk of a complete group: encode it again.
+		return (&groupCache{c: t.code, read: t.readChunk, cache: map[int][][]byte{}}).chunk(i)
+	}
 	if data, err := t.partial.ReadChunk(i); err == nil {
 		return data, nil
 	}
@@ -536,15 +719,30 @@ func (a *Agent) attach(hdr pushHeader) (*transfer, error) {
 	if hdr.Stripe < 0 || hdr.Stripe >= p.Stripes() {
 		return nil, fmt.Errorf("%w: stripe %d of %d", ErrBadHeader, hdr.Stripe, p.Stripes())
 	}
+	n := hdr.Manifest.NumChunks()
+	lay := newLayout(p, n)
+	smf, err := store.ManifestFromProto(hdr.Manifest.proto())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
+	}
+	var code *coder
+	if lay.m > 0 {
+		if smf.Parity == nil || smf.Parity.DataShards != lay.k || smf.Parity.ParityShards != lay.m {
+			return nil, fmt.Errorf("%w: the plan codes %d+%d pieces per group, the manifest's parity does not match", ErrBadHeader, lay.k, lay.m)
+		}
+		if code, err = newCoder(lay, smf.ChunkSize); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadHeader, err)
+		}
+	}
 	part, err := a.store.Begin(hdr.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("node: begin %s: %w", hdr.Manifest.Digest(), err)
 	}
-	n := hdr.Manifest.NumChunks()
 	t := &transfer{
 		a: a, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, source: hdr.Source,
 		start: time.Now(), partial: part, rate: hdr.Rate, limiter: newLimiter(hdr.Rate),
-		held: newBitmap(n), claims: map[int]*claim{}, claimed: make(chan struct{}), fwd: map[int][]*forwarder{},
+		lay: lay, code: code, smf: smf, parity: map[int][]byte{}, decoding: map[int]bool{},
+		held: newBitmap(lay.total()), claims: map[int]*claim{}, claimed: make(chan struct{}), fwd: map[int][]*forwarder{},
 		started: map[int]bool{}, ended: map[int]bool{}, finals: map[int]map[string]upMsg{},
 		refs: 1, done: make(chan struct{}),
 	}

@@ -130,6 +130,22 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 	if err != nil {
 		return Report{}, fmt.Errorf("node: plan: %w", err)
 	}
+	lay := newLayout(p, man.NumChunks())
+	digest := man.Digest()
+	read := func(i int) ([]byte, error) { return a.store.ReadChunk(digest, i) }
+	var parity *groupCache
+	if lay.m > 0 {
+		// Parity chunks travel verified like data: their hashes go in the manifest, which
+		// costs one encode of the whole object before the first chunk is sent.
+		if man, err = parityManifest(man, lay, read); err != nil {
+			return Report{}, err
+		}
+		c, err := newCoder(lay, int(man.proto().GetChunkSize()))
+		if err != nil {
+			return Report{}, err
+		}
+		parity = &groupCache{c: c, read: read, cache: map[int][][]byte{}}
+	}
 	id := newTransferID()
 	rep := Report{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks()}
 	if opts.Plan != nil {
@@ -166,7 +182,7 @@ func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOp
 	defer cancel()
 	stop := context.AfterFunc(a.ctx, cancel)
 	defer stop()
-	src := &sourceHost{a: a, ctx: ctx, st: st, plan: p, limiter: newLimiter(opts.RateLimit),
+	src := &sourceHost{a: a, ctx: ctx, st: st, plan: p, lay: lay, read: read, parity: parity, limiter: newLimiter(opts.RateLimit),
 		hdr: pushHeader{Transfer: id, Manifest: man, Plan: raw, Parent: a.cfg.Name, Source: a.cfg.Name, Rate: opts.RateLimit}}
 	var fwds []*forwarder
 	for s := 0; s < p.Stripes(); s++ {
@@ -204,6 +220,9 @@ type sourceHost struct {
 	ctx     context.Context // the push's
 	st      *sourceTransfer
 	plan    plan
+	lay     layout
+	read    func(i int) ([]byte, error) // a data chunk
+	parity  *groupCache                 // parity chunks (nil: none)
 	limiter *rate.Limiter
 	hdr     pushHeader // Child and Stripe unset
 }
@@ -213,9 +232,16 @@ func (h *sourceHost) overlay() plan { return h.plan }
 func (h *sourceHost) adopt(s int, child string, attempt int) *forwarder {
 	hdr := h.hdr
 	hdr.Child, hdr.Stripe = child, s
-	digest := hdr.Manifest.Digest()
-	read := func(i int) ([]byte, error) { return h.a.store.ReadChunk(digest, i) }
-	f := newForwarder(h.a, hdr, chunksOf(h.plan, s, hdr.Manifest.NumChunks()), read, subtreeOf(h.plan, child, s), h.st.report)
+	read := h.read
+	if h.parity != nil {
+		read = func(i int) ([]byte, error) {
+			if h.lay.isParity(i) {
+				return h.parity.chunk(i)
+			}
+			return h.read(i)
+		}
+	}
+	f := newForwarder(h.a, hdr, h.lay.chunks(s), read, subtreeOf(h.plan, child, s), h.st.report)
 	f.limiter, f.host, f.attempt = h.limiter, h, attempt
 	f.finish()
 	f.start(h.ctx)

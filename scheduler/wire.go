@@ -33,6 +33,10 @@ func (p *Plan) Wire() *Wire {
 // Stripes returns the number of trees (data and parity).
 func (w *Wire) Stripes() int { return len(w.Trees) }
 
+// Coding returns the data and parity trees of a forest with Reed-Solomon parity (parity 0
+// for every other plan).
+func (w *Wire) Coding() (data, parity int) { return w.DataStripes, w.Parity }
+
 // Children returns the nodes that node forwards stripe s to. Cost O(1) after a first call
 // that indexes the plan in O(edges).
 func (w *Wire) Children(node string, s int) []string {
