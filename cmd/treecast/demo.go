@@ -38,6 +38,9 @@ type demoResult struct {
 	Depth      int        `json:"depth"`
 	Copies     planCopies `json:"copies"`
 	LowerBound float64    `json:"lower_bound"`
+	Killed     int        `json:"killed"`
+	// KilledNames are the relays killed mid-push (--kill).
+	KilledNames []string `json:"killed_names,omitempty"`
 }
 
 func newDemoCmd() *cobra.Command {
@@ -46,6 +49,7 @@ func newDemoCmd() *cobra.Command {
 		nodes   int
 		size    string
 		rack    int
+		kill    int
 		verbose bool
 	)
 	c := &cobra.Command{
@@ -55,9 +59,14 @@ func newDemoCmd() *cobra.Command {
 membership, stores on disk in a temporary directory), write a random object into the first
 agent's store, push it to every other agent through the first agent's gRPC Submit call, check
 every copy byte for byte, print the plan, the per-receiver table and the plan's copies per arc
-on the topology inferred from the agents' rack labels, and clean up.`,
+on the topology inferred from the agents' rack labels, and clean up.
+
+With --kill N, N relays of the plan (the receivers that forward to the most others) are
+killed halfway through the push, as a crash would kill them: their parents re-attach the
+orphaned subtrees, and the push completes for every live receiver.`,
 		Example: `  treecast demo
   treecast demo --nodes 16 --size 1GiB --strategy forest --stripes 4
+  treecast demo --kill 2 --strategy forest --stripes 3 --parity 1
   treecast demo --json | tail -n 1`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -75,19 +84,24 @@ on the topology inferred from the agents' rack labels, and clean up.`,
 			if rack < 1 {
 				return usageErr(fmt.Errorf("--rack %d: want at least 1", rack))
 			}
-			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, opts: opts, asJSON: pf.asJSON, verbose: verbose})
+			if kill < 0 || kill > nodes-2 {
+				return usageErr(fmt.Errorf("--kill %d: want 0 to %d (the source and one receiver stay)", kill, nodes-2))
+			}
+			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, kill: kill, opts: opts, asJSON: pf.asJSON, verbose: verbose})
 		},
 	}
 	pf.register(c)
 	c.Flags().IntVar(&nodes, "nodes", 8, "agents in the cluster, the source included")
 	c.Flags().StringVar(&size, "size", "64MiB", "size of the random object")
 	c.Flags().IntVar(&rack, "rack", 4, "agents per rack label (racks are grouped two to a pod)")
+	c.Flags().IntVar(&kill, "kill", 0, "relays to kill halfway through the push")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the agents' logs")
 	return c
 }
 
 type demoConfig struct {
 	nodes, rack int
+	kill        int
 	size        int64
 	opts        *pb.PushOptions
 	asJSON      bool
@@ -143,21 +157,44 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	if err := objectRequest(req, path); err != nil {
 		return err
 	}
+	p, err := demoPlan(src, cfg.opts)
+	if err != nil {
+		return err
+	}
+	victims, err := relaysToKill(p, cfg.kill)
+	if err != nil {
+		return err
+	}
 	stream, err := client.Submit(ctx, req)
 	if err != nil {
 		return err
 	}
+	killed := make(chan []string, 1)
+	stopKiller := make(chan struct{})
+	go func() { killed <- killHalfway(cl, victims, cfg.size, int(cfg.opts.GetChunkSize()), stopKiller) }()
 	planEv, report, err := followPush(stream, newPushView(errw, cfg.asJSON))
+	close(stopKiller)
+	dead := <-killed
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
+	}
+	if len(dead) > 0 {
+		say("killed mid-push: %v\n", dead)
 	}
 	if report.GetDigest() != want {
 		return fmt.Errorf("the agent stored digest %s, the file's is %s", report.GetDigest(), want)
 	}
 
-	// 4. Every copy, byte for byte.
+	// 4. Every live copy, byte for byte.
 	verified := 0
+	gone := map[string]bool{}
+	for _, d := range dead {
+		gone[d] = true
+	}
 	for _, a := range agents[1:] {
+		if gone[a.Name()] {
+			continue
+		}
 		h := sha256.New()
 		if err := a.CopyObject(ctx, want, h); err == nil && "sha256:"+hex.EncodeToString(h.Sum(nil)) == want {
 			verified++
@@ -165,23 +202,20 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	}
 
 	// 5. The plan and what it costs on the inferred topology.
-	p, err := demoPlan(src, cfg.opts)
-	if err != nil {
-		return err
-	}
 	copies := p.Copies()
 	lb, _ := p.LowerBound()
 	if !cfg.asJSON {
 		printPlan(out, planEv, p)
 		fmt.Fprintln(out)
 		writeReport(out, report, uint64(cfg.size))
-		fmt.Fprintf(out, "\nbyte-exact copies checked: %d of %d receivers\n", verified, cfg.nodes-1)
+		fmt.Fprintf(out, "\nbyte-exact copies checked: %d of %d live receivers (%d killed)\n", verified, cfg.nodes-1-len(dead), len(dead))
 		printCopies(out, p, copies, lb)
 	}
 	secs := report.GetElapsed().AsDuration().Seconds()
 	res := demoResult{Receivers: cfg.nodes - 1, Verified: verified, Seconds: secs, Bytes: cfg.size, Digest: want,
 		Strategy: string(p.Strategy), Depth: p.Depth(), LowerBound: lb,
-		Copies: planCopies{Max: copies.Max, MaxSwitch: copies.MaxSwitch, MaxHost: copies.MaxHost, Total: copies.Total}}
+		Copies: planCopies{Max: copies.Max, MaxSwitch: copies.MaxSwitch, MaxHost: copies.MaxHost, Total: copies.Total},
+		Killed: len(dead), KilledNames: dead}
 	if secs > 0 {
 		res.MBps = float64(cfg.size) / 1e6 / secs
 	}
@@ -190,10 +224,79 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 			return err
 		}
 	}
-	if verified != cfg.nodes-1 {
-		return &exitError{code: 1, err: fmt.Errorf("%d of %d receivers hold a verified copy", verified, cfg.nodes-1)}
+	if live := cfg.nodes - 1 - len(dead); verified != live {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d live receivers hold a verified copy", verified, live)}
 	}
 	return nil
+}
+
+// relaysToKill picks the n receivers of plan p that forward to the most others (over every
+// tree), ties broken by name.
+func relaysToKill(p *scheduler.Plan, n int) ([]string, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	w := p.Wire()
+	below := map[string]int{}
+	for s := range w.Stripes() {
+		var count func(v string) int
+		count = func(v string) int {
+			k := 0
+			for _, c := range w.Children(v, s) {
+				k += 1 + count(c)
+			}
+			return k
+		}
+		for _, v := range w.Nodes()[1:] {
+			below[v] += count(v)
+		}
+	}
+	var relays []string
+	for v, k := range below {
+		if k > 0 {
+			relays = append(relays, v)
+		}
+	}
+	sort.Slice(relays, func(i, j int) bool {
+		if below[relays[i]] != below[relays[j]] {
+			return below[relays[i]] > below[relays[j]]
+		}
+		return relays[i] < relays[j]
+	})
+	if len(relays) < n {
+		return nil, usageErr(fmt.Errorf("--kill %d: the %s plan has only %d relays", n, p.Strategy, len(relays)))
+	}
+	return relays[:n], nil
+}
+
+// killHalfway kills the named agents, hard, once the receivers together hold half of what
+// the push sends them, and returns the names it killed (none when stop closes first).
+func killHalfway(cl *nodetest.Cluster, names []string, size int64, chunk int, stop <-chan struct{}) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	chunks := (size + int64(chunk) - 1) / int64(chunk)
+	half := float64(chunks*int64(len(cl.Agents)-1)) / 2
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		sum := 0.0
+		for _, a := range cl.Agents[1:] {
+			sum += a.Metric("treecast_chunks_in_total")
+		}
+		if sum >= half {
+			break
+		}
+		select {
+		case <-stop:
+			return nil
+		case <-tick.C:
+		}
+	}
+	for _, n := range names {
+		_ = cl.Agent(n).Kill()
+	}
+	return names
 }
 
 // writeRandom writes size pseudo-random bytes to path and returns their digest.
@@ -248,7 +351,7 @@ func demoPlan(src *node.Agent, opts *pb.PushOptions) (*scheduler.Plan, error) {
 	}
 	so := scheduler.Options{Strategy: strategy, Fanout: int(opts.GetFanout())}
 	if strategy == scheduler.StrategyForest {
-		so.Stripes = int(opts.GetStripes())
+		so.Stripes, so.Parity = int(opts.GetStripes()), int(opts.GetParity())
 	}
 	return scheduler.Build(g, s, ids, so)
 }

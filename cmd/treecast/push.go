@@ -15,6 +15,7 @@ type pushFlags struct {
 	strategy string
 	fanout   int
 	stripes  int
+	parity   int
 	chunk    string
 	asJSON   bool
 }
@@ -23,6 +24,7 @@ func (f *pushFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.strategy, "strategy", "tree", "overlay strategy: chain, tree, forest or unicast")
 	c.Flags().IntVar(&f.fanout, "fanout", 0, "children per node per tree (0: the strategy's default)")
 	c.Flags().IntVar(&f.stripes, "stripes", 0, "stripes of the forest strategy (0: its default)")
+	c.Flags().IntVar(&f.parity, "parity", 0, "Reed-Solomon parity trees of a forest: a receiver that loses that many trees still decodes")
 	c.Flags().StringVar(&f.chunk, "chunk", "4MiB", "chunk size of a new object")
 	c.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON object instead of progress and a table")
 }
@@ -43,10 +45,13 @@ func (f *pushFlags) options() (*pb.PushOptions, error) {
 	if !ok {
 		return nil, usageErr(fmt.Errorf("unknown strategy %q (want chain, tree, forest or unicast)", f.strategy))
 	}
-	if f.fanout < 0 || f.stripes < 0 {
-		return nil, usageErr(fmt.Errorf("--fanout and --stripes must not be negative"))
+	if f.fanout < 0 || f.stripes < 0 || f.parity < 0 {
+		return nil, usageErr(fmt.Errorf("--fanout, --stripes and --parity must not be negative"))
 	}
-	return &pb.PushOptions{ChunkSize: uint32(chunk), Strategy: st, Fanout: uint32(f.fanout), Stripes: uint32(f.stripes)}, nil
+	if f.parity > 0 && st != pb.Strategy_STRATEGY_FOREST {
+		return nil, usageErr(fmt.Errorf("--parity %d needs --strategy forest", f.parity))
+	}
+	return &pb.PushOptions{ChunkSize: uint32(chunk), Strategy: st, Fanout: uint32(f.fanout), Stripes: uint32(f.stripes), Parity: uint32(f.parity)}, nil
 }
 
 func newPushCmd() *cobra.Command {
