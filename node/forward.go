@@ -39,10 +39,13 @@ type forwarder struct {
 	attempt  int         // how many times in a row this child's stream was opened again
 	finished chan struct{}
 	finOnce  sync.Once
+	aborted  chan struct{} // closed when the host failed: the stream is cut, not closed
+	abOnce   sync.Once
 	stopped  chan struct{} // closed when the stream is over: enqueue no longer blocks
 	done     chan struct{} // closed when the stream and any repair are over
 	sent     int           // chunks sent (for tests and metrics)
 	skipped  int           // chunks the child already held
+	sentBits []byte        // chunks sent on the stream
 	resultOK map[string]bool
 }
 
@@ -54,6 +57,10 @@ type forwardHost interface {
 	// adopt starts a forwarder of stripe s to child (and child's subtree in the plan), fed
 	// with the host's chunks of the stripe; attempt counts consecutive re-opens of child.
 	adopt(s int, child string, attempt int) *forwarder
+	// backfill lists the chunks of stripe s the host can send now (held, or encoded again
+	// from held data), and total the chunk indexes of the object, parity included.
+	backfill(s int) []int
+	total() int
 }
 
 // Repair policy: a child whose stream broke is opened again up to maxReopen times (after
@@ -70,6 +77,7 @@ func newForwarder(a *Agent, hdr pushHeader, backlog []int, read func(int) ([]byt
 		a: a, hdr: hdr, backlog: backlog, read: read, report: report, subtree: subtree,
 		queue:    make(chan queued, a.cfg.QueueChunks),
 		finished: make(chan struct{}),
+		aborted:  make(chan struct{}),
 		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
 		resultOK: map[string]bool{},
@@ -101,6 +109,15 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
 // finish tells the forwarder no more chunks will come. Idempotent.
 func (f *forwarder) finish() { f.finOnce.Do(func() { close(f.finished) }) }
 
+// abort cuts the stream instead of closing it: the host failed, so the child must not take
+// the stream's end for the end of the stripe. The child keeps what it verified and waits for
+// a new parent, which the host's own parent provides (it re-attaches a failed relay's
+// children). Idempotent.
+func (f *forwarder) abort() { f.abOnce.Do(func() { close(f.aborted) }) }
+
+// errAborted ends the stream of an aborted forwarder.
+var errAborted = errors.New("node: the relay failed; stream cut for a repair")
+
 // start runs the forwarder in a goroutine owned by the agent. On an agent that is stopping it
 // ends at once, its subtree unreported.
 func (f *forwarder) start(ctx context.Context) {
@@ -118,6 +135,14 @@ func (f *forwarder) run(ctx context.Context) {
 	err := f.stream(ctx)
 	close(f.stopped)
 	f.drain()
+	select {
+	case <-f.aborted: // this agent failed the transfer: its own parent repairs the subtree
+		return
+	default:
+	}
+	if f.a.ctx.Err() != nil { // this agent is stopping: its parent repairs the subtree
+		return
+	}
 	if err != nil {
 		f.a.m.errors.WithLabelValues("child").Inc()
 		f.a.log.Warn("child stream failed", "transfer", f.hdr.Transfer, "child", f.hdr.Child, "stripe", f.hdr.Stripe, "err", err)
@@ -128,7 +153,16 @@ func (f *forwarder) run(ctx context.Context) {
 			orphans = append(orphans, r)
 		}
 	}
-	if len(orphans) > 0 && err != nil && f.host != nil && ctx.Err() == nil {
+	// A child that failed (its stream broke, or it reported its own failure) leaves its
+	// subtree orphaned: repair it.
+	childOK, known := f.resultOK[f.hdr.Child]
+	childFailed := err != nil || !childOK
+	if err == nil && !known {
+		err = fmt.Errorf("%s ended its stream without its result", f.hdr.Child)
+	} else if err == nil && !childOK {
+		err = fmt.Errorf("%s failed", f.hdr.Child)
+	}
+	if len(orphans) > 0 && childFailed && f.host != nil && ctx.Err() == nil {
 		orphans = f.repair(ctx, err, orphans)
 	}
 	// Receivers that did not report, and could not be re-attached, are failed, with the reason.
@@ -164,7 +198,8 @@ func (f *forwarder) drain() {
 func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) []string {
 	s, child := f.hdr.Stripe, f.hdr.Child
 	var next []*forwarder
-	if f.attempt < maxReopen && !errors.Is(cause, ErrMemberGone) && f.a.isAlive(child) {
+	_, reported := f.resultOK[child] // a child that reported its failure is not retried
+	if !reported && f.attempt < maxReopen && !errors.Is(cause, ErrMemberGone) && f.a.isAlive(child) {
 		timer := time.NewTimer(reopenBackoff << f.attempt)
 		select {
 		case <-timer.C:
@@ -227,8 +262,9 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 }
 
 func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
+	f.sentBits = newBitmap(f.host.total())
 	sendOne := func(i int, data []byte) error {
-		if bitGet(held, i) {
+		if bitGet(held, i) || bitGet(f.sentBits, i) {
 			f.skipped++
 			return nil
 		}
@@ -244,6 +280,7 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 		if err := up.sendChunk(i, data); err != nil {
 			return fmt.Errorf("send chunk %d: %w", i, err)
 		}
+		bitSet(f.sentBits, i)
 		f.sent++
 		f.a.m.bytesOut.Add(float64(len(data)))
 		f.a.m.chunksOut.Inc()
@@ -273,6 +310,8 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 			if err := sendQueued(q); err != nil {
 				return err
 			}
+		case <-f.aborted:
+			return errAborted
 		case <-f.finished:
 			for { // what was queued before the end, then close
 				select {
@@ -281,6 +320,9 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 						return err
 					}
 				default:
+					if err := f.sendBackfill(sendOne); err != nil {
+						return err
+					}
 					return up.closeSend()
 				}
 			}
@@ -288,6 +330,26 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// sendBackfill sends, before the stream closes, every chunk of the stripe the host can send
+// that did not go through the queue: parity chunks of groups the host completed by decoding
+// (it never received them), or chunks it decoded while its own stream of the stripe was
+// broken. So a stream closes only when the child has every chunk its parent could give it.
+func (f *forwarder) sendBackfill(sendOne func(int, []byte) error) error {
+	for _, i := range f.host.backfill(f.hdr.Stripe) {
+		if bitGet(f.sentBits, i) {
+			continue
+		}
+		data, err := f.read(i)
+		if err != nil {
+			return fmt.Errorf("read chunk %d: %w", i, err)
+		}
+		if err := sendOne(i, data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *forwarder) relay(up upstream) error {

@@ -285,6 +285,11 @@ func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downs
 	}
 	close(work)
 	<-workDone
+	if workErr != nil && ctx.Err() != nil && errors.Is(workErr, ctx.Err()) {
+		// The stream ended while a chunk waited for a full queue: the parent is gone, and
+		// the chunk is held (its forwarders send it at the latest before they close).
+		return fmt.Errorf("%w: stream from %s (stripe %d): %w", ErrParentLost, hdr.Parent, hdr.Stripe, workErr)
+	}
 	if workErr != nil {
 		return workErr
 	}
@@ -594,6 +599,13 @@ func (t *transfer) fail(err error) {
 	close(t.done)
 	t.a.m.errors.WithLabelValues("receive").Inc()
 	t.a.log.Warn("transfer failed", "transfer", t.id, "err", err)
+	// Cut the streams to the children: they wait, keeping what they verified, for this
+	// agent's parent to re-attach them.
+	for _, fwds := range t.fwd {
+		for _, f := range fwds {
+			f.abort()
+		}
+	}
 }
 
 // startForwarders starts the forwarders of stripe s, one per child of this agent in s, the
@@ -639,6 +651,21 @@ func (t *transfer) adopt(s int, child string, attempt int) *forwarder {
 	f.start(t.a.ctx)
 	return f
 }
+
+// backfill implements forwardHost: the chunks of stripe s held or encodable.
+func (t *transfer) backfill(s int) []int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []int
+	for _, i := range t.lay.chunks(s) {
+		if t.hasLocked(i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+func (t *transfer) total() int { return t.lay.total() }
 
 // overlay implements forwardHost.
 func (t *transfer) overlay() plan { return t.plan }

@@ -229,6 +229,10 @@ type sourceHost struct {
 
 func (h *sourceHost) overlay() plan { return h.plan }
 
+// backfill is empty: the source's forwarders start with every chunk of their stripe.
+func (h *sourceHost) backfill(int) []int { return nil }
+func (h *sourceHost) total() int         { return h.lay.total() }
+
 func (h *sourceHost) adopt(s int, child string, attempt int) *forwarder {
 	hdr := h.hdr
 	hdr.Child, hdr.Stripe = child, s
