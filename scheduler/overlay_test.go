@@ -45,6 +45,21 @@ func receiverSets(g *tree.Graph, seed uint64) (tree.NodeID, [][]tree.NodeID) {
 
 const eps = 1e-9
 
+// sameSet reports whether a and b hold the same nodes, each once.
+func sameSet(a, b []tree.NodeID) bool {
+	in := map[tree.NodeID]int{}
+	for _, v := range a {
+		in[v]++
+	}
+	for _, v := range b {
+		if in[v] != 1 {
+			return false
+		}
+		in[v] = 2
+	}
+	return len(in) == len(b) && len(a) == len(b)
+}
+
 // TestOverlayInvariants checks every strategy on fat-trees, leaf-spine, BCube and GScale:
 // chain carries at most one copy on every arc; tree at most one on switch-to-switch arcs;
 // forest at most 1 + 1/S on host arcs; every receiver reached exactly once per stripe.
@@ -66,6 +81,11 @@ func TestOverlayInvariants(t *testing.T) {
 					}
 					if err := p.Validate(); err != nil {
 						t.Fatalf("%s: %v", name, err)
+					}
+					// Validate checks the stripes against the plan's own receiver list: that
+					// list must be exactly the receivers asked for.
+					if !sameSet(p.Receivers, dsts) {
+						t.Fatalf("%s: plan receivers %v, asked for %v", name, p.Receivers, dsts)
 					}
 					c := p.Copies()
 					switch opts.Strategy {
@@ -287,8 +307,14 @@ func TestReplan(t *testing.T) {
 					t.Fatal(err)
 				}
 				name := fmt.Sprintf("%s seed %d %s", spec, seed, st)
-				if len(np.Receivers) != len(dsts)-len(failed) {
-					t.Fatalf("%s: %d receivers left, want %d", name, len(np.Receivers), len(dsts)-len(failed))
+				var live []tree.NodeID
+				for _, r := range dsts {
+					if !dead[r] {
+						live = append(live, r)
+					}
+				}
+				if !sameSet(np.Receivers, live) {
+					t.Fatalf("%s: receivers after replan %v, want the live ones %v", name, np.Receivers, live)
 				}
 				if err := np.Validate(); err != nil {
 					t.Fatalf("%s: %v", name, err)

@@ -166,8 +166,7 @@ func TestPolicies(t *testing.T) {
 	tr := Transfer{ID: 1, Src: id("s0"), Dsts: []tree.NodeID{id("s9"), id("s10"), id("s11")}, Volume: 10}
 	bw := map[Policy]float64{}
 	for _, pol := range []Policy{PolicyDCCast, PolicyP2P, PolicySPT, PolicyMultiTree} {
-		done := drive(t, g, Config{Policy: pol}, []Transfer{tr})
-		_ = done
+		drive(t, g, Config{Policy: pol}, []Transfer{tr})
 		s, _ := New(g, Config{Policy: pol})
 		d, _ := s.Submit(tr)
 		for _, sh := range d.Shares {
@@ -187,26 +186,7 @@ func TestPolicies(t *testing.T) {
 	if second.Completion != 50 {
 		t.Errorf("the second transfer on a disjoint path should finish at 50, got %d", second.Completion)
 	}
-	// MINMAX never picks a tree with a larger bottleneck load than DCCast's.
-	for seed := range uint64(5) {
-		trs := workload(g, seed, 2, 20, 4)
-		for _, pol := range []Policy{PolicyMinMax, PolicyDCCast} {
-			s, _ := New(g, Config{Policy: pol})
-			for _, tr := range trs[:len(trs)-1] {
-				s.Submit(tr)
-			}
-			last := trs[len(trs)-1]
-			rel := func(sh Share) float64 {
-				m := 0.0
-				for _, a := range sh.Tree.Arcs {
-					m = max(m, s.total[a])
-				}
-				return m
-			}
-			d, _ := s.Submit(last)
-			_ = rel(d.Shares[0])
-		}
-	}
+	// MINMAX's bottleneck is checked in TestMinMaxBottleneck.
 	// multitree splits the volume evenly.
 	s, _ = New(g, Config{Policy: PolicyMultiTree, Trees: 3})
 	d, _ := s.Submit(tr)

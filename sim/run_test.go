@@ -121,6 +121,59 @@ func TestExperimentDeterministic(t *testing.T) {
 	}
 }
 
+// The network schemes, the seeded random trees among them, give the same results for the
+// same seeds, byte for byte apart from wall time, per-transfer TCTs included; different
+// seeds give different workloads.
+func TestNetworkExperimentDeterministic(t *testing.T) {
+	schemes, err := ParseSchemes("dccast,random,minmax,p2p-k3,quickcast@maxmin,multitree")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := DCCastWorkload()
+	w.Horizon = 40
+	x := Experiment{Graph: tree.GScale(), Schemes: schemes, Workload: w, Seeds: Range{1, 2}}
+	encode := func() ([]byte, [][]float64) {
+		rs, err := x.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != 2*len(schemes) {
+			t.Fatalf("%d results, want %d", len(rs), 2*len(schemes))
+		}
+		var tcts [][]float64
+		for i := range rs {
+			if rs[i].Completed != rs[i].Transfers || rs[i].Transfers == 0 {
+				t.Fatalf("%s seed %d: %d of %d transfers completed", rs[i].Scheme, rs[i].Seed, rs[i].Completed, rs[i].Transfers)
+			}
+			rs[i].WallMS = 0
+			tcts = append(tcts, rs[i].TCT)
+		}
+		b, err := json.Marshal(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b, tcts
+	}
+	a, ta := encode()
+	b, tb := encode()
+	if string(a) != string(b) || !reflect.DeepEqual(ta, tb) {
+		t.Fatalf("two runs differ:\n%s\n%s", a, b)
+	}
+	var rs []Result
+	if err := json.Unmarshal(a, &rs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range schemes {
+		s1, s2 := rs[i], rs[len(schemes)+i]
+		if s1.Seed == s2.Seed || s1.Scheme != s2.Scheme {
+			t.Fatalf("results out of order: %+v %+v", s1, s2)
+		}
+		if s1.Transfers == s2.Transfers && s1.TotalBandwidth == s2.TotalBandwidth {
+			t.Errorf("%s: seeds %d and %d give the same run", s1.Scheme, s1.Seed, s2.Seed)
+		}
+	}
+}
+
 func TestExperimentCancel(t *testing.T) {
 	x := overlayExperiment(t)
 	ctx, cancel := context.WithCancel(context.Background())
