@@ -117,7 +117,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		}
 	}()
 	a.tr = grpcTransport{a}
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(cfg.DataDir, cfg.storeOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("node: open store %s: %w", cfg.DataDir, err)
 	}

@@ -71,6 +71,18 @@
 // one chunk at a time per child stream. The metric treecast_queued_bytes_max reports the
 // high-water mark of the queues.
 //
+// # Full disk
+//
+// A receiver whose chunk write or commit meets a full disk (ENOSPC, or EDQUOT for a quota)
+// fails that transfer with an error wrapping [ErrDiskFull] and the file system's error ("no
+// space left on device"), which reaches the source in the receiver's [Result]. The partial
+// object is discarded at once (it was never visible): kept for a resume, it would hold the
+// space the agent's other transfers need; a later push of it starts over. A receiver that
+// cannot even begin the object (its staging files cannot be created) refuses the stream with
+// that error. The agent keeps serving its other transfers, and the other receivers of the
+// same push are unaffected unless the full receiver relays to them (its subtree then fails
+// with it, as for any failed relay).
+//
 // # Errors
 //
 // Errors wrap the package's sentinel errors ([ErrNoReceivers], [ErrUnknownDigest],

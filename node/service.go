@@ -47,6 +47,8 @@ func statusErr(err error) error {
 		code = codes.DataLoss
 	case errors.Is(err, ErrClosed):
 		code = codes.Unavailable
+	case errors.Is(err, ErrDiskFull):
+		code = codes.ResourceExhausted
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
@@ -81,10 +83,15 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 	}
 	d := &grpcDown{stream: stream, self: s.a.cfg.Name}
 	err = s.a.receive(stream.Context(), hdr, d)
+	if err != nil && !d.answered {
+		// Refused before the holding answer (the object could not even begin, e.g. on a full
+		// disk): the parent reads the reason from the stream's status.
+		return statusErr(err)
+	}
 	if sendErr := stream.Send(&pb.PushResponse{Msg: &pb.PushResponse_Done{Done: &d.done}}); sendErr != nil && err == nil {
 		err = sendErr
 	}
-	if err != nil && d.answered {
+	if err != nil {
 		// The failure is in the results sent up; the stream itself ends cleanly.
 		return nil
 	}
