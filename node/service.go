@@ -364,8 +364,14 @@ func (s *service) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRe
 	for _, m := range st.Members {
 		out.Members = append(out.Members, memberToPB(m))
 	}
-	for _, ch := range st.Channels { // the latest version per channel comes with channel catch-up
-		out.Channels = append(out.Channels, &pb.ChannelInfo{Name: ch})
+	for _, ch := range st.ChannelTable {
+		ci := &pb.ChannelInfo{Name: ch.Name, Subscribed: ch.Subscribed, Digest: ch.Latest.Digest, Version: ch.Latest.Version,
+			Size: uint64(max(ch.Latest.Size, 0)), Origin: ch.Latest.Origin, HeldDigest: ch.Held.Digest, HeldVersion: ch.Held.Version,
+			CatchupError: ch.CatchupErr}
+		if !ch.Learned.IsZero() {
+			ci.Updated = timestamppb.New(ch.Learned)
+		}
+		out.Channels = append(out.Channels, ci)
 	}
 	return out, nil
 }
@@ -426,7 +432,7 @@ func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) er
 			Receiver: ev.Receiver, ChunksHeld: uint64(ev.Held), ChunksTotal: uint64(ev.Total)}}}}})
 	}
 	obj := Object{Path: req.GetPath(), Digest: req.GetDigest()}
-	rep, err := s.a.Push(stream.Context(), obj, target, opts)
+	rep, err := s.a.pushOrPublish(stream.Context(), obj, target, opts)
 	if err != nil {
 		return statusErr(err)
 	}
