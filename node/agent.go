@@ -51,6 +51,7 @@ type Agent struct {
 	members memberView
 	limiter *rate.Limiter // nil: no cap
 	tr      transport
+	chans   *channels // channel table and catch-up (channel.go, catchup.go)
 
 	lis        net.Listener
 	srv        *grpc.Server
@@ -113,11 +114,15 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		}
 	}()
 	a.tr = grpcTransport{a}
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(cfg.DataDir, cfg.storeOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("node: open store %s: %w", cfg.DataDir, err)
 	}
 	a.store = st
+	a.chans = newChannels(cfg, a.m.reg)
+	if err := a.chans.load(); err != nil {
+		a.log.Warn("channel table not restored; gossip brings it back", "err", err)
+	}
 
 	a.lis, err = net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
@@ -170,6 +175,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if len(cfg.Join) > 0 {
 		a.goFunc(a.rejoinLoop)
 	}
+	a.goFunc(a.catchupLoop)
 	ok = true
 	a.log.Info("agent started", "grpc", a.advertise, "gossip", a.GossipAddr(), "data", cfg.DataDir)
 	return a, nil

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/treecast/treecast/node/store"
 )
 
 // Config configures one agent. The zero value is not usable: Name, DataDir, ListenAddr and
@@ -61,6 +63,8 @@ type Config struct {
 	// corrupt, when set (tests only), may alter a chunk this agent sends on a Push stream
 	// to child; it returns the bytes to send.
 	corrupt func(child string, index int, data []byte) []byte
+	// storeOptions (tests only) are given to the store when it opens (fault injection).
+	storeOptions []store.Option
 }
 
 // Defaults used by [DefaultConfig] and filled by [Start] where a field is zero.

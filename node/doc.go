@@ -44,6 +44,35 @@
 // member dead, the streams to it are cut at once, so its subtree is reported failed without
 // waiting for TCP to notice.
 //
+// # Channels and catch-up
+//
+// [Agent.Publish] (and the Submit RPC with a "channel:NAME" target, which `treecast push --to
+// channel:NAME` sends) pushes an object to the channel's alive subscribers and then makes it
+// the channel's latest version: a [ChannelVersion] with the digest, size, publisher and a
+// version number (the publisher's clock in ns at the start of the publish, or one more than
+// the newest version it knew). Every agent keeps a table channel -> latest version, merged by
+// highest version (ties: larger digest), so the order updates arrive in does not matter and
+// an older version never replaces a newer one. The table spreads three ways: the publisher
+// sends the new version to every alive member (one small TCP message each), gossip
+// broadcasts it (each agent passes on what was news to it), and memberlist's push/pull
+// exchanges whole tables at every join and every 15 s (local) or 30 s (LAN), which brings a
+// joining or restarted agent up to date at once. The table is saved in DataDir/channels.json.
+//
+// Each agent runs one catch-up goroutine (Close cancels and waits for it). Every second, and
+// at once when the table changes, it checks each channel: a subscribed channel whose latest
+// version the store does not hold, and that no push is delivering right now, is fetched in
+// the background from the nearest alive member that holds it (same rack, then pod, then dc,
+// then anyone; the publisher and the subscribers first, in random order within a level).
+// The fetch uses the Fetch RPC: the manifest (which must carry the version's digest), then
+// the chunks not yet staged, each verified against the manifest as it is written; the object
+// becomes visible only when whole (a fetch interrupted by a holder's failure or a restart
+// resumes from the staged chunks). A member that does not hold the object answers NotFound
+// and the next one is tried; when none serves it, the channel is retried after 1 s, doubling
+// up to 1 min, and [Agent.Channels] (Status, `treecast ls`) shows the error meanwhile. One
+// catch-up runs at a time per agent; its memory is one chunk plus the gRPC stream window.
+// An agent not subscribed to a channel never fetches it. Costs: a scan is two stats per
+// channel; finding a holder is one Fetch RPC per member tried (O(members) in the worst case).
+//
 // # Rate caps
 //
 // Config.RateLimit caps everything an agent sends (Push chunks and Fetch answers) with a
@@ -70,6 +99,18 @@
 // default 4 MiB chunks and 8 queued chunks, about 52 MiB per relayed stripe. The source reads
 // one chunk at a time per child stream. The metric treecast_queued_bytes_max reports the
 // high-water mark of the queues.
+//
+// # Full disk
+//
+// A receiver whose chunk write or commit meets a full disk (ENOSPC, or EDQUOT for a quota)
+// fails that transfer with an error wrapping [ErrDiskFull] and the file system's error ("no
+// space left on device"), which reaches the source in the receiver's [Result]. The partial
+// object is discarded at once (it was never visible): kept for a resume, it would hold the
+// space the agent's other transfers need; a later push of it starts over. A receiver that
+// cannot even begin the object (its staging files cannot be created) refuses the stream with
+// that error. The agent keeps serving its other transfers, and the other receivers of the
+// same push are unaffected unless the full receiver relays to them (its subtree then fails
+// with it, as for any failed relay).
 //
 // # Errors
 //

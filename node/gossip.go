@@ -31,6 +31,8 @@ type gossip struct {
 	addr string // our gossip address
 
 	gossipInterval time.Duration // memberlist's, for the leave propagation delay
+
+	ch *channels // the channel table, gossiped by broadcasts and push/pull state
 }
 
 // NotifyJoin, NotifyUpdate and NotifyLeave implement memberlist.EventDelegate; memberlist
@@ -71,11 +73,13 @@ type gossipMeta struct {
 	Channels []string          `json:"c,omitempty"`
 }
 
-func (g *gossip) NodeMeta(limit int) []byte                  { return g.meta }
-func (g *gossip) NotifyMsg([]byte)                           {}
-func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
-func (g *gossip) LocalState(join bool) []byte                { return nil }
-func (g *gossip) MergeRemoteState(buf []byte, join bool)     {}
+func (g *gossip) NodeMeta(limit int) []byte { return g.meta }
+func (g *gossip) NotifyMsg(b []byte)        { g.ch.notifyMsg(b) }
+func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte {
+	return g.ch.getBroadcasts(overhead, limit)
+}
+func (g *gossip) LocalState(join bool) []byte            { return g.ch.localState() }
+func (g *gossip) MergeRemoteState(buf []byte, join bool) { g.ch.mergeRemote(buf) }
 
 func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 	meta, err := json.Marshal(gossipMeta{Addr: a.advertise, Labels: a.cfg.Labels, Channels: a.cfg.Channels})
@@ -117,7 +121,8 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 		mc.AdvertiseAddr = ah
 		mc.AdvertisePort, _ = strconv.Atoi(ap)
 	}
-	g := &gossip{meta: meta, gone: a.memberGone, view: map[string]Member{}, gossipInterval: mc.GossipInterval}
+	g := &gossip{meta: meta, gone: a.memberGone, view: map[string]Member{}, gossipInterval: mc.GossipInterval, ch: a.chans}
+	a.chans.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return len(g.Members()) }, RetransmitMult: mc.RetransmitMult}
 	mc.Delegate = g
 	mc.Conflict = g
 	mc.Events = g

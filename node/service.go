@@ -47,6 +47,8 @@ func statusErr(err error) error {
 		code = codes.DataLoss
 	case errors.Is(err, ErrClosed):
 		code = codes.Unavailable
+	case errors.Is(err, ErrDiskFull):
+		code = codes.ResourceExhausted
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
@@ -81,10 +83,15 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 	}
 	d := &grpcDown{stream: stream, self: s.a.cfg.Name}
 	err = s.a.receive(stream.Context(), hdr, d)
+	if err != nil && !d.answered {
+		// Refused before the holding answer (the object could not even begin, e.g. on a full
+		// disk): the parent reads the reason from the stream's status.
+		return statusErr(err)
+	}
 	if sendErr := stream.Send(&pb.PushResponse{Msg: &pb.PushResponse_Done{Done: &d.done}}); sendErr != nil && err == nil {
 		err = sendErr
 	}
-	if err != nil && d.answered {
+	if err != nil {
 		// The failure is in the results sent up; the stream itself ends cleanly.
 		return nil
 	}
@@ -357,8 +364,14 @@ func (s *service) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRe
 	for _, m := range st.Members {
 		out.Members = append(out.Members, memberToPB(m))
 	}
-	for _, ch := range st.Channels { // the latest version per channel comes with channel catch-up
-		out.Channels = append(out.Channels, &pb.ChannelInfo{Name: ch})
+	for _, ch := range st.ChannelTable {
+		ci := &pb.ChannelInfo{Name: ch.Name, Subscribed: ch.Subscribed, Digest: ch.Latest.Digest, Version: ch.Latest.Version,
+			Size: uint64(max(ch.Latest.Size, 0)), Origin: ch.Latest.Origin, HeldDigest: ch.Held.Digest, HeldVersion: ch.Held.Version,
+			CatchupError: ch.CatchupErr}
+		if !ch.Learned.IsZero() {
+			ci.Updated = timestamppb.New(ch.Learned)
+		}
+		out.Channels = append(out.Channels, ci)
 	}
 	return out, nil
 }
@@ -419,7 +432,7 @@ func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) er
 			Receiver: ev.Receiver, ChunksHeld: uint64(ev.Held), ChunksTotal: uint64(ev.Total)}}}}})
 	}
 	obj := Object{Path: req.GetPath(), Digest: req.GetDigest()}
-	rep, err := s.a.Push(stream.Context(), obj, target, opts)
+	rep, err := s.a.pushOrPublish(stream.Context(), obj, target, opts)
 	if err != nil {
 		return statusErr(err)
 	}

@@ -36,12 +36,15 @@ type Status struct {
 	Transfers []TransferStatus
 	Members   []Member
 	Channels  []string // channels the agent subscribes to
+	// ChannelTable lists the channels the agent subscribes to or knows a version of: the
+	// latest version it knows, the one it holds, and a pending catch-up error.
+	ChannelTable []ChannelStatus
 }
 
 // Status returns a snapshot of the agent. Cost: O(objects + transfers + members); it lists
 // the store's directory.
 func (a *Agent) Status() (Status, error) {
-	st := Status{Name: a.cfg.Name, Addr: a.advertise, Members: a.Members(), Channels: a.cfg.Channels}
+	st := Status{Name: a.cfg.Name, Addr: a.advertise, Members: a.Members(), Channels: a.cfg.Channels, ChannelTable: a.Channels()}
 	objs, err := a.store.Objects()
 	if err != nil {
 		return st, fmt.Errorf("node: status: %w", err)

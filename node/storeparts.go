@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"syscall"
 
 	"github.com/treecast/treecast/node/store"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
@@ -25,8 +26,8 @@ func (s storeManifest) proto() *pb.Manifest { return s.m.Proto() }
 
 type diskStore struct{ s *store.Store }
 
-func openStore(dataDir string) (objectStore, error) {
-	s, err := store.Open(filepath.Join(dataDir, storeSubdir), store.WithPathRoot(dataDir))
+func openStore(dataDir string, opts ...store.Option) (objectStore, error) {
+	s, err := store.Open(filepath.Join(dataDir, storeSubdir), append([]store.Option{store.WithPathRoot(dataDir)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -110,14 +111,41 @@ func (d diskStore) Remove(digest string) error {
 	return d.s.Remove(dg)
 }
 
+// ErrDiskFull is wrapped (with the file system's error, such as syscall.ENOSPC) by the
+// error of a chunk write or commit that met a full disk or an exhausted quota.
+var ErrDiskFull = errors.New("node: disk full")
+
+// diskPartial is a store.Partial behind the engine's partialObject. A write or commit that
+// meets a full disk (ENOSPC, EDQUOT) discards the partial object at once, for every transfer
+// that shares it: keeping its chunks for a resume would keep holding the space that the
+// agent's other transfers need. The error wraps ErrDiskFull and the file system's error; the
+// object was never visible, and a later push of it starts over.
 type diskPartial struct{ h *store.Partial }
 
-func (p diskPartial) WriteChunk(i int, data []byte) error { return p.h.WriteChunk(i, data) }
-func (p diskPartial) ReadChunk(i int) ([]byte, error)     { return p.h.ReadChunk(i) }
-func (p diskPartial) Held() []int                         { return p.h.Held().Indexes() }
-func (p diskPartial) Commit() error                       { return p.h.Commit() }
-func (p diskPartial) Abort() error                        { return p.h.Abort() }
-func (p diskPartial) Close() error                        { return p.h.Close() }
+func (p diskPartial) WriteChunk(i int, data []byte) error {
+	return p.discardIfFull(p.h.WriteChunk(i, data))
+}
+func (p diskPartial) ReadChunk(i int) ([]byte, error) { return p.h.ReadChunk(i) }
+func (p diskPartial) Held() []int                     { return p.h.Held().Indexes() }
+func (p diskPartial) Commit() error                   { return p.discardIfFull(p.h.Commit()) }
+func (p diskPartial) Abort() error                    { return p.h.Abort() }
+func (p diskPartial) Close() error                    { return p.h.Close() }
+
+func (p diskPartial) discardIfFull(err error) error {
+	if err == nil || !isDiskFull(err) {
+		return err
+	}
+	d := p.h.Manifest().Digest
+	if aerr := p.h.Abort(); aerr != nil {
+		return fmt.Errorf("%w: %w (discarding partial %s: %v)", ErrDiskFull, err, d, aerr)
+	}
+	return fmt.Errorf("%w: %w (partial %s discarded to free its space)", ErrDiskFull, err, d)
+}
+
+// isDiskFull reports whether err is a full disk or an exhausted disk quota.
+func isDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 func isHashMismatch(err error) bool { return errors.Is(err, store.ErrChunkCorrupt) }
 

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +118,21 @@ func TestPushGetLsMembers(t *testing.T) {
 	lsOut, _, err := run(t, "ls", "--agent", cl.Agents[4].Addr())
 	if err != nil || !strings.Contains(lsOut, digest) || !strings.Contains(lsOut, "complete") {
 		t.Errorf("ls: %v\n%s", err, lsOut)
+	}
+	// ls shows the channel's latest version (the push to channel:web published it) and that
+	// both subscribers hold it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var chOut string
+	heldBy := regexp.MustCompile(`(?m)^web\s+(a01|a03)\s+yes\s+latest\s*$`)
+	if err := cl.WaitFor(ctx, "ls to show web's subscribers up to date", func() bool {
+		chOut, _, err = run(t, "ls", "--agent", src)
+		return err == nil && strings.Contains(chOut, digest) && len(heldBy.FindAllString(chOut, -1)) == 2
+	}); err != nil {
+		t.Errorf("%v: ls output:\n%s", err, chOut)
+	}
+	if !regexp.MustCompile(`(?m)^web\s+\d+\s+` + regexp.QuoteMeta(digest) + `\s+700000\s+a00\s*$`).MatchString(chOut) {
+		t.Errorf("ls does not show web's latest version %s from a00:\n%s", digest, chOut)
 	}
 	mOut, _, err := run(t, "members", "--agent", src)
 	if err != nil {

@@ -18,7 +18,7 @@ func newLsCmd() *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "ls",
-		Short: "List the objects, transfers and channels of an agent",
+		Short: "List the objects, transfers and channels of an agent (per channel: its latest version and which version each member holds)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			st, err := agentStatus(c, agent)
@@ -45,10 +45,7 @@ func newLsCmd() *cobra.Command {
 				}
 			}
 			if chs := st.GetChannels(); len(chs) > 0 {
-				fmt.Fprintf(w, "\nCHANNEL\tLATEST\n")
-				for _, ch := range chs {
-					fmt.Fprintf(w, "%s\t%s\n", ch.GetName(), orDash(ch.GetDigest()))
-				}
+				writeChannels(c.Context(), w, st, memberStatuses(c.Context(), st))
 			}
 			return w.Flush()
 		},

@@ -2571,15 +2571,31 @@ func (x *Member) GetState() MemberState {
 	return MemberState_MEMBER_STATE_UNSPECIFIED
 }
 
-// ChannelInfo is a channel and the latest version an agent holds.
+// ChannelInfo is a channel as one agent sees it: the channel's latest version in the agent's
+// table (spread by gossip, highest version wins), and the version the agent holds.
 type ChannelInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Channel name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Digest of the latest object of the channel the agent holds; empty if none.
+	// Digest of the channel's latest version as the agent knows it; empty if none is known.
 	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
-	// When the agent recorded that version.
-	Updated       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=updated,proto3" json:"updated,omitempty"`
+	// When the agent learned that version.
+	Updated *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=updated,proto3" json:"updated,omitempty"`
+	// The latest version: the publisher's clock in nanoseconds at the publish (or one more
+	// than the newest version it knew). Higher supersedes lower.
+	Version uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	// Size in bytes of the latest version's object.
+	Size uint64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// Node name of the agent that published the latest version.
+	Origin string `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
+	// True when the agent subscribes to the channel (it then catches up by itself).
+	Subscribed bool `protobuf:"varint,7,opt,name=subscribed,proto3" json:"subscribed,omitempty"`
+	// Digest of the newest version the agent holds complete; empty if none.
+	HeldDigest string `protobuf:"bytes,8,opt,name=held_digest,json=heldDigest,proto3" json:"held_digest,omitempty"`
+	// Version of held_digest; equal to version when the agent is up to date.
+	HeldVersion uint64 `protobuf:"varint,9,opt,name=held_version,json=heldVersion,proto3" json:"held_version,omitempty"`
+	// The last catch-up failure while a retry is pending; empty otherwise.
+	CatchupError  string `protobuf:"bytes,10,opt,name=catchup_error,json=catchupError,proto3" json:"catchup_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2633,6 +2649,55 @@ func (x *ChannelInfo) GetUpdated() *timestamppb.Timestamp {
 		return x.Updated
 	}
 	return nil
+}
+
+func (x *ChannelInfo) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ChannelInfo) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ChannelInfo) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *ChannelInfo) GetSubscribed() bool {
+	if x != nil {
+		return x.Subscribed
+	}
+	return false
+}
+
+func (x *ChannelInfo) GetHeldDigest() string {
+	if x != nil {
+		return x.HeldDigest
+	}
+	return ""
+}
+
+func (x *ChannelInfo) GetHeldVersion() uint64 {
+	if x != nil {
+		return x.HeldVersion
+	}
+	return 0
+}
+
+func (x *ChannelInfo) GetCatchupError() string {
+	if x != nil {
+		return x.CatchupError
+	}
+	return ""
 }
 
 var File_treecast_v1_agent_proto protoreflect.FileDescriptor
@@ -2806,11 +2871,22 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x05state\x18\x06 \x01(\x0e2\x18.treecast.v1.MemberStateR\x05state\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"o\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbe\x02\n" +
 	"\vChannelInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x124\n" +
-	"\aupdated\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aupdated*v\n" +
+	"\aupdated\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x04R\aversion\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06origin\x18\x06 \x01(\tR\x06origin\x12\x1e\n" +
+	"\n" +
+	"subscribed\x18\a \x01(\bR\n" +
+	"subscribed\x12\x1f\n" +
+	"\vheld_digest\x18\b \x01(\tR\n" +
+	"heldDigest\x12!\n" +
+	"\fheld_version\x18\t \x01(\x04R\vheldVersion\x12#\n" +
+	"\rcatchup_error\x18\n" +
+	" \x01(\tR\fcatchupError*v\n" +
 	"\bStrategy\x12\x18\n" +
 	"\x14STRATEGY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTRATEGY_CHAIN\x10\x01\x12\x11\n" +
