@@ -414,7 +414,7 @@ func (a *Agent) Publish(ctx context.Context, channel string, obj Object, opts Pu
 		return Report{}, err
 	}
 	start := time.Now()
-	rep, err := a.Push(ctx, Object{Digest: man.Digest()}, "channel:"+channel, opts)
+	rep, err := a.push(ctx, Object{Digest: man.Digest()}, "channel:"+channel, opts)
 	if errors.Is(err, ErrNoReceivers) {
 		rep, err = Report{Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks()}, nil
 	}
@@ -457,14 +457,6 @@ func (a *Agent) announce(v ChannelVersion) {
 			a.log.Debug("announce channel version", "member", m.Name, "channel", v.Channel, "err", err)
 		}
 	}
-}
-
-// pushOrPublish runs a push, or a publish when the target is "channel:NAME" (the Submit RPC).
-func (a *Agent) pushOrPublish(ctx context.Context, obj Object, target string, opts PushOptions) (Report, error) {
-	if ch, ok := strings.CutPrefix(strings.TrimSpace(target), "channel:"); ok {
-		return a.Publish(ctx, ch, obj, opts)
-	}
-	return a.Push(ctx, obj, target, opts)
 }
 
 // Channels returns the channels this agent subscribes to or knows a version of, sorted by

@@ -153,16 +153,17 @@ func (f *forwarder) run(ctx context.Context) {
 			orphans = append(orphans, r)
 		}
 	}
-	// A child that failed (its stream broke, or it reported its own failure) leaves its
-	// subtree orphaned: repair it.
-	childOK, known := f.resultOK[f.hdr.Child]
-	childFailed := err != nil || !childOK
-	if err == nil && !known {
+	// Receivers of the subtree without a result are orphans whatever the stream's end: the
+	// child failed (its stream broke, or it reported its own failure), or it stopped while
+	// forwarding. Repair the subtree.
+	if childOK, known := f.resultOK[f.hdr.Child]; err == nil && !known {
 		err = fmt.Errorf("%s ended its stream without its result", f.hdr.Child)
 	} else if err == nil && !childOK {
 		err = fmt.Errorf("%s failed", f.hdr.Child)
+	} else if err == nil && len(orphans) > 0 {
+		err = fmt.Errorf("%s ended its stream without the results of %v", f.hdr.Child, orphans)
 	}
-	if len(orphans) > 0 && childFailed && f.host != nil && ctx.Err() == nil {
+	if len(orphans) > 0 && f.host != nil && ctx.Err() == nil {
 		orphans = f.repair(ctx, err, orphans)
 	}
 	// Receivers that did not report, and could not be re-attached, are failed, with the reason.

@@ -432,7 +432,7 @@ func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) er
 			Receiver: ev.Receiver, ChunksHeld: uint64(ev.Held), ChunksTotal: uint64(ev.Total)}}}}})
 	}
 	obj := Object{Path: req.GetPath(), Digest: req.GetDigest()}
-	rep, err := s.a.pushOrPublish(stream.Context(), obj, target, opts)
+	rep, err := s.a.Push(stream.Context(), obj, target, opts)
 	if err != nil {
 		return statusErr(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -112,8 +113,17 @@ func (st *sourceTransfer) report(m upMsg) {
 // (hashing it costs one read of the file). Push returns an error only when the push could not
 // start (unknown digest, path outside the data dir, target matching no node, no plan); a
 // receiver's failure is in the report, not the error. Memory stays bounded by the plan's
-// fan-out times a few chunks whatever the object size.
+// fan-out times a few chunks whatever the object size. A "channel:NAME" target publishes the
+// object as the channel's latest version ([Agent.Publish]).
 func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOptions) (Report, error) {
+	if ch, ok := strings.CutPrefix(strings.TrimSpace(target), "channel:"); ok {
+		return a.Publish(ctx, ch, obj, opts)
+	}
+	return a.push(ctx, obj, target, opts)
+}
+
+// push is Push without the channel bookkeeping.
+func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOptions) (Report, error) {
 	if a.isClosed() {
 		return Report{}, ErrClosed
 	}
