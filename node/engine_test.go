@@ -141,6 +141,7 @@ func newEngineCluster(t *testing.T, n int, corrupt func(string, int, []byte) []b
 		a := &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(), store: newMemStore(), members: staticMembers{members},
 			tr: net, transfers: map[string]*transfer{}, sources: map[string]*sourceTransfer{}, watches: map[string]map[uint64]context.CancelCauseFunc{}}
 		a.ctx, a.cancel = context.WithCancel(context.Background())
+		a.chans = newChannels(cfg, a.m.reg)
 		*members = append(*members, Member{Name: name, Addr: name, State: "alive",
 			Labels: map[string]string{"rack": fmt.Sprintf("r%d", i%2)}, Channels: []string{[]string{"web", "db"}[i%2]}})
 		net.agents[name] = a

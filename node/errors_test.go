@@ -71,7 +71,6 @@ func TestPushErrors(t *testing.T) {
 		{"unknown digest", node.Object{Digest: "sha256:" + strings.Repeat("ab", 32)}, "all", node.ErrUnknownDigest},
 		{"target matches no node", node.Object{Path: inside}, "rack=nowhere", node.ErrNoReceivers},
 		{"unknown node name", node.Object{Path: inside}, "a01,zz", node.ErrNoReceivers},
-		{"unknown channel", node.Object{Path: inside}, "channel:none", node.ErrNoReceivers},
 		{"path outside the data dir", node.Object{Path: outside}, "all", node.ErrOutsideData},
 		{"path escaping with ..", node.Object{Path: rel}, "all", node.ErrOutsideData},
 	}
@@ -88,6 +87,23 @@ func TestPushErrors(t *testing.T) {
 			}
 		})
 	}
+	// A channel nobody subscribes to yet is no error: the push publishes the version for the
+	// subscribers to come (they catch up by themselves).
+	t.Run("channel without subscribers", func(t *testing.T) {
+		rep, err := src.Push(ctx, node.Object{Path: inside}, "channel:none", node.PushOptions{})
+		if err != nil || len(rep.Receivers) != 0 {
+			t.Fatalf("push: %v, %+v; want no error and no receivers", err, rep.Receivers)
+		}
+		var latest string
+		for _, cs := range src.Channels() {
+			if cs.Name == "none" {
+				latest = cs.Latest.Digest
+			}
+		}
+		if latest != rep.Digest {
+			t.Errorf("channel none's latest version is %q, want %s", latest, rep.Digest)
+		}
+	})
 	t.Run("submit maps errors to codes", func(t *testing.T) {
 		cl := client(t, src.Addr())
 		st, err := cl.Submit(ctx, &pb.SubmitRequest{Object: &pb.SubmitRequest_Digest{Digest: "sha256:" + strings.Repeat("cd", 32)},
