@@ -15,7 +15,7 @@
 //     (the path must lie inside the data directory), resolves the target against the alive
 //     members ("all", "channel:NAME", a label selector "rack=r1,dc=east", or node names), and
 //     builds a plan: for each stripe, an overlay tree over the receivers. Chunk i belongs to
-//     stripe i mod S.
+//     stripe i mod S (with parity, see "Reed-Solomon parity" below).
 //  2. For each stripe and each of its children the source opens one Push stream and sends a
 //     header (transfer id, manifest, plan, the child's name, the stripe). The child begins a
 //     partial object in its store and answers with a bitmap of the chunks it already holds;
@@ -31,8 +31,44 @@
 //     is it visible) and sends its result up each incoming stream; parents relay their
 //     subtree's progress and results up, so every receiver's verdict reaches the source, which
 //     ends with a [Report] of one [Result] per receiver.
-//  5. A child stream that breaks makes the parent report every receiver of that child's
-//     subtree failed, with the error (re-planning the orphaned subtree hooks in there).
+//
+// # Failures and repair
+//
+// A relay that dies, a stream that breaks, or a relay whose own transfer fails (a full disk)
+// does not fail the receivers below it:
+//
+//   - The receiver whose incoming stream broke keeps the chunks it verified and its own
+//     forwarders, and waits (at most Config.StallTimeout) for a new parent. Its children see
+//     nothing: their streams stay open.
+//   - The parent of the broken stream opens it again, after 100 ms then 200 ms, while gossip
+//     lists the child alive (a transient break, or an agent restarted on the same address,
+//     resumes where it stopped). Otherwise it reports the child failed and re-attaches each of
+//     the child's children, with its subtree unchanged, to itself: the nearest live ancestor,
+//     the rule of scheduler.Replan. The new stream's header exchange skips what the receiver
+//     holds, so nothing it verified is sent again; it answers with its subtree's results so far.
+//   - A relay that fails its transfer cuts (not closes) its children's streams, so they wait
+//     for its parent to re-attach them in the same way.
+//   - A failed source ends the push; running the same push again (same digest) from any agent
+//     that holds the object resumes every receiver from what it verified.
+//
+// Repairs are counted in treecast_repairs_total. When gossip declares a member dead, the
+// streams to it are cut at once, so a repair does not wait for TCP to notice.
+//
+// # Reed-Solomon parity
+//
+// PushOptions.Parity = M with the forest strategy and S = K data stripes codes every group of
+// K consecutive data chunks with M parity chunks (klauspost/reedsolomon). Piece p of group g
+// (data chunk gK+p, or parity chunk p-K) travels on tree (p+g) mod (K+M), so every tree
+// carries at most one piece of a group. Before sending anything the source encodes the whole
+// object once to put the parity chunks' SHA-256 in the manifest (one read of the object);
+// during the push it encodes each group again as its parity trees need it (a small cache
+// keeps the last groups). A receiver verifies parity chunks like data chunks, keeps them in
+// memory only while their group is incomplete, and decodes a group's missing data chunks as
+// soon as it holds K of its K+M pieces, whichever trees they came on: a receiver that lost up
+// to M trees (or waits for slow ones) finishes without waiting for a repair. Decoded chunks
+// are verified against the manifest, written, counted in treecast_chunks_decoded_total, and
+// forwarded down their own tree, so the subtree below a broken tree keeps receiving. The
+// bandwidth cost is (K+M)/K.
 //
 // # Membership
 //
@@ -41,8 +77,9 @@
 // gRPC address, labels and channels; [Agent.Members] lists what gossip sees. Start fails when
 // no seed of Config.Join answers or when another agent already uses the name; afterwards the
 // agent joins again, every Config.RejoinInterval, the seeds it lost. When gossip declares a
-// member dead, the streams to it are cut at once, so its subtree is reported failed without
-// waiting for TCP to notice.
+// member dead, the streams to it are cut at once, so its subtree is repaired without waiting
+// for TCP to notice. A graceful Close announces the leave and waits two gossip intervals for
+// the announcement to go out.
 //
 // # Channels and catch-up
 //
