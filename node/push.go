@@ -53,6 +53,7 @@ type transfer struct {
 	lastProg int
 	npreheld int   // chunks held before the transfer reached this agent
 	dups     int   // chunks received although already held
+	decoded  int   // data chunks rebuilt from parity
 	bytesIn  int64 // chunk bytes received on this transfer's streams
 }
 
@@ -159,7 +160,7 @@ func (t *transfer) finishStripe(ctx context.Context, s int, c *claim, fwds []*fo
 	}
 	t.mu.Lock()
 	res := upMsg{Receiver: t.a.cfg.Name, Held: t.nheld, Total: t.man.NumChunks(), Final: true, OK: t.err == nil, Seconds: since(t.start),
-		AlreadyHeld: t.npreheld, Duplicates: t.dups, BytesIn: t.bytesIn}
+		AlreadyHeld: t.npreheld, Duplicates: t.dups, BytesIn: t.bytesIn, Decoded: t.decoded}
 	if t.err != nil {
 		res.Err = t.err.Error()
 	}
@@ -524,6 +525,9 @@ func (t *transfer) decode(ctx context.Context, g int) {
 			continue
 		}
 		t.a.m.chunksDecoded.Inc()
+		t.mu.Lock()
+		t.decoded++
+		t.mu.Unlock()
 		if err := t.accept(ctx, i, data); err != nil {
 			return
 		}

@@ -163,6 +163,7 @@ func upToPB(m upMsg) *pb.PushResponse {
 		return &pb.PushResponse{Msg: &pb.PushResponse_Result{Result: &pb.ReceiverResult{
 			Receiver: m.Receiver, Status: st, Error: m.Err, Elapsed: durationpb.New(secondsDur(m.Seconds)),
 			BytesReceived: uint64(max(m.BytesIn, 0)), ChunksAlreadyHeld: uint64(max(m.AlreadyHeld, 0)), ChunksDuplicate: uint64(max(m.Duplicates, 0)),
+			ChunksDecoded: uint64(max(m.Decoded, 0)),
 		}}}
 	}
 	return &pb.PushResponse{Msg: &pb.PushResponse_Progress{Progress: &pb.ProgressEvent{Receivers: []*pb.ReceiverProgress{{
@@ -235,7 +236,8 @@ func (u *grpcUp) recvUp() (upMsg, error) {
 			r := x.Result
 			return upMsg{Receiver: r.GetReceiver(), Final: true, OK: r.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED,
 				Err: r.GetError(), Seconds: r.GetElapsed().AsDuration().Seconds(), BytesIn: int64(min(r.GetBytesReceived(), 1<<62)),
-				AlreadyHeld: int(min(r.GetChunksAlreadyHeld(), 1<<40)), Duplicates: int(min(r.GetChunksDuplicate(), 1<<40))}, nil
+				AlreadyHeld: int(min(r.GetChunksAlreadyHeld(), 1<<40)), Duplicates: int(min(r.GetChunksDuplicate(), 1<<40)),
+				Decoded: int(min(r.GetChunksDecoded(), 1<<40))}, nil
 		case *pb.PushResponse_Done:
 			// Drain to the end of the stream so its status is seen.
 			if _, err := u.stream.Recv(); err != nil && !errors.Is(err, io.EOF) {
@@ -450,7 +452,8 @@ func resultToPB(r Result) *pb.ReceiverResult {
 		st = pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED
 	}
 	return &pb.ReceiverResult{Receiver: r.Receiver, Status: st, Error: r.Err, Elapsed: durationpb.New(r.Elapsed),
-		BytesReceived: uint64(max(r.BytesIn, 0)), ChunksAlreadyHeld: uint64(max(r.AlreadyHeld, 0)), ChunksDuplicate: uint64(max(r.Duplicates, 0))}
+		BytesReceived: uint64(max(r.BytesIn, 0)), ChunksAlreadyHeld: uint64(max(r.AlreadyHeld, 0)), ChunksDuplicate: uint64(max(r.Duplicates, 0)),
+		ChunksDecoded: uint64(max(r.Decoded, 0))}
 }
 
 // targetString turns a protocol Target into the target syntax of [Agent.Push].

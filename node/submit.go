@@ -90,7 +90,7 @@ func (st *sourceTransfer) report(m upMsg) {
 			return // first verdict wins, verified over failed
 		}
 		st.results[m.Receiver] = Result{Receiver: m.Receiver, OK: m.OK, Err: m.Err, Elapsed: time.Since(st.start),
-			AlreadyHeld: m.AlreadyHeld, Duplicates: m.Duplicates, BytesIn: m.BytesIn}
+			AlreadyHeld: m.AlreadyHeld, Duplicates: m.Duplicates, BytesIn: m.BytesIn, Decoded: m.Decoded}
 		ev.Final, ev.OK, ev.Err = true, m.OK, m.Err
 		if m.OK {
 			ev.Held = st.total

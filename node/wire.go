@@ -31,6 +31,7 @@ type upMsg struct {
 	// Of a receiver's own final result:
 	AlreadyHeld int   // chunks it held before the push reached it (not sent again)
 	Duplicates  int   // chunks it received although it held them
+	Decoded     int   // data chunks it rebuilt from Reed-Solomon parity
 	BytesIn     int64 // chunk bytes it received
 }
 
@@ -63,7 +64,9 @@ type Result struct {
 	// or repeated push does not send them); Duplicates the chunks it received although it held
 	// them (wasted sends); BytesIn the chunk bytes it received.
 	AlreadyHeld, Duplicates int
-	BytesIn                 int64
+	// Decoded counts the data chunks it rebuilt from parity instead of receiving them.
+	Decoded int
+	BytesIn int64
 }
 
 // Report is the outcome of a push: one Result per receiver, sorted by name.

@@ -39,6 +39,12 @@ type demoResult struct {
 	Copies     planCopies `json:"copies"`
 	LowerBound float64    `json:"lower_bound"`
 	Killed     int        `json:"killed"`
+	// BytesReceived sums the chunk bytes every receiver got (data and parity, repairs
+	// included); Duplicates the chunks a receiver got although it held them; Decoded the data
+	// chunks rebuilt from parity.
+	BytesReceived uint64 `json:"bytes_received"`
+	Duplicates    uint64 `json:"duplicate_chunks"`
+	Decoded       uint64 `json:"decoded_chunks"`
 	// KilledNames are the relays killed mid-push (--kill).
 	KilledNames []string `json:"killed_names,omitempty"`
 }
@@ -209,6 +215,12 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 		fmt.Fprintln(out)
 		writeReport(out, report, uint64(cfg.size))
 		fmt.Fprintf(out, "\nbyte-exact copies checked: %d of %d live receivers (%d killed)\n", verified, cfg.nodes-1-len(dead), len(dead))
+		var in, dup, dec uint64
+		for _, r := range report.GetReceivers() {
+			in, dup, dec = in+r.GetBytesReceived(), dup+r.GetChunksDuplicate(), dec+r.GetChunksDecoded()
+		}
+		fmt.Fprintf(out, "received %s in all (%.2f objects per receiver), %d chunks sent twice, %d decoded from parity\n",
+			humanBytes(int64(in)), float64(in)/float64(max(cfg.size, 1))/float64(cfg.nodes-1), dup, dec)
 		printCopies(out, p, copies, lb)
 	}
 	secs := report.GetElapsed().AsDuration().Seconds()
@@ -216,6 +228,11 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 		Strategy: string(p.Strategy), Depth: p.Depth(), LowerBound: lb,
 		Copies: planCopies{Max: copies.Max, MaxSwitch: copies.MaxSwitch, MaxHost: copies.MaxHost, Total: copies.Total},
 		Killed: len(dead), KilledNames: dead}
+	for _, r := range report.GetReceivers() {
+		res.BytesReceived += r.GetBytesReceived()
+		res.Duplicates += r.GetChunksDuplicate()
+		res.Decoded += r.GetChunksDecoded()
+	}
 	if secs > 0 {
 		res.MBps = float64(cfg.size) / 1e6 / secs
 	}
@@ -393,6 +410,10 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%d GiB", n>>30)
 	case n >= 1<<20 && n%(1<<20) == 0:
 		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
