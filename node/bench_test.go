@@ -221,3 +221,101 @@ func BenchmarkRelayMemory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPushFailure measures a forest push (4 data stripes, 1 MiB chunks) of 64 MiB to 11
+// receivers, undisturbed and with the plan's busiest relay killed halfway, without parity
+// (the dead relay's children are re-attached: repair) and with one parity tree (receivers
+// decode what the dead relay owed them). It reports the push's time, the bytes the receivers
+// received per byte of the object and receiver (1.00 is every receiver getting the object
+// once; parity costs (K+M)/K), the chunks sent to a receiver that held them, and the chunks
+// decoded from parity.
+func BenchmarkPushFailure(b *testing.B) {
+	for _, parity := range []int{0, 1} {
+		for _, kill := range []bool{false, true} {
+			name := fmt.Sprintf("parity=%d/kill=%v", parity, kill)
+			b.Run(name, func(b *testing.B) { benchPushFailure(b, parity, kill) })
+		}
+	}
+}
+
+func benchPushFailure(b *testing.B, parity int, kill bool) {
+	const agents = 12
+	data := make([]byte, benchObject)
+	var received, dups, decoded float64
+	k := 0
+	for b.Loop() {
+		b.StopTimer()
+		c, err := nodetest.Start(context.Background(), agents, nodetest.Options{ChunkSize: benchChunk, Dir: b.TempDir(),
+			Labels: func(i int) map[string]string { return map[string]string{"rack": fmt.Sprint("r", i/4)} }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		data[0], data[1] = byte(k), byte(k>>8)
+		k++
+		digest, err := c.Agents[0].Put(mustWrite(b, c, 0, "obj", data), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		victim := make(chan string, 1)
+		opts := node.PushOptions{Strategy: "forest", Stripes: 4, Parity: parity, Plan: func(p node.PlanInfo) {
+			children := map[string]int{} // the relay with the most children (over all trees)
+			best := ""
+			for _, e := range p.Edges {
+				if e.Parent == c.Agents[0].Name() {
+					continue
+				}
+				children[e.Parent]++
+				if n := children[e.Parent]; best == "" || n > children[best] || n == children[best] && e.Parent < best {
+					best = e.Parent
+				}
+			}
+			victim <- best
+		}}
+		done := make(chan node.Report, 1)
+		b.StartTimer()
+		go func() {
+			rep, err := c.Agents[0].Push(context.Background(), node.Object{Digest: digest}, "all", opts)
+			if err != nil {
+				b.Error(err)
+			}
+			done <- rep
+		}()
+		v := <-victim
+		if kill {
+			half := float64(benchObject/benchChunk*(agents-1)) / 2
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := c.WaitFor(ctx, "half the push", func() bool {
+				got := 0.0
+				for _, a := range c.Agents[1:] {
+					got += a.Metric("treecast_chunks_in_total")
+				}
+				return got >= half
+			}); err != nil {
+				b.Fatal(err)
+			}
+			cancel()
+			_ = c.Agent(v).Kill()
+		}
+		rep := <-done
+		b.StopTimer()
+		live, in := 0, 0.0
+		for _, r := range rep.Receivers {
+			if r.Receiver == v && kill {
+				continue
+			}
+			if !r.OK {
+				b.Fatalf("%s: %s", r.Receiver, r.Err)
+			}
+			live++
+			in += float64(r.BytesIn) / benchObject
+			dups += float64(r.Duplicates)
+			decoded += float64(r.Decoded)
+		}
+		received += in / float64(live)
+		c.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(received/float64(k), "objects-received/receiver")
+	b.ReportMetric(dups/float64(k), "dup-chunks/op")
+	b.ReportMetric(decoded/float64(k), "decoded-chunks/op")
+}

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"github.com/hashicorp/memberlist"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +65,11 @@ type Config struct {
 	// corrupt, when set (tests only), may alter a chunk this agent sends on a Push stream
 	// to child; it returns the bytes to send.
 	corrupt func(child string, index int, data []byte) []byte
+	// gossipFilter, a test hook, drops gossip to and from the peers (gossip addresses) it
+	// blocks: a network partition of the gossip only.
+	gossipFilter func(peer string) bool
+	// gossipTune, a test hook, adjusts memberlist's configuration (faster failure detection).
+	gossipTune func(*memberlist.Config)
 	// storeOptions (tests only) are given to the store when it opens (fault injection).
 	storeOptions []store.Option
 }

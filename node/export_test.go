@@ -1,5 +1,11 @@
 package node
 
+import (
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
 // SetCorrupt installs a test hook that may alter each chunk an agent sends on a Push stream
 // (to flip bits in transit). Only tests of this package's directory can call it.
 func SetCorrupt(cfg *Config, f func(child string, index int, data []byte) []byte) { cfg.corrupt = f }
@@ -8,4 +14,19 @@ func SetCorrupt(cfg *Config, f func(child string, index int, data []byte) []byte
 func EncodePlan(src string, dsts []string, strategy string) ([]byte, error) {
 	_, raw, err := buildPlan(nil, src, dsts, PushOptions{Strategy: strategy})
 	return raw, err
+}
+
+// SetGossipFilter installs a test hook that drops gossip to and from the peers (gossip
+// addresses, host:port) for which blocked returns true: a partition of the gossip only.
+func SetGossipFilter(cfg *Config, blocked func(peer string) bool) { cfg.gossipFilter = blocked }
+
+// SetFastFailureDetection makes gossip declare a silent member dead within about a second
+// (memberlist's probe every 200 ms, suspicion at most a few probes), for tests of failures.
+func SetFastFailureDetection(cfg *Config) {
+	cfg.gossipTune = func(mc *memberlist.Config) {
+		mc.ProbeInterval = 200 * time.Millisecond
+		mc.ProbeTimeout = 100 * time.Millisecond
+		mc.SuspicionMult = 2
+		mc.SuspicionMaxTimeoutMult = 2
+	}
 }

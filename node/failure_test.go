@@ -297,3 +297,114 @@ func TestReceiverRestartMidPush(t *testing.T) {
 	}
 	t.Logf("a01: %d chunks before the crash, %d after, push %v", before, after, rep.Elapsed.Round(time.Millisecond))
 }
+
+// partition is a gossip partition between agents of one process: the agents with index
+// below cut gossip with the others while it is on.
+type partition struct {
+	mu    sync.Mutex
+	on    bool
+	cut   int
+	group map[string]int // gossip address -> agent index
+}
+
+func (p *partition) blocked(self int) func(peer string) bool {
+	return func(peer string) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		other, ok := p.group[peer]
+		return p.on && ok && (self < p.cut) != (other < p.cut)
+	}
+}
+
+func (p *partition) set(on bool) {
+	p.mu.Lock()
+	p.on = on
+	p.mu.Unlock()
+}
+
+// TestGossipPartitionHeal partitions the gossip of a 6-agent cluster in two halves. Each half
+// declares the other dead, and a push from one half reaches its own half only. After the
+// partition heals, the agents rejoin, and the same push again reaches everyone: the half
+// that had the object is sent nothing, the other half gets it once.
+func TestGossipPartitionHeal(t *testing.T) {
+	const n = 6
+	part := &partition{cut: n / 2, group: map[string]int{}}
+	c := nodetest.StartCluster(t, n, nodetest.Options{ChunkSize: 16 << 10, Configure: func(i int, cfg *node.Config) {
+		cfg.RejoinInterval = 200 * time.Millisecond
+		node.SetGossipFilter(cfg, part.blocked(i))
+		node.SetFastFailureDetection(cfg)
+	}})
+	part.mu.Lock()
+	for i, a := range c.Agents {
+		part.group[a.GossipAddr()] = i
+	}
+	part.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sees := func(a *node.Agent) (alive int) {
+		for _, m := range a.Members() {
+			if m.State == "alive" {
+				alive++
+			}
+		}
+		return alive
+	}
+
+	start := time.Now()
+	part.set(true)
+	if err := c.WaitFor(ctx, "each half to see only itself", func() bool {
+		for _, a := range c.Agents {
+			if sees(a) != n/2 {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("partitioned in %v", time.Since(start).Round(time.Millisecond))
+	data := randomBytes(1<<20, 31)
+	path := mustWrite(t, c, 0, "obj.bin", data)
+	rep, err := c.Agents[0].Push(ctx, node.Object{Path: path}, "all", node.PushOptions{Strategy: "tree"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Receivers) != n/2-1 || rep.Failed() != 0 {
+		t.Fatalf("push during the partition: %+v, want the %d other agents of its half verified", rep.Receivers, n/2-1)
+	}
+
+	start = time.Now()
+	part.set(false)
+	if err := c.WaitFor(ctx, "the halves to rejoin", func() bool {
+		for _, a := range c.Agents {
+			if sees(a) != n {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("healed in %v", time.Since(start).Round(time.Millisecond))
+	rep, err = c.Agents[0].Push(ctx, node.Object{Digest: rep.Digest}, "all", node.PushOptions{Strategy: "tree"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Receivers) != n-1 || rep.Failed() != 0 {
+		t.Fatalf("push after the heal: %+v, want all %d others verified", rep.Receivers, n-1)
+	}
+	for _, r := range rep.Receivers {
+		i := slices.IndexFunc(c.Agents, func(a *node.Agent) bool { return a.Name() == r.Receiver })
+		switch {
+		case r.Duplicates != 0:
+			t.Errorf("%s received %d chunks it held", r.Receiver, r.Duplicates)
+		case i < n/2 && r.BytesIn != 0:
+			t.Errorf("%s already held the object but was sent %d bytes", r.Receiver, r.BytesIn)
+		case i >= n/2 && r.BytesIn != int64(len(data)):
+			t.Errorf("%s was sent %d bytes, want the object once (%d)", r.Receiver, r.BytesIn, len(data))
+		}
+		if got, err := c.Read(r.Receiver, rep.Digest); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: copy differs or is missing: %v", r.Receiver, err)
+		}
+	}
+}

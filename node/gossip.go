@@ -127,6 +127,16 @@ func joinMembership(ctx context.Context, a *Agent) (memberView, error) {
 	mc.Conflict = g
 	mc.Events = g
 	mc.Logger = log.New(io.Discard, "", 0)
+	if a.cfg.gossipTune != nil {
+		a.cfg.gossipTune(mc)
+	}
+	if a.cfg.gossipFilter != nil {
+		ft, err := newFilterTransport(mc.BindAddr, mc.BindPort, a.cfg.gossipFilter)
+		if err != nil {
+			return nil, err
+		}
+		mc.Transport = ft
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, err
