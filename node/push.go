@@ -59,9 +59,17 @@ type transfer struct {
 
 // claim is the incoming stream that currently feeds one stripe of a transfer.
 type claim struct {
-	sink   *upSink
-	parent string
+	sink     *upSink
+	parent   string
+	received chan struct{} // closed when the stream's chunks are all verified (or it ended)
+	once     sync.Once
 }
+
+func (c *claim) doneReceiving() { c.once.Do(func() { close(c.received) }) }
+
+// claimHandover bounds how long a stream that re-attaches a stripe waits for the stream it
+// replaces to end.
+const claimHandover = 2 * time.Second
 
 // upSink serialises messages sent up one incoming stream.
 type upSink struct {
@@ -110,9 +118,22 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 		sink.dead = true
 		sink.mu.Unlock()
 	}()
-	c := &claim{sink: sink, parent: hdr.Parent}
+	c := &claim{sink: sink, parent: hdr.Parent, received: make(chan struct{})}
+	defer c.doneReceiving()
 	t.mu.Lock()
-	// A parent re-attaching an orphaned stripe replaces the stream it lost.
+	// A parent re-attaching an orphaned stripe replaces the stream it lost. If that stream has
+	// not noticed its end yet, give it a moment to: the chunks it is still verifying would
+	// otherwise be missing from the holding answer, and sent again.
+	if old := t.claims[s]; old != nil {
+		t.mu.Unlock()
+		timer := time.NewTimer(claimHandover)
+		select {
+		case <-old.received:
+		case <-timer.C:
+		}
+		timer.Stop()
+		t.mu.Lock()
+	}
 	t.claims[s] = c
 	close(t.claimed)
 	t.claimed = make(chan struct{})
@@ -141,6 +162,7 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 	}
 
 	recvErr := t.receiveStripe(ctx, hdr, down)
+	c.doneReceiving()
 	if errors.Is(recvErr, ErrParentLost) && t.orphan(s, c) {
 		return recvErr
 	}
