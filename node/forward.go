@@ -147,9 +147,12 @@ func (f *forwarder) run(ctx context.Context) {
 		f.a.m.errors.WithLabelValues("child").Inc()
 		f.a.log.Warn("child stream failed", "transfer", f.hdr.Transfer, "child", f.hdr.Child, "stripe", f.hdr.Stripe, "err", err)
 	}
+	// Orphans: the receivers of the subtree without a result, and, when the stream broke, also
+	// those reported failed (a relay below may have reported its own subtree failed just
+	// before it died; they may well be alive, and the repair finds out).
 	var orphans []string
 	for _, r := range f.subtree {
-		if _, ok := f.resultOK[r]; !ok {
+		if ok, known := f.resultOK[r]; !known || !ok && err != nil {
 			orphans = append(orphans, r)
 		}
 	}
@@ -165,6 +168,9 @@ func (f *forwarder) run(ctx context.Context) {
 	}
 	if len(orphans) > 0 && f.host != nil && ctx.Err() == nil {
 		orphans = f.repair(ctx, err, orphans)
+	}
+	if f.a.ctx.Err() != nil { // stopped during the repair: its parent repairs the subtree
+		return
 	}
 	// Receivers that did not report, and could not be re-attached, are failed, with the reason.
 	for _, r := range orphans {
