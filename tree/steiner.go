@@ -125,6 +125,9 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		return nil, err
 	}
 	ws := newWorkspace(g)
+	if g.NumNodes() <= localSearchMaxNodes {
+		_, w = tabulate(g, w, nil) // the searches below weigh each arc many times
+	}
 	tm, err := ws.tm(src, recv, w)
 	if err != nil {
 		return nil, err
@@ -192,11 +195,13 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 	}
 	// Restarts under slightly perturbed weights break ties differently (hop weights tie a
 	// lot), reaching trees that single moves cannot; each is refined under the true weights.
+	var wbuf []float64
 	for r := range perturbedRestarts {
 		if work <= 0 {
 			break
 		}
-		wp := func(a ArcID) float64 { return w(a) * (1 + 1e-3*jitter(uint64(a), uint64(r))) }
+		var wp Weight
+		wbuf, wp = tabulate(g, func(a ArcID) float64 { return w(a) * (1 + 1e-3*jitter(uint64(a), uint64(r))) }, wbuf)
 		t, err := ws.tm(src, recv, wp)
 		if err != nil {
 			break
@@ -209,6 +214,19 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		}
 	}
 	return best, nil
+}
+
+// tabulate returns w's weights of every arc in a table (buf if it is large enough) and a
+// Weight that reads them. Cost O(E) calls of w.
+func tabulate(g *Graph, w Weight, buf []float64) ([]float64, Weight) {
+	if cap(buf) < g.NumArcs() {
+		buf = make([]float64, g.NumArcs())
+	}
+	buf = buf[:g.NumArcs()]
+	for a := range buf {
+		buf[a] = w(ArcID(a))
+	}
+	return buf, func(a ArcID) float64 { return buf[a] }
 }
 
 // SteinerTM computes a Steiner tree with the Takahashi-Matsuyama heuristic: starting from
