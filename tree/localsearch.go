@@ -142,7 +142,7 @@ func (sp *spanner) tree(root NodeID, recv []NodeID, set *arcSet) *Tree {
 // when re-spanning the new node set (spanner.span) gives a cheaper tree. Each pass costs
 // O(V · (S log S + arcs)) for S tree nodes; the passes end when no move improves (each
 // improvement lowers the cost) or after localSearchBudget re-spanning evaluations.
-func (ws *workspace) localSearch(t *Tree, recv []NodeID, w Weight, work *int) *Tree {
+func (ws *workspace) localSearch(t *Tree, recv []NodeID, w Weight, work *int, fresh func(*Tree) bool) *Tree {
 	g := ws.g
 	n := g.NumNodes()
 	in := ws.bools(&ws.in, n)
@@ -167,7 +167,9 @@ func (ws *workspace) localSearch(t *Tree, recv []NodeID, w Weight, work *int) *T
 	tried := ws.tried
 	defer func() { *work -= sp.work }()
 	for improved := true; improved && budget > 0 && *work > sp.work; {
-		improved = false
+		if improved = false; best != t && fresh != nil && !fresh(best) {
+			break // an earlier search went on from this tree
+		}
 		members := best.Nodes(g)
 		clear(in)
 		for _, v := range members {

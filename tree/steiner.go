@@ -1,7 +1,6 @@
 package tree
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -145,34 +144,25 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		// costs O(V) per re-spanning, and on fat-trees TM is already minimal).
 		if len(best.Arcs) < largeGraphLocalSearchArcs {
 			work := localSearchWork
-			best = ws.localSearch(best, recv, w, &work)
+			best = ws.localSearch(best, recv, w, &work, nil)
 		}
 		return best, nil
 	}
-	// Starts that grow the same link set as an earlier one are skipped: the local search
-	// would retrace the same moves.
-	seen := map[string]bool{}
-	var ls []int
-	var key []byte
+	// Starts that grow the same link set as an earlier one are skipped, and a local search
+	// stops when it reaches a tree some earlier search (or start) reached: either would
+	// retrace the same moves.
+	seen := map[[2]uint64]bool{}
 	fresh := func(t *Tree) bool {
-		ls = ls[:0]
-		for _, a := range t.Arcs {
-			ls = append(ls, a.Link())
-		}
-		slices.Sort(ls)
-		key = key[:0]
-		for _, l := range ls {
-			key = binary.AppendUvarint(key, uint64(l))
-		}
-		if seen[string(key)] {
+		k := linkSetKey(t)
+		if seen[k] {
 			return false
 		}
-		seen[string(key)] = true
+		seen[k] = true
 		return true
 	}
 	fresh(best)
 	work := localSearchWork
-	best = ws.localSearch(best, recv, w, &work)
+	best = ws.localSearch(best, recv, w, &work, fresh)
 	// Multi-start: grow TM from other receivers too (as if the tree were undirected), orient
 	// the result away from src, and refine each start by the local search.
 	terms := append([]NodeID{src}, recv...)
@@ -189,7 +179,7 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		if t = ws.treeFromLinks(src, t.Arcs, recv, w); !fresh(t) {
 			continue
 		}
-		if t = ws.localSearch(t, recv, w, &work); t.Cost < best.Cost {
+		if t = ws.localSearch(t, recv, w, &work, fresh); t.Cost < best.Cost {
 			best = t
 		}
 	}
@@ -209,11 +199,30 @@ func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 		if t = ws.treeFromLinks(src, t.Arcs, recv, w); !fresh(t) {
 			continue
 		}
-		if t = ws.localSearch(t, recv, w, &work); t.Cost < best.Cost {
+		if t = ws.localSearch(t, recv, w, &work, fresh); t.Cost < best.Cost {
 			best = t
 		}
 	}
 	return best, nil
+}
+
+// linkSetKey is an order-independent 128-bit hash of the set of links of t. Cost O(T).
+func linkSetKey(t *Tree) [2]uint64 {
+	var k [2]uint64
+	for _, a := range t.Arcs {
+		l := uint64(a.Link())
+		k[0] += mix64(l)
+		k[1] += mix64(l ^ 0x5851f42d4c957f2d)
+	}
+	return k
+}
+
+// mix64 is the finalizer of splitmix64, a bijective scrambling of x.
+func mix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // tabulate returns w's weights of every arc in a table (buf if it is large enough) and a
