@@ -16,8 +16,9 @@ const localSearchBudget = 300
 
 // spanner re-spans node sets for the local search: Prim's rule from the root over the
 // subgraph induced by a node set, then pruning of non-receiver leaves, weighed without
-// building a Tree. Its arrays are allocated once per local search (O(V)) and reset per
-// evaluation only over the nodes involved, so an evaluation allocates nothing. (With
+// building a Tree. Its arrays are allocated once per workspace (O(V)), readied by init for
+// each local search (O(V)) and reset per evaluation only over the nodes involved, so an
+// evaluation allocates nothing. (With
 // directed weights Prim's rule is not optimal; a minimum arborescence here tripled the cost
 // of Steiner for 0.2 points of mean quality, so only the improvement pass uses one.)
 type spanner struct {
@@ -141,7 +142,10 @@ func (sp *spanner) tree(root NodeID, recv []NodeID, set *arcSet) *Tree {
 // node, exchange a key path (keyPathExchange), or insert a node next to the tree, each kept
 // when re-spanning the new node set (spanner.span) gives a cheaper tree. Each pass costs
 // O(V · (S log S + arcs)) for S tree nodes; the passes end when no move improves (each
-// improvement lowers the cost) or after localSearchBudget re-spanning evaluations.
+// improvement lowers the cost), after localSearchBudget re-spanning evaluations, or when
+// fresh (if not nil; it records the trees it is given) reports that an improved tree was
+// reached before (a start, or a tree an earlier search went on from). The workspace's
+// arrays are reused, so a pass allocates only the trees it keeps.
 func (ws *workspace) localSearch(t *Tree, recv []NodeID, w Weight, work *int, fresh func(*Tree) bool) *Tree {
 	g := ws.g
 	n := g.NumNodes()

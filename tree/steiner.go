@@ -115,9 +115,10 @@ func jitter(a, r uint64) float64 {
 // receivers on a 30,000-node fat-tree); on graphs of at most 1,024 nodes up to 15 TM runs
 // plus local searches of at most 300 re-spanning evaluations each and a few key-path
 // exchanges (O((V + E) log V) each) per pass, all within a work bound of 500,000 nodes
-// settled and arcs scanned: about 0.1 ms on GScale, 2 ms on 50 nodes, under 20 ms for every
-// host of a 1,000-node graph. Use SteinerTM (microseconds there) where speed matters more
-// than the last percent.
+// settled and arcs scanned; the weights are tabulated once (O(E)), the runs share one set
+// of O(V) arrays, and a local search stops on a tree an earlier one reached. About 50 µs on
+// GScale, 0.8 ms on 50 nodes, under 20 ms for every host of a 1,000-node graph. Use
+// SteinerTM (microseconds there) where speed matters more than the last percent.
 func Steiner(g *Graph, src NodeID, dsts []NodeID, w Weight) (*Tree, error) {
 	recv, err := checkNodes(g, src, dsts)
 	if err != nil {
