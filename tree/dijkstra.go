@@ -47,6 +47,19 @@ func newSearch(g *Graph, w Weight) *search {
 	return s
 }
 
+// reset readies s for a new search under w: every distance +Inf, no predecessor, the heap
+// empty, forward, no node skipped. Cost O(V).
+func (s *search) reset(w Weight) {
+	s.w = w
+	s.heap.reset()
+	for i := range s.dist {
+		s.dist[i] = math.Inf(1)
+		s.pred[i] = -1
+	}
+	s.reverse = false
+	s.skip = nil
+}
+
 // seed makes v a source at distance d (if that improves it).
 func (s *search) seed(v NodeID, d float64) {
 	if d < s.dist[v] {

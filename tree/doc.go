@@ -34,8 +34,8 @@
 //     on fat-trees (TM grown from the source reuses the core switch it reached first, while
 //     KMB's paths may cross different cores for different pods), and the local search that
 //     brings random WAN graphs within a fraction of a percent of the optimum on average.
-//     About 0.1 to 0.5 ms on GScale, 2 to 3 ms on a 50-node graph, 20 to 30 ms for 1,000
-//     receivers on a k=48 fat-tree and about 0.1 s for all its 27,647 other hosts.
+//     About 0.05 to 0.2 ms on GScale, about 1 ms on a 50-node graph, 10 to 30 ms for
+//     1,000 receivers on a k=48 fat-tree and under 0.1 s for all its 27,647 other hosts.
 //   - "exact" ([SteinerExact]): Dreyfus-Wagner, a minimum Steiner arborescence, for at most
 //     [MaxExactTerminals] receivers (exponential in their number); the reference of the
 //     tests.

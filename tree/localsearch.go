@@ -1,6 +1,9 @@
 package tree
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // localSearchMaxNodes bounds the graphs on which Steiner runs its multi-start local search:
 // each start costs a TM run, O((V + E) log V), so larger graphs only refine small trees
@@ -13,8 +16,9 @@ const localSearchBudget = 300
 
 // spanner re-spans node sets for the local search: Prim's rule from the root over the
 // subgraph induced by a node set, then pruning of non-receiver leaves, weighed without
-// building a Tree. Its arrays are allocated once per local search (O(V)) and reset per
-// evaluation only over the nodes involved, so an evaluation allocates nothing. (With
+// building a Tree. Its arrays are allocated once per workspace (O(V)), readied by init for
+// each local search (O(V)) and reset per evaluation only over the nodes involved, so an
+// evaluation allocates nothing. (With
 // directed weights Prim's rule is not optimal; a minimum arborescence here tripled the cost
 // of Steiner for 0.2 points of mean quality, so only the improvement pass uses one.)
 type spanner struct {
@@ -33,13 +37,22 @@ type spanner struct {
 
 func newSpanner(g *Graph, w Weight, root NodeID, recv []NodeID) *spanner {
 	n := g.NumNodes()
-	sp := &spanner{g: g, w: w, h: newNodeHeap(n), keep: make([]bool, n), via: make([]ArcID, n),
+	sp := &spanner{g: g, h: newNodeHeap(n), keep: make([]bool, n), via: make([]ArcID, n),
 		key: make([]float64, n), done: make([]bool, n), kids: make([]int32, n)}
+	sp.init(w, root, recv)
+	return sp
+}
+
+// init readies sp for a local search of a tree rooted at root spanning recv under w, with
+// its work count at 0. Cost O(V).
+func (sp *spanner) init(w Weight, root NodeID, recv []NodeID) {
+	sp.w = w
+	sp.work = 0
+	clear(sp.keep)
 	for _, r := range recv {
 		sp.keep[r] = true
 	}
 	sp.keep[root] = true
-	return sp
 }
 
 // span grows Prim's rule from root over the nodes with in[v] set (all of them among members
@@ -114,9 +127,9 @@ func (sp *spanner) span(root NodeID, in []bool, members []NodeID, extra NodeID, 
 	return cost
 }
 
-// tree returns the tree of the last span.
-func (sp *spanner) tree(root NodeID, recv []NodeID) *Tree {
-	set := newArcSet(sp.g)
+// tree returns the tree of the last span, built in set (emptied first).
+func (sp *spanner) tree(root NodeID, recv []NodeID, set *arcSet) *Tree {
+	set.reset()
 	for _, v := range sp.order[1:] {
 		if sp.done[v] {
 			set.addArc(sp.via[v])
@@ -129,11 +142,21 @@ func (sp *spanner) tree(root NodeID, recv []NodeID) *Tree {
 // node, exchange a key path (keyPathExchange), or insert a node next to the tree, each kept
 // when re-spanning the new node set (spanner.span) gives a cheaper tree. Each pass costs
 // O(V · (S log S + arcs)) for S tree nodes; the passes end when no move improves (each
-// improvement lowers the cost) or after localSearchBudget re-spanning evaluations.
-func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tree {
+// improvement lowers the cost), after localSearchBudget re-spanning evaluations, or when
+// fresh (if not nil; it records the trees it is given) reports that an improved tree was
+// reached before (a start, or a tree an earlier search went on from). The workspace's
+// arrays are reused, so a pass allocates only the trees it keeps.
+func (ws *workspace) localSearch(t *Tree, recv []NodeID, w Weight, work *int, fresh func(*Tree) bool) *Tree {
+	g := ws.g
 	n := g.NumNodes()
-	in := make([]bool, n)
-	sp := newSpanner(g, w, t.Root, recv)
+	in := ws.bools(&ws.in, n)
+	clear(in)
+	if ws.sp == nil {
+		ws.sp = newSpanner(g, w, t.Root, recv)
+	} else {
+		ws.sp.init(w, t.Root, recv)
+	}
+	sp := ws.sp
 	nKeep := 0
 	for _, k := range sp.keep {
 		if k {
@@ -142,11 +165,15 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tree {
 	}
 	best := t
 	budget := localSearchBudget
-	tried := make([]int32, n)
-	var stamp int32
+	if len(ws.tried) < n {
+		ws.tried = make([]int32, n)
+	}
+	tried := ws.tried
 	defer func() { *work -= sp.work }()
 	for improved := true; improved && budget > 0 && *work > sp.work; {
-		improved = false
+		if improved = false; best != t && fresh != nil && !fresh(best) {
+			break // an earlier search went on from this tree
+		}
 		members := best.Nodes(g)
 		clear(in)
 		for _, v := range members {
@@ -158,7 +185,7 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tree {
 				return false
 			}
 			if c := sp.span(t.Root, in, members, extra, nKeep); c < best.Cost-1e-12 {
-				if nt := sp.tree(t.Root, recv); nt.Cost < best.Cost-1e-12 {
+				if nt := sp.tree(t.Root, recv, ws.arcSet(&ws.spSet)); nt.Cost < best.Cost-1e-12 {
 					best, improved = nt, true
 					return true
 				}
@@ -180,7 +207,7 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tree {
 		if improved {
 			continue
 		}
-		if c := keyPathExchange(g, best, recv, w, work); c != nil {
+		if c := ws.keyPathExchange(best, recv, w, work); c != nil {
 			best, improved = c, true
 			continue
 		}
@@ -190,7 +217,8 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tree {
 		if try(None) {
 			continue
 		}
-		stamp++
+		ws.stamp++
+		stamp := ws.stamp
 		for _, u := range members {
 			for _, a := range g.Out(u) {
 				v := g.arcs[a].To
@@ -222,15 +250,41 @@ func localSearch(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tree {
 	return best
 }
 
+// kpeScratch holds the arrays of keyPathExchange, allocated once per workspace (O(V + E))
+// and left reset between calls: every per-path reset touches only the tree's nodes and the
+// nodes the search reached.
+type kpeScratch struct {
+	start, fill []int32 // undirected tree adjacency in CSR form
+	adjArcs     []ArcID
+	key         []bool
+	side        []int8 // 0 outside the tree, 1 and 2 the two parts, -1 inner nodes
+	seenPath    []bool // per link
+	onPath      []bool // per link
+	treeArc     []bool // per arc
+	path        []ArcID
+	stack       []NodeID
+	seeds       []NodeID
+	reached     []NodeID
+}
+
 // keyPathExchange tries to replace one key path of t (a path whose inner nodes are
 // non-receivers of tree degree 2, between receivers, the root or branching nodes) by a
 // cheaper path joining the two parts the tree falls into without it. It returns the first
-// improved tree found, or nil. Cost O(K · (V + E) log V) for K key paths; the scratch
-// arrays are allocated once per call.
-func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tree {
+// improved tree found, or nil. Cost O(V + K · (T + A) log V) for K key paths, T tree nodes
+// and A the arcs the bounded search scans (at most E); the workspace's arrays are reused.
+func (ws *workspace) keyPathExchange(t *Tree, recv []NodeID, w Weight, work *int) *Tree {
+	g := ws.g
 	n := g.NumNodes()
+	if ws.kpe == nil {
+		ws.kpe = &kpeScratch{start: make([]int32, n+1), fill: make([]int32, n),
+			key: make([]bool, n), side: make([]int8, n), seenPath: make([]bool, g.NumLinks()),
+			onPath: make([]bool, g.NumLinks()), treeArc: make([]bool, g.NumArcs())}
+	}
+	k := ws.kpe
+	nodes := t.Nodes(g)
 	// Undirected tree adjacency in CSR form: the arcs leaving each tree node along the tree.
-	start := make([]int32, n+1)
+	start := k.start
+	clear(start)
 	for _, a := range t.Arcs {
 		arc := g.arcs[a]
 		start[arc.From+1]++
@@ -239,9 +293,12 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tre
 	for v := range n {
 		start[v+1] += start[v]
 	}
-	fill := make([]int32, n)
+	fill := k.fill
 	copy(fill, start[:n])
-	adjArcs := make([]ArcID, start[n])
+	if cap(k.adjArcs) < int(start[n]) {
+		k.adjArcs = make([]ArcID, start[n])
+	}
+	adjArcs := k.adjArcs[:start[n]]
 	for _, a := range t.Arcs {
 		arc := g.arcs[a]
 		adjArcs[fill[arc.From]] = a
@@ -250,34 +307,40 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tre
 		fill[arc.To]++
 	}
 	adj := func(v NodeID) []ArcID { return adjArcs[start[v]:start[v+1]] }
-	key := make([]bool, n)
+	key, side, seenPath, onPath, treeArc := k.key, k.side, k.seenPath, k.onPath, k.treeArc
 	key[t.Root] = true
 	for _, r := range recv {
 		key[r] = true
 	}
-	for v := range n {
+	for _, v := range nodes {
 		if start[v+1]-start[v] >= 3 {
 			key[v] = true
 		}
 	}
-	side := make([]int8, n) // 0 outside the tree, 1 and 2 the two parts, -1 inner nodes
-	seenPath := make([]bool, g.NumLinks())
-	onPath := make([]bool, g.NumLinks())
-	s := newSearch(g, w)
-	treeArc := make([]bool, g.NumArcs())
 	for _, a := range t.Arcs {
 		treeArc[a] = true
 	}
-	var path []ArcID
-	var stack, seeds []NodeID
+	defer func() { // leave the arrays reset
+		for _, v := range nodes {
+			key[v] = false
+		}
+		for _, r := range recv {
+			key[r] = false
+		}
+		for _, a := range t.Arcs {
+			treeArc[a] = false
+			seenPath[a.Link()] = false
+		}
+	}()
+	s := ws.freshSearch(w)
 	var size [3]int
-	for _, first := range t.Nodes(g) {
+	for _, first := range nodes {
 		if !key[first] {
 			continue
 		}
 		for _, firstArc := range adj(first) {
 			// Walk the key path from first through firstArc.
-			path = append(path[:0], firstArc)
+			path := append(k.path[:0], firstArc)
 			v := g.arcs[firstArc].To
 			for !key[v] {
 				for _, a := range adj(v) {
@@ -288,6 +351,7 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tre
 				}
 				v = g.arcs[path[len(path)-1]].To
 			}
+			k.path = path
 			if seenPath[firstArc.Link()] {
 				continue
 			}
@@ -305,7 +369,6 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tre
 				old += w(a)
 			}
 			// Label the two parts: flood the tree from first and from v, not crossing the path.
-			clear(side)
 			for _, a := range path[:len(path)-1] {
 				side[g.arcs[a].To] = -1
 			}
@@ -314,7 +377,7 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tre
 			}
 			size = [3]int{}
 			for label, root := range []NodeID{first, v} {
-				stack = append(stack[:0], root)
+				stack := append(k.stack[:0], root)
 				side[root] = int8(label + 1)
 				size[label+1]++
 				for len(stack) > 0 {
@@ -328,6 +391,7 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tre
 						}
 					}
 				}
+				k.stack = stack
 			}
 			// Least-weight path from the root's part to the other part: searched forward
 			// from the root's part, or backward from the other part, whichever is smaller.
@@ -337,20 +401,19 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tre
 			if s.reverse {
 				from, to = to, from
 			}
-			s.heap.reset()
-			for x := range n {
-				s.dist[x] = math.Inf(1)
-				s.pred[x] = -1
-			}
-			seeds = seeds[:0]
-			for x := range n {
+			seeds := k.seeds[:0]
+			for _, x := range nodes {
 				if side[x] == from {
-					seeds = append(seeds, NodeID(x))
+					seeds = append(seeds, x)
 				}
 			}
+			slices.Sort(seeds) // in id order, for the ties
+			k.seeds = seeds
 			s.settleSources(seeds)
 			var hit NodeID = None
+			reached := k.reached[:0]
 			s.run(func(x NodeID) bool {
+				reached = append(reached, x)
 				if side[x] == to {
 					hit = x
 					return false
@@ -372,13 +435,31 @@ func keyPathExchange(g *Graph, t *Tree, recv []NodeID, w Weight, work *int) *Tre
 					links = append(links, s.pathTo(hit)...)
 				}
 			}
+			// Reset the search (the nodes it reached: seeds, settled, still queued), the
+			// labels and the path.
+			for _, it := range s.heap.items {
+				reached = append(reached, it.v)
+			}
+			s.heap.reset()
+			for _, x := range reached {
+				s.dist[x] = math.Inf(1)
+				s.pred[x] = -1
+			}
+			for _, x := range seeds {
+				s.dist[x] = math.Inf(1)
+				s.pred[x] = -1
+			}
+			k.reached = reached
+			for _, x := range nodes {
+				side[x] = 0
+			}
 			for _, a := range path {
 				onPath[a.Link()] = false
 			}
 			if !improves {
 				continue
 			}
-			if c := treeFromLinks(g, t.Root, links, recv, w); c.Cost < t.Cost-1e-12 {
+			if c := ws.treeFromLinks(t.Root, links, recv, w); c.Cost < t.Cost-1e-12 {
 				return c
 			}
 		}
