@@ -120,12 +120,8 @@ func (s *arcSet) tree(root NodeID, terminals []NodeID, w Weight) *Tree {
 }
 
 // treeFromLinks orients a connected set of links (each given by either of its arcs) away
-// from root, drops links that would close a cycle, and returns the pruned tree.
-func treeFromLinks(g *Graph, root NodeID, links []ArcID, terminals []NodeID, w Weight) *Tree {
-	return newWorkspace(g).treeFromLinks(root, links, terminals, w)
-}
-
-// treeFromLinks is treeFromLinks on the workspace's arrays. Cost O(V + links).
+// from root, drops links that would close a cycle, and returns the pruned tree, using the
+// workspace's arrays. Cost O(V + links).
 func (ws *workspace) treeFromLinks(root NodeID, links []ArcID, terminals []NodeID, w Weight) *Tree {
 	g := ws.g
 	n := g.NumNodes()
