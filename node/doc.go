@@ -23,9 +23,10 @@
 //  3. The parent sends the stripe's chunks. The child verifies each chunk against the
 //     manifest's hash as it writes it, and hands it at once to the forwarders of its own
 //     children in that stripe (pipelined). Each forwarder has a bounded queue
-//     (Config.QueueChunks): when a child is slow its queue fills, the parent stops reading its
-//     own stream, and gRPC flow control slows the path above, so a slow child slows its
-//     subtree and never grows memory. A chunk whose hash does not match is rejected and
+//     (Config.QueueChunks) that never blocks the relay: when a child is slower, the chunks
+//     that do not fit are remembered by index and read back from the store once it catches
+//     up, so a slow or stalled child slows only its own subtree, never its siblings or the
+//     path above, and memory stays bounded. A chunk whose hash does not match is rejected and
 //     fetched again with the Fetch RPC from the parent, then the source.
 //  4. When every chunk of every stripe is verified the receiver commits the object (only then
 //     is it visible) and sends its result up each incoming stream; parents relay their
@@ -130,11 +131,11 @@
 // # Memory
 //
 // Memory per transfer is bounded whatever the object size. On a relay, each incoming stripe
-// stream holds at most the gRPC stream window (8 MiB) of undelivered data, plus QueueChunks+3
-// chunks being verified, written and forwarded (the children of a stripe share the chunk
-// buffers, and the fastest child is at most QueueChunks chunks ahead of the slowest): with the
-// default 4 MiB chunks and 8 queued chunks, about 52 MiB per relayed stripe. The source reads
-// one chunk at a time per child stream. The metric treecast_queued_bytes_max reports the
+// stream holds at most the gRPC stream window (8 MiB) of undelivered data, plus 3 chunks being
+// verified and written, plus each child's queue of at most QueueChunks chunks (the queues share
+// the chunk buffers; what overflows a queue waits in the store, as an index): with the
+// default 4 MiB chunks, 8 queued chunks and two children, at most about 84 MiB per relayed
+// stripe, whatever the object size. The source reads one chunk at a time per child stream. The metric treecast_queued_bytes_max reports the
 // high-water mark of the queues.
 //
 // # Full disk

@@ -18,10 +18,11 @@ type queued struct {
 }
 
 // forwarder sends one stripe of a transfer to one child over one Push stream and relays the
-// child's subtree messages (progress, results) to report. Its queue is bounded: when the child
-// is slower than the parent, enqueue blocks, which stops the parent's reading of its own
-// incoming stream, and gRPC flow control pushes back up the tree. A forwarder never holds more
-// than cap(queue)+1 chunks.
+// child's subtree messages (progress, results) to report. Its queue is bounded, and a full
+// queue never blocks the relay: the chunks that do not fit are remembered by index and read
+// back from the store when the child has caught up. So a slow or stalled child slows only its
+// own subtree, never its siblings or the path above, and a forwarder holds at most cap(queue)+1
+// chunks in memory.
 //
 // When the stream breaks before every receiver of the subtree answered, the forwarder repairs
 // it (see repair): the child's subtree is re-attached to this agent, and the forwarder ends
@@ -33,6 +34,9 @@ type forwarder struct {
 	read     func(i int) ([]byte, error)
 	limiter  *rate.Limiter // the push's own cap on this sender (nil: none)
 	queue    chan queued
+	lagMu    sync.Mutex
+	lagging  []int         // chunks that did not fit in the queue, to read back from the store
+	lagged   chan struct{} // signals lagging (capacity 1)
 	report   func(upMsg)
 	subtree  []string    // receivers below this child in this stripe, the child included
 	host     forwardHost // the transfer that feeds it; adopts orphans on repair (nil: no repair)
@@ -76,6 +80,7 @@ func newForwarder(a *Agent, hdr pushHeader, backlog []int, read func(int) ([]byt
 	return &forwarder{
 		a: a, hdr: hdr, backlog: backlog, read: read, report: report, subtree: subtree,
 		queue:    make(chan queued, a.cfg.QueueChunks),
+		lagged:   make(chan struct{}, 1),
 		finished: make(chan struct{}),
 		aborted:  make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -84,26 +89,37 @@ func newForwarder(a *Agent, hdr pushHeader, backlog []int, read func(int) ([]byt
 	}
 }
 
-// enqueue hands a verified chunk to the forwarder, blocking while its queue is full. It
-// returns early with ctx's error, or silently when the forwarder's stream is over (the
-// child's subtree is repaired, or reported failed, without it).
+// enqueue hands a verified chunk to the forwarder. It never blocks: when the queue is full
+// (the child is slower than the parent) it records the index, and the forwarder reads the
+// chunk back from the store later. A forwarder whose stream is over takes nothing.
 func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
 	select {
 	case <-f.stopped:
 		return nil
 	default:
 	}
-	f.a.m.addQueued(len(data))
 	select {
 	case f.queue <- queued{i, data}:
-		return nil
-	case <-f.stopped:
-		f.a.m.addQueued(-len(data))
-		return nil
-	case <-ctx.Done():
-		f.a.m.addQueued(-len(data))
-		return ctx.Err()
+		f.a.m.addQueued(len(data))
+	default:
+		f.lagMu.Lock()
+		f.lagging = append(f.lagging, i)
+		f.lagMu.Unlock()
+		select {
+		case f.lagged <- struct{}{}:
+		default:
+		}
 	}
+	return ctx.Err()
+}
+
+// takeLagging returns and clears the chunks that overflowed the queue.
+func (f *forwarder) takeLagging() []int {
+	f.lagMu.Lock()
+	defer f.lagMu.Unlock()
+	out := f.lagging
+	f.lagging = nil
+	return out
 }
 
 // finish tells the forwarder no more chunks will come. Idempotent.
@@ -311,22 +327,44 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 		f.a.m.addQueued(-len(q.data))
 		return err
 	}
+	sendLagging := func() error {
+		for _, i := range f.takeLagging() {
+			if bitGet(held, i) || bitGet(f.sentBits, i) {
+				continue
+			}
+			data, err := f.read(i)
+			if err != nil {
+				return fmt.Errorf("read chunk %d: %w", i, err)
+			}
+			if err := sendOne(i, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for {
 		select {
 		case q := <-f.queue:
 			if err := sendQueued(q); err != nil {
 				return err
 			}
+		case <-f.lagged:
+			if err := sendLagging(); err != nil {
+				return err
+			}
 		case <-f.aborted:
 			return errAborted
 		case <-f.finished:
-			for { // what was queued before the end, then close
+			for { // what was queued or overflowed before the end, then close
 				select {
 				case q := <-f.queue:
 					if err := sendQueued(q); err != nil {
 						return err
 					}
 				default:
+					if err := sendLagging(); err != nil {
+						return err
+					}
 					if err := f.sendBackfill(sendOne); err != nil {
 						return err
 					}

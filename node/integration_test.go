@@ -3,6 +3,8 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -462,4 +465,84 @@ func TestCloseIdempotent(t *testing.T) {
 	}); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestStalledChildSlowsOnlyItself stalls every send to one receiver that has a sibling under
+// the same relay: the relay keeps feeding the sibling (the chunks the stalled child cannot take
+// wait in the store, not in memory), so every receiver outside the stalled one's subtree
+// verifies while it is stalled; once released it catches up from the relay's store.
+func TestStalledChildSlowsOnlyItself(t *testing.T) {
+	var stalled atomic.Value // the receiver whose incoming chunks are held back
+	stalled.Store("")
+	var below sync.Map // the stalled receiver's subtree
+	release := make(chan struct{})
+	c := nodetest.StartCluster(t, 6, nodetest.Options{ChunkSize: 16 << 10, Configure: func(i int, cfg *node.Config) {
+		cfg.QueueChunks = 2
+		node.SetCorrupt(cfg, func(child string, _ int, data []byte) []byte {
+			if child == stalled.Load().(string) {
+				<-release
+			}
+			return data
+		})
+	}})
+	data := randomBytes(1<<20, 51)
+	path := mustWrite(t, c, 0, "obj.bin", data)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	done := make(chan node.Report, 1)
+	go func() {
+		rep, err := c.Agents[0].Push(ctx, node.Object{Path: path}, "all", node.PushOptions{Strategy: "tree", Fanout: 2,
+			Plan: func(p node.PlanInfo) {
+				kids := map[string][]string{}
+				for _, e := range p.Edges {
+					kids[e.Parent] = append(kids[e.Parent], e.Child)
+				}
+				for parent, cs := range kids {
+					if parent != p.Edges[0].Parent && len(cs) >= 2 { // a relay (not the source) with two children
+						for q := []string{cs[0]}; len(q) > 0; q = append(q[1:], kids[q[0]]...) {
+							below.Store(q[0], true)
+						}
+						stalled.Store(cs[0])
+						return
+					}
+				}
+				t.Errorf("no relay with two children in %v", p.Edges)
+			}})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rep
+	}()
+	if err := c.WaitFor(ctx, "every receiver but the stalled one to verify", func() bool {
+		s := stalled.Load().(string)
+		if s == "" {
+			return false
+		}
+		for _, a := range c.Agents[1:] {
+			if _, in := below.Load(a.Name()); in {
+				continue
+			}
+			if _, err := c.Read(a.Name(), digestOf(data)); err != nil {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(stalled.Load().(string), digestOf(data)); err == nil {
+		t.Fatal("the stalled receiver verified while stalled")
+	}
+	once.Do(func() { close(release) })
+	rep := <-done
+	if rep.Failed() != 0 {
+		t.Fatalf("after the release: %+v", rep.Receivers)
+	}
+}
+
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
