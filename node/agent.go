@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -66,6 +67,7 @@ type Agent struct {
 
 	mu        sync.Mutex
 	closed    bool
+	frozen    atomic.Bool                 // a test freeze: the agent hangs as a host that stops dead
 	conns     map[string]*grpc.ClientConn // by gRPC address
 	transfers map[string]*transfer        // receiver side, by transfer id
 	sources   map[string]*sourceTransfer  // source side, by transfer id
@@ -230,6 +232,25 @@ func (a *Agent) MetricsAddr() string {
 // the first call's result.
 func (a *Agent) Close() error { return a.stop(true) }
 
+// freeze makes the agent hang, as a host that stops dead (power loss, a kernel hang, a
+// partition) with its connections open: gossip stops answering (no leave), and every stream
+// it serves or sends stops moving, without an error or a reset; peers notice only through
+// gossip's failure detection (or gRPC keepalives). Only Kill ends a frozen agent. For failure
+// tests and benchmarks.
+func (a *Agent) freeze() {
+	a.frozen.Store(true)
+	if a.members != nil {
+		_ = a.members.Shutdown()
+	}
+}
+
+// hang blocks while the agent is frozen, until it is killed.
+func (a *Agent) hang() {
+	if a.frozen.Load() {
+		<-a.ctx.Done()
+	}
+}
+
 // Kill stops the agent at once, as a crash would: no gossip leave (the others detect the
 // failure), every stream cut, nothing drained. Objects already committed stay in the store;
 // partial objects stay staged for a resume. Like Close it waits for the agent's goroutines and
@@ -246,7 +267,7 @@ func (a *Agent) stop(graceful bool) error {
 		if a.health != nil {
 			a.health.Shutdown()
 		}
-		if a.members != nil && graceful {
+		if a.members != nil && graceful && !a.frozen.Load() { // a frozen agent's gossip is down
 			errs = append(errs, a.members.Leave(2*time.Second))
 		}
 		if a.srv != nil && !graceful {

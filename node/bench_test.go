@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -223,30 +224,34 @@ func BenchmarkRelayMemory(b *testing.B) {
 }
 
 // BenchmarkPushFailure measures a forest push (4 data stripes, 1 MiB chunks) of 64 MiB to 11
-// receivers, undisturbed and with the plan's busiest relay killed halfway, without parity
-// (the dead relay's children are re-attached: repair) and with one parity tree (receivers
-// decode what the dead relay owed them). It reports the push's time, the bytes the receivers
-// received per byte of the object and receiver (1.00 is every receiver getting the object
-// once; parity costs (K+M)/K), the chunks sent to a receiver that held them, and the chunks
-// decoded from parity.
+// receivers: undisturbed; with the plan's busiest relay killed when it holds half the object
+// (a crash: its
+// connections reset, its parents notice at once); and with it frozen then (a host that
+// stops dead with its connections open: only gossip's failure detection notices, after
+// seconds). Each without parity (the dead relay's children are re-attached by its parents:
+// repair) and with one parity tree (they decode what it owed them). It reports the push's time
+// (ns/op, until every receiver, the dead one included, has a verdict), the time until the last
+// live receiver verified (live-s), the bytes the receivers received per byte of the object and
+// receiver (1.00 is every receiver getting the object once; parity costs (K+M)/K), the chunks
+// sent to a receiver that held them, and the chunks decoded from parity.
 func BenchmarkPushFailure(b *testing.B) {
 	for _, parity := range []int{0, 1} {
-		for _, kill := range []bool{false, true} {
-			name := fmt.Sprintf("parity=%d/kill=%v", parity, kill)
-			b.Run(name, func(b *testing.B) { benchPushFailure(b, parity, kill) })
+		for _, mode := range []string{"none", "kill", "freeze"} {
+			b.Run(fmt.Sprintf("parity=%d/fail=%s", parity, mode), func(b *testing.B) { benchPushFailure(b, parity, mode) })
 		}
 	}
 }
 
-func benchPushFailure(b *testing.B, parity int, kill bool) {
+func benchPushFailure(b *testing.B, parity int, mode string) {
 	const agents = 12
 	data := make([]byte, benchObject)
-	var received, dups, decoded float64
+	var received, dups, decoded, liveSecs float64
 	k := 0
 	for b.Loop() {
 		b.StopTimer()
 		c, err := nodetest.Start(context.Background(), agents, nodetest.Options{ChunkSize: benchChunk, Dir: b.TempDir(),
-			Labels: func(i int) map[string]string { return map[string]string{"rack": fmt.Sprint("r", i/4)} }})
+			Labels:    func(i int) map[string]string { return map[string]string{"rack": fmt.Sprint("r", i/4)} },
+			Configure: func(i int, cfg *node.Config) { cfg.Logger = slog.New(slog.DiscardHandler) }})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -281,24 +286,26 @@ func benchPushFailure(b *testing.B, parity int, kill bool) {
 			done <- rep
 		}()
 		v := <-victim
+		kill := mode != "none"
 		if kill {
-			half := float64(benchObject/benchChunk*(agents-1)) / 2
+			// Halfway through the victim's own share: it has forwarded half of its tree.
+			half := float64(benchObject/benchChunk) / 2
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if err := c.WaitFor(ctx, "half the push", func() bool {
-				got := 0.0
-				for _, a := range c.Agents[1:] {
-					got += a.Metric("treecast_chunks_in_total")
-				}
-				return got >= half
+			if err := c.WaitFor(ctx, "the victim half way", func() bool {
+				return c.Agent(v).Metric("treecast_chunks_in_total") >= half
 			}); err != nil {
 				b.Fatal(err)
 			}
 			cancel()
-			_ = c.Agent(v).Kill()
+			if mode == "freeze" {
+				node.Freeze(c.Agent(v))
+			} else {
+				_ = c.Agent(v).Kill()
+			}
 		}
 		rep := <-done
 		b.StopTimer()
-		live, in := 0, 0.0
+		live, in, last := 0, 0.0, time.Duration(0)
 		for _, r := range rep.Receivers {
 			if r.Receiver == v && kill {
 				continue
@@ -307,15 +314,21 @@ func benchPushFailure(b *testing.B, parity int, kill bool) {
 				b.Fatalf("%s: %s", r.Receiver, r.Err)
 			}
 			live++
+			last = max(last, r.Elapsed)
+			if os.Getenv("TREECAST_BENCH_DEBUG") != "" {
+				b.Logf("%s %v ok=%v in=%d", r.Receiver, r.Elapsed, r.OK, r.BytesIn)
+			}
 			in += float64(r.BytesIn) / benchObject
 			dups += float64(r.Duplicates)
 			decoded += float64(r.Decoded)
 		}
 		received += in / float64(live)
+		liveSecs += last.Seconds()
 		c.Close()
 		b.StartTimer()
 	}
 	b.ReportMetric(received/float64(k), "objects-received/receiver")
+	b.ReportMetric(liveSecs/float64(k), "live-s")
 	b.ReportMetric(dups/float64(k), "dup-chunks/op")
 	b.ReportMetric(decoded/float64(k), "decoded-chunks/op")
 }

@@ -37,6 +37,7 @@ type failureScenario struct {
 	strategy string
 	stripes  int
 	parity   int
+	freeze   bool // the victims hang with their connections open instead of dying
 	// victims picks the relays to kill from the plan's edges.
 	victims func(r *rand.Rand, edges []node.PlanEdge, src string) []string
 }
@@ -85,6 +86,8 @@ var failureScenarios = []failureScenario{
 	{name: "forest/stripe-parents", strategy: "forest", stripes: 3, victims: stripeParents},
 	{name: "forest+parity/stripe-parents", strategy: "forest", stripes: 3, parity: 1, victims: stripeParents},
 	{name: "forest+parity/two-relays", strategy: "forest", stripes: 3, parity: 1, victims: func(r *rand.Rand, e []node.PlanEdge, src string) []string { return pick(r, relaysOf(e, src), 2) }},
+	{name: "tree/one-relay-frozen", strategy: "tree", freeze: true, victims: func(r *rand.Rand, e []node.PlanEdge, src string) []string { return pick(r, relaysOf(e, src), 1) }},
+	{name: "forest+parity/stripe-parents-frozen", strategy: "forest", stripes: 3, parity: 1, freeze: true, victims: stripeParents},
 }
 
 func failureSeeds(t *testing.T) int {
@@ -119,6 +122,7 @@ func runFailure(t *testing.T, sc failureScenario, seed uint64) {
 	}, Configure: func(i int, cfg *node.Config) {
 		cfg.QueueChunks = 2
 		cfg.StallTimeout = 20 * time.Second
+		node.SetFastFailureDetection(cfg) // a frozen relay is noticed by gossip only
 	}})
 	data := randomBytes(size, seed)
 	sum := sha256.Sum256(data)
@@ -203,9 +207,19 @@ func runFailure(t *testing.T, sc failureScenario, seed uint64) {
 	}
 	mu.Unlock()
 	for _, v := range victims {
-		_ = c.Agent(v).Kill()
+		if sc.freeze {
+			node.Freeze(c.Agent(v))
+		} else {
+			_ = c.Agent(v).Kill()
+		}
 	}
 	rep := <-done
+	if ctx.Err() != nil {
+		t.Fatalf("the push did not end in time: %+v", rep.Receivers)
+	}
+	for _, v := range victims {
+		_ = c.Agent(v).Kill() // a frozen agent ends only so
+	}
 	stopWatch()
 	wg.Wait()
 	t.Logf("killed %v at %.0f%%; push took %v", victims, 100*frac, rep.Elapsed.Round(time.Millisecond))

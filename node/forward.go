@@ -287,6 +287,7 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 	f.sentBits = newBitmap(f.host.total())
 	sendOne := func(i int, data []byte) error {
+		f.a.hang()
 		if bitGet(held, i) || bitGet(f.sentBits, i) {
 			f.skipped++
 			return nil

@@ -122,9 +122,10 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 	defer c.doneReceiving()
 	t.mu.Lock()
 	// A parent re-attaching an orphaned stripe replaces the stream it lost. If that stream has
-	// not noticed its end yet, give it a moment to: the chunks it is still verifying would
-	// otherwise be missing from the holding answer, and sent again.
-	if old := t.claims[s]; old != nil {
+	// not noticed its end yet and its parent is not known dead, give it a moment to: the
+	// chunks it is still verifying would otherwise be missing from the holding answer, and
+	// sent again.
+	if old := t.claims[s]; old != nil && t.a.isAlive(old.parent) {
 		t.mu.Unlock()
 		timer := time.NewTimer(claimHandover)
 		select {

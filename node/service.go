@@ -81,7 +81,7 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 	default:
 		return statusErr(fmt.Errorf("%w: %d stripes on one stream; open one stream per stripe", ErrBadHeader, len(h.GetStripes())))
 	}
-	d := &grpcDown{stream: stream, self: s.a.cfg.Name}
+	d := &grpcDown{a: s.a, stream: stream, self: s.a.cfg.Name}
 	err = s.a.receive(stream.Context(), hdr, d)
 	if err != nil && !d.answered {
 		// Refused before the holding answer (the object could not even begin, e.g. on a full
@@ -100,6 +100,7 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 
 // grpcDown adapts a server Push stream to the engine's downstream.
 type grpcDown struct {
+	a        *Agent
 	stream   pb.Agent_PushServer
 	done     pb.PushDone
 	answered bool
@@ -108,6 +109,7 @@ type grpcDown struct {
 
 func (d *grpcDown) recvChunk() (int, []byte, error) {
 	for {
+		d.a.hang()
 		m, err := d.stream.Recv()
 		if err != nil {
 			return 0, nil, err
@@ -130,6 +132,7 @@ func (d *grpcDown) recvChunk() (int, []byte, error) {
 }
 
 func (d *grpcDown) sendHeld(b []byte) error {
+	d.a.hang()
 	n := 0
 	for _, x := range b {
 		for ; x != 0; x &= x - 1 {
@@ -141,6 +144,7 @@ func (d *grpcDown) sendHeld(b []byte) error {
 }
 
 func (d *grpcDown) sendUp(m upMsg) error {
+	d.a.hang()
 	if m.Final && !m.OK && d.self != "" && m.Receiver == d.self {
 		d.done.Error = m.Err
 	}
@@ -286,6 +290,7 @@ func (g grpcTransport) fetch(ctx context.Context, addr, digest string, i int) ([
 // object being received.
 func (s *service) Fetch(req *pb.FetchRequest, stream pb.Agent_FetchServer) error {
 	a := s.a
+	a.hang()
 	man, partial, err := a.findManifest(req.GetDigest(), req.GetAllowPartial())
 	if err != nil {
 		return statusErr(err)

@@ -38,6 +38,17 @@ func (a *Agent) isAlive(name string) bool {
 	return false
 }
 
+// isDead reports whether gossip has declared the member name dead (or gone). An unknown
+// member is not dead: gossip may not have brought it yet.
+func (a *Agent) isDead(name string) bool {
+	for _, m := range a.members.Members() {
+		if m.Name == name {
+			return m.State == "dead" || m.State == "left"
+		}
+	}
+	return false
+}
+
 // waitAddr resolves a member name, waiting up to Config.DialTimeout for gossip to bring it
 // (the source may know a member before a relay does).
 func (a *Agent) waitAddr(ctx context.Context, name string) (string, error) {
@@ -73,6 +84,9 @@ func (a *Agent) watchMember(ctx context.Context, name string) (context.Context, 
 	}
 	a.watches[name][id] = cancel
 	a.mu.Unlock()
+	if a.isDead(name) { // declared dead before the watch began: no later event will come
+		cancel(fmt.Errorf("%w: %s left or failed (gossip)", ErrMemberGone, name))
+	}
 	return ctx, func() {
 		a.mu.Lock()
 		delete(a.watches[name], id)
