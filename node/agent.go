@@ -232,12 +232,12 @@ func (a *Agent) MetricsAddr() string {
 // the first call's result.
 func (a *Agent) Close() error { return a.stop(true) }
 
-// freeze makes the agent hang, as a host that stops dead (power loss, a kernel hang, a
+// Freeze makes the agent hang, as a host that stops dead (power loss, a kernel hang, a
 // partition) with its connections open: gossip stops answering (no leave), and every stream
 // it serves or sends stops moving, without an error or a reset; peers notice only through
-// gossip's failure detection (or gRPC keepalives). Only Kill ends a frozen agent. For failure
-// tests and benchmarks.
-func (a *Agent) freeze() {
+// gossip's failure detection. Only Kill ends a frozen agent (Close then kills it). For
+// failure tests, benchmarks and demos, like Kill.
+func (a *Agent) Freeze() {
 	a.frozen.Store(true)
 	if a.members != nil {
 		_ = a.members.Shutdown()
@@ -259,6 +259,7 @@ func (a *Agent) hang() {
 func (a *Agent) Kill() error { return a.stop(false) }
 
 func (a *Agent) stop(graceful bool) error {
+	graceful = graceful && !a.frozen.Load() // a frozen agent has nothing left to drain
 	a.closeOnce.Do(func() {
 		a.mu.Lock()
 		a.closed = true
@@ -267,7 +268,7 @@ func (a *Agent) stop(graceful bool) error {
 		if a.health != nil {
 			a.health.Shutdown()
 		}
-		if a.members != nil && graceful && !a.frozen.Load() { // a frozen agent's gossip is down
+		if a.members != nil && graceful {
 			errs = append(errs, a.members.Leave(2*time.Second))
 		}
 		if a.srv != nil && !graceful {

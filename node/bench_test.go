@@ -298,7 +298,7 @@ func benchPushFailure(b *testing.B, parity int, mode string) {
 			}
 			cancel()
 			if mode == "freeze" {
-				node.Freeze(c.Agent(v))
+				c.Agent(v).Freeze()
 			} else {
 				_ = c.Agent(v).Kill()
 			}

@@ -30,7 +30,3 @@ func SetFastFailureDetection(cfg *Config) {
 		mc.SuspicionMaxTimeoutMult = 2
 	}
 }
-
-// Freeze makes a hang as a host that stops dead with its connections open: no gossip leave,
-// no reset, every stream stalls. Only Kill ends it.
-func Freeze(a *Agent) { a.freeze() }

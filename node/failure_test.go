@@ -208,7 +208,7 @@ func runFailure(t *testing.T, sc failureScenario, seed uint64) {
 	mu.Unlock()
 	for _, v := range victims {
 		if sc.freeze {
-			node.Freeze(c.Agent(v))
+			c.Agent(v).Freeze()
 		} else {
 			_ = c.Agent(v).Kill()
 		}

@@ -45,6 +45,9 @@ type demoResult struct {
 	BytesReceived uint64 `json:"bytes_received"`
 	Duplicates    uint64 `json:"duplicate_chunks"`
 	Decoded       uint64 `json:"decoded_chunks"`
+	// LiveSeconds is when the last live receiver had verified its copy (Seconds also waits
+	// for the verdicts on the killed ones).
+	LiveSeconds float64 `json:"live_seconds"`
 	// KilledNames are the relays killed mid-push (--kill).
 	KilledNames []string `json:"killed_names,omitempty"`
 }
@@ -56,6 +59,7 @@ func newDemoCmd() *cobra.Command {
 		size    string
 		rack    int
 		kill    int
+		hang    bool
 		verbose bool
 	)
 	c := &cobra.Command{
@@ -69,7 +73,9 @@ on the topology inferred from the agents' rack labels, and clean up.
 
 With --kill N, N relays of the plan (the receivers that forward to the most others) are
 killed halfway through the push, as a crash would kill them: their parents re-attach the
-orphaned subtrees, and the push completes for every live receiver.`,
+orphaned subtrees, and the push completes for every live receiver. With --hang they stop dead
+instead, their connections open, so that only gossip's failure detection notices them (with
+--parity, receivers decode what they miss without waiting for it).`,
 		Example: `  treecast demo
   treecast demo --nodes 16 --size 1GiB --strategy forest --stripes 4
   treecast demo --kill 2 --strategy forest --stripes 3 --parity 1
@@ -93,7 +99,7 @@ orphaned subtrees, and the push completes for every live receiver.`,
 			if kill < 0 || kill > nodes-2 {
 				return usageErr(fmt.Errorf("--kill %d: want 0 to %d (the source and one receiver stay)", kill, nodes-2))
 			}
-			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, kill: kill, opts: opts, asJSON: pf.asJSON, verbose: verbose})
+			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, kill: kill, hang: hang, opts: opts, asJSON: pf.asJSON, verbose: verbose})
 		},
 	}
 	pf.register(c)
@@ -101,6 +107,7 @@ orphaned subtrees, and the push completes for every live receiver.`,
 	c.Flags().StringVar(&size, "size", "64MiB", "size of the random object")
 	c.Flags().IntVar(&rack, "rack", 4, "agents per rack label (racks are grouped two to a pod)")
 	c.Flags().IntVar(&kill, "kill", 0, "relays to kill halfway through the push")
+	c.Flags().BoolVar(&hang, "hang", false, "with --kill: the relays hang with their connections open (a host that stops dead) instead of crashing")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the agents' logs")
 	return c
 }
@@ -108,6 +115,7 @@ orphaned subtrees, and the push completes for every live receiver.`,
 type demoConfig struct {
 	nodes, rack int
 	kill        int
+	hang        bool
 	size        int64
 	opts        *pb.PushOptions
 	asJSON      bool
@@ -177,7 +185,9 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	}
 	killed := make(chan []string, 1)
 	stopKiller := make(chan struct{})
-	go func() { killed <- killHalfway(cl, victims, cfg.size, int(cfg.opts.GetChunkSize()), stopKiller) }()
+	go func() {
+		killed <- killHalfway(cl, victims, cfg.hang, cfg.size, int(cfg.opts.GetChunkSize()), stopKiller)
+	}()
 	planEv, report, err := followPush(stream, newPushView(errw, cfg.asJSON))
 	close(stopKiller)
 	dead := <-killed
@@ -229,6 +239,9 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 		Copies: planCopies{Max: copies.Max, MaxSwitch: copies.MaxSwitch, MaxHost: copies.MaxHost, Total: copies.Total},
 		Killed: len(dead), KilledNames: dead}
 	for _, r := range report.GetReceivers() {
+		if !gone[r.GetReceiver()] {
+			res.LiveSeconds = max(res.LiveSeconds, r.GetElapsed().AsDuration().Seconds())
+		}
 		res.BytesReceived += r.GetBytesReceived()
 		res.Duplicates += r.GetChunksDuplicate()
 		res.Decoded += r.GetChunksDecoded()
@@ -286,9 +299,10 @@ func relaysToKill(p *scheduler.Plan, n int) ([]string, error) {
 	return relays[:n], nil
 }
 
-// killHalfway kills the named agents, hard, once the receivers together hold half of what
-// the push sends them, and returns the names it killed (none when stop closes first).
-func killHalfway(cl *nodetest.Cluster, names []string, size int64, chunk int, stop <-chan struct{}) []string {
+// killHalfway kills the named agents, hard (or freezes them, with hang), once the receivers
+// together hold half of what the push sends them, and returns the names it stopped (none when
+// stop closes first).
+func killHalfway(cl *nodetest.Cluster, names []string, hang bool, size int64, chunk int, stop <-chan struct{}) []string {
 	if len(names) == 0 {
 		return nil
 	}
@@ -311,7 +325,11 @@ func killHalfway(cl *nodetest.Cluster, names []string, size int64, chunk int, st
 		}
 	}
 	for _, n := range names {
-		_ = cl.Agent(n).Kill()
+		if hang {
+			cl.Agent(n).Freeze()
+		} else {
+			_ = cl.Agent(n).Kill()
+		}
 	}
 	return names
 }
