@@ -310,27 +310,15 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 		f.a.m.chunksOut.Inc()
 		return nil
 	}
-	for _, i := range f.backlog {
-		if bitGet(held, i) {
-			f.skipped++
-			continue
-		}
-		data, err := f.read(i)
-		if err != nil {
-			return fmt.Errorf("read chunk %d: %w", i, err)
-		}
-		if err := sendOne(i, data); err != nil {
-			return err
-		}
-	}
-	sendQueued := func(q queued) error {
-		err := sendOne(q.index, q.data)
-		f.a.m.addQueued(-len(q.data))
-		return err
-	}
-	sendLagging := func() error {
-		for _, i := range f.takeLagging() {
-			if bitGet(held, i) || bitGet(f.sentBits, i) {
+	// sendStored reads listed chunks back from the host's store and sends those the child
+	// neither holds nor was sent.
+	sendStored := func(chunks []int) error {
+		for _, i := range chunks {
+			if bitGet(held, i) {
+				f.skipped++
+				continue
+			}
+			if bitGet(f.sentBits, i) {
 				continue
 			}
 			data, err := f.read(i)
@@ -343,6 +331,14 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 		}
 		return nil
 	}
+	if err := sendStored(f.backlog); err != nil {
+		return err
+	}
+	sendQueued := func(q queued) error {
+		err := sendOne(q.index, q.data)
+		f.a.m.addQueued(-len(q.data))
+		return err
+	}
 	for {
 		select {
 		case q := <-f.queue:
@@ -350,7 +346,7 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 				return err
 			}
 		case <-f.lagged:
-			if err := sendLagging(); err != nil {
+			if err := sendStored(f.takeLagging()); err != nil {
 				return err
 			}
 		case <-f.aborted:
@@ -363,10 +359,15 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 						return err
 					}
 				default:
-					if err := sendLagging(); err != nil {
+					if err := sendStored(f.takeLagging()); err != nil {
 						return err
 					}
-					if err := f.sendBackfill(sendOne); err != nil {
+					// Before closing, every chunk of the stripe the host can send that did
+					// not go through the queue: parity of groups it completed by decoding
+					// (never received), or chunks it decoded while its own stream of the
+					// stripe was broken. So a stream closes only when the child has every
+					// chunk its parent could give it.
+					if err := sendStored(f.host.backfill(f.hdr.Stripe)); err != nil {
 						return err
 					}
 					return up.closeSend()
@@ -376,26 +377,6 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 			return ctx.Err()
 		}
 	}
-}
-
-// sendBackfill sends, before the stream closes, every chunk of the stripe the host can send
-// that did not go through the queue: parity chunks of groups the host completed by decoding
-// (it never received them), or chunks it decoded while its own stream of the stripe was
-// broken. So a stream closes only when the child has every chunk its parent could give it.
-func (f *forwarder) sendBackfill(sendOne func(int, []byte) error) error {
-	for _, i := range f.host.backfill(f.hdr.Stripe) {
-		if bitGet(f.sentBits, i) {
-			continue
-		}
-		data, err := f.read(i)
-		if err != nil {
-			return fmt.Errorf("read chunk %d: %w", i, err)
-		}
-		if err := sendOne(i, data); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (f *forwarder) relay(up upstream) error {
