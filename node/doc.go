@@ -64,9 +64,11 @@
 // object once to put the parity chunks' SHA-256 in the manifest (one read of the object);
 // during the push it encodes each group again as its parity trees need it (a small cache
 // keeps the last groups). A receiver verifies parity chunks like data chunks, keeps them in
-// memory only while their group is incomplete, and decodes a group's missing data chunks as
-// soon as it holds K of its K+M pieces, whichever trees they came on: a receiver that lost up
-// to M trees (or waits for slow ones) finishes without waiting for a repair. Decoded chunks
+// memory only while their group is incomplete, and decodes a group's missing data chunks from
+// any K of its K+M pieces as soon as a tree that owes it a piece is orphaned, or that piece is
+// late (decodeLag groups behind the others, or its tree is the last still sending): a receiver
+// that lost up to M trees, or has a stalled parent, finishes without waiting for a repair, and
+// an undisturbed push decodes little. Decoded chunks
 // are verified against the manifest, written, counted in treecast_chunks_decoded_total, and
 // forwarded down their own tree, so the subtree below a broken tree keeps receiving. The
 // bandwidth cost is (K+M)/K.

@@ -164,6 +164,9 @@ func (a *Agent) receive(ctx context.Context, hdr pushHeader, down downstream) er
 
 	recvErr := t.receiveStripe(ctx, hdr, down)
 	c.doneReceiving()
+	if recvErr == nil && t.code != nil {
+		t.sweep(ctx) // this tree is complete: the groups still missing data wait only for slower ones
+	}
 	if errors.Is(recvErr, ErrParentLost) && t.orphan(s, c) {
 		return recvErr
 	}
@@ -230,6 +233,9 @@ func (t *transfer) orphan(s int, c *claim) bool {
 // nobody re-attaches the stripe within Config.StallTimeout, or the agent stops, it ends the
 // stripe's forwarders itself (failing the transfer unless it completed).
 func (t *transfer) awaitParent(s int) {
+	if t.code != nil { // the orphaned tree's pieces will not come: decode what can be
+		t.sweep(t.a.ctx)
+	}
 	timer := time.NewTimer(t.a.cfg.StallTimeout)
 	defer timer.Stop()
 	for {
@@ -380,7 +386,7 @@ func (t *transfer) deliver(ctx context.Context, hdr pushHeader, i int, data []by
 		return err
 	}
 	if t.code != nil {
-		t.decode(ctx, t.lay.group(i))
+		t.decodeBehind(ctx, t.lay.group(i))
 	}
 	return nil
 }
@@ -404,7 +410,7 @@ func (t *transfer) deliverParity(ctx context.Context, i int, data []byte) error 
 	if err := t.accept(ctx, i, data); err != nil {
 		return err
 	}
-	t.decode(ctx, g)
+	t.decodeBehind(ctx, g)
 	return nil
 }
 
@@ -470,13 +476,37 @@ func (t *transfer) holdingLocked() []byte {
 	return b
 }
 
-// decode rebuilds the missing data chunks of group g once it holds K of its pieces (its
-// other trees may be broken, or just slower: either way the receiver need not wait). Decoded
-// chunks are verified against the manifest like received ones, written, and forwarded down
-// their own tree, so the subtree below a broken tree keeps receiving. A decoded chunk that
-// fails verification is dropped (counted, logged): its own tree may still bring it. Cost: K
-// chunk reads and one Reed-Solomon reconstruction.
-func (t *transfer) decode(ctx context.Context, g int) {
+// decodeLag is how many groups a tree's piece may trail the group now arriving before the
+// receiver stops waiting for it and decodes. It bounds the parity chunks held in memory to
+// about decodeLag*M.
+const decodeLag = 8
+
+// decodeBehind decodes group g if a tree that owes it a piece is orphaned, and group
+// g-decodeLag whatever its trees: a piece that far behind the others is late (a slow or
+// stalled parent).
+func (t *transfer) decodeBehind(ctx context.Context, g int) {
+	t.decode(ctx, g, false)
+	if h := g - decodeLag; h >= 0 {
+		t.decode(ctx, h, true)
+	}
+}
+
+// sweep decodes every group that can be: when a tree is orphaned, or has delivered all its
+// pieces (the groups still missing data then wait only for slower trees). Cost O(groups).
+func (t *transfer) sweep(ctx context.Context) {
+	for g := range t.lay.groups() {
+		t.decode(ctx, g, true)
+	}
+}
+
+// decode rebuilds the missing data chunks of group g once it holds K of its pieces, when
+// force is set or a tree that owes the group a missing piece is orphaned (otherwise the piece
+// is on its way, and decoding would only make it a duplicate). Decoded chunks are verified
+// against the manifest like received ones, written, and forwarded down their own tree, so the
+// subtree below a broken tree keeps receiving. A decoded chunk that fails verification is
+// dropped (counted, logged): its own tree may still bring it. Cost: K chunk reads and one
+// Reed-Solomon reconstruction.
+func (t *transfer) decode(ctx context.Context, g int, force bool) {
 	l := t.lay
 	lo, hi := l.dataOf(g)
 	t.mu.Lock()
@@ -503,7 +533,12 @@ func (t *transfer) decode(ctx context.Context, g int) {
 			have++
 		}
 	}
-	if have < l.k {
+	orphaned := false
+	for _, i := range missing {
+		s := l.tree(i)
+		orphaned = orphaned || t.started[s] && t.claims[s] == nil
+	}
+	if have < l.k || !force && !orphaned {
 		t.mu.Unlock()
 		return
 	}
