@@ -318,8 +318,10 @@ func TestRelayKilled(t *testing.T) {
 	if !got["a01"].OK {
 		t.Errorf("a01 (above the dead relay) failed: %s", got["a01"].Err)
 	}
-	if got["a02"].OK || !strings.Contains(got["a02"].Err, "a02") {
-		t.Errorf("a02 (killed): %+v, want failed with a reason naming it", got["a02"])
+	// a02 receives faster than it forwards (a slow child never throttles its parent): it may
+	// have verified its own copy before it died. Otherwise it is failed with the reason.
+	if r := got["a02"]; !r.OK && !strings.Contains(r.Err, "a02") {
+		t.Errorf("a02 (killed): %+v, want verified before the kill, or failed with a reason naming it", r)
 	}
 	for _, name := range []string{"a03", "a04"} {
 		if !got[name].OK {
