@@ -224,22 +224,7 @@ func (c *channels) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := c.path + ".tmp"
-	f, err := os.Create(tmp)
-	if err == nil {
-		_, err = f.Write(b)
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
-	if err == nil {
-		err = os.Rename(tmp, c.path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
+	if err := store.WriteFileAtomic(c.path, b); err != nil {
 		c.mu.Lock()
 		c.dirty = true
 		c.mu.Unlock()

@@ -120,12 +120,22 @@ func randomName(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// writeFileAtomic writes data to path through a temporary file in the same directory: write,
-// fsync, rename, fsync the directory. Either the old file or the new one is at path.
+// WriteFileAtomic writes data to path through a temporary file in the same directory: write,
+// fsync, rename, fsync the directory. Either the old file or the new one is at path, whatever
+// happens (a crash, a full disk). Cost: one write and two fsyncs.
+func WriteFileAtomic(path string, data []byte) error {
+	return writeFileAtomic(osOpenFile, path, data)
+}
+
+// writeFileAtomic is WriteFileAtomic through the store's file opener (a fault-injection hook).
 func (s *Store) writeFileAtomic(path string, data []byte) error {
+	return writeFileAtomic(s.openFile, path, data)
+}
+
+func writeFileAtomic(openFile OpenFileFunc, path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp := filepath.Join(dir, randomName(".tmp-"))
-	f, err := s.openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := openFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("store: create %s: %w", tmp, err)
 	}
