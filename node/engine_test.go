@@ -425,12 +425,12 @@ func TestEngineParityDecode(t *testing.T) {
 			}
 			lay := newLayout(p, m.NumChunks())
 			read := func(i int) ([]byte, error) { return agents[0].store.ReadChunk(m.Digest(), i) }
-			pm, err := parityManifest(m, lay, read)
+			c, _ := newCoder(lay, 1000)
+			pm, err := parityManifest(m, c, read)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, _ := newCoder(lay, 1000)
-			gc := &groupCache{c: c, read: read, cache: map[int][][]byte{}}
+			gc := newGroupCache(c, read)
 			lost := map[int]bool{tc.missing: true}
 			if tc.m == 2 {
 				lost[(tc.missing+1)%lay.trees] = true

@@ -110,19 +110,24 @@ func newCoder(l layout, chunkSize int) (*coder, error) {
 }
 
 // shards returns group g's K+M shards: data pieces read with read (zero for a short group's
-// missing ones), padded to the chunk size; parity left nil. Cost: K chunk reads and copies.
+// missing ones), padded to the chunk size; a piece read returns as nil stays nil (missing,
+// for a reconstruction); parity left nil. Cost: K chunk reads and copies.
 func (c *coder) shards(g int, read func(i int) ([]byte, error)) ([][]byte, error) {
 	sh := make([][]byte, c.l.k+c.l.m)
 	lo, hi := c.l.dataOf(g)
 	for p := range c.l.k {
-		buf := make([]byte, c.size)
+		var d []byte
 		if i := lo + p; i < hi {
-			d, err := read(i)
-			if err != nil {
+			var err error
+			if d, err = read(i); err != nil {
 				return nil, err
 			}
-			copy(buf, d)
+			if d == nil {
+				continue
+			}
 		}
+		buf := make([]byte, c.size)
+		copy(buf, d)
 		sh[p] = buf
 	}
 	return sh, nil
@@ -144,19 +149,16 @@ func (c *coder) parity(g int, read func(i int) ([]byte, error)) ([][]byte, error
 	return sh[c.l.k:], nil
 }
 
-// parityManifest returns m with the parity of layout l: every group encoded once to hash its
-// parity pieces. Cost: one read of the object and one encode of every group.
-func parityManifest(m manifest, l layout, read func(i int) ([]byte, error)) (manifest, error) {
+// parityManifest returns m with the parity c computes from the data chunks read gives: every
+// group encoded once to hash its parity pieces. Cost: one read of the object and one encode
+// of every group.
+func parityManifest(m manifest, c *coder, read func(i int) ([]byte, error)) (manifest, error) {
 	sm, err := store.ManifestFromProto(m.proto())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
 	}
-	c, err := newCoder(l, sm.ChunkSize)
-	if err != nil {
-		return nil, err
-	}
-	par := &store.Parity{DataShards: l.k, ParityShards: l.m}
-	for g := range l.groups() {
+	par := &store.Parity{DataShards: c.l.k, ParityShards: c.l.m}
+	for g := range c.l.groups() {
 		pieces, err := c.parity(g, read)
 		if err != nil {
 			return nil, err
@@ -172,8 +174,9 @@ func parityManifest(m manifest, l layout, read func(i int) ([]byte, error)) (man
 	return storeManifest{sm}, nil
 }
 
-// groupCache keeps the parity of the last few groups a source encoded, so that the M parity
-// trees (and repairs) reading the same group encode it once.
+// groupCache keeps the parity of the last few groups encoded (at a source, or at a relay that
+// completed a group without its parity), so that the M parity trees (and repairs) reading the
+// same group encode it once.
 type groupCache struct {
 	c     *coder
 	read  func(i int) ([]byte, error)
@@ -183,6 +186,10 @@ type groupCache struct {
 }
 
 const groupCacheSize = 8
+
+func newGroupCache(c *coder, read func(i int) ([]byte, error)) *groupCache {
+	return &groupCache{c: c, read: read, cache: map[int][][]byte{}}
+}
 
 // chunk returns parity chunk i.
 func (gc *groupCache) chunk(i int) ([]byte, error) {

@@ -32,13 +32,13 @@ type transfer struct {
 	rate    int64
 	lay     layout         // which tree carries which chunk
 	code    *coder         // Reed-Solomon parity of the push (nil: none)
+	recode  *groupCache    // parity of complete groups, encoded again for children that need it
 	smf     store.Manifest // the manifest, with parity hashes, for verifying parity chunks
 
 	mu       sync.Mutex
 	parity   map[int][]byte // parity chunks of groups not yet complete
 	decoding map[int]bool   // groups being decoded
 	held     []byte         // chunks verified, data and parity (including those held before)
-	preheld  []byte         // chunks held when the transfer began
 	nheld    int
 	parents  []string                 // parents of the incoming streams, in order of arrival
 	claims   map[int]*claim           // the stream feeding each stripe (nil: none, or orphaned)
@@ -316,8 +316,8 @@ func (t *transfer) receiveStripe(ctx context.Context, hdr pushHeader, down downs
 	close(work)
 	<-workDone
 	if workErr != nil && ctx.Err() != nil && errors.Is(workErr, ctx.Err()) {
-		// The stream ended while a chunk waited for a full queue: the parent is gone, and
-		// the chunk is held (its forwarders send it at the latest before they close).
+		// The stream ended while a chunk was being delivered: the parent is gone, and the
+		// chunk is held (its forwarders send it at the latest before they close).
 		return fmt.Errorf("%w: stream from %s (stripe %d): %w", ErrParentLost, hdr.Parent, hdr.Stripe, workErr)
 	}
 	if workErr != nil {
@@ -567,9 +567,6 @@ func (t *transfer) decode(ctx context.Context, g int, force bool) {
 		t.a.log.Warn("decode: reading group", "transfer", t.id, "group", g, "err", err)
 		return
 	}
-	for _, i := range missing {
-		sh[i-lo] = nil
-	}
 	copy(sh[l.k:], par)
 	if err := t.code.enc.ReconstructData(sh); err != nil {
 		t.a.log.Warn("decode failed", "transfer", t.id, "group", g, "err", err)
@@ -774,8 +771,8 @@ func (t *transfer) readChunk(i int) ([]byte, error) {
 		if ok {
 			return d, nil
 		}
-		// A parity chunk of a complete group: encode it again.
-		return (&groupCache{c: t.code, read: t.readChunk, cache: map[int][][]byte{}}).chunk(i)
+		// A parity chunk of a complete group: encode it again (once for the group's M pieces).
+		return t.recode.chunk(i)
 	}
 	if data, err := t.partial.ReadChunk(i); err == nil {
 		return data, nil
@@ -835,13 +832,15 @@ func (a *Agent) attach(hdr pushHeader) (*transfer, error) {
 		started: map[int]bool{}, ended: map[int]bool{}, finals: map[int]map[string]upMsg{},
 		refs: 1, done: make(chan struct{}),
 	}
+	if code != nil {
+		t.recode = newGroupCache(code, t.readChunk)
+	}
 	for _, i := range part.Held() {
 		if i >= 0 && i < n && !bitGet(t.held, i) {
 			bitSet(t.held, i)
 			t.nheld++
 		}
 	}
-	t.preheld = bitClone(t.held)
 	t.npreheld = t.nheld
 	a.transfers[t.id] = t
 	a.m.active.Inc()

@@ -147,14 +147,14 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 	if lay.m > 0 {
 		// Parity chunks travel verified like data: their hashes go in the manifest, which
 		// costs one encode of the whole object before the first chunk is sent.
-		if man, err = parityManifest(man, lay, read); err != nil {
-			return Report{}, err
-		}
 		c, err := newCoder(lay, int(man.proto().GetChunkSize()))
 		if err != nil {
 			return Report{}, err
 		}
-		parity = &groupCache{c: c, read: read, cache: map[int][][]byte{}}
+		if man, err = parityManifest(man, c, read); err != nil {
+			return Report{}, err
+		}
+		parity = newGroupCache(c, read)
 	}
 	id := newTransferID()
 	rep := Report{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks()}
