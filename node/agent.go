@@ -20,25 +20,52 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/treecast/treecast/node/channel"
+	"github.com/treecast/treecast/node/membership"
+	"github.com/treecast/treecast/node/store"
+	"github.com/treecast/treecast/node/transfer"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
 // Errors of the agent. They are wrapped with context (%w) and mapped to gRPC status codes only
-// at the RPC edge.
+// at the RPC edge. Most are the sub-packages' own, named here for callers of the agent.
 var (
-	ErrClosed        = errors.New("node: agent closed")
-	ErrNoReceivers   = errors.New("node: target matches no node")
-	ErrUnknownDigest = errors.New("node: unknown digest")
-	ErrOutsideData   = errors.New("node: path outside the data dir")
-	ErrTruncated     = errors.New("node: stream ended before every chunk arrived")
-	ErrBadHeader     = errors.New("node: bad push header")
-	ErrUnknownMember = errors.New("node: unknown member")
-	ErrChildFailed   = errors.New("node: child stream failed")
-	ErrStalled       = errors.New("node: transfer stalled")
-	ErrManifest      = errors.New("node: bad manifest")
-	ErrNameTaken     = errors.New("node: agent name already in the cluster")
-	ErrMemberGone    = errors.New("node: member gone")
-	ErrParentLost    = errors.New("node: parent stream lost")
+	ErrNoReceivers = errors.New("node: target matches no node")
+	ErrOutsideData = errors.New("node: path outside the data dir")
+
+	ErrClosed        = transfer.ErrClosed
+	ErrUnknownDigest = transfer.ErrUnknownDigest
+	ErrTruncated     = transfer.ErrTruncated
+	ErrBadHeader     = transfer.ErrBadHeader
+	ErrChildFailed   = transfer.ErrChildFailed
+	ErrStalled       = transfer.ErrStalled
+	ErrManifest      = transfer.ErrManifest
+	ErrParentLost    = transfer.ErrParentLost
+	ErrPlan          = transfer.ErrPlan
+	ErrUnknownMember = membership.ErrUnknownMember
+	ErrNameTaken     = membership.ErrNameTaken
+	ErrMemberGone    = membership.ErrMemberGone
+	// ErrDiskFull is wrapped (with the file system's error, such as syscall.ENOSPC) by the
+	// error of a chunk write or commit that met a full disk or an exhausted quota.
+	ErrDiskFull = store.ErrDiskFull
+)
+
+// The types of the agent's parts that its API speaks in.
+type (
+	// Member is one agent of the cluster as gossip sees it.
+	Member = membership.Member
+	// Result is one receiver's outcome in a [Report].
+	Result = transfer.Result
+	// Report is the outcome of a push: one Result per receiver, sorted by name.
+	Report = transfer.Report
+	// Event is a progress event of a push, given to [PushOptions].Progress as it happens.
+	Event = transfer.Event
+	// TransferStatus is one push in progress on the agent.
+	TransferStatus = transfer.TransferStatus
+	// ChannelVersion is one version of a channel.
+	ChannelVersion = channel.Version
+	// ChannelStatus is one channel as an agent sees it.
+	ChannelStatus = channel.Status
 )
 
 // Agent is a running treecast agent: a gRPC server (treecast Agent service and gRPC health),
@@ -49,10 +76,10 @@ type Agent struct {
 	log     *slog.Logger
 	m       *metrics
 	store   objectStore
-	members memberView
-	limiter *rate.Limiter // nil: no cap
-	tr      transport
-	chans   *channels // channel table and catch-up (channel.go, catchup.go)
+	members *membership.Gossip
+	engine  *transfer.Engine
+	chans   *channel.Table
+	limiter *rate.Limiter // the agent's cap on what it sends (nil: none)
 
 	lis        net.Listener
 	srv        *grpc.Server
@@ -69,10 +96,6 @@ type Agent struct {
 	closed    bool
 	frozen    atomic.Bool                 // a test freeze: the agent hangs as a host that stops dead
 	conns     map[string]*grpc.ClientConn // by gRPC address
-	transfers map[string]*transfer        // receiver side, by transfer id
-	sources   map[string]*sourceTransfer  // source side, by transfer id
-	watches   map[string]map[uint64]context.CancelCauseFunc
-	watchID   uint64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -97,32 +120,26 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
 	a := &Agent{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		m:         newMetrics(),
-		conns:     map[string]*grpc.ClientConn{},
-		transfers: map[string]*transfer{},
-		sources:   map[string]*sourceTransfer{},
-		watches:   map[string]map[uint64]context.CancelCauseFunc{},
+		cfg:   cfg,
+		log:   cfg.Logger,
+		m:     newMetrics(),
+		conns: map[string]*grpc.ClientConn{},
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	if cfg.RateLimit > 0 {
-		a.limiter = newLimiter(cfg.RateLimit)
-	}
 	ok := false
 	defer func() {
-		if !ok {
-			_ = a.Close()
+		if !ok { // nothing was joined: stop without announcing a leave (under a name that may be another's)
+			_ = a.Kill()
 		}
 	}()
-	a.tr = grpcTransport{a}
 	st, err := openStore(cfg.DataDir, cfg.storeOptions...)
 	if err != nil {
 		return nil, fmt.Errorf("node: open store %s: %w", cfg.DataDir, err)
 	}
 	a.store = st
-	a.chans = newChannels(cfg, a.m.reg)
-	if err := a.chans.load(); err != nil {
+	a.chans = channel.NewTable(channel.Config{Self: cfg.Name, Labels: cfg.Labels, DataDir: cfg.DataDir,
+		Subscribed: cfg.Channels, Log: a.log}, a.m.reg)
+	if err := a.chans.Load(); err != nil {
 		a.log.Warn("channel table not restored; gossip brings it back", "err", err)
 	}
 
@@ -134,6 +151,15 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if a.advertise == "" {
 		a.advertise = advertiseFor(a.lis.Addr().(*net.TCPAddr), cfg.GossipAddr)
 	}
+	// Membership first (bound, not joined), so the engine and the gRPC service have a view;
+	// the cluster is joined once the service answers.
+	if err := a.newMembership(); err != nil {
+		return nil, fmt.Errorf("node: membership: %w", err)
+	}
+	a.limiter = transfer.NewLimiter(cfg.RateLimit)
+	a.engine = transfer.New(transfer.Config{Name: cfg.Name, QueueChunks: cfg.QueueChunks, StallTimeout: cfg.StallTimeout, Corrupt: cfg.corrupt},
+		transfer.Deps{Store: a.store, Members: a.members, Transport: grpcTransport{a}, Metrics: a.m.engine, Log: a.log,
+			Limiter: a.limiter, Context: a.ctx, Go: a.goFunc, Hang: a.hang})
 	a.srv = grpc.NewServer(
 		grpc.MaxRecvMsgSize(MaxChunkSize+1<<20),
 		grpc.MaxSendMsgSize(MaxChunkSize+1<<20),
@@ -170,14 +196,20 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		})
 	}
 
-	a.members, err = joinMembership(ctx, a)
-	if err != nil {
+	if err := a.members.Join(); err != nil {
 		return nil, fmt.Errorf("node: membership: %w", err)
 	}
 	if len(cfg.Join) > 0 {
-		a.goFunc(a.rejoinLoop)
+		a.goFunc(func() { a.members.Rejoin(a.ctx, cfg.RejoinInterval) })
 	}
-	a.goFunc(a.catchupLoop)
+	a.goFunc(func() {
+		a.chans.Run(a.ctx, channel.Catchup{
+			Members:   a.Members,
+			Has:       func(d string) bool { _, err := a.store.Stat(d); return err == nil },
+			Receiving: func(d string) bool { _, ok := a.engine.Receiving(d); return ok },
+			Fetch:     a.fetchObject,
+		})
+	})
 	ok = true
 	a.log.Info("agent started", "grpc", a.advertise, "gossip", a.GossipAddr(), "data", cfg.DataDir)
 	return a, nil
@@ -264,6 +296,9 @@ func (a *Agent) stop(graceful bool) error {
 		a.mu.Lock()
 		a.closed = true
 		a.mu.Unlock()
+		if a.engine != nil {
+			a.engine.Close()
+		}
 		var errs []error
 		if a.health != nil {
 			a.health.Shutdown()
@@ -330,32 +365,36 @@ func (a *Agent) conn(addr string) (*grpc.ClientConn, error) {
 	return c, nil
 }
 
-// rateBurst is the token bucket's depth: the most the agent sends at once above its cap.
-const rateBurst = 256 << 10
-
-// waitRate blocks until n bytes may be sent under the agent's rate cap (in pieces of at most
-// the bucket's depth).
-func (a *Agent) waitRate(ctx context.Context, n int) error { return waitLimiter(ctx, a.limiter, n) }
-
-// newLimiter returns a token bucket of bytesPerSec, or nil for no cap.
-func newLimiter(bytesPerSec int64) *rate.Limiter {
-	if bytesPerSec <= 0 {
-		return nil
+// GossipAddr is the bound gossip address.
+func (a *Agent) GossipAddr() string {
+	if a.members == nil {
+		return ""
 	}
-	return rate.NewLimiter(rate.Limit(bytesPerSec), rateBurst)
+	return a.members.GossipAddr()
 }
 
-func waitLimiter(ctx context.Context, l *rate.Limiter, n int) error {
-	if l == nil {
-		return nil
+// newMembership creates the agent's gossip (bound, not joined) with the channel table as its
+// state delegate, and connects the table to it.
+func (a *Agent) newMembership() error {
+	g, err := membership.New(membership.Config{
+		Name:      a.cfg.Name,
+		Meta:      membership.Meta{Addr: a.advertise, Labels: a.cfg.Labels, Channels: a.cfg.Channels},
+		Bind:      a.cfg.GossipAddr,
+		Advertise: a.cfg.GossipAdvertise,
+		Join:      a.cfg.Join,
+		State:     a.chans,
+		Log:       a.log,
+		Filter:    a.cfg.gossipFilter,
+		Tune:      a.cfg.gossipTune,
+	})
+	if errors.Is(err, membership.ErrMetaTooLarge) {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	for n > 0 {
-		k := min(n, rateBurst)
-		if err := l.WaitN(ctx, k); err != nil {
-			return err
-		}
-		n -= k
+	if err != nil {
+		return err
 	}
+	a.chans.SetGossip(g)
+	a.members = g
 	return nil
 }
 

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/treecast/treecast/node/membership"
 	"github.com/treecast/treecast/node/store"
 )
 
@@ -118,27 +118,27 @@ func (c *Config) Validate() error {
 		return bad("data dir is empty")
 	}
 	for field, addr := range map[string]string{"listen": c.ListenAddr, "gossip": c.GossipAddr} {
-		if err := checkHostPort(addr); err != nil {
+		if err := membership.CheckHostPort(addr); err != nil {
 			return bad("%s address %q: %v", field, addr, err)
 		}
 	}
 	if c.AdvertiseAddr != "" {
-		if err := checkHostPort(c.AdvertiseAddr); err != nil {
+		if err := membership.CheckHostPort(c.AdvertiseAddr); err != nil {
 			return bad("advertise address %q: %v", c.AdvertiseAddr, err)
 		}
 	}
 	if c.GossipAdvertise != "" {
-		if err := checkHostPort(c.GossipAdvertise); err != nil {
+		if err := membership.CheckHostPort(c.GossipAdvertise); err != nil {
 			return bad("gossip advertise address %q: %v", c.GossipAdvertise, err)
 		}
 	}
 	if c.MetricsAddr != "" {
-		if err := checkHostPort(c.MetricsAddr); err != nil {
+		if err := membership.CheckHostPort(c.MetricsAddr); err != nil {
 			return bad("metrics address %q: %v", c.MetricsAddr, err)
 		}
 	}
 	for _, j := range c.Join {
-		if err := checkHostPort(j); err != nil {
+		if err := membership.CheckHostPort(j); err != nil {
 			return bad("join address %q: %v", j, err)
 		}
 	}
@@ -198,18 +198,6 @@ func (c Config) withDefaults() Config {
 		c.DataDir = abs
 	}
 	return c
-}
-
-func checkHostPort(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65535 {
-		return fmt.Errorf("port %q is not a number in [0, 65535]", port)
-	}
-	return nil
 }
 
 // ParseRate parses a byte rate such as "1G", "500M", "64KiB" or "1000" (bytes per second).

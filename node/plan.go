@@ -1,21 +1,18 @@
 package node
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/treecast/treecast/scheduler"
+	"github.com/treecast/treecast/node/transfer"
 	"github.com/treecast/treecast/tree"
 )
-
-// ErrPlan is wrapped by errors about a plan that cannot be built or decoded.
-var ErrPlan = errors.New("node: bad plan")
 
 // buildPlan plans a push from src to dsts: the topology is inferred from the members' labels
 // (dc, pod, rack) and the scheduler arranges the agents by opts.Strategy. It returns the plan
 // and its wire encoding (sent in every Push header). Cost: one Steiner tree on the inferred
 // topology, O(members log members) to infer it.
-func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (plan, []byte, error) {
+func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (transfer.Plan, []byte, error) {
 	_, w, raw, err := buildFullPlan(members, src, dsts, opts)
 	if err != nil {
 		return nil, nil, err
@@ -71,16 +68,6 @@ func buildFullPlan(members []Member, src string, dsts []string, opts PushOptions
 	return p, w, raw, nil
 }
 
-// decodePlan decodes and checks a plan received in a Push header.
-func decodePlan(b []byte) (plan, error) {
-	var w scheduler.Wire
-	if err := w.UnmarshalBinary(b); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrPlan, err)
-	}
-	w.Children(w.Source, 0) // index now: Children is then safe for concurrent use
-	return &w, nil
-}
-
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
@@ -88,18 +75,3 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// subtreeOf lists child and every receiver below it in stripe s of p, breadth first. The cost
-// is O(nodes of the subtree); a malformed plan with a cycle is cut at the first repeat.
-func subtreeOf(p plan, child string, s int) []string {
-	seen := map[string]bool{child: true}
-	out := []string{child}
-	for k := 0; k < len(out); k++ {
-		for _, c := range p.Children(out[k], s) {
-			if !seen[c] {
-				seen[c] = true
-				out = append(out, c)
-			}
-		}
-	}
-	return out
-}

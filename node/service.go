@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/treecast/treecast/node/transfer"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
@@ -67,11 +68,11 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 	if h == nil {
 		return statusErr(fmt.Errorf("%w: first message is not a header", ErrBadHeader))
 	}
-	man, err := manifestFor(h.GetManifest())
+	man, err := transfer.ManifestFromProto(h.GetManifest())
 	if err != nil {
 		return statusErr(err)
 	}
-	hdr := pushHeader{Transfer: h.GetTransferId(), Manifest: man, Plan: h.GetPlan(), Child: h.GetNode(),
+	hdr := transfer.Header{Transfer: h.GetTransferId(), Manifest: man, Plan: h.GetPlan(), Child: h.GetNode(),
 		Parent: h.GetParent(), Source: h.GetSource(), Rate: int64(min(h.GetRateLimit(), 1<<62))}
 	switch len(h.GetStripes()) {
 	case 0:
@@ -82,7 +83,7 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 		return statusErr(fmt.Errorf("%w: %d stripes on one stream; open one stream per stripe", ErrBadHeader, len(h.GetStripes())))
 	}
 	d := &grpcDown{a: s.a, stream: stream, self: s.a.cfg.Name}
-	err = s.a.receive(stream.Context(), hdr, d)
+	err = s.a.engine.Receive(stream.Context(), hdr, d)
 	if err != nil && !d.answered {
 		// Refused before the holding answer (the object could not even begin, e.g. on a full
 		// disk): the parent reads the reason from the stream's status.
@@ -107,7 +108,7 @@ type grpcDown struct {
 	self     string // this agent's name: its own failure goes in PushDone.error
 }
 
-func (d *grpcDown) recvChunk() (int, []byte, error) {
+func (d *grpcDown) RecvChunk() (int, []byte, error) {
 	for {
 		d.a.hang()
 		m, err := d.stream.Recv()
@@ -131,7 +132,7 @@ func (d *grpcDown) recvChunk() (int, []byte, error) {
 	}
 }
 
-func (d *grpcDown) sendHeld(b []byte) error {
+func (d *grpcDown) SendHeld(b []byte) error {
 	d.a.hang()
 	n := 0
 	for _, x := range b {
@@ -143,7 +144,7 @@ func (d *grpcDown) sendHeld(b []byte) error {
 	return d.stream.Send(&pb.PushResponse{Msg: &pb.PushResponse_Holding{Holding: &pb.Holding{Bitmap: b, Count: uint64(n)}}})
 }
 
-func (d *grpcDown) sendUp(m upMsg) error {
+func (d *grpcDown) SendUp(m transfer.UpMsg) error {
 	d.a.hang()
 	if m.Final && !m.OK && d.self != "" && m.Receiver == d.self {
 		d.done.Error = m.Err
@@ -158,14 +159,14 @@ func (d *grpcDown) sendUp(m upMsg) error {
 	return d.stream.Send(upToPB(m))
 }
 
-func upToPB(m upMsg) *pb.PushResponse {
+func upToPB(m transfer.UpMsg) *pb.PushResponse {
 	if m.Final {
 		st := pb.ReceiverStatus_RECEIVER_STATUS_FAILED
 		if m.OK {
 			st = pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED
 		}
 		return &pb.PushResponse{Msg: &pb.PushResponse_Result{Result: &pb.ReceiverResult{
-			Receiver: m.Receiver, Status: st, Error: m.Err, Elapsed: durationpb.New(secondsDur(m.Seconds)),
+			Receiver: m.Receiver, Status: st, Error: m.Err, Elapsed: durationpb.New(transfer.SecondsDur(m.Seconds)),
 			BytesReceived: uint64(max(m.BytesIn, 0)), ChunksAlreadyHeld: uint64(max(m.AlreadyHeld, 0)), ChunksDuplicate: uint64(max(m.Duplicates, 0)),
 			ChunksDecoded: uint64(max(m.Decoded, 0)),
 		}}}
@@ -173,117 +174,6 @@ func upToPB(m upMsg) *pb.PushResponse {
 	return &pb.PushResponse{Msg: &pb.PushResponse_Progress{Progress: &pb.ProgressEvent{Receivers: []*pb.ReceiverProgress{{
 		Receiver: m.Receiver, ChunksHeld: uint64(m.Held), ChunksTotal: uint64(m.Total),
 	}}}}}
-}
-
-// grpcUp adapts a client Push stream to the engine's upstream.
-type grpcUp struct {
-	stream  pb.Agent_PushClient
-	pending []upMsg // progress entries of one ProgressEvent not yet returned
-}
-
-type grpcTransport struct{ a *Agent }
-
-func (g grpcTransport) openPush(ctx context.Context, addr string) (upstream, error) {
-	c, err := g.a.conn(addr)
-	if err != nil {
-		return nil, err
-	}
-	st, err := pb.NewAgentClient(c).Push(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &grpcUp{stream: st}, nil
-}
-
-func (u *grpcUp) sendHeader(h pushHeader) error {
-	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{
-		TransferId: h.Transfer, Manifest: h.Manifest.proto(), Plan: h.Plan, Node: h.Child,
-		Source: h.Source, Parent: h.Parent, Stripes: []uint32{uint32(h.Stripe)}, RateLimit: uint64(max(h.Rate, 0)),
-	}}})
-}
-
-func (u *grpcUp) recvHeld() ([]byte, error) {
-	m, err := u.stream.Recv()
-	if err != nil {
-		return nil, err
-	}
-	h := m.GetHolding()
-	if h == nil {
-		return nil, fmt.Errorf("%w: child answered %T, not a holding", ErrBadHeader, m.Msg)
-	}
-	return h.GetBitmap(), nil
-}
-
-func (u *grpcUp) sendChunk(i int, data []byte) error {
-	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: uint64(i), Data: data}}})
-}
-
-func (u *grpcUp) closeSend() error {
-	if err := u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_End{End: &pb.PushEnd{}}}); err != nil {
-		return err
-	}
-	return u.stream.CloseSend()
-}
-
-func (u *grpcUp) recvUp() (upMsg, error) {
-	for len(u.pending) == 0 {
-		m, err := u.stream.Recv()
-		if err != nil {
-			return upMsg{}, err
-		}
-		switch x := m.Msg.(type) {
-		case *pb.PushResponse_Progress:
-			for _, r := range x.Progress.GetReceivers() {
-				u.pending = append(u.pending, upMsg{Receiver: r.GetReceiver(), Held: int(r.GetChunksHeld()), Total: int(r.GetChunksTotal())})
-			}
-		case *pb.PushResponse_Result:
-			r := x.Result
-			return upMsg{Receiver: r.GetReceiver(), Final: true, OK: r.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED,
-				Err: r.GetError(), Seconds: r.GetElapsed().AsDuration().Seconds(), BytesIn: int64(min(r.GetBytesReceived(), 1<<62)),
-				AlreadyHeld: int(min(r.GetChunksAlreadyHeld(), 1<<40)), Duplicates: int(min(r.GetChunksDuplicate(), 1<<40)),
-				Decoded: int(min(r.GetChunksDecoded(), 1<<40))}, nil
-		case *pb.PushResponse_Done:
-			// Drain to the end of the stream so its status is seen.
-			if _, err := u.stream.Recv(); err != nil && !errors.Is(err, io.EOF) {
-				return upMsg{}, err
-			}
-			return upMsg{}, io.EOF
-		default:
-			return upMsg{}, fmt.Errorf("%w: unexpected %T from child", ErrBadHeader, m.Msg)
-		}
-	}
-	m := u.pending[0]
-	u.pending = u.pending[1:]
-	return m, nil
-}
-
-func (g grpcTransport) fetch(ctx context.Context, addr, digest string, i int) ([]byte, error) {
-	c, err := g.a.conn(addr)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	st, err := pb.NewAgentClient(c).Fetch(ctx, &pb.FetchRequest{Digest: digest, AllowPartial: true,
-		Ranges: []*pb.ChunkRange{{Start: uint64(i), End: uint64(i + 1)}}})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := st.Recv(); err != nil { // the manifest
-		return nil, err
-	}
-	m, err := st.Recv()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: %s does not hold chunk %d of %s", ErrUnknownDigest, addr, i, digest)
-		}
-		return nil, err
-	}
-	ch := m.GetChunk()
-	if ch == nil || ch.GetIndex() != uint64(i) {
-		return nil, fmt.Errorf("%w: fetch of chunk %d answered %v", ErrBadHeader, i, m.Msg)
-	}
-	return ch.GetData(), nil
 }
 
 // Fetch serves chunks of a complete object, or, with allow_partial, the verified chunks of an
@@ -295,7 +185,7 @@ func (s *service) Fetch(req *pb.FetchRequest, stream pb.Agent_FetchServer) error
 	if err != nil {
 		return statusErr(err)
 	}
-	if err := stream.Send(&pb.FetchResponse{Msg: &pb.FetchResponse_Manifest{Manifest: man.proto()}}); err != nil {
+	if err := stream.Send(&pb.FetchResponse{Msg: &pb.FetchResponse_Manifest{Manifest: man.Proto()}}); err != nil {
 		return err
 	}
 	n := uint64(man.NumChunks())
@@ -308,37 +198,33 @@ func (s *service) Fetch(req *pb.FetchRequest, stream pb.Agent_FetchServer) error
 			return statusErr(fmt.Errorf("%w: range [%d, %d) outside %d chunks", ErrBadHeader, r.GetStart(), r.GetEnd(), n))
 		}
 		for i := r.GetStart(); i < r.GetEnd(); i++ {
-			data, err := a.localChunk(man.Digest(), int(i))
+			data, err := a.engine.LocalChunk(man.Digest(), int(i))
 			if err != nil {
 				if partial {
 					continue
 				}
 				return statusErr(err)
 			}
-			if err := a.waitRate(stream.Context(), len(data)); err != nil {
+			if err := transfer.WaitLimiter(stream.Context(), a.limiter, len(data)); err != nil {
 				return statusErr(err)
 			}
 			if err := stream.Send(&pb.FetchResponse{Msg: &pb.FetchResponse_Chunk{Chunk: &pb.Chunk{Index: i, Data: data}}}); err != nil {
 				return err
 			}
-			a.m.bytesOut.Add(float64(len(data)))
+			a.m.engine.BytesOut.Add(float64(len(data)))
 		}
 	}
 	return nil
 }
 
 // findManifest returns the manifest of a complete object, or with partial of one in transfer.
-func (a *Agent) findManifest(digest string, partial bool) (manifest, bool, error) {
+func (a *Agent) findManifest(digest string, partial bool) (transfer.Manifest, bool, error) {
 	if m, err := a.store.Stat(digest); err == nil {
 		return m, false, nil
 	}
 	if partial {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		for _, t := range a.transfers {
-			if t.man.Digest() == digest {
-				return t.man, true, nil
-			}
+		if m, ok := a.engine.Receiving(digest); ok {
+			return m, true, nil
 		}
 	}
 	return nil, false, fmt.Errorf("%w: %s", ErrUnknownDigest, digest)
@@ -424,7 +310,7 @@ func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) er
 		}
 	}
 	opts.Plan = func(p PlanInfo) {
-		pe := &pb.PlanEvent{TransferId: p.Transfer, Manifest: p.manifest.proto(), Receivers: p.Receivers, Plan: p.raw}
+		pe := &pb.PlanEvent{TransferId: p.Transfer, Manifest: p.manifest.Proto(), Receivers: p.Receivers, Plan: p.raw}
 		for _, e := range p.Edges {
 			pe.Edges = append(pe.Edges, &pb.PlanEdge{Parent: e.Parent, Child: e.Child, Stripe: uint32(e.Stripe)})
 		}
@@ -492,8 +378,4 @@ func joinNames(n []string) string {
 	return s
 }
 
-var (
-	_ transport  = grpcTransport{}
-	_ upstream   = (*grpcUp)(nil)
-	_ downstream = (*grpcDown)(nil)
-)
+var _ transfer.Downstream = (*grpcDown)(nil)

@@ -3,7 +3,6 @@ package node
 import (
 	"fmt"
 	"sort"
-	"time"
 )
 
 // ObjectStatus is one object of the agent's store, complete or being received.
@@ -13,18 +12,6 @@ type ObjectStatus struct {
 	Chunks   int
 	Held     int // chunks verified
 	Complete bool
-}
-
-// TransferStatus is one push in progress on the agent.
-type TransferStatus struct {
-	ID       string
-	Digest   string
-	Role     string // "source", "relay" (a receiver with children) or "receiver"
-	Held     int    // receiver: chunks verified; source: receivers answered
-	Total    int    // receiver: chunks of the object; source: receivers
-	Parents  []string
-	Children []string
-	Started  time.Time
 }
 
 // Status is a snapshot of an agent: its objects, transfers in progress and the members it
@@ -52,46 +39,16 @@ func (a *Agent) Status() (Status, error) {
 	seen := map[string]bool{}
 	for _, o := range objs {
 		seen[o.Digest] = true
-		st.Objects = append(st.Objects, ObjectStatus(o))
+		st.Objects = append(st.Objects, o)
 	}
-	a.mu.Lock()
-	for id, t := range a.transfers {
-		t.mu.Lock()
-		ts := TransferStatus{ID: id, Digest: t.man.Digest(), Role: "receiver", Held: t.nheld, Total: t.man.NumChunks(), Started: t.start}
-		for s := range t.plan.Stripes() {
-			ts.Children = append(ts.Children, t.plan.Children(a.cfg.Name, s)...)
+	st.Transfers = a.engine.Transfers()
+	for _, t := range st.Transfers {
+		if t.Role != "source" && !seen[t.Digest] {
+			seen[t.Digest] = true
+			st.Objects = append(st.Objects, ObjectStatus{Digest: t.Digest, Size: t.Size, Chunks: t.Total, Held: t.Held})
 		}
-		ts.Parents = append(ts.Parents, t.parents...)
-		ts.Children = dedupSorted(ts.Children)
-		ts.Parents = dedupSorted(ts.Parents)
-		if len(ts.Children) > 0 {
-			ts.Role = "relay"
-		}
-		if !seen[ts.Digest] {
-			seen[ts.Digest] = true
-			st.Objects = append(st.Objects, ObjectStatus{Digest: ts.Digest, Size: t.man.Size(), Chunks: ts.Total, Held: ts.Held})
-		}
-		t.mu.Unlock()
-		st.Transfers = append(st.Transfers, ts)
 	}
-	for id, s := range a.sources {
-		s.mu.Lock()
-		ts := TransferStatus{ID: id, Digest: s.digest, Role: "source", Total: len(s.results), Started: s.start, Children: s.children}
-		for _, r := range s.results {
-			if r.OK || r.Err != "" {
-				ts.Held++
-			}
-		}
-		s.mu.Unlock()
-		st.Transfers = append(st.Transfers, ts)
-	}
-	a.mu.Unlock()
 	sort.Slice(st.Objects, func(i, j int) bool { return st.Objects[i].Digest < st.Objects[j].Digest })
-	sort.Slice(st.Transfers, func(i, j int) bool { return st.Transfers[i].ID < st.Transfers[j].ID })
 	return st, nil
 }
 
-func dedupSorted(s []string) []string {
-	sort.Strings(s)
-	return dedup(s)
-}

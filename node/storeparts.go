@@ -8,21 +8,31 @@ import (
 	"syscall"
 
 	"github.com/treecast/treecast/node/store"
-	pb "github.com/treecast/treecast/proto/treecast/v1"
+	"github.com/treecast/treecast/node/transfer"
 )
 
-// The store adapter: node/store behind the engine's objectStore.
+// The store adapter: node/store behind the engine's transfer.Store, and the rest of what the
+// agent asks of its store.
+
+// objectStore is the agent's content-addressed chunk store.
+type objectStore interface {
+	transfer.Store
+	// Put stores the object read from r, cut in chunks of chunkSize bytes.
+	Put(r io.Reader, chunkSize int) (transfer.Manifest, error)
+	// Import stores the file at path, which must lie inside the data directory.
+	Import(path string, chunkSize int) (transfer.Manifest, error)
+	// Stat returns the manifest of a complete object.
+	Stat(digest string) (transfer.Manifest, error)
+	// Remove deletes a complete object.
+	Remove(digest string) error
+	// Objects lists the complete objects and the partial ones.
+	Objects() ([]ObjectStatus, error)
+	Close() error
+}
 
 // storeSubdir is the store's directory inside Config.DataDir; files to push live elsewhere in
 // the data dir.
 const storeSubdir = "store"
-
-type storeManifest struct{ m store.Manifest }
-
-func (s storeManifest) Digest() string      { return s.m.Digest.String() }
-func (s storeManifest) Size() int64         { return s.m.Size }
-func (s storeManifest) NumChunks() int      { return s.m.NumChunks() }
-func (s storeManifest) proto() *pb.Manifest { return s.m.Proto() }
 
 type diskStore struct{ s *store.Store }
 
@@ -34,16 +44,16 @@ func openStore(dataDir string, opts ...store.Option) (objectStore, error) {
 	return diskStore{s}, nil
 }
 
-func (d diskStore) Put(r io.Reader, chunkSize int) (manifest, error) {
+func (d diskStore) Put(r io.Reader, chunkSize int) (transfer.Manifest, error) {
 	m, err := d.s.Put(r, chunkSize)
 	if err != nil {
 		return nil, err
 	}
-	return storeManifest{m}, nil
+	return transfer.StoreManifest{M: m}, nil
 }
 
 // Import stores the file at path, which must lie in the data dir (outside the store).
-func (d diskStore) Import(path string, chunkSize int) (manifest, error) {
+func (d diskStore) Import(path string, chunkSize int) (transfer.Manifest, error) {
 	m, err := d.s.Import(path, chunkSize)
 	if errors.Is(err, store.ErrPathEscape) {
 		return nil, fmt.Errorf("%w: %w", ErrOutsideData, err)
@@ -51,10 +61,10 @@ func (d diskStore) Import(path string, chunkSize int) (manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return storeManifest{m}, nil
+	return transfer.StoreManifest{M: m}, nil
 }
 
-func (d diskStore) Stat(digest string) (manifest, error) {
+func (d diskStore) Stat(digest string) (transfer.Manifest, error) {
 	dg, err := store.ParseDigest(digest)
 	if err != nil {
 		return nil, err
@@ -63,15 +73,15 @@ func (d diskStore) Stat(digest string) (manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return storeManifest{m}, nil
+	return transfer.StoreManifest{M: m}, nil
 }
 
-func (d diskStore) Begin(m manifest) (partialObject, error) {
-	sm, ok := m.(storeManifest)
+func (d diskStore) Begin(m transfer.Manifest) (transfer.Partial, error) {
+	sm, ok := m.(transfer.StoreManifest)
 	if !ok {
 		return nil, fmt.Errorf("%w: manifest of type %T", ErrManifest, m)
 	}
-	h, err := d.s.Begin(sm.m)
+	h, err := d.s.Begin(sm.M)
 	if err != nil {
 		return nil, err
 	}
@@ -86,15 +96,15 @@ func (d diskStore) ReadChunk(digest string, i int) ([]byte, error) {
 	return d.s.ReadChunk(dg, i)
 }
 
-func (d diskStore) Objects() ([]objectInfo, error) {
-	var out []objectInfo
+func (d diskStore) Objects() ([]ObjectStatus, error) {
+	var out []ObjectStatus
 	for _, list := range []func() ([]store.Info, error){d.s.List, d.s.Partials} {
 		infos, err := list()
 		if err != nil {
 			return nil, err
 		}
 		for _, in := range infos {
-			out = append(out, objectInfo{Digest: in.Manifest.Digest.String(), Size: in.Manifest.Size,
+			out = append(out, ObjectStatus{Digest: in.Manifest.Digest.String(), Size: in.Manifest.Size,
 				Chunks: in.Manifest.NumChunks(), Held: in.Held, Complete: in.Complete})
 		}
 	}
@@ -111,11 +121,7 @@ func (d diskStore) Remove(digest string) error {
 	return d.s.Remove(dg)
 }
 
-// ErrDiskFull is wrapped (with the file system's error, such as syscall.ENOSPC) by the
-// error of a chunk write or commit that met a full disk or an exhausted quota.
-var ErrDiskFull = errors.New("node: disk full")
-
-// diskPartial is a store.Partial behind the engine's partialObject. A write or commit that
+// diskPartial is a store.Partial behind the engine's transfer.Partial. A write or commit that
 // meets a full disk (ENOSPC, EDQUOT) discards the partial object at once, for every transfer
 // that shares it: keeping its chunks for a resume would keep holding the space that the
 // agent's other transfers need. The error wraps ErrDiskFull and the file system's error; the
@@ -147,19 +153,7 @@ func isDiskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-func isHashMismatch(err error) bool { return errors.Is(err, store.ErrChunkCorrupt) }
-
-// manifestFor checks a manifest received from the network and converts it for the store.
-func manifestFor(m *pb.Manifest) (manifest, error) {
-	sm, err := store.ManifestFromProto(m)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
-	}
-	return storeManifest{sm}, nil
-}
-
 var (
-	_ objectStore   = diskStore{}
-	_ partialObject = diskPartial{}
-	_ manifest      = storeManifest{}
+	_ objectStore      = diskStore{}
+	_ transfer.Partial = diskPartial{}
 )

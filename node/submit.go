@@ -1,18 +1,15 @@
 package node
 
 import (
-	"github.com/treecast/treecast/scheduler"
-	"golang.org/x/time/rate"
-
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/treecast/treecast/node/transfer"
+	"github.com/treecast/treecast/scheduler"
 )
 
 // Object names what to push: a file (Path, which must lie inside the agent's data directory)
@@ -53,7 +50,7 @@ type PlanInfo struct {
 	// Copies, Depth and LowerBound describe the push's cost.
 	Plan *scheduler.Plan
 
-	manifest manifest
+	manifest transfer.Manifest
 	raw      []byte
 }
 
@@ -61,49 +58,6 @@ type PlanInfo struct {
 type PlanEdge struct {
 	Stripe        int
 	Parent, Child string
-}
-
-// sourceTransfer is the source's state for one push: the results gathered from every
-// receiver, deduplicated (a forest reports each receiver once per stripe).
-type sourceTransfer struct {
-	digest   string
-	children []string
-	mu       sync.Mutex
-	start    time.Time
-	results  map[string]Result
-	progress map[string]int
-	total    int
-	cb       func(Event)
-}
-
-func (st *sourceTransfer) report(m upMsg) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if _, known := st.results[m.Receiver]; !known {
-		// Only receivers of the plan are tracked; anything else is ignored.
-		return
-	}
-	ev := Event{Receiver: m.Receiver, Held: m.Held, Total: st.total, Elapsed: time.Since(st.start)}
-	if m.Final {
-		prev := st.results[m.Receiver]
-		if prev.OK || prev.Err != "" && !m.OK {
-			return // first verdict wins, verified over failed
-		}
-		st.results[m.Receiver] = Result{Receiver: m.Receiver, OK: m.OK, Err: m.Err, Elapsed: time.Since(st.start),
-			AlreadyHeld: m.AlreadyHeld, Duplicates: m.Duplicates, BytesIn: m.BytesIn, Decoded: m.Decoded}
-		ev.Final, ev.OK, ev.Err = true, m.OK, m.Err
-		if m.OK {
-			ev.Held = st.total
-		}
-	} else if m.Held <= st.progress[m.Receiver] {
-		return
-	}
-	if ev.Held > st.progress[m.Receiver] {
-		st.progress[m.Receiver] = ev.Held
-	}
-	if st.cb != nil {
-		st.cb(ev)
-	}
 }
 
 // Push delivers an object to every agent the target selects and returns when each receiver
@@ -140,24 +94,12 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 	if err != nil {
 		return Report{}, fmt.Errorf("node: plan: %w", err)
 	}
-	lay := newLayout(p, man.NumChunks())
-	digest := man.Digest()
-	read := func(i int) ([]byte, error) { return a.store.ReadChunk(digest, i) }
-	var parity *groupCache
-	if lay.m > 0 {
-		// Parity chunks travel verified like data: their hashes go in the manifest, which
-		// costs one encode of the whole object before the first chunk is sent.
-		c, err := newCoder(lay, int(man.proto().GetChunkSize()))
-		if err != nil {
-			return Report{}, err
-		}
-		if man, err = parityManifest(man, c, read); err != nil {
-			return Report{}, err
-		}
-		parity = newGroupCache(c, read)
+	out, err := a.engine.Prepare(man, p)
+	if err != nil {
+		return Report{}, err
 	}
+	man = out.Manifest
 	id := newTransferID()
-	rep := Report{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks()}
 	if opts.Plan != nil {
 		info := PlanInfo{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks(), Strategy: opts.Strategy,
 			Stripes: p.Stripes(), Receivers: dsts, Plan: full, manifest: man, raw: raw}
@@ -172,98 +114,11 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 		}
 		opts.Plan(info)
 	}
-	st := &sourceTransfer{digest: man.Digest(), start: time.Now(), results: map[string]Result{}, progress: map[string]int{}, total: man.NumChunks(), cb: opts.Progress}
-	for _, d := range dsts {
-		st.results[d] = Result{Receiver: d}
-	}
-	a.m.active.Inc()
-	a.mu.Lock()
-	a.sources[id] = st
-	a.mu.Unlock()
-	defer func() {
-		a.m.active.Dec()
-		a.mu.Lock()
-		delete(a.sources, id)
-		a.mu.Unlock()
-	}()
-	a.log.Info("push", "transfer", id, "digest", man.Digest(), "size", man.Size(), "receivers", len(dsts), "stripes", p.Stripes())
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(a.ctx, cancel)
-	defer stop()
-	src := &sourceHost{a: a, ctx: ctx, st: st, plan: p, lay: lay, read: read, parity: parity, limiter: newLimiter(opts.RateLimit),
-		hdr: pushHeader{Transfer: id, Manifest: man, Plan: raw, Parent: a.cfg.Name, Source: a.cfg.Name, Rate: opts.RateLimit}}
-	var fwds []*forwarder
-	for s := 0; s < p.Stripes(); s++ {
-		for _, c := range p.Children(a.cfg.Name, s) {
-			st.children = append(st.children, c)
-			fwds = append(fwds, src.adopt(s, c, 0))
-		}
-	}
-	for _, f := range fwds {
-		<-f.done
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for _, d := range dsts {
-		r := st.results[d]
-		if !r.OK && r.Err == "" {
-			r.Err = "node: no result from receiver (not in the plan's reach)"
-		}
-		rep.Receivers = append(rep.Receivers, r)
-	}
-	sort.Slice(rep.Receivers, func(i, j int) bool { return rep.Receivers[i].Receiver < rep.Receivers[j].Receiver })
-	rep.Elapsed = time.Since(st.start)
-	result := "verified"
-	if rep.Failed() > 0 {
-		result = "failed"
-	}
-	a.m.transfers.WithLabelValues("source", result).Inc()
-	a.m.duration.WithLabelValues("source").Observe(rep.Elapsed.Seconds())
-	return rep, nil
-}
-
-// sourceHost feeds the source's forwarders from its store: every chunk of a stripe, at once.
-type sourceHost struct {
-	a       *Agent
-	ctx     context.Context // the push's
-	st      *sourceTransfer
-	plan    plan
-	lay     layout
-	read    func(i int) ([]byte, error) // a data chunk
-	parity  *groupCache                 // parity chunks (nil: none)
-	limiter *rate.Limiter
-	hdr     pushHeader // Child and Stripe unset
-}
-
-func (h *sourceHost) overlay() plan { return h.plan }
-
-// backfill is empty: the source's forwarders start with every chunk of their stripe.
-func (h *sourceHost) backfill(int) []int { return nil }
-func (h *sourceHost) total() int         { return h.lay.total() }
-
-func (h *sourceHost) adopt(s int, child string, attempt int) *forwarder {
-	hdr := h.hdr
-	hdr.Child, hdr.Stripe = child, s
-	read := h.read
-	if h.parity != nil {
-		read = func(i int) ([]byte, error) {
-			if h.lay.isParity(i) {
-				return h.parity.chunk(i)
-			}
-			return h.read(i)
-		}
-	}
-	f := newForwarder(h.a, hdr, h.lay.chunks(s), read, subtreeOf(h.plan, child, s), h.st.report)
-	f.limiter, f.host, f.attempt = h.limiter, h, attempt
-	f.finish()
-	f.start(h.ctx)
-	return f
+	return a.engine.Push(ctx, out, transfer.Push{ID: id, PlanRaw: raw, Receivers: dsts, RateLimit: opts.RateLimit, Progress: opts.Progress}), nil
 }
 
 // resolveObject returns the manifest of obj, storing the file first when given by path.
-func (a *Agent) resolveObject(obj Object, chunkSize int) (manifest, error) {
+func (a *Agent) resolveObject(obj Object, chunkSize int) (transfer.Manifest, error) {
 	if obj.Digest != "" {
 		m, err := a.store.Stat(obj.Digest)
 		if err != nil {

@@ -2,157 +2,142 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"time"
+	"io"
+
+	"github.com/treecast/treecast/node/transfer"
+	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
-// transport opens the engine's streams to other agents. The gRPC transport (service.go) is
-// the real one; tests of the engine may plug an in-process one.
-type transport interface {
-	// openPush opens a Push stream to the agent at addr.
-	openPush(ctx context.Context, addr string) (upstream, error)
-	// fetch reads chunk i of the object digest from the agent at addr.
-	fetch(ctx context.Context, addr, digest string, i int) ([]byte, error)
+// The client side of the agent's gRPC edge: the engine's transfer.Transport over the Push and
+// Fetch RPCs, by member name (resolved by gossip, waiting up to Config.DialTimeout for a
+// member gossip has not brought yet).
+
+// grpcUp adapts a client Push stream to the engine's upstream.
+type grpcUp struct {
+	stream  pb.Agent_PushClient
+	pending []transfer.UpMsg // progress entries of one ProgressEvent not yet returned
 }
 
-// addrOf resolves a member name to its gRPC address.
-func (a *Agent) addrOf(name string) (string, error) {
-	for _, m := range a.members.Members() {
-		if m.Name == name {
-			if m.Addr == "" {
-				return "", fmt.Errorf("%w: %s has no gRPC address", ErrUnknownMember, name)
+type grpcTransport struct{ a *Agent }
+
+// OpenPush opens a Push stream to the member named child.
+func (g grpcTransport) OpenPush(ctx context.Context, child string) (transfer.Upstream, error) {
+	addr, err := g.a.members.WaitAddr(ctx, child, g.a.cfg.DialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	c, err := g.a.conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	st, err := pb.NewAgentClient(c).Push(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &grpcUp{stream: st}, nil
+}
+
+func (u *grpcUp) SendHeader(h transfer.Header) error {
+	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{
+		TransferId: h.Transfer, Manifest: h.Manifest.Proto(), Plan: h.Plan, Node: h.Child,
+		Source: h.Source, Parent: h.Parent, Stripes: []uint32{uint32(h.Stripe)}, RateLimit: uint64(max(h.Rate, 0)),
+	}}})
+}
+
+func (u *grpcUp) RecvHeld() ([]byte, error) {
+	m, err := u.stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	h := m.GetHolding()
+	if h == nil {
+		return nil, fmt.Errorf("%w: child answered %T, not a holding", ErrBadHeader, m.Msg)
+	}
+	return h.GetBitmap(), nil
+}
+
+func (u *grpcUp) SendChunk(i int, data []byte) error {
+	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: uint64(i), Data: data}}})
+}
+
+func (u *grpcUp) CloseSend() error {
+	if err := u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_End{End: &pb.PushEnd{}}}); err != nil {
+		return err
+	}
+	return u.stream.CloseSend()
+}
+
+func (u *grpcUp) RecvUp() (transfer.UpMsg, error) {
+	for len(u.pending) == 0 {
+		m, err := u.stream.Recv()
+		if err != nil {
+			return transfer.UpMsg{}, err
+		}
+		switch x := m.Msg.(type) {
+		case *pb.PushResponse_Progress:
+			for _, r := range x.Progress.GetReceivers() {
+				u.pending = append(u.pending, transfer.UpMsg{Receiver: r.GetReceiver(), Held: int(r.GetChunksHeld()), Total: int(r.GetChunksTotal())})
 			}
-			return m.Addr, nil
+		case *pb.PushResponse_Result:
+			r := x.Result
+			return transfer.UpMsg{Receiver: r.GetReceiver(), Final: true, OK: r.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED,
+				Err: r.GetError(), Seconds: r.GetElapsed().AsDuration().Seconds(), BytesIn: int64(min(r.GetBytesReceived(), 1<<62)),
+				AlreadyHeld: int(min(r.GetChunksAlreadyHeld(), 1<<40)), Duplicates: int(min(r.GetChunksDuplicate(), 1<<40)),
+				Decoded: int(min(r.GetChunksDecoded(), 1<<40))}, nil
+		case *pb.PushResponse_Done:
+			// Drain to the end of the stream so its status is seen.
+			if _, err := u.stream.Recv(); err != nil && !errors.Is(err, io.EOF) {
+				return transfer.UpMsg{}, err
+			}
+			return transfer.UpMsg{}, io.EOF
+		default:
+			return transfer.UpMsg{}, fmt.Errorf("%w: unexpected %T from child", ErrBadHeader, m.Msg)
 		}
 	}
-	return "", fmt.Errorf("%w: %s", ErrUnknownMember, name)
+	m := u.pending[0]
+	u.pending = u.pending[1:]
+	return m, nil
 }
 
-// isAlive reports whether gossip lists the member name as alive.
-func (a *Agent) isAlive(name string) bool {
-	for _, m := range a.members.Members() {
-		if m.Name == name {
-			return m.State == "" || m.State == "alive"
-		}
+// FetchChunk fetches chunk i of digest from the member named from: one Fetch RPC that allows
+// a partial object (a relay serves its children's re-fetches before it completes).
+func (g grpcTransport) FetchChunk(ctx context.Context, from, digest string, i int) ([]byte, error) {
+	addr, err := g.a.members.WaitAddr(ctx, from, g.a.cfg.DialTimeout)
+	if err != nil {
+		return nil, err
 	}
-	return false
-}
-
-// isDead reports whether gossip has declared the member name dead (or gone). An unknown
-// member is not dead: gossip may not have brought it yet.
-func (a *Agent) isDead(name string) bool {
-	for _, m := range a.members.Members() {
-		if m.Name == name {
-			return m.State == "dead" || m.State == "left"
-		}
+	c, err := g.a.conn(addr)
+	if err != nil {
+		return nil, err
 	}
-	return false
-}
-
-// waitAddr resolves a member name, waiting up to Config.DialTimeout for gossip to bring it
-// (the source may know a member before a relay does).
-func (a *Agent) waitAddr(ctx context.Context, name string) (string, error) {
-	addr, err := a.addrOf(name)
-	if err == nil {
-		return addr, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.DialTimeout)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return "", err
-		case <-tick.C:
-			if addr, err = a.addrOf(name); err == nil {
-				return addr, nil
-			}
-		}
-	}
-}
-
-// watchMember returns a context that is cancelled when gossip declares the member name dead
-// or gone (or when ctx ends), and a function to stop watching.
-func (a *Agent) watchMember(ctx context.Context, name string) (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	a.mu.Lock()
-	a.watchID++
-	id := a.watchID
-	if a.watches[name] == nil {
-		a.watches[name] = map[uint64]context.CancelCauseFunc{}
-	}
-	a.watches[name][id] = cancel
-	a.mu.Unlock()
-	if a.isDead(name) { // declared dead before the watch began: no later event will come
-		cancel(fmt.Errorf("%w: %s left or failed (gossip)", ErrMemberGone, name))
-	}
-	return ctx, func() {
-		a.mu.Lock()
-		delete(a.watches[name], id)
-		if len(a.watches[name]) == 0 {
-			delete(a.watches, name)
-		}
-		a.mu.Unlock()
-		cancel(nil)
-	}
-}
-
-// memberGone cancels the streams to a member that gossip declared dead or gone.
-func (a *Agent) memberGone(name string) {
-	a.mu.Lock()
-	var cancels []context.CancelCauseFunc
-	for _, c := range a.watches[name] {
-		cancels = append(cancels, c)
-	}
-	a.mu.Unlock()
-	for _, c := range cancels {
-		c(fmt.Errorf("%w: %s left or failed (gossip)", ErrMemberGone, name))
-	}
-}
-
-// openPush opens a Push stream to the member named child.
-func (a *Agent) openPush(ctx context.Context, child string) (upstream, error) {
-	addr, err := a.waitAddr(ctx, child)
+	st, err := pb.NewAgentClient(c).Fetch(ctx, &pb.FetchRequest{Digest: digest, AllowPartial: true,
+		Ranges: []*pb.ChunkRange{{Start: uint64(i), End: uint64(i + 1)}}})
 	if err != nil {
 		return nil, err
 	}
-	return a.tr.openPush(ctx, addr)
-}
-
-// fetchChunk fetches chunk i of digest from the member named from.
-func (a *Agent) fetchChunk(ctx context.Context, from, digest string, i int) ([]byte, error) {
-	addr, err := a.waitAddr(ctx, from)
-	if err != nil {
+	if _, err := st.Recv(); err != nil { // the manifest
 		return nil, err
 	}
-	return a.tr.fetch(ctx, addr, digest, i)
+	m, err := st.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: %s does not hold chunk %d of %s", ErrUnknownDigest, addr, i, digest)
+		}
+		return nil, err
+	}
+	ch := m.GetChunk()
+	if ch == nil || ch.GetIndex() != uint64(i) {
+		return nil, fmt.Errorf("%w: fetch of chunk %d answered %v", ErrBadHeader, i, m.Msg)
+	}
+	return ch.GetData(), nil
 }
 
-// localChunk serves chunk i of digest from a complete object, or from a transfer in progress
-// that has verified it (a parent serves its children's re-fetches before it completes).
-func (a *Agent) localChunk(digest string, i int) ([]byte, error) {
-	data, err := a.store.ReadChunk(digest, i)
-	if err == nil {
-		return data, nil
-	}
-	a.mu.Lock()
-	var ts []*transfer
-	for _, t := range a.transfers {
-		if t.man.Digest() == digest {
-			ts = append(ts, t)
-		}
-	}
-	a.mu.Unlock()
-	for _, t := range ts {
-		t.mu.Lock()
-		ok := bitGet(t.held, i)
-		t.mu.Unlock()
-		if ok {
-			if d, perr := t.partial.ReadChunk(i); perr == nil {
-				return d, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("%w: %s chunk %d: %w", ErrUnknownDigest, digest, i, err)
-}
+
+var (
+	_ transfer.Transport = grpcTransport{}
+	_ transfer.Upstream  = (*grpcUp)(nil)
+)

@@ -36,4 +36,7 @@ var (
 	// ErrPathEscape: a path lies outside the directory it must stay in, or inside the
 	// store's own data directory.
 	ErrPathEscape = errors.New("store: path escapes its directory")
+	// ErrDiskFull: a write met a full disk or an exhausted quota; users of the store wrap it
+	// with the file system's error (syscall.ENOSPC, EDQUOT).
+	ErrDiskFull = errors.New("store: disk full")
 )

@@ -1,14 +1,16 @@
-package node
+package transfer
 
 import (
-	"golang.org/x/time/rate"
-
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/treecast/treecast/node/membership"
 )
 
 // queued is one verified chunk waiting to be sent to a child.
@@ -28,8 +30,8 @@ type queued struct {
 // it (see repair): the child's subtree is re-attached to this agent, and the forwarder ends
 // only when the replacements have ended.
 type forwarder struct {
-	a        *Agent
-	hdr      pushHeader // header to send (Child, Stripe set)
+	e        *Engine
+	hdr      Header // header to send (Child, Stripe set)
 	backlog  []int      // chunks of the stripe held when the forwarder started, sent first
 	read     func(i int) ([]byte, error)
 	limiter  *rate.Limiter // the push's own cap on this sender (nil: none)
@@ -37,7 +39,7 @@ type forwarder struct {
 	lagMu    sync.Mutex
 	lagging  []int         // chunks that did not fit in the queue, to read back from the store
 	lagged   chan struct{} // signals lagging (capacity 1)
-	report   func(upMsg)
+	report   func(UpMsg)
 	subtree  []string    // receivers below this child in this stripe, the child included
 	host     forwardHost // the transfer that feeds it; adopts orphans on repair (nil: no repair)
 	attempt  int         // how many times in a row this child's stream was opened again
@@ -57,7 +59,7 @@ type forwarder struct {
 // asks it for new forwarders.
 type forwardHost interface {
 	// overlay is the plan the host forwards by.
-	overlay() plan
+	overlay() Plan
 	// adopt starts a forwarder of stripe s to child (and child's subtree in the plan), fed
 	// with the host's chunks of the stripe; attempt counts consecutive re-opens of child.
 	adopt(s int, child string, attempt int) *forwarder
@@ -76,10 +78,10 @@ const (
 	reopenBackoff = 100 * time.Millisecond
 )
 
-func newForwarder(a *Agent, hdr pushHeader, backlog []int, read func(int) ([]byte, error), subtree []string, report func(upMsg)) *forwarder {
+func newForwarder(e *Engine, hdr Header, backlog []int, read func(int) ([]byte, error), subtree []string, report func(UpMsg)) *forwarder {
 	return &forwarder{
-		a: a, hdr: hdr, backlog: backlog, read: read, report: report, subtree: subtree,
-		queue:    make(chan queued, a.cfg.QueueChunks),
+		e: e, hdr: hdr, backlog: backlog, read: read, report: report, subtree: subtree,
+		queue:    make(chan queued, e.cfg.QueueChunks),
 		lagged:   make(chan struct{}, 1),
 		finished: make(chan struct{}),
 		aborted:  make(chan struct{}),
@@ -100,7 +102,7 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
 	}
 	select {
 	case f.queue <- queued{i, data}:
-		f.a.m.addQueued(len(data))
+		f.e.m.addQueued(len(data))
 	default:
 		f.lagMu.Lock()
 		f.lagging = append(f.lagging, i)
@@ -132,12 +134,12 @@ func (f *forwarder) finish() { f.finOnce.Do(func() { close(f.finished) }) }
 func (f *forwarder) abort() { f.abOnce.Do(func() { close(f.aborted) }) }
 
 // errAborted ends the stream of an aborted forwarder.
-var errAborted = errors.New("node: the relay failed; stream cut for a repair")
+var errAborted = errors.New("transfer: the relay failed; stream cut for a repair")
 
 // start runs the forwarder in a goroutine owned by the agent. On an agent that is stopping it
 // ends at once, its subtree unreported.
 func (f *forwarder) start(ctx context.Context) {
-	if !f.a.goFunc(func() { f.run(ctx) }) {
+	if !f.e.goFunc(func() { f.run(ctx) }) {
 		close(f.stopped)
 		close(f.done)
 	}
@@ -156,12 +158,12 @@ func (f *forwarder) run(ctx context.Context) {
 		return
 	default:
 	}
-	if f.a.ctx.Err() != nil { // this agent is stopping: its parent repairs the subtree
+	if f.e.ctx.Err() != nil { // this agent is stopping: its parent repairs the subtree
 		return
 	}
 	if err != nil {
-		f.a.m.errors.WithLabelValues("child").Inc()
-		f.a.log.Warn("child stream failed", "transfer", f.hdr.Transfer, "child", f.hdr.Child, "stripe", f.hdr.Stripe, "err", err)
+		f.e.m.errors.WithLabelValues("child").Inc()
+		f.e.log.Warn("child stream failed", "transfer", f.hdr.Transfer, "child", f.hdr.Child, "stripe", f.hdr.Stripe, "err", err)
 	}
 	// Orphans: the receivers of the subtree without a result, and, when the stream broke, also
 	// those reported failed (a relay below may have reported its own subtree failed just
@@ -185,7 +187,7 @@ func (f *forwarder) run(ctx context.Context) {
 	if len(orphans) > 0 && f.host != nil && ctx.Err() == nil {
 		orphans = f.repair(ctx, err, orphans)
 	}
-	if f.a.ctx.Err() != nil { // stopped during the repair: its parent repairs the subtree
+	if f.e.ctx.Err() != nil { // stopped during the repair: its parent repairs the subtree
 		return
 	}
 	// Receivers that did not report, and could not be re-attached, are failed, with the reason.
@@ -194,7 +196,7 @@ func (f *forwarder) run(ctx context.Context) {
 		if err != nil {
 			reason = fmt.Errorf("%w: %s (stripe %d): %v", ErrChildFailed, f.hdr.Child, f.hdr.Stripe, err)
 		}
-		f.report(upMsg{Receiver: r, Final: true, Err: reason.Error()})
+		f.report(UpMsg{Receiver: r, Final: true, Err: reason.Error()})
 	}
 }
 
@@ -203,7 +205,7 @@ func (f *forwarder) drain() {
 	for {
 		select {
 		case q := <-f.queue:
-			f.a.m.addQueued(-len(q.data))
+			f.e.m.addQueued(-len(q.data))
 		default:
 			return
 		}
@@ -222,7 +224,7 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 	s, child := f.hdr.Stripe, f.hdr.Child
 	var next []*forwarder
 	_, reported := f.resultOK[child] // a child that reported its failure is not retried
-	if !reported && f.attempt < maxReopen && !errors.Is(cause, ErrMemberGone) && f.a.isAlive(child) {
+	if !reported && f.attempt < maxReopen && !errors.Is(cause, membership.ErrMemberGone) && f.e.members.Alive(child) {
 		timer := time.NewTimer(reopenBackoff << f.attempt)
 		select {
 		case <-timer.C:
@@ -230,16 +232,16 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 			timer.Stop()
 			return orphans
 		}
-		f.a.log.Info("reopening child stream", "transfer", f.hdr.Transfer, "child", child, "stripe", s, "attempt", f.attempt+1)
+		f.e.log.Info("reopening child stream", "transfer", f.hdr.Transfer, "child", child, "stripe", s, "attempt", f.attempt+1)
 		next = append(next, f.host.adopt(s, child, f.attempt+1))
 	} else {
 		if _, ok := f.resultOK[child]; !ok {
-			f.report(upMsg{Receiver: child, Final: true,
+			f.report(UpMsg{Receiver: child, Final: true,
 				Err: fmt.Sprintf("%v: %s (stripe %d): %v", ErrChildFailed, child, s, cause)})
 		}
 		grand := f.host.overlay().Children(child, s)
-		f.a.m.repairs.Inc()
-		f.a.log.Warn("re-attaching orphaned subtree", "transfer", f.hdr.Transfer, "failed", child, "stripe", s, "orphans", grand)
+		f.e.m.repairs.Inc()
+		f.e.log.Warn("re-attaching orphaned subtree", "transfer", f.hdr.Transfer, "failed", child, "stripe", s, "orphans", grand)
 		for _, g := range grand {
 			next = append(next, f.host.adopt(s, g, 0))
 		}
@@ -251,23 +253,23 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 }
 
 func (f *forwarder) stream(ctx context.Context) (err error) {
-	ctx, stop := f.a.watchMember(ctx, f.hdr.Child)
+	ctx, stop := f.e.members.Watch(ctx, f.hdr.Child)
 	defer stop()
 	defer func() {
-		if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrMemberGone) {
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, membership.ErrMemberGone) {
 			err = cause
 		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	up, err := f.a.openPush(ctx, f.hdr.Child)
+	up, err := f.e.net.OpenPush(ctx, f.hdr.Child)
 	if err != nil {
 		return err
 	}
-	if err := up.sendHeader(f.hdr); err != nil {
+	if err := up.SendHeader(f.hdr); err != nil {
 		return fmt.Errorf("send header: %w", err)
 	}
-	held, err := up.recvHeld()
+	held, err := up.RecvHeld()
 	if err != nil {
 		return fmt.Errorf("header answer: %w", err)
 	}
@@ -284,30 +286,30 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 	return <-upErr
 }
 
-func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
+func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 	f.sentBits = newBitmap(f.host.total())
 	sendOne := func(i int, data []byte) error {
-		f.a.hang()
+		f.e.hang()
 		if bitGet(held, i) || bitGet(f.sentBits, i) {
 			f.skipped++
 			return nil
 		}
-		if err := f.a.waitRate(ctx, len(data)); err != nil {
+		if err := f.e.waitRate(ctx, len(data)); err != nil {
 			return err
 		}
-		if err := waitLimiter(ctx, f.limiter, len(data)); err != nil {
+		if err := WaitLimiter(ctx, f.limiter, len(data)); err != nil {
 			return err
 		}
-		if f.a.cfg.corrupt != nil {
-			data = f.a.cfg.corrupt(f.hdr.Child, i, data)
+		if f.e.cfg.Corrupt != nil {
+			data = f.e.cfg.Corrupt(f.hdr.Child, i, data)
 		}
-		if err := up.sendChunk(i, data); err != nil {
+		if err := up.SendChunk(i, data); err != nil {
 			return fmt.Errorf("send chunk %d: %w", i, err)
 		}
 		bitSet(f.sentBits, i)
 		f.sent++
-		f.a.m.bytesOut.Add(float64(len(data)))
-		f.a.m.chunksOut.Inc()
+		f.e.m.BytesOut.Add(float64(len(data)))
+		f.e.m.chunksOut.Inc()
 		return nil
 	}
 	// sendStored reads listed chunks back from the host's store and sends those the child
@@ -336,7 +338,7 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 	}
 	sendQueued := func(q queued) error {
 		err := sendOne(q.index, q.data)
-		f.a.m.addQueued(-len(q.data))
+		f.e.m.addQueued(-len(q.data))
 		return err
 	}
 	for {
@@ -370,7 +372,7 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 					if err := sendStored(f.host.backfill(f.hdr.Stripe)); err != nil {
 						return err
 					}
-					return up.closeSend()
+					return up.CloseSend()
 				}
 			}
 		case <-ctx.Done():
@@ -379,9 +381,9 @@ func (f *forwarder) send(ctx context.Context, up upstream, held []byte) error {
 	}
 }
 
-func (f *forwarder) relay(up upstream) error {
+func (f *forwarder) relay(up Upstream) error {
 	for {
-		m, err := up.recvUp()
+		m, err := up.RecvUp()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -394,6 +396,3 @@ func (f *forwarder) relay(up upstream) error {
 		f.report(m)
 	}
 }
-
-// since returns seconds since t, for results.
-func since(t time.Time) float64 { return time.Since(t).Seconds() }

@@ -1,4 +1,4 @@
-package node
+package membership
 
 import (
 	"encoding/json"
@@ -19,9 +19,9 @@ func TestDecodeMeta(t *testing.T) {
 		{``, false},
 	}
 	for _, c := range cases {
-		m, err := decodeMeta([]byte(c.in))
+		m, err := DecodeMeta([]byte(c.in))
 		if (err == nil) != c.ok {
-			t.Errorf("decodeMeta(%q) = %+v, %v; want ok=%v", c.in, m, err, c.ok)
+			t.Errorf("DecodeMeta(%q) = %+v, %v; want ok=%v", c.in, m, err, c.ok)
 		}
 	}
 }
@@ -33,18 +33,18 @@ func FuzzDecodeMeta(f *testing.F) {
 	f.Add([]byte(`{"g":":0"}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodeMeta(b)
+		m, err := DecodeMeta(b)
 		if err != nil {
 			return
 		}
-		if checkHostPort(m.Addr) != nil {
+		if CheckHostPort(m.Addr) != nil {
 			t.Fatalf("accepted address %q", m.Addr)
 		}
 		again, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m2, err := decodeMeta(again)
+		m2, err := DecodeMeta(again)
 		if err != nil || m2.Addr != m.Addr || len(m2.Labels) != len(m.Labels) || len(m2.Channels) != len(m.Channels) {
 			t.Fatalf("round trip %+v -> %+v, %v", m, m2, err)
 		}

@@ -1,4 +1,4 @@
-package node
+package transfer
 
 import (
 	"crypto/sha256"
@@ -26,7 +26,7 @@ type layout struct {
 }
 
 // newLayout returns the layout of an n-chunk object on plan p.
-func newLayout(p plan, n int) layout {
+func newLayout(p Plan, n int) layout {
 	l := layout{trees: max(p.Stripes(), 1), n: n}
 	if c, ok := p.(interface{ Coding() (int, int) }); ok {
 		if k, m := c.Coding(); m > 0 {
@@ -104,7 +104,7 @@ type coder struct {
 func newCoder(l layout, chunkSize int) (*coder, error) {
 	enc, err := reedsolomon.New(l.k, l.m)
 	if err != nil {
-		return nil, fmt.Errorf("node: reed-solomon %d+%d: %w", l.k, l.m, err)
+		return nil, fmt.Errorf("transfer: reed-solomon %d+%d: %w", l.k, l.m, err)
 	}
 	return &coder{l: l, size: chunkSize, enc: enc}, nil
 }
@@ -144,7 +144,7 @@ func (c *coder) parity(g int, read func(i int) ([]byte, error)) ([][]byte, error
 		sh[c.l.k+j] = make([]byte, c.size)
 	}
 	if err := c.enc.Encode(sh); err != nil {
-		return nil, fmt.Errorf("node: encode group %d: %w", g, err)
+		return nil, fmt.Errorf("transfer: encode group %d: %w", g, err)
 	}
 	return sh[c.l.k:], nil
 }
@@ -152,8 +152,8 @@ func (c *coder) parity(g int, read func(i int) ([]byte, error)) ([][]byte, error
 // parityManifest returns m with the parity c computes from the data chunks read gives: every
 // group encoded once to hash its parity pieces. Cost: one read of the object and one encode
 // of every group.
-func parityManifest(m manifest, c *coder, read func(i int) ([]byte, error)) (manifest, error) {
-	sm, err := store.ManifestFromProto(m.proto())
+func parityManifest(m Manifest, c *coder, read func(i int) ([]byte, error)) (Manifest, error) {
+	sm, err := store.ManifestFromProto(m.Proto())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
 	}
@@ -171,7 +171,7 @@ func parityManifest(m manifest, c *coder, read func(i int) ([]byte, error)) (man
 	if err := sm.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrManifest, err)
 	}
-	return storeManifest{sm}, nil
+	return StoreManifest{sm}, nil
 }
 
 // groupCache keeps the parity of the last few groups encoded (at a source, or at a relay that

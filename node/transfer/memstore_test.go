@@ -1,4 +1,4 @@
-package node
+package transfer
 
 // An in-memory store for the engine tests.
 
@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 
 	"github.com/treecast/treecast/node/store"
@@ -27,7 +26,7 @@ type memManifest struct {
 func (m *memManifest) Digest() string { return m.digest }
 func (m *memManifest) Size() int64    { return m.size }
 func (m *memManifest) NumChunks() int { return len(m.hashes) }
-func (m *memManifest) proto() *pb.Manifest {
+func (m *memManifest) Proto() *pb.Manifest {
 	p := &pb.Manifest{Digest: m.digest, Size: uint64(m.size), ChunkSize: uint32(m.chunkSize)}
 	for _, h := range m.hashes {
 		p.ChunkHashes = append(p.ChunkHashes, h[:])
@@ -45,7 +44,7 @@ func newMemStore() *memStore {
 	return &memStore{objects: map[string][][]byte{}, mans: map[string]*memManifest{}}
 }
 
-func (s *memStore) Put(r io.Reader, chunkSize int) (manifest, error) {
+func (s *memStore) Put(r io.Reader, chunkSize int) (Manifest, error) {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -64,7 +63,7 @@ func (s *memStore) Put(r io.Reader, chunkSize int) (manifest, error) {
 	return m, nil
 }
 
-func (s *memStore) Stat(d string) (manifest, error) {
+func (s *memStore) Stat(d string) (Manifest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if m, ok := s.mans[d]; ok && s.objects[d] != nil {
@@ -83,36 +82,16 @@ func (s *memStore) ReadChunk(d string, i int) ([]byte, error) {
 	return o[i], nil
 }
 
-func (s *memStore) Objects() ([]objectInfo, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []objectInfo
-	for d, m := range s.mans {
-		out = append(out, objectInfo{Digest: d, Size: m.size, Chunks: len(m.hashes), Held: len(m.hashes), Complete: true})
-	}
-	return out, nil
-}
-
 func (s *memStore) object(d string) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Join(s.objects[d], nil)
 }
 
-func (s *memStore) Close() error { return nil }
-
-func (s *memStore) Remove(d string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.objects, d)
-	delete(s.mans, d)
-	return nil
-}
-
-func (s *memStore) Begin(m manifest) (partialObject, error) {
+func (s *memStore) Begin(m Manifest) (Partial, error) {
 	mm, ok := m.(*memManifest)
 	if !ok { // a manifest decoded from a header, or with parity
-		pm := m.proto()
+		pm := m.Proto()
 		mm = &memManifest{digest: pm.GetDigest(), size: int64(pm.GetSize()), chunkSize: int(pm.GetChunkSize())}
 		for _, h := range pm.GetChunkHashes() {
 			mm.hashes = append(mm.hashes, [32]byte(h))
@@ -178,11 +157,3 @@ func (p *memPartial) Commit() error {
 func (p *memPartial) Abort() error { return nil }
 func (p *memPartial) Close() error { return nil }
 
-func (s *memStore) Import(path string, chunkSize int) (manifest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return s.Put(f, chunkSize)
-}

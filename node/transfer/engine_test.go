@@ -1,4 +1,4 @@
-package node
+package transfer
 
 import (
 	"bytes"
@@ -12,32 +12,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/treecast/treecast/node/membership"
+	"github.com/treecast/treecast/scheduler"
+	"github.com/treecast/treecast/tree"
 )
 
 // This file tests the forwarding engine on its own: agents built without sockets, joined by
 // an in-process transport, over an in-memory store and a static membership.
 
-type staticMembers struct{ list *[]Member }
-
-func (s staticMembers) Members() []Member         { return *s.list }
-func (s staticMembers) GossipAddr() string        { return "" }
-func (s staticMembers) Leave(time.Duration) error { return nil }
-func (s staticMembers) Shutdown() error           { return nil }
-
 // memNet connects engine agents in process: addresses are agent names.
 type memNet struct {
 	mu     sync.Mutex
-	agents map[string]*Agent
+	agents map[string]*testAgent
 	wg     sync.WaitGroup
 }
 
 type memMsg struct {
-	hdr   *pushHeader
+	hdr   *Header
 	index int
 	data  []byte
 	held  []byte
-	up    *upMsg
+	up    *UpMsg
 	eof   bool
 }
 
@@ -48,17 +46,17 @@ type memPipe struct {
 	up   chan memMsg
 }
 
-func (p *memPipe) sendHeader(h pushHeader) error { return p.push(p.down, memMsg{hdr: &h}) }
-func (p *memPipe) recvHeld() ([]byte, error) {
+func (p *memPipe) SendHeader(h Header) error { return p.push(p.down, memMsg{hdr: &h}) }
+func (p *memPipe) RecvHeld() ([]byte, error) {
 	m, err := p.pull(p.up)
 	return m.held, err
 }
-func (p *memPipe) sendChunk(i int, d []byte) error { return p.push(p.down, memMsg{index: i, data: d}) }
-func (p *memPipe) closeSend() error                { return p.push(p.down, memMsg{eof: true}) }
-func (p *memPipe) recvUp() (upMsg, error) {
+func (p *memPipe) SendChunk(i int, d []byte) error { return p.push(p.down, memMsg{index: i, data: d}) }
+func (p *memPipe) CloseSend() error                { return p.push(p.down, memMsg{eof: true}) }
+func (p *memPipe) RecvUp() (UpMsg, error) {
 	m, err := p.pull(p.up)
 	if err != nil {
-		return upMsg{}, err
+		return UpMsg{}, err
 	}
 	return *m.up, nil
 }
@@ -66,12 +64,12 @@ func (p *memPipe) recvUp() (upMsg, error) {
 // server side
 type memDown struct{ p *memPipe }
 
-func (d memDown) recvChunk() (int, []byte, error) {
+func (d memDown) RecvChunk() (int, []byte, error) {
 	m, err := d.p.pull(d.p.down)
 	return m.index, m.data, err
 }
-func (d memDown) sendHeld(b []byte) error { return d.p.push(d.p.up, memMsg{held: b}) }
-func (d memDown) sendUp(u upMsg) error    { return d.p.push(d.p.up, memMsg{up: &u}) }
+func (d memDown) SendHeld(b []byte) error { return d.p.push(d.p.up, memMsg{held: b}) }
+func (d memDown) SendUp(u UpMsg) error    { return d.p.push(d.p.up, memMsg{up: &u}) }
 
 func (p *memPipe) push(c chan memMsg, m memMsg) error {
 	select {
@@ -94,7 +92,7 @@ func (p *memPipe) pull(c chan memMsg) (memMsg, error) {
 	}
 }
 
-func (n *memNet) openPush(ctx context.Context, addr string) (upstream, error) {
+func (n *memNet) OpenPush(ctx context.Context, addr string) (Upstream, error) {
 	n.mu.Lock()
 	b := n.agents[addr]
 	n.mu.Unlock()
@@ -109,52 +107,127 @@ func (n *memNet) openPush(ctx context.Context, addr string) (upstream, error) {
 		if err != nil {
 			return
 		}
-		_ = b.receive(ctx, *m.hdr, memDown{p})
+		_ = b.e.Receive(ctx, *m.hdr, memDown{p})
 		close(p.up)
 	}()
 	return p, nil
 }
 
-func (n *memNet) fetch(ctx context.Context, addr, digest string, i int) ([]byte, error) {
+func (n *memNet) FetchChunk(ctx context.Context, addr, digest string, i int) ([]byte, error) {
 	n.mu.Lock()
 	b := n.agents[addr]
 	n.mu.Unlock()
 	if b == nil {
 		return nil, fmt.Errorf("memnet: no agent %s", addr)
 	}
-	return b.localChunk(digest, i)
+	return b.e.LocalChunk(digest, i)
 }
 
-func newEngineCluster(t *testing.T, n int, corrupt func(string, int, []byte) []byte) ([]*Agent, *memNet) {
+// testAgent is an engine with its own store, in process.
+type testAgent struct {
+	name   string
+	e      *Engine
+	store  *memStore
+	m      *Metrics
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+}
+
+func (a *testAgent) goFunc(f func()) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); f() }()
+	return true
+}
+
+func (a *testAgent) Name() string { return a.name }
+
+func newEngineCluster(t *testing.T, n int, corrupt func(string, int, []byte) []byte) ([]*testAgent, *memNet) {
 	t.Helper()
-	net := &memNet{agents: map[string]*Agent{}}
-	members := &[]Member{}
-	var agents []*Agent
+	net := &memNet{agents: map[string]*testAgent{}}
+	members := membership.NewStatic()
+	var agents []*testAgent
 	for i := range n {
 		name := fmt.Sprintf("a%02d", i)
-		cfg := DefaultConfig(name, t.TempDir())
-		cfg.ChunkSize = 1000
-		cfg.QueueChunks = 2
-		cfg.Logger = slog.New(slog.DiscardHandler)
-		cfg.corrupt = corrupt
-		cfg = cfg.withDefaults()
-		a := &Agent{cfg: cfg, log: cfg.Logger, m: newMetrics(), store: newMemStore(), members: staticMembers{members},
-			tr: net, transfers: map[string]*transfer{}, sources: map[string]*sourceTransfer{}, watches: map[string]map[uint64]context.CancelCauseFunc{}}
+		a := &testAgent{name: name, store: newMemStore(), m: NewMetrics(prometheus.NewRegistry())}
 		a.ctx, a.cancel = context.WithCancel(context.Background())
-		a.chans = newChannels(cfg, a.m.reg)
-		*members = append(*members, Member{Name: name, Addr: name, State: "alive",
-			Labels: map[string]string{"rack": fmt.Sprintf("r%d", i%2)}, Channels: []string{[]string{"web", "db"}[i%2]}})
+		a.e = New(Config{Name: name, QueueChunks: 2, StallTimeout: 30 * time.Second, Corrupt: corrupt},
+			Deps{Store: a.store, Members: members, Transport: net, Metrics: a.m, Log: slog.New(slog.DiscardHandler),
+				Context: a.ctx, Go: a.goFunc})
+		members.Add(membership.Member{Name: name, Addr: name, State: "alive"})
 		net.agents[name] = a
 		agents = append(agents, a)
 	}
 	t.Cleanup(func() {
 		for _, a := range agents {
+			a.mu.Lock()
+			a.closed = true
+			a.mu.Unlock()
 			a.cancel()
 			a.wg.Wait()
 		}
 		net.wg.Wait()
 	})
 	return agents, net
+}
+
+// testPlan plans a push from src to dsts as an agent would (no labels: one flat rack).
+func testPlan(t *testing.T, src string, dsts []string, opts scheduler.Options) (Plan, []byte) {
+	t.Helper()
+	agents := []scheduler.AgentInfo{{Name: src}}
+	for _, d := range dsts {
+		agents = append(agents, scheduler.AgentInfo{Name: d})
+	}
+	g, err := scheduler.InferTopology(agents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcID, _ := g.Lookup(src)
+	var ids []tree.NodeID
+	for _, d := range dsts {
+		id, _ := g.Lookup(d)
+		ids = append(ids, id)
+	}
+	p, err := scheduler.Build(g, srcID, ids, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := p.Wire()
+	raw, err := w.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := DecodePlan(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dec, raw
+}
+
+// push runs a push of the object m of src's store to dsts.
+func push(t *testing.T, src *testAgent, m Manifest, dsts []string, opts scheduler.Options, progress func(Event)) Report {
+	t.Helper()
+	p, raw := testPlan(t, src.name, dsts, opts)
+	out, err := src.e.Prepare(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src.e.Push(context.Background(), out, Push{ID: fmt.Sprintf("push-%s-%d", src.name, len(dsts)), PlanRaw: raw, Receivers: dsts, Progress: progress})
+}
+
+func strategy(t *testing.T, s string) scheduler.Strategy {
+	st, err := scheduler.ParseStrategy(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func randomObject(n int, seed byte) []byte {
@@ -169,7 +242,12 @@ func randomObject(n int, seed byte) []byte {
 
 func TestEngineStrategies(t *testing.T) {
 	for _, strat := range []string{"chain", "tree", "unicast", "forest", "forest+parity"} {
-		for _, target := range []string{"all", "rack=r1", "channel:web", "a03,a05"} {
+		for target, want := range map[string][]string{
+			"all":  {"a01", "a02", "a03", "a04", "a05", "a06"},
+			"odd":  {"a01", "a03", "a05"},
+			"even": {"a02", "a04", "a06"},
+			"two":  {"a03", "a05"},
+		} {
 			t.Run(strat+"/"+target, func(t *testing.T) {
 				agents, _ := newEngineCluster(t, 7, nil)
 				data := randomObject(10_500, 3)
@@ -180,15 +258,16 @@ func TestEngineStrategies(t *testing.T) {
 				}
 				var mu sync.Mutex
 				events := 0
-				opts := PushOptions{Strategy: strat, Fanout: 2, Stripes: 3, Progress: func(Event) { mu.Lock(); events++; mu.Unlock() }}
+				opts := scheduler.Options{Fanout: 2}
 				if strat == "forest+parity" {
-					opts.Strategy, opts.Parity = "forest", 1
+					opts.Strategy, opts.Parity, opts.Stripes = strategy(t, "forest"), 1, 3
+				} else {
+					opts.Strategy = strategy(t, strat)
 				}
-				rep, err := src.Push(context.Background(), Object{Digest: m.Digest()}, target, opts)
-				if err != nil {
-					t.Fatal(err)
+				if strat == "forest" {
+					opts.Stripes = 3
 				}
-				want, _ := selectTargets(src.members.Members(), target, src.Name())
+				rep := push(t, src, m, want, opts, func(Event) { mu.Lock(); events++; mu.Unlock() })
 				var got []string
 				for _, r := range rep.Receivers {
 					got = append(got, r.Receiver)
@@ -201,7 +280,7 @@ func TestEngineStrategies(t *testing.T) {
 				}
 				for _, a := range agents[1:] {
 					sel := sort.SearchStrings(want, a.Name()) < len(want) && want[sort.SearchStrings(want, a.Name())] == a.Name()
-					obj := a.store.(*memStore).object(m.Digest())
+					obj := a.store.object(m.Digest())
 					if sel && !bytes.Equal(obj, data) {
 						t.Errorf("%s: copy differs (%d bytes)", a.Name(), len(obj))
 					}
@@ -234,10 +313,7 @@ func TestEngineCorruptChunkRefetched(t *testing.T) {
 	agents, _ := newEngineCluster(t, 6, corrupt)
 	data := randomObject(9000, 5)
 	m, _ := agents[0].store.Put(bytes.NewReader(data), 1000)
-	rep, err := agents[0].Push(context.Background(), Object{Digest: m.Digest()}, "all", PushOptions{Strategy: "chain"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := push(t, agents[0], m, []string{"a01", "a02", "a03", "a04", "a05"}, scheduler.Options{Strategy: strategy(t, "chain")}, nil)
 	if rep.Failed() != 0 {
 		t.Fatalf("failures: %+v", rep.Receivers)
 	}
@@ -245,21 +321,21 @@ func TestEngineCorruptChunkRefetched(t *testing.T) {
 		t.Fatal("corruption hook never ran")
 	}
 	for _, a := range agents[1:] {
-		if !bytes.Equal(a.store.(*memStore).object(m.Digest()), data) {
+		if !bytes.Equal(a.store.object(m.Digest()), data) {
 			t.Errorf("%s: copy differs", a.Name())
 		}
 	}
 }
 
-// scriptDown is a downstream that replays given chunks then EOF (or an error).
+// scriptDown is a Downstream that replays given chunks then EOF (or an error).
 type scriptDown struct {
 	chunks []queued
 	end    error
-	ups    []upMsg
+	ups    []UpMsg
 	held   []byte
 }
 
-func (d *scriptDown) recvChunk() (int, []byte, error) {
+func (d *scriptDown) RecvChunk() (int, []byte, error) {
 	if len(d.chunks) == 0 {
 		return 0, nil, d.end
 	}
@@ -267,31 +343,31 @@ func (d *scriptDown) recvChunk() (int, []byte, error) {
 	d.chunks = d.chunks[1:]
 	return q.index, q.data, nil
 }
-func (d *scriptDown) sendHeld(b []byte) error { d.held = b; return nil }
-func (d *scriptDown) sendUp(m upMsg) error    { d.ups = append(d.ups, m); return nil }
+func (d *scriptDown) SendHeld(b []byte) error { d.held = b; return nil }
+func (d *scriptDown) SendUp(m UpMsg) error    { d.ups = append(d.ups, m); return nil }
 
 func TestEngineBadStreams(t *testing.T) {
 	agents, _ := newEngineCluster(t, 3, nil)
 	data := randomObject(5000, 9)
 	m, _ := agents[0].store.Put(bytes.NewReader(data), 1000)
-	p, raw, err := buildPlan(nil, "a00", []string{"a01"}, PushOptions{Strategy: "chain"})
-	if err != nil || p.Stripes() != 1 {
-		t.Fatal(err)
+	p, raw := testPlan(t, "a00", []string{"a01"}, scheduler.Options{Strategy: strategy(t, "chain")})
+	if p.Stripes() != 1 {
+		t.Fatalf("%d stripes", p.Stripes())
 	}
 	chunk := func(i int) queued { c, _ := agents[0].store.ReadChunk(m.Digest(), i); return queued{i, c} }
-	hdr := pushHeader{Transfer: "t1", Manifest: m, Plan: raw, Child: "a01", Parent: "a00", Source: "a00"}
+	hdr := Header{Transfer: "t1", Manifest: m, Plan: raw, Child: "a01", Parent: "a00", Source: "a00"}
 	cases := []struct {
 		name string
-		hdr  func(h pushHeader) pushHeader
+		hdr  func(h Header) Header
 		down *scriptDown
 		want error
 	}{
 		{"truncated", nil, &scriptDown{chunks: []queued{chunk(0), chunk(1)}, end: io.EOF}, ErrTruncated},
 		{"broken", nil, &scriptDown{chunks: []queued{chunk(0)}, end: errors.New("connection reset")}, ErrParentLost},
 		{"chunk out of range", nil, &scriptDown{chunks: []queued{{index: 7, data: []byte("x")}}, end: io.EOF}, ErrBadHeader},
-		{"wrong child", func(h pushHeader) pushHeader { h.Child = "a02"; return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
-		{"bad plan", func(h pushHeader) pushHeader { h.Plan = []byte("{"); return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
-		{"no transfer id", func(h pushHeader) pushHeader { h.Transfer = ""; return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
+		{"wrong child", func(h Header) Header { h.Child = "a02"; return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
+		{"bad plan", func(h Header) Header { h.Plan = []byte("{"); return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
+		{"no transfer id", func(h Header) Header { h.Transfer = ""; return h }, &scriptDown{end: io.EOF}, ErrBadHeader},
 	}
 	for k, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -300,7 +376,7 @@ func TestEngineBadStreams(t *testing.T) {
 			if c.hdr != nil {
 				h = c.hdr(h)
 			}
-			err := agents[1].receive(context.Background(), h, c.down)
+			err := agents[1].e.Receive(context.Background(), h, c.down)
 			if err == nil {
 				t.Fatal("receive succeeded")
 			}
@@ -327,14 +403,11 @@ func TestEngineOrphanReattach(t *testing.T) {
 	agents, _ := newEngineCluster(t, 3, nil)
 	data := randomObject(5000, 11)
 	m, _ := agents[0].store.Put(bytes.NewReader(data), 1000)
-	_, raw, err := buildPlan(nil, "a00", []string{"a01"}, PushOptions{Strategy: "chain"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, raw := testPlan(t, "a00", []string{"a01"}, scheduler.Options{Strategy: strategy(t, "chain")})
 	chunk := func(i int) queued { c, _ := agents[0].store.ReadChunk(m.Digest(), i); return queued{i, c} }
-	hdr := pushHeader{Transfer: "t1", Manifest: m, Plan: raw, Child: "a01", Parent: "a00", Source: "a00"}
+	hdr := Header{Transfer: "t1", Manifest: m, Plan: raw, Child: "a01", Parent: "a00", Source: "a00"}
 	first := &scriptDown{chunks: []queued{chunk(0), chunk(1)}, end: errors.New("connection reset")}
-	if err := agents[1].receive(context.Background(), hdr, first); !errors.Is(err, ErrParentLost) {
+	if err := agents[1].e.Receive(context.Background(), hdr, first); !errors.Is(err, ErrParentLost) {
 		t.Fatalf("broken stream: %v, want ErrParentLost", err)
 	}
 	for _, m := range first.ups {
@@ -344,7 +417,7 @@ func TestEngineOrphanReattach(t *testing.T) {
 	}
 	second := &scriptDown{chunks: []queued{chunk(2), chunk(3), chunk(4)}, end: io.EOF}
 	hdr.Parent = "a02"
-	if err := agents[1].receive(context.Background(), hdr, second); err != nil {
+	if err := agents[1].e.Receive(context.Background(), hdr, second); err != nil {
 		t.Fatalf("re-attached stream: %v", err)
 	}
 	if got := bitCount(second.held); got != 2 {
@@ -354,17 +427,16 @@ func TestEngineOrphanReattach(t *testing.T) {
 	if !last.Final || !last.OK || last.Receiver != "a01" {
 		t.Fatalf("last message up %+v, want a01 verified", last)
 	}
-	var buf bytes.Buffer
-	if err := agents[1].CopyObject(context.Background(), m.Digest(), &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
-		t.Fatalf("copy after re-attach: %v", err)
+	if got := agents[1].store.object(m.Digest()); !bytes.Equal(got, data) {
+		t.Fatalf("copy after re-attach differs (%d bytes)", len(got))
 	}
 
 	// Nobody re-attaches: the transfer fails after the stall timeout and shows nothing.
-	agents[2].cfg.StallTimeout = 50 * time.Millisecond
-	hdr = pushHeader{Transfer: "t2", Manifest: m, Plan: raw, Child: "a02", Parent: "a00", Source: "a00"}
-	_, raw2, _ := buildPlan(nil, "a00", []string{"a02"}, PushOptions{Strategy: "chain"})
+	agents[2].e.cfg.StallTimeout = 50 * time.Millisecond
+	hdr = Header{Transfer: "t2", Manifest: m, Plan: raw, Child: "a02", Parent: "a00", Source: "a00"}
+	_, raw2 := testPlan(t, "a00", []string{"a02"}, scheduler.Options{Strategy: strategy(t, "chain")})
 	hdr.Plan = raw2
-	if err := agents[2].receive(context.Background(), hdr, &scriptDown{chunks: []queued{chunk(0)}, end: errors.New("reset")}); !errors.Is(err, ErrParentLost) {
+	if err := agents[2].e.Receive(context.Background(), hdr, &scriptDown{chunks: []queued{chunk(0)}, end: errors.New("reset")}); !errors.Is(err, ErrParentLost) {
 		t.Fatalf("broken stream: %v", err)
 	}
 	if !eventually(10*time.Second, func() bool { return agents[2].transferCount() == 0 }) {
@@ -401,10 +473,10 @@ func eventually(within time.Duration, cond func() bool) bool {
 	return true
 }
 
-func (a *Agent) transferCount() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.transfers)
+func (a *testAgent) transferCount() int {
+	a.e.mu.Lock()
+	defer a.e.mu.Unlock()
+	return len(a.e.transfers)
 }
 
 // TestEngineParityDecode: a receiver fed by K of its K+M trees decodes the data chunks of the
@@ -419,10 +491,7 @@ func TestEngineParityDecode(t *testing.T) {
 			agents, _ := newEngineCluster(t, 2, nil)
 			data := randomObject(tc.size, 5)
 			m, _ := agents[0].store.Put(bytes.NewReader(data), 1000)
-			p, raw, err := buildPlan(nil, "a00", []string{"a01"}, PushOptions{Strategy: "forest", Stripes: tc.k, Parity: tc.m})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p, raw := testPlan(t, "a00", []string{"a01"}, scheduler.Options{Strategy: strategy(t, "forest"), Stripes: tc.k, Parity: tc.m})
 			lay := newLayout(p, m.NumChunks())
 			read := func(i int) ([]byte, error) { return agents[0].store.ReadChunk(m.Digest(), i) }
 			c, _ := newCoder(lay, 1000)
@@ -454,12 +523,12 @@ func TestEngineParityDecode(t *testing.T) {
 					}
 					chunks = append(chunks, queued{i, d})
 				}
-				hdr := pushHeader{Transfer: "t", Manifest: pm, Plan: raw, Child: "a01", Parent: "a00", Source: "a00", Stripe: s}
+				hdr := Header{Transfer: "t", Manifest: pm, Plan: raw, Child: "a01", Parent: "a00", Source: "a00", Stripe: s}
 				downs[s] = &scriptDown{chunks: chunks, end: io.EOF}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					errs[s] = agents[1].receive(context.Background(), hdr, downs[s])
+					errs[s] = agents[1].e.Receive(context.Background(), hdr, downs[s])
 				}()
 			}
 			wg.Wait()
@@ -468,7 +537,7 @@ func TestEngineParityDecode(t *testing.T) {
 					t.Errorf("tree %d: %v", s, err)
 				}
 			}
-			if got := agents[1].store.(*memStore).object(m.Digest()); !bytes.Equal(got, data) {
+			if got := agents[1].store.object(m.Digest()); !bytes.Equal(got, data) {
 				t.Fatalf("decoded copy differs (%d bytes of %d)", len(got), len(data))
 			}
 			want := 0

@@ -1,9 +1,8 @@
-package node
+package channel
 
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -12,11 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-func testChannels(t *testing.T) *channels {
-	cfg := DefaultConfig("x", t.TempDir())
-	cfg.Channels = []string{"web"}
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	return newChannels(cfg, prometheus.NewRegistry())
+func testChannels(t *testing.T) *Table {
+	return NewTable(Config{Self: "x", DataDir: t.TempDir(), Subscribed: []string{"web"}}, prometheus.NewRegistry())
 }
 
 func dg(b byte) string { return "sha256:" + strings.Repeat(fmt.Sprintf("%02x", b), 32) }
@@ -24,7 +20,7 @@ func dg(b byte) string { return "sha256:" + strings.Repeat(fmt.Sprintf("%02x", b
 // TestChannelMergeOrder: whatever order versions arrive in, every table ends with the same
 // winner (highest version, then highest digest), and merge reports only what was news.
 func TestChannelMergeOrder(t *testing.T) {
-	vs := []ChannelVersion{
+	vs := []Version{
 		{Channel: "web", Digest: dg(1), Version: 10},
 		{Channel: "web", Digest: dg(2), Version: 30},
 		{Channel: "web", Digest: dg(3), Version: 20},
@@ -37,8 +33,8 @@ func TestChannelMergeOrder(t *testing.T) {
 		c := testChannels(t)
 		order := r.Perm(len(vs))
 		for _, k := range order {
-			changed := c.merge([]ChannelVersion{vs[k]})
-			again := c.merge([]ChannelVersion{vs[k]})
+			changed := c.merge([]Version{vs[k]})
+			again := c.merge([]Version{vs[k]})
 			if len(again) != 0 {
 				t.Fatalf("round %d: merging %+v twice reported it new twice", round, vs[k])
 			}
@@ -58,7 +54,7 @@ func TestChannelMergeOrder(t *testing.T) {
 func TestChannelNextVersion(t *testing.T) {
 	c := testChannels(t)
 	now := time.Unix(0, 1000)
-	c.merge([]ChannelVersion{{Channel: "web", Digest: dg(1), Version: 5000}}) // a publisher with a faster clock
+	c.merge([]Version{{Channel: "web", Digest: dg(1), Version: 5000}}) // a publisher with a faster clock
 	v := c.next("web", dg(2), "x", 10, now)
 	if v.Version != 5001 || !v.newer(c.latest["web"]) {
 		t.Errorf("next version %d after 5000 with a clock at 1000, want 5001", v.Version)
@@ -69,7 +65,7 @@ func TestChannelNextVersion(t *testing.T) {
 }
 
 func TestChannelDecodeRejects(t *testing.T) {
-	good := ChannelVersion{Channel: "web", Digest: dg(1), Version: 1, Size: 3, Origin: "a"}
+	good := Version{Channel: "web", Digest: dg(1), Version: 1, Size: 3, Origin: "a"}
 	if v, err := decodeChannelMsg(encodeChannelMsg(good)); err != nil || v != good {
 		t.Fatalf("round trip: %+v, %v", v, err)
 	}
@@ -77,9 +73,9 @@ func TestChannelDecodeRejects(t *testing.T) {
 		"empty":        nil,
 		"kind":         append([]byte{'x'}, encodeChannelMsg(good)[1:]...),
 		"json":         []byte("c{"),
-		"channel name": encodeChannelMsg(ChannelVersion{Channel: "a b", Digest: dg(1)}),
-		"digest":       encodeChannelMsg(ChannelVersion{Channel: "web", Digest: "sha256:../../etc"}),
-		"size":         encodeChannelMsg(ChannelVersion{Channel: "web", Digest: dg(1), Size: -1}),
+		"channel name": encodeChannelMsg(Version{Channel: "a b", Digest: dg(1)}),
+		"digest":       encodeChannelMsg(Version{Channel: "web", Digest: "sha256:../../etc"}),
+		"size":         encodeChannelMsg(Version{Channel: "web", Digest: dg(1), Size: -1}),
 	}
 	for name, b := range bad {
 		if _, err := decodeChannelMsg(b); !errors.Is(err, ErrChannelState) {
@@ -117,7 +113,7 @@ func TestLocalityTier(t *testing.T) {
 // valid.
 func FuzzDecodeChannelState(f *testing.F) {
 	f.Add([]byte(`{"l":[{"c":"web","d":"` + dg(1) + `","v":3,"s":10,"o":"a"}]}`))
-	f.Add(encodeChannelMsg(ChannelVersion{Channel: "web", Digest: dg(2)}))
+	f.Add(encodeChannelMsg(Version{Channel: "web", Digest: dg(2)}))
 	f.Add([]byte(`{"l":null}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if s, err := decodeChannelState(b); err == nil {

@@ -1,4 +1,4 @@
-package node
+package membership
 
 import (
 	"errors"
@@ -27,12 +27,12 @@ type filterTransport struct {
 
 var _ memberlist.NodeAwareTransport = (*filterTransport)(nil)
 
-var errPartitioned = errors.New("node: gossip peer partitioned away (test filter)")
+var errPartitioned = errors.New("membership: gossip peer partitioned away (test filter)")
 
 func newFilterTransport(bindAddr string, bindPort int, blocked func(string) bool) (*filterTransport, error) {
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{bindAddr}, BindPort: bindPort})
 	if err != nil {
-		return nil, fmt.Errorf("node: gossip transport: %w", err)
+		return nil, fmt.Errorf("membership: gossip transport: %w", err)
 	}
 	t := &filterTransport{NetTransport: nt, blocked: blocked, packets: make(chan *memberlist.Packet),
 		closing: make(chan struct{}), done: make(chan struct{})}

@@ -1,15 +1,15 @@
-package node
+package transfer
 
 import "time"
 
-// The engine speaks in these types; service.go converts them to and from the protobuf
-// messages at the RPC edge, so the forwarding logic does not depend on generated code.
+// The engine speaks in these types; the agent's gRPC edge converts them to and from the
+// protobuf messages, so the forwarding logic does not depend on generated code.
 
-// pushHeader is the first message of a Push stream: one stream carries one stripe of one
+// Header is the first message of a Push stream: one stream carries one stripe of one
 // transfer from a parent to a child.
-type pushHeader struct {
+type Header struct {
 	Transfer string   // transfer id, the same on every stream of a push
-	Manifest manifest // the object's manifest
+	Manifest Manifest // the object's manifest
 	Plan     []byte   // the whole plan, encoded by the scheduler
 	Child    string   // the receiver this stream is for
 	Parent   string   // the sender
@@ -18,9 +18,9 @@ type pushHeader struct {
 	Rate     int64    // cap on every sender of this push, bytes per second (0: none)
 }
 
-// upMsg is a message a receiver sends toward the source: progress of one receiver, or its
+// UpMsg is a message a receiver sends toward the source: progress of one receiver, or its
 // final result.
-type upMsg struct {
+type UpMsg struct {
 	Receiver string
 	Held     int  // chunks verified so far
 	Total    int  // chunks of the object
@@ -35,23 +35,25 @@ type upMsg struct {
 	BytesIn     int64 // chunk bytes it received
 }
 
-// downstream is a receiver's view of an incoming Push stream.
-type downstream interface {
+// Downstream is a receiver's view of an incoming Push stream.
+type Downstream interface {
 	// recvChunk returns the next chunk, or io.EOF when the parent closed its side.
-	recvChunk() (index int, data []byte, err error)
-	sendHeld(bitmap []byte) error
-	sendUp(m upMsg) error
+	RecvChunk() (index int, data []byte, err error)
+	SendHeld(bitmap []byte) error
+	SendUp(m UpMsg) error
 }
 
-// upstream is a parent's view of an outgoing Push stream to one child.
-type upstream interface {
-	sendHeader(h pushHeader) error
-	recvHeld() (bitmap []byte, err error)
-	sendChunk(index int, data []byte) error
-	closeSend() error
+// Upstream is a parent's view of an outgoing Push stream to one child.
+type Upstream interface {
+	// SendHeader sends the stream's header; RecvHeld reads the child's answer.
+	SendHeader(h Header) error
+	RecvHeld() (bitmap []byte, err error)
+	// SendChunk sends chunk index; CloseSend ends the stripe normally.
+	SendChunk(index int, data []byte) error
+	CloseSend() error
 	// recvUp returns the next message from the child's subtree, or io.EOF when the child
 	// ended the stream.
-	recvUp() (upMsg, error)
+	RecvUp() (UpMsg, error)
 }
 
 // Result is one receiver's outcome in a [Report].
@@ -107,4 +109,8 @@ func bitSet(b []byte, i int)      { b[i/8] |= 1 << (i % 8) }
 func bitGet(b []byte, i int) bool { return i/8 < len(b) && b[i/8]&(1<<(i%8)) != 0 }
 func bitClone(b []byte) []byte    { return append([]byte(nil), b...) }
 
-func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// SecondsDur converts seconds to a duration.
+func SecondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// since returns seconds since t, for results.
+func since(t time.Time) float64 { return time.Since(t).Seconds() }

@@ -1,0 +1,349 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Errors of membership.
+var (
+	// ErrNameTaken: another live agent already uses this agent's name.
+	ErrNameTaken = errors.New("membership: agent name already in the cluster")
+	// ErrUnknownMember: gossip knows no member of that name (or it has no gRPC address).
+	ErrUnknownMember = errors.New("membership: unknown member")
+	// ErrMemberGone is the cause of a [Gossip.Watch] context cancelled because gossip
+	// declared the member dead or gone.
+	ErrMemberGone = errors.New("membership: member gone")
+)
+
+// Member is one agent of the cluster as gossip sees it.
+type Member struct {
+	Name       string
+	Addr       string // gRPC address
+	GossipAddr string
+	Labels     map[string]string
+	Channels   []string
+	State      string // "alive", or "dead" (failed or left: memberlist does not tell them apart)
+}
+
+// IsAlive reports whether the member is alive (an empty state counts as alive).
+func (m Member) IsAlive() bool { return m.State == "" || m.State == "alive" }
+
+// State is what gossip carries beside membership for another part of the agent (the channel
+// table): messages broadcast by other members, and whole states exchanged at joins and
+// periodic push/pull. memberlist calls these from its own goroutines; they must not block.
+type State interface {
+	NotifyMsg(msg []byte)
+	LocalState(join bool) []byte
+	MergeRemoteState(buf []byte, join bool)
+}
+
+// Config configures an agent's membership.
+type Config struct {
+	Name      string       // the agent's unique name in the cluster
+	Meta      Meta         // what the agent gossips about itself
+	Bind      string       // host:port memberlist binds (UDP and TCP); port 0 picks one
+	Advertise string       // host:port others reach (behind NAT); empty: the bound address
+	Join      []string     // seeds' gossip addresses; empty starts a new cluster
+	State     State        // optional delegate for the gossip state beside membership
+	Log       *slog.Logger // nil: discarded
+	// Filter, a test hook, drops gossip to and from the peers (gossip addresses) it blocks.
+	Filter func(peer string) bool
+	// Tune, a test hook, adjusts memberlist's configuration (faster failure detection).
+	Tune func(*memberlist.Config)
+}
+
+// Gossip is an agent's membership over hashicorp/memberlist. All methods are safe for
+// concurrent use.
+type Gossip struct {
+	cfg   Config
+	ml    *memberlist.Memberlist
+	meta  []byte
+	queue *memberlist.TransmitLimitedQueue
+	addr  string // our gossip address
+	log   *slog.Logger
+
+	gossipInterval time.Duration // memberlist's, for the leave propagation delay
+
+	mu       sync.Mutex
+	conflict string // address of another agent that uses our name
+	// view is this agent's copy of the membership, kept by the event callbacks: memberlist's
+	// own Node values change under its lock, so they are copied while it is held.
+	view map[string]Member
+
+	watches watches
+}
+
+// New creates the agent's memberlist and binds its port; it joins nothing yet (see
+// [Gossip.Join]). On loopback addresses it uses memberlist's local profile, otherwise the LAN
+// profile. Errors: the metadata does not fit ([ErrMetaTooLarge]), the address is bad or taken.
+func New(cfg Config) (*Gossip, error) {
+	meta, err := cfg.Meta.Encode()
+	if err != nil {
+		return nil, err
+	}
+	host, port, err := net.SplitHostPort(cfg.Bind)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := strconv.Atoi(port)
+	var mc *memberlist.Config
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		mc = memberlist.DefaultLocalConfig()
+	} else {
+		mc = memberlist.DefaultLANConfig()
+	}
+	mc.Name = cfg.Name
+	// A restarted agent may come back on another address under its name once the old one
+	// has been dead a while.
+	mc.DeadNodeReclaimTime = 30 * time.Second
+	if mc.ProbeInterval < time.Second { // the local profile
+		mc.DeadNodeReclaimTime = time.Second
+	}
+	mc.BindAddr = host
+	if host == "" {
+		mc.BindAddr = "0.0.0.0"
+	}
+	mc.BindPort = p
+	mc.AdvertisePort = p
+	if adv := cfg.Advertise; adv != "" {
+		ah, ap, err := net.SplitHostPort(adv)
+		if err != nil {
+			return nil, err
+		}
+		mc.AdvertiseAddr = ah
+		mc.AdvertisePort, _ = strconv.Atoi(ap)
+	}
+	lg := cfg.Log
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	g := &Gossip{cfg: cfg, meta: meta, log: lg, view: map[string]Member{}, gossipInterval: mc.GossipInterval}
+	g.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return len(g.Members()) }, RetransmitMult: mc.RetransmitMult}
+	mc.Delegate = delegate{g}
+	mc.Conflict = delegate{g}
+	mc.Events = delegate{g}
+	mc.Logger = log.New(io.Discard, "", 0)
+	if cfg.Tune != nil {
+		cfg.Tune(mc)
+	}
+	if cfg.Filter != nil {
+		ft, err := newFilterTransport(mc.BindAddr, mc.BindPort, cfg.Filter)
+		if err != nil {
+			return nil, err
+		}
+		mc.Transport = ft
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, err
+	}
+	g.ml = ml
+	local := ml.LocalNode()
+	g.addr = net.JoinHostPort(local.Addr.String(), strconv.Itoa(int(local.Port)))
+	return g, nil
+}
+
+// Join joins the seeds of Config.Join (nothing when there are none) and checks that no other
+// live agent uses this agent's name. On error the caller shuts the Gossip down. Cost: one
+// push/pull exchange with each seed that answers.
+func (g *Gossip) Join() error {
+	if len(g.cfg.Join) > 0 {
+		if _, err := g.ml.Join(g.cfg.Join); err != nil {
+			return fmt.Errorf("join %v: %w", g.cfg.Join, err)
+		}
+	}
+	// Another agent with our name would make pushes ambiguous: refuse to run.
+	g.mu.Lock()
+	if m, ok := g.view[g.cfg.Name]; ok && m.GossipAddr != g.addr && m.State == "alive" && g.conflict == "" {
+		g.conflict = fmt.Sprintf("%s is used by %s", m.Name, m.GossipAddr)
+	}
+	conflict := g.conflict
+	g.mu.Unlock()
+	if conflict != "" {
+		return fmt.Errorf("%w: %s", ErrNameTaken, conflict)
+	}
+	return nil
+}
+
+// Rejoin joins again, every interval until ctx ends, the seeds of Config.Join that are not
+// alive members (healing a partition, or a seed's restart). It blocks: run it in a goroutine.
+func (g *Gossip) Rejoin(ctx context.Context, interval time.Duration) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		alive := map[string]bool{}
+		for _, m := range g.Members() {
+			if m.State == "alive" {
+				alive[m.GossipAddr] = true
+			}
+		}
+		var missing []string
+		for _, s := range g.cfg.Join {
+			if !alive[s] {
+				missing = append(missing, s)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		if _, err := g.ml.Join(missing); err != nil {
+			g.log.Debug("rejoin seeds", "seeds", missing, "err", err)
+		}
+	}
+}
+
+// Members returns the members gossip knows (this agent included), alive and dead, in no
+// particular order. Cost: O(members).
+func (g *Gossip) Members() []Member {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Member, 0, len(g.view))
+	for _, m := range g.view {
+		out = append(out, m)
+	}
+	return out
+}
+
+// Member returns the member called name, if gossip knows it.
+func (g *Gossip) Member(name string) (Member, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m, ok := g.view[name]
+	return m, ok
+}
+
+// GossipAddr is the bound gossip address.
+func (g *Gossip) GossipAddr() string { return g.addr }
+
+// QueueBroadcast queues msg for gossip: it is retransmitted about RetransmitMult*log(N)
+// times, piggybacked on memberlist's own messages. A later message with the same key replaces
+// a queued one.
+func (g *Gossip) QueueBroadcast(key string, msg []byte) {
+	g.queue.QueueBroadcast(namedBroadcast{name: key, msg: msg})
+}
+
+// SendReliable sends msg to member m over gossip's TCP channel (memberlist SendReliable);
+// the receiver's State gets it as NotifyMsg. Cost: one TCP connection.
+func (g *Gossip) SendReliable(m Member, msg []byte) error {
+	host, port, err := net.SplitHostPort(m.GossipAddr)
+	if err != nil {
+		return err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return fmt.Errorf("membership: gossip address %q is not an IP address", m.GossipAddr)
+	}
+	// A copy of the member's address: memberlist's own Node values change under its lock.
+	return g.ml.SendReliable(&memberlist.Node{Name: m.Name, Addr: ip, Port: uint16(p)}, msg)
+}
+
+// Leave announces that this agent leaves and waits, at most timeout, until the announcement
+// is handed to the network. memberlist reports the broadcast done as soon as it is queued for
+// its last transmission, before the packet is written: an agent that shut down at once could
+// close the socket under that write, and the others would then need the failure detector
+// (seconds) to notice it gone. So Leave then waits two gossip intervals for the packets to go
+// out (the propagation delay serf uses for the same reason), but only when others are alive.
+func (g *Gossip) Leave(timeout time.Duration) error {
+	err := g.ml.Leave(timeout)
+	if err == nil && g.ml.NumMembers() > 0 { // self counts no more: it has left
+		time.Sleep(2 * g.gossipInterval)
+	}
+	return err
+}
+
+// Shutdown stops gossip at once (no leave announced). Idempotent.
+func (g *Gossip) Shutdown() error { return g.ml.Shutdown() }
+
+// delegate implements memberlist's delegates for a Gossip.
+type delegate struct{ g *Gossip }
+
+// NotifyJoin, NotifyUpdate and NotifyLeave implement memberlist.EventDelegate; memberlist
+// calls them with its node lock held, so n may be read here.
+func (d delegate) NotifyJoin(n *memberlist.Node)   { d.g.record(n, "alive") }
+func (d delegate) NotifyUpdate(n *memberlist.Node) { d.g.record(n, "alive") }
+func (d delegate) NotifyLeave(n *memberlist.Node) {
+	// memberlist does not say here whether the node left or failed (Node.State is stale).
+	d.g.record(n, "dead")
+	d.g.watches.gone(n.Name)
+}
+
+// NotifyConflict records that another node claims our name (memberlist.ConflictDelegate).
+func (d delegate) NotifyConflict(existing, other *memberlist.Node) {
+	d.g.mu.Lock()
+	defer d.g.mu.Unlock()
+	d.g.conflict = fmt.Sprintf("%s is used by %s and %s", other.Name, existing.Address(), other.Address())
+}
+
+func (d delegate) NodeMeta(limit int) []byte { return d.g.meta }
+func (d delegate) NotifyMsg(b []byte) {
+	if d.g.cfg.State != nil {
+		d.g.cfg.State.NotifyMsg(b)
+	}
+}
+func (d delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.g.queue.GetBroadcasts(overhead, limit)
+}
+func (d delegate) LocalState(join bool) []byte {
+	if d.g.cfg.State == nil {
+		return nil
+	}
+	return d.g.cfg.State.LocalState(join)
+}
+func (d delegate) MergeRemoteState(buf []byte, join bool) {
+	if d.g.cfg.State != nil {
+		d.g.cfg.State.MergeRemoteState(buf, join)
+	}
+}
+
+func (g *Gossip) record(n *memberlist.Node, state string) {
+	meta, err := DecodeMeta(n.Meta)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err != nil {
+		delete(g.view, n.Name) // not a treecast agent, or a corrupt announcement
+		return
+	}
+	g.view[n.Name] = Member{Name: n.Name, Addr: meta.Addr, GossipAddr: n.Address(), Labels: meta.Labels,
+		Channels: meta.Channels, State: state}
+}
+
+// namedBroadcast is a gossip message that a newer one of the same name replaces in the queue.
+type namedBroadcast struct {
+	name string
+	msg  []byte
+}
+
+func (b namedBroadcast) Invalidates(o memberlist.Broadcast) bool {
+	ob, ok := o.(namedBroadcast)
+	return ok && ob.name == b.name
+}
+func (b namedBroadcast) Name() string    { return b.name }
+func (b namedBroadcast) Message() []byte { return b.msg }
+func (b namedBroadcast) Finished()       {}
+
+var (
+	_ memberlist.Delegate         = delegate{}
+	_ memberlist.EventDelegate    = delegate{}
+	_ memberlist.ConflictDelegate = delegate{}
+	_ memberlist.NamedBroadcast   = namedBroadcast{}
+)

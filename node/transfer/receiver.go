@@ -1,0 +1,371 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/treecast/treecast/node/store"
+)
+
+// receiver is a receiver's state for one push: the partial object, the chunks verified, and
+// the forwarders to its children. One Push stream per stripe feeds it (a forest gives a
+// receiver one parent per stripe). A stripe whose stream breaks is orphaned, not failed: its
+// forwarders and the chunks verified stay, and the parent's repair re-attaches it with a new
+// stream (see [forwarder.repair]). The transfer ends when no stream, forwarder or orphan
+// waiter holds it any more.
+type receiver struct {
+	e       *Engine
+	id      string
+	man     Manifest
+	plan    Plan
+	planRaw []byte
+	source  string
+	start   time.Time
+	partial Partial
+	limiter *rate.Limiter // the push's cap on this agent's sending (nil: none)
+	rate    int64
+	lay     layout         // which tree carries which chunk
+	code    *coder         // Reed-Solomon parity of the push (nil: none)
+	recode  *groupCache    // parity of complete groups, encoded again for children that need it
+	smf     store.Manifest // the manifest, with parity hashes, for verifying parity chunks
+
+	mu       sync.Mutex
+	parity   map[int][]byte // parity chunks of groups not yet complete
+	decoding map[int]bool   // groups being decoded
+	held     []byte         // chunks verified, data and parity (including those held before)
+	nheld    int
+	parents  []string                 // parents of the incoming streams, in order of arrival
+	claims   map[int]*claim           // the stream feeding each stripe (nil: none, or orphaned)
+	claimed  chan struct{}            // closed (and replaced) whenever a stripe is claimed
+	fwd      map[int][]*forwarder     // forwarders of each stripe, adopted ones included
+	started  map[int]bool             // stripes whose forwarders were started
+	ended    map[int]bool             // stripes whose forwarders were told no more chunks come
+	finals   map[int]map[string]UpMsg // results of each stripe's subtree, replayed to a new parent
+	refs     int
+	done     chan struct{} // closed when committed or failed
+	err      error
+	lastProg int
+	npreheld int   // chunks held before the transfer reached this agent
+	dups     int   // chunks received although already held
+	decoded  int   // data chunks rebuilt from parity
+	bytesIn  int64 // chunk bytes received on this transfer's streams
+}
+
+// claim is the incoming stream that currently feeds one stripe of a transfer.
+type claim struct {
+	sink     *upSink
+	parent   string
+	received chan struct{} // closed when the stream's chunks are all verified (or it ended)
+	once     sync.Once
+}
+
+func (c *claim) doneReceiving() { c.once.Do(func() { close(c.received) }) }
+
+// claimHandover bounds how long a stream that re-attaches a stripe waits for the stream it
+// replaces to end.
+const claimHandover = 2 * time.Second
+
+// upSink serialises messages sent up one incoming stream.
+type upSink struct {
+	mu   sync.Mutex
+	down Downstream
+	dead bool
+}
+
+func (u *upSink) send(m UpMsg) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.dead {
+		return
+	}
+	if err := u.down.SendUp(m); err != nil {
+		u.dead = true
+	}
+}
+
+// Receive serves one incoming Push stream whose header has been read: it attaches to (or
+// creates) the transfer, answers with the chunks held, stores and forwards every chunk of the
+// stream's stripe, then reports this receiver's result and its subtree's up the stream. It
+// returns when the subtree of this stripe has answered, or with the stream's error.
+//
+// A stream that breaks (the parent died, or gave up on it) orphans the stripe: the receiver
+// keeps what it verified and its forwarders, and waits up to Config.StallTimeout for a parent
+// to re-attach the stripe; the new stream is answered with the chunks held and the subtree's
+// results so far. A verification or protocol error fails the transfer.
+func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error {
+	if hdr.Child != e.cfg.Name {
+		return fmt.Errorf("%w: stream for %q reached %q", ErrBadHeader, hdr.Child, e.cfg.Name)
+	}
+	t, err := e.attach(hdr)
+	if err != nil {
+		return err
+	}
+	defer e.detach(t)
+	s := hdr.Stripe
+	sink := &upSink{down: down}
+	sink.mu.Lock() // nothing goes up before the holding answer
+	locked := true
+	defer func() { // the stream ends with this handler: nothing more may be sent on it
+		if !locked {
+			sink.mu.Lock()
+		}
+		sink.dead = true
+		sink.mu.Unlock()
+	}()
+	c := &claim{sink: sink, parent: hdr.Parent, received: make(chan struct{})}
+	defer c.doneReceiving()
+	t.mu.Lock()
+	// A parent re-attaching an orphaned stripe replaces the stream it lost. If that stream has
+	// not noticed its end yet and its parent is not known dead, give it a moment to: the
+	// chunks it is still verifying would otherwise be missing from the holding answer, and
+	// sent again.
+	if old := t.claims[s]; old != nil && t.e.members.Alive(old.parent) {
+		t.mu.Unlock()
+		timer := time.NewTimer(claimHandover)
+		select {
+		case <-old.received:
+		case <-timer.C:
+		}
+		timer.Stop()
+		t.mu.Lock()
+	}
+	t.claims[s] = c
+	close(t.claimed)
+	t.claimed = make(chan struct{})
+	t.parents = append(t.parents, hdr.Parent)
+	heldNow := t.holdingLocked()
+	replay := make([]UpMsg, 0, len(t.finals[s]))
+	for _, m := range t.finals[s] {
+		replay = append(replay, m)
+	}
+	t.mu.Unlock()
+
+	fwds := t.startForwarders(s)
+	err = down.SendHeld(heldNow)
+	for _, m := range replay {
+		if err == nil {
+			err = down.SendUp(m)
+		}
+	}
+	sink.mu.Unlock()
+	locked = false
+	if err != nil {
+		if t.orphan(s, c) {
+			return err
+		}
+		return t.finishStripe(ctx, s, c, fwds, err)
+	}
+
+	recvErr := t.receiveStripe(ctx, hdr, down)
+	c.doneReceiving()
+	if recvErr == nil && t.code != nil {
+		t.sweep(ctx) // this tree is complete: the groups still missing data wait only for slower ones
+	}
+	if errors.Is(recvErr, ErrParentLost) && t.orphan(s, c) {
+		return recvErr
+	}
+	if recvErr != nil && !errors.Is(recvErr, ErrParentLost) {
+		t.fail(recvErr)
+	}
+	return t.finishStripe(ctx, s, c, fwds, recvErr)
+}
+
+// finishStripe ends a stripe whose chunks all came (or whose transfer is over): it tells the
+// forwarders, waits for the whole object (other stripes come on other streams), reports this
+// receiver's result up the stream and waits for the subtree's results.
+func (t *receiver) finishStripe(ctx context.Context, s int, c *claim, fwds []*forwarder, recvErr error) error {
+	t.endStripe(s)
+	if !t.waitDone(ctx) && t.orphan(s, c) {
+		return fmt.Errorf("%w: while waiting for the other stripes", ErrParentLost)
+	}
+	t.mu.Lock()
+	res := UpMsg{Receiver: t.e.cfg.Name, Held: t.nheld, Total: t.man.NumChunks(), Final: true, OK: t.err == nil, Seconds: since(t.start),
+		AlreadyHeld: t.npreheld, Duplicates: t.dups, BytesIn: t.bytesIn, Decoded: t.decoded}
+	if t.err != nil {
+		res.Err = t.err.Error()
+	}
+	t.mu.Unlock()
+	c.sink.send(res)
+	for _, f := range fwds {
+		<-f.done
+	}
+	return recvErr
+}
+
+// orphan records that the stream of claim c no longer feeds stripe s. It returns false when
+// the transfer is already over (the caller finishes the stripe itself). Otherwise a waiter
+// keeps the transfer, its forwarders and its verified chunks until a parent re-attaches the
+// stripe, or fails the transfer after Config.StallTimeout.
+func (t *receiver) orphan(s int, c *claim) bool {
+	t.mu.Lock()
+	if t.claims[s] != c { // already re-attached: the new stream carries the stripe on
+		t.mu.Unlock()
+		return true
+	}
+	select {
+	case <-t.done:
+		t.mu.Unlock()
+		return false
+	default:
+	}
+	t.claims[s] = nil
+	t.mu.Unlock()
+	t.e.log.Info("stripe orphaned, waiting for a parent", "transfer", t.id, "stripe", s, "lost", c.parent)
+	t.e.retain(t)
+	if !t.e.goFunc(func() {
+		defer t.e.detach(t)
+		t.awaitParent(s)
+	}) { // the agent is stopping
+		t.fail(ErrClosed)
+		t.endStripe(s)
+		t.e.detach(t)
+	}
+	return true
+}
+
+// awaitParent waits until stripe s is claimed again. When the transfer ends meanwhile, or
+// nobody re-attaches the stripe within Config.StallTimeout, or the agent stops, it ends the
+// stripe's forwarders itself (failing the transfer unless it completed).
+func (t *receiver) awaitParent(s int) {
+	if t.code != nil { // the orphaned tree's pieces will not come: decode what can be
+		t.sweep(t.e.ctx)
+	}
+	timer := time.NewTimer(t.e.cfg.StallTimeout)
+	defer timer.Stop()
+	for {
+		t.mu.Lock()
+		reclaimed, ch := t.claims[s] != nil, t.claimed
+		t.mu.Unlock()
+		if reclaimed {
+			return
+		}
+		select {
+		case <-ch:
+			continue
+		case <-t.done:
+		case <-timer.C:
+			t.fail(fmt.Errorf("%w: no parent re-attached stripe %d within %v", ErrStalled, s, t.e.cfg.StallTimeout))
+		case <-t.e.ctx.Done():
+			t.fail(ErrClosed)
+		}
+		t.endStripe(s)
+		t.mu.Lock()
+		fwds := append([]*forwarder(nil), t.fwd[s]...)
+		t.mu.Unlock()
+		for _, f := range fwds {
+			<-f.done
+		}
+		return
+	}
+}
+
+// receiveStripe reads chunks until the parent closes its side, then checks that every chunk
+// of the stripe is held.
+func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstream) error {
+	n := t.lay.total()
+	// Two stages: this goroutine reads the stream while a worker verifies, writes and
+	// forwards, so network reads overlap hashing and disk writes. At most cap(work)+2 chunks
+	// of the stream are in memory here.
+	work := make(chan queued, 2)
+	var workErr error
+	workDone, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(workDone)
+		for q := range work {
+			if workErr != nil {
+				continue // drain: the reader stops at its next chunk
+			}
+			if workErr = t.deliver(ctx, hdr, q.index, q.data); workErr != nil {
+				close(stop)
+			}
+		}
+	}()
+	failed := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
+	var err error
+	for {
+		i, data, rerr := down.RecvChunk()
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			err = fmt.Errorf("%w: stream from %s (stripe %d): %w", ErrParentLost, hdr.Parent, hdr.Stripe, rerr)
+			break
+		}
+		if i < 0 || i >= n || t.lay.tree(i) != hdr.Stripe {
+			err = fmt.Errorf("%w: chunk %d is not in stripe %d of %d chunks", ErrBadHeader, i, hdr.Stripe, n)
+			break
+		}
+		if failed() {
+			break
+		}
+		work <- queued{i, data}
+	}
+	close(work)
+	<-workDone
+	if workErr != nil && ctx.Err() != nil && errors.Is(workErr, ctx.Err()) {
+		// The stream ended while a chunk was being delivered: the parent is gone, and the
+		// chunk is held (its forwarders send it at the latest before they close).
+		return fmt.Errorf("%w: stream from %s (stripe %d): %w", ErrParentLost, hdr.Parent, hdr.Stripe, workErr)
+	}
+	if workErr != nil {
+		return workErr
+	}
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	missing := 0
+	for _, i := range t.lay.chunks(hdr.Stripe) {
+		if !t.hasLocked(i) {
+			missing++
+		}
+	}
+	if missing > 0 {
+		return fmt.Errorf("%w: %d chunks of stripe %d missing from %s", ErrTruncated, missing, hdr.Stripe, hdr.Parent)
+	}
+	return nil
+}
+
+// waitDone waits until the transfer is committed or failed, and reports true; it returns false
+// when ctx ends first (the stream broke: the transfer goes on). A transfer that makes no
+// progress for Config.StallTimeout (a stripe whose parent never came, or stopped sending)
+// fails.
+func (t *receiver) waitDone(ctx context.Context) bool {
+	tick := time.NewTicker(t.e.cfg.StallTimeout / 4)
+	defer tick.Stop()
+	t.mu.Lock()
+	last, lastAt := t.nheld, time.Now()
+	t.mu.Unlock()
+	for {
+		select {
+		case <-t.done:
+			return true
+		case <-ctx.Done():
+			return false
+		case now := <-tick.C:
+			t.mu.Lock()
+			n := t.nheld
+			t.mu.Unlock()
+			if n != last {
+				last, lastAt = n, now
+			} else if now.Sub(lastAt) >= t.e.cfg.StallTimeout {
+				t.fail(fmt.Errorf("%w: no chunk for %v with %d of %d held", ErrStalled, t.e.cfg.StallTimeout, n, t.man.NumChunks()))
+				return true
+			}
+		}
+	}
+}
