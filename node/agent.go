@@ -92,10 +92,10 @@ type Agent struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	closed    bool
-	frozen    atomic.Bool                 // a test freeze: the agent hangs as a host that stops dead
-	conns     map[string]*grpc.ClientConn // by gRPC address
+	mu     sync.Mutex
+	closed bool
+	frozen atomic.Bool                 // a test freeze: the agent hangs as a host that stops dead
+	conns  map[string]*grpc.ClientConn // by gRPC address
 
 	closeOnce sync.Once
 	closeErr  error

@@ -3,8 +3,8 @@ package node
 import (
 	"fmt"
 
-	"github.com/treecast/treecast/scheduler"
 	"github.com/treecast/treecast/node/transfer"
+	"github.com/treecast/treecast/scheduler"
 	"github.com/treecast/treecast/tree"
 )
 
@@ -74,4 +74,3 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
-

@@ -51,4 +51,3 @@ func (a *Agent) Status() (Status, error) {
 	sort.Slice(st.Objects, func(i, j int) bool { return st.Objects[i].Digest < st.Objects[j].Digest })
 	return st, nil
 }
-

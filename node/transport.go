@@ -136,7 +136,6 @@ func (g grpcTransport) FetchChunk(ctx context.Context, from, digest string, i in
 	return ch.GetData(), nil
 }
 
-
 var (
 	_ transfer.Transport = grpcTransport{}
 	_ transfer.Upstream  = (*grpcUp)(nil)

@@ -222,4 +222,3 @@ func localityTier(self, other map[string]string) int {
 	}
 	return tier
 }
-

@@ -148,9 +148,9 @@ type Table struct {
 	mu      sync.Mutex
 	latest  map[string]Version
 	learned map[string]time.Time
-	held    map[string]Version // newest version of each channel held complete here
-	retry   map[string]*catchupRetry  // subscribed channels whose catch-up failed
-	dirty   bool                      // the table changed since it was saved
+	held    map[string]Version       // newest version of each channel held complete here
+	retry   map[string]*catchupRetry // subscribed channels whose catch-up failed
+	dirty   bool                     // the table changed since it was saved
 
 	catchups    *prometheus.CounterVec
 	catchupByte prometheus.Counter

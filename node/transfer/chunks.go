@@ -323,4 +323,3 @@ func (t *receiver) readChunk(i int) ([]byte, error) {
 	}
 	return t.e.store.ReadChunk(t.man.Digest(), i)
 }
-

@@ -122,4 +122,3 @@ func (t *receiver) dropParityLocked(g int) {
 		delete(t.parity, t.lay.n+g*t.lay.m+j)
 	}
 }
-

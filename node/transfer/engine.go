@@ -98,12 +98,6 @@ func (e *Engine) Close() {
 	e.mu.Unlock()
 }
 
-func (e *Engine) isClosed() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.closed
-}
-
 // hang blocks while the agent is frozen.
 func (e *Engine) hang() {
 	if e.hangFn != nil {
@@ -254,7 +248,6 @@ func (e *Engine) detach(t *receiver) {
 	e.m.transfers.WithLabelValues("receiver", result).Inc()
 	e.m.duration.WithLabelValues("receiver").Observe(time.Since(t.start).Seconds())
 }
-
 
 // LocalChunk serves chunk i of digest from a complete object, or from a transfer in progress
 // that has verified it (a parent serves its children's re-fetches before it completes).

@@ -32,7 +32,7 @@ type queued struct {
 type forwarder struct {
 	e        *Engine
 	hdr      Header // header to send (Child, Stripe set)
-	backlog  []int      // chunks of the stripe held when the forwarder started, sent first
+	backlog  []int  // chunks of the stripe held when the forwarder started, sent first
 	read     func(i int) ([]byte, error)
 	limiter  *rate.Limiter // the push's own cap on this sender (nil: none)
 	queue    chan queued

@@ -156,4 +156,3 @@ func (p *memPartial) Commit() error {
 
 func (p *memPartial) Abort() error { return nil }
 func (p *memPartial) Close() error { return nil }
-

@@ -97,6 +97,3 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.transfers, m.active, m.queued, m.queuedMax, m.errors, m.duration)
 	return m
 }
-
-// CountError counts an error of kind (treecast_errors_total).
-func (m *Metrics) CountError(kind string) { m.errors.WithLabelValues(kind).Inc() }

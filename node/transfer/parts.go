@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/treecast/treecast/node/store"
-	"github.com/treecast/treecast/scheduler"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
+	"github.com/treecast/treecast/scheduler"
 )
 
 // What the engine needs from the rest of the agent, as small interfaces. The agent binds them

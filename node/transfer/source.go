@@ -189,4 +189,3 @@ func (h *source) adopt(s int, child string, attempt int) *forwarder {
 	f.start(h.ctx)
 	return f
 }
-

@@ -1,0 +1,143 @@
+package membership
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// memberlist's Shutdown does not wait for a probe in flight (it ends within a probe
+	// interval by its own timeout).
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/hashicorp/memberlist.(*Memberlist).probeNode"))
+}
+
+// recorder is a State that keeps the messages it is given.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *recorder) NotifyMsg(b []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, string(b))
+}
+func (r *recorder) LocalState(bool) []byte        { return nil }
+func (r *recorder) MergeRemoteState([]byte, bool) {}
+func (r *recorder) has(m string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.msgs {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func start(t *testing.T, name string, join []string, st State) *Gossip {
+	t.Helper()
+	g, err := New(Config{Name: name, Meta: Meta{Addr: "127.0.0.1:1", Labels: map[string]string{"rack": "r1"}}, Bind: "127.0.0.1:0", Join: join, State: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Shutdown() })
+	if err := g.Join(); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestGossipRealPath: two members over real memberlist on loopback see each other with their
+// metadata; a reliable message reaches the other's State; a graceful leave cancels the
+// watches on the leaver with ErrMemberGone; a second agent under a taken name is refused.
+func TestGossipRealPath(t *testing.T) {
+	rb := &recorder{}
+	a := start(t, "a", nil, &recorder{})
+	b := start(t, "b", []string{a.GossipAddr()}, rb)
+	waitFor(t, "a to see b", func() bool { return a.Alive("b") })
+	m, ok := a.Member("b")
+	if !ok || m.Labels["rack"] != "r1" || m.Addr != "127.0.0.1:1" || m.GossipAddr != b.GossipAddr() {
+		t.Fatalf("a sees b as %+v", m)
+	}
+	if addr, err := a.WaitAddr(context.Background(), "b", time.Second); err != nil || addr != "127.0.0.1:1" {
+		t.Fatalf("WaitAddr(b) = %q, %v", addr, err)
+	}
+	if _, err := a.WaitAddr(context.Background(), "nobody", 50*time.Millisecond); !errors.Is(err, ErrUnknownMember) {
+		t.Fatalf("WaitAddr(nobody): %v, want ErrUnknownMember", err)
+	}
+
+	if err := a.SendReliable(m, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to get the message", func() bool { return rb.has("hello") })
+
+	dup, err := New(Config{Name: "b", Meta: Meta{Addr: "127.0.0.1:2"}, Bind: "127.0.0.1:0", Join: []string{a.GossipAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dup.Join(); !errors.Is(err, ErrNameTaken) {
+		t.Errorf("a second b joined: %v, want ErrNameTaken", err)
+	}
+	_ = dup.Shutdown()
+
+	ctx, stop := a.Watch(context.Background(), "b")
+	defer stop()
+	if err := b.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+		if !errors.Is(context.Cause(ctx), ErrMemberGone) {
+			t.Fatalf("watch ended with %v, want ErrMemberGone", context.Cause(ctx))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch on b did not fire after b left")
+	}
+	if a.Alive("b") || !a.Dead("b") {
+		t.Fatal("b still alive after leaving")
+	}
+	// A watch begun after the death fires at once.
+	ctx2, stop2 := a.Watch(context.Background(), "b")
+	defer stop2()
+	if ctx2.Err() == nil {
+		t.Fatal("a watch on a dead member did not fire at once")
+	}
+}
+
+func TestMetaTooLarge(t *testing.T) {
+	_, err := New(Config{Name: "x", Meta: Meta{Addr: "127.0.0.1:1", Labels: map[string]string{"k": strings.Repeat("v", 600)}}, Bind: "127.0.0.1:0"})
+	if !errors.Is(err, ErrMetaTooLarge) {
+		t.Fatalf("600-byte label: %v, want ErrMetaTooLarge", err)
+	}
+}
+
+func TestStaticWatch(t *testing.T) {
+	s := NewStatic(Member{Name: "a", Addr: "x", State: "alive"})
+	ctx, stop := s.Watch(context.Background(), "a")
+	defer stop()
+	if !s.Alive("a") || ctx.Err() != nil {
+		t.Fatal("a not alive, or its watch fired")
+	}
+	s.SetState("a", "dead")
+	if ctx.Err() == nil || !errors.Is(context.Cause(ctx), ErrMemberGone) || s.Alive("a") {
+		t.Fatalf("after a died: alive=%v, watch cause %v", s.Alive("a"), context.Cause(ctx))
+	}
+}
