@@ -109,8 +109,11 @@ const (
 )
 
 // Start validates cfg, opens the store in cfg.DataDir, binds the gRPC listener, joins the
-// gossip cluster (cfg.Join) and starts serving. ctx bounds start-up only (joining seeds);
-// the agent runs until Close. On any error everything started so far is stopped again.
+// gossip cluster (cfg.Join) and starts serving. Joining is tried with backoff for at most
+// cfg.JoinTimeout (and while ctx lasts); when no seed answered by then the agent starts
+// alone and keeps trying in the background. Only another live agent under the same name is
+// fatal ([ErrNameTaken]). The agent runs until Close. On any error everything started so
+// far is stopped again.
 func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -196,8 +199,16 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		})
 	}
 
-	if err := a.members.Join(); err != nil {
+	// Agents started at once may not reach their seeds yet: try for JoinTimeout, then go on
+	// alone and let the rejoin loop keep trying. Only a taken name is fatal.
+	jctx, jcancel := context.WithTimeout(ctx, cfg.JoinTimeout)
+	err = a.members.Join(jctx)
+	jcancel()
+	if errors.Is(err, membership.ErrNameTaken) {
 		return nil, fmt.Errorf("node: membership: %w", err)
+	}
+	if err != nil {
+		a.log.Warn("no seed answered; running alone and joining in the background", "seeds", cfg.Join, "err", err)
 	}
 	if len(cfg.Join) > 0 {
 		a.goFunc(func() { a.members.Rejoin(a.ctx, cfg.RejoinInterval) })

@@ -34,12 +34,16 @@ type Config struct {
 	// GossipAdvertise is the gossip host:port other agents reach (behind NAT); empty: the
 	// bound address.
 	GossipAdvertise string
-	// Join lists gossip addresses of seed agents; empty starts a new cluster. Start fails
-	// when none answers; afterwards the agent joins again, every RejoinInterval, the seeds
-	// that are not members (healing a partition or a seed's restart).
+	// Join lists gossip addresses of seed agents; empty starts a new cluster. When none
+	// answers within JoinTimeout the agent starts alone; it joins again, every
+	// RejoinInterval (sooner while alone), the seeds that are not members (healing a
+	// partition, a seed's restart or a start before the seeds).
 	Join []string
 	// RejoinInterval is the period of the seed rejoin (0: 30 s).
 	RejoinInterval time.Duration
+	// JoinTimeout bounds how long Start tries to reach a seed before it starts alone and
+	// keeps trying in the background (0: 10 s).
+	JoinTimeout time.Duration
 	// Labels place the agent in the topology (dc, pod, rack); they travel in gossip metadata.
 	Labels map[string]string
 	// Channels are the channels the agent subscribes to (targets "channel:NAME").
@@ -167,6 +171,9 @@ func (c *Config) Validate() error {
 	if c.RejoinInterval < 0 {
 		return bad("rejoin interval %v is negative", c.RejoinInterval)
 	}
+	if c.JoinTimeout < 0 {
+		return bad("join timeout %v is negative", c.JoinTimeout)
+	}
 	if c.StallTimeout < 0 {
 		return bad("stall timeout %v is negative", c.StallTimeout)
 	}
@@ -189,6 +196,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RejoinInterval == 0 {
 		c.RejoinInterval = 30 * time.Second
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -50,9 +50,11 @@
 //
 // # Membership
 //
-// [Agent.Members] lists what gossip sees. Start fails when no seed of Config.Join answers or
-// when another agent already uses the name; afterwards the agent joins again, every
-// Config.RejoinInterval, the seeds it lost. A graceful Close announces the leave and waits
+// [Agent.Members] lists what gossip sees. Start tries the seeds of Config.Join with backoff
+// for Config.JoinTimeout, then starts alone if none answered (agents started at once find
+// each other soon after); it fails only when another agent already uses the name.
+// Afterwards the agent joins again, every Config.RejoinInterval (every few seconds while
+// alone), the seeds it lost. A graceful Close announces the leave and waits
 // two gossip intervals for the announcement to go out.
 //
 // # Channels

@@ -154,13 +154,28 @@ func New(cfg Config) (*Gossip, error) {
 	return g, nil
 }
 
-// Join joins the seeds of Config.Join (nothing when there are none) and checks that no other
-// live agent uses this agent's name. On error the caller shuts the Gossip down. Cost: one
+// Join joins the seeds of Config.Join (nothing when there are none), trying again with
+// backoff (100 ms doubling up to 2 s) until a seed answers or ctx ends, and checks that no
+// other live agent uses this agent's name ([ErrNameTaken], final). On error the caller
+// decides: go on alone ([Gossip.Rejoin] keeps trying) or shut the Gossip down. Cost: one
 // push/pull exchange with each seed that answers.
-func (g *Gossip) Join() error {
+func (g *Gossip) Join(ctx context.Context) error {
 	if len(g.cfg.Join) > 0 {
-		if _, err := g.ml.Join(g.cfg.Join); err != nil {
-			return fmt.Errorf("join %v: %w", g.cfg.Join, err)
+		backoff := 100 * time.Millisecond
+		for {
+			_, err := g.ml.Join(g.cfg.Join)
+			if err == nil {
+				break
+			}
+			g.log.Debug("join seeds", "seeds", g.cfg.Join, "err", err, "retry_in", backoff)
+			timer := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return fmt.Errorf("join %v: %w (gave up: %w)", g.cfg.Join, err, context.Cause(ctx))
+			case <-timer.C:
+			}
+			backoff = min(2*backoff, 2*time.Second)
 		}
 	}
 	// Another agent with our name would make pushes ambiguous: refuse to run.
@@ -176,21 +191,28 @@ func (g *Gossip) Join() error {
 	return nil
 }
 
-// Rejoin joins again, every interval until ctx ends, the seeds of Config.Join that are not
-// alive members (healing a partition, or a seed's restart). It blocks: run it in a goroutine.
+// Rejoin joins again the seeds of Config.Join that are not alive members (healing a
+// partition, a seed's restart, or a start when no seed answered yet): every interval, and,
+// while no other member is alive, every second doubling up to interval. It blocks until ctx
+// ends: run it in a goroutine.
 func (g *Gossip) Rejoin(ctx context.Context, interval time.Duration) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	wait := min(time.Second, interval)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
 		alive := map[string]bool{}
+		others := 0
 		for _, m := range g.Members() {
 			if m.State == "alive" {
 				alive[m.GossipAddr] = true
+				if m.Name != g.cfg.Name {
+					others++
+				}
 			}
 		}
 		var missing []string
@@ -199,12 +221,19 @@ func (g *Gossip) Rejoin(ctx context.Context, interval time.Duration) {
 				missing = append(missing, s)
 			}
 		}
-		if len(missing) == 0 {
-			continue
+		if len(missing) > 0 {
+			if _, err := g.ml.Join(missing); err != nil {
+				g.log.Debug("rejoin seeds", "seeds", missing, "err", err)
+			} else if others == 0 {
+				g.log.Info("joined the cluster", "seeds", missing)
+			}
 		}
-		if _, err := g.ml.Join(missing); err != nil {
-			g.log.Debug("rejoin seeds", "seeds", missing, "err", err)
+		if others == 0 && len(missing) > 0 {
+			wait = min(2*wait, interval) // alone: keep trying soon
+		} else {
+			wait = interval
 		}
+		timer.Reset(wait)
 	}
 }
 

@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +60,7 @@ func start(t *testing.T, name string, join []string, st State) *Gossip {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = g.Shutdown() })
-	if err := g.Join(); err != nil {
+	if err := g.Join(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return g
@@ -93,7 +94,7 @@ func TestGossipRealPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dup.Join(); !errors.Is(err, ErrNameTaken) {
+	if err := dup.Join(context.Background()); !errors.Is(err, ErrNameTaken) {
 		t.Errorf("a second b joined: %v, want ErrNameTaken", err)
 	}
 	_ = dup.Shutdown()
@@ -120,6 +121,38 @@ func TestGossipRealPath(t *testing.T) {
 	if ctx2.Err() == nil {
 		t.Fatal("a watch on a dead member did not fire at once")
 	}
+}
+
+// TestJoinBeforeSeed: an agent whose seed is not up yet starts alone, and its rejoin loop
+// joins the seed once it comes up.
+func TestJoinBeforeSeed(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedAddr := l.Addr().String()
+	l.Close()
+	b, err := New(Config{Name: "b", Meta: Meta{Addr: "127.0.0.1:1"}, Bind: "127.0.0.1:0", Join: []string{seedAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Shutdown() })
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err = b.Join(ctx)
+	cancel()
+	if err == nil || errors.Is(err, ErrNameTaken) {
+		t.Fatalf("join with no seed up: %v, want a join error", err)
+	}
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Rejoin(rctx, 30*time.Second) }()
+	t.Cleanup(func() { rcancel(); <-done })
+	a, err := New(Config{Name: "a", Meta: Meta{Addr: "127.0.0.1:2"}, Bind: seedAddr})
+	if err != nil {
+		t.Skipf("seed port %s taken meanwhile: %v", seedAddr, err)
+	}
+	t.Cleanup(func() { _ = a.Shutdown() })
+	waitFor(t, "b to join the late seed", func() bool { return b.Alive("a") && a.Alive("b") })
 }
 
 func TestMetaTooLarge(t *testing.T) {

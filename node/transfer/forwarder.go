@@ -69,13 +69,18 @@ type forwardHost interface {
 	total() int
 }
 
-// Repair policy: a child whose stream broke is opened again up to maxReopen times (after
-// reopenBackoff, doubling) while gossip still lists it alive, so that a transient break or
-// a quick restart resumes where it stopped; after that, or at once when gossip declared it
-// gone, it is reported failed and its children are re-attached to this agent.
+// Repair policy: a child whose stream broke is opened again, after reopenBackoff doubling up
+// to maxBackoff, while gossip still lists it alive, so that a transient break, a dial that
+// timed out on a saturated link, or a quick restart resumes where it stopped. The data plane
+// is evidence of life too: a stream that delivered chunks before it broke starts the count
+// again. After maxReopen fruitless attempts in a row (about 6 s), or when gossip declared the
+// child gone and it did not show up alive within suspectGrace, it is reported failed and its
+// children are re-attached to this agent.
 const (
-	maxReopen     = 2
+	maxReopen     = 6
 	reopenBackoff = 100 * time.Millisecond
+	maxBackoff    = 3200 * time.Millisecond
+	suspectGrace  = time.Second
 )
 
 func newForwarder(e *Engine, hdr Header, backlog []int, read func(int) ([]byte, error), subtree []string, report func(UpMsg)) *forwarder {
@@ -213,7 +218,7 @@ func (f *forwarder) drain() {
 }
 
 // repair re-attaches the receivers orphaned when the stream to the child broke with cause:
-// the child itself again while gossip lists it alive (at most maxReopen times in a row),
+// the child itself again while gossip lists it alive (see maxReopen),
 // else the child is reported failed and each of its children in the stripe is re-attached
 // to this agent, its subtree unchanged (the rule of scheduler.Replan: an orphan goes to its
 // nearest live ancestor, and healthy subtrees stay as they are). Receivers keep the chunks
@@ -224,16 +229,27 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 	s, child := f.hdr.Stripe, f.hdr.Child
 	var next []*forwarder
 	_, reported := f.resultOK[child] // a child that reported its failure is not retried
-	if !reported && f.attempt < maxReopen && !errors.Is(cause, membership.ErrMemberGone) && f.e.members.Alive(child) {
-		timer := time.NewTimer(reopenBackoff << f.attempt)
+	attempt := f.attempt
+	if f.sent > 0 { // the stream made progress: the child was alive and reading
+		attempt = 0
+	}
+	// A member gossip declared gone may be a false suspicion (a host too busy to answer a
+	// probe in time): it refutes within a few gossip rounds, so it gets suspectGrace to show
+	// up alive again before its subtree is taken away.
+	grace := time.Duration(0)
+	if errors.Is(cause, membership.ErrMemberGone) {
+		grace = suspectGrace
+	}
+	if !reported && attempt < maxReopen && f.aliveWithin(ctx, child, grace) {
+		timer := time.NewTimer(min(reopenBackoff<<attempt, maxBackoff))
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
 			return orphans
 		}
-		f.e.log.Info("reopening child stream", "transfer", f.hdr.Transfer, "child", child, "stripe", s, "attempt", f.attempt+1)
-		next = append(next, f.host.adopt(s, child, f.attempt+1))
+		f.e.log.Info("reopening child stream", "transfer", f.hdr.Transfer, "child", child, "stripe", s, "attempt", attempt+1, "cause", cause)
+		next = append(next, f.host.adopt(s, child, attempt+1))
 	} else {
 		if _, ok := f.resultOK[child]; !ok {
 			f.report(UpMsg{Receiver: child, Final: true,
@@ -250,6 +266,30 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 		<-n.done
 	}
 	return nil
+}
+
+// aliveWithin reports whether gossip lists the member alive now or within grace (polled
+// every 50 ms).
+func (f *forwarder) aliveWithin(ctx context.Context, name string, grace time.Duration) bool {
+	if f.e.members.Alive(name) || grace <= 0 {
+		return f.e.members.Alive(name)
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return f.e.members.Alive(name)
+		case <-tick.C:
+			if f.e.members.Alive(name) {
+				return true
+			}
+		}
+	}
 }
 
 func (f *forwarder) stream(ctx context.Context) (err error) {
