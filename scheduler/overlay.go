@@ -96,7 +96,8 @@ func (o Options) normalized() (Options, error) {
 		case StrategyTree:
 			o.Fanout = 4
 		case StrategyForest:
-			o.Fanout = 2
+			t := o.Stripes + o.Parity
+			o.Fanout = t + max(1, t/4)
 		}
 	}
 	if o.Fanout == 1 && o.Strategy != StrategyChain && o.Strategy != StrategyUnicast {
@@ -169,7 +170,12 @@ func Build(g *tree.Graph, src tree.NodeID, dsts []tree.NodeID, opts Options) (*P
 	case StrategyTree:
 		p.Stripes = []Stripe{pt.hierarchical(src, order, opts.Fanout)}
 	case StrategyForest:
-		p.Stripes = pt.forest(src, order, opts.Stripes+opts.Parity, opts.Fanout)
+		trees := opts.Stripes + opts.Parity
+		hf := newHForest(pt, src, recv, trees, opts.Fanout)
+		p.Stripes = make([]Stripe, trees)
+		for s := range trees {
+			p.Stripes[s] = Stripe{Edges: hf.tree(s)}
+		}
 	}
 	return p, nil
 }
@@ -318,89 +324,4 @@ func (pt *physTree) fanTree(root tree.NodeID, nodes []tree.NodeID, fanout, reser
 		slots = append(slots, fanout)
 	}
 	return edges
-}
-
-// forest builds S trees with locality. Receivers, in depth-first order of the physical tree,
-// are cut into blocks of S consecutive receivers (usually rack-mates); the receiver at
-// offset s of each block belongs to group s. In tree s the members of group s are the
-// interior nodes: they form a balanced tree over contiguous depth-first ranges (so few edges
-// cross any switch), each with up to fanout interior children, and each member also feeds
-// the other S-1 receivers of its block. The receivers of a last, short block that has no
-// member of group s go to members with spare interior slots. A receiver thus forwards at
-// most fanout + S - 1 children, in its own tree only: with the default fanout 2 its uplink
-// carries at most (S+1)/S = 1 + 1/S copies. Depth is about log2(n/S) + 2.
-func (pt *physTree) forest(src tree.NodeID, order []tree.NodeID, S, fanout int) []Stripe {
-	stripes := make([]Stripe, S)
-	n := len(order)
-	for s := range S {
-		var members []tree.NodeID
-		for i := s; i < n; i += S {
-			members = append(members, order[i])
-		}
-		if len(members) == 0 {
-			if n == 0 {
-				continue
-			}
-			members = order[:1] // fewer receivers than trees: the first one relays
-		}
-		kids := make(map[tree.NodeID]int, len(members))
-		var edges []Edge
-		// build hangs members[lo:hi] below parent: the middle one first, the rest split into
-		// up to fanout contiguous parts below it.
-		var build func(parent tree.NodeID, lo, hi int)
-		build = func(parent tree.NodeID, lo, hi int) {
-			if lo >= hi {
-				return
-			}
-			mid := (lo + hi) / 2
-			edges = append(edges, pt.edge(parent, members[mid]))
-			kids[parent]++
-			for _, r := range splitRange(lo, hi, mid, fanout) {
-				build(members[mid], r[0], r[1])
-			}
-		}
-		build(src, 0, len(members))
-		isMember := make(map[tree.NodeID]bool, len(members))
-		for _, m := range members {
-			isMember[m] = true
-		}
-		spare := len(members) - 1 // scans members from the end for free interior slots
-		for b := 0; b*S < n; b++ {
-			hasMember := b*S+s < n // then members[b] is order[b*S+s]
-			for i := b * S; i < min(n, b*S+S); i++ {
-				r := order[i]
-				if isMember[r] {
-					continue
-				}
-				if hasMember {
-					edges = append(edges, pt.edge(members[b], r))
-					continue
-				}
-				for spare > 0 && kids[members[spare]] >= fanout {
-					spare--
-				}
-				kids[members[spare]]++
-				edges = append(edges, pt.edge(members[spare], r))
-			}
-		}
-		stripes[s] = Stripe{Edges: edges}
-	}
-	return stripes
-}
-
-// splitRange splits [lo, mid) and [mid+1, hi) into up to k contiguous non-empty parts in
-// all: about half of them on each side of mid.
-func splitRange(lo, hi, mid, k int) [][2]int {
-	var parts [][2]int
-	cut := func(a, b, m int) {
-		for p := range m {
-			x, y := a+p*(b-a)/m, a+(p+1)*(b-a)/m
-			if x < y {
-				parts = append(parts, [2]int{x, y})
-			}
-		}
-	}
-	cut(lo, mid, (k+1)/2)
-	cut(mid+1, hi, k/2)
-	return parts
 }
