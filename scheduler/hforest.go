@@ -65,12 +65,28 @@ type hslot struct {
 
 // newHForest builds the hierarchy of the receivers over the physical tree.
 func newHForest(pt *physTree, src tree.NodeID, recv []tree.NodeID, trees, budget int) *hforest {
-	isRecv := make(map[tree.NodeID]bool, len(recv))
+	h := hierarchy(pt, src, recv, trees)
+	h.reset(budget)
+	return h
+}
+
+// reset gives every receiver and group the budget again, to build another forest on the
+// same hierarchy.
+func (h *hforest) reset(budget int) {
+	for i := range h.nodes {
+		h.nodes[i].cap = budget
+	}
+}
+
+// hierarchy builds the hierarchy and the receivers' classes for the given number of trees.
+func hierarchy(pt *physTree, src tree.NodeID, recv []tree.NodeID, trees int) *hforest {
+	const budget = 0 // set by reset
+	isRecv := make([]bool, pt.g.NumNodes())
 	for _, r := range recv {
 		isRecv[r] = true
 	}
 	// hasRecv: physical nodes with a receiver in their subtree (post-order over the tree).
-	hasRecv := make(map[tree.NodeID]bool, 2*len(recv))
+	hasRecv := make([]bool, pt.g.NumNodes())
 	var mark func(v tree.NodeID) bool
 	mark = func(v tree.NodeID) bool {
 		has := isRecv[v]
@@ -333,16 +349,27 @@ func (h *hforest) place(eff []int32, d int, slots, parent, ext []int, off int, e
 
 // sorted returns the edges breadth-first from the source.
 func (h *hforest) sorted() []Edge {
-	kids := make(map[tree.NodeID][]int, len(h.edges))
+	// Counting sort of the edges by From, then breadth-first from the source.
+	n := h.pt.g.NumNodes()
+	start := make([]int32, n+1)
+	for _, e := range h.edges {
+		start[e.From+1]++
+	}
+	for v := range n {
+		start[v+1] += start[v]
+	}
+	byFrom := make([]int32, len(h.edges))
+	fill := slices.Clone(start[:n])
 	for i, e := range h.edges {
-		kids[e.From] = append(kids[e.From], i)
+		byFrom[fill[e.From]] = int32(i)
+		fill[e.From]++
 	}
 	out := make([]Edge, 0, len(h.edges))
-	queue := []tree.NodeID{h.pt.root}
-	for len(queue) > 0 {
-		v := queue[0]
-		queue = queue[1:]
-		for _, i := range kids[v] {
+	queue := make([]tree.NodeID, 1, len(h.edges)+1)
+	queue[0] = h.pt.root
+	for q := 0; q < len(queue); q++ {
+		v := queue[q]
+		for _, i := range byFrom[start[v]:start[v+1]] {
 			out = append(out, h.edges[i])
 			queue = append(queue, h.edges[i].To)
 		}
