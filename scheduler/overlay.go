@@ -320,7 +320,7 @@ func (pt *physTree) route(u, v tree.NodeID) []tree.ArcID {
 	if len(pt.arena) < nu+nd {
 		pt.arena = make([]tree.ArcID, max(1<<14, nu+nd))
 	}
-	path := pt.arena[:nu+nd : nu+nd]
+	path := pt.arena[: nu+nd : nu+nd]
 	pt.arena = pt.arena[nu+nd:]
 	i, j := 0, nu+nd-1
 	for u != v {
