@@ -123,7 +123,7 @@ func buildAuto(pt *physTree, src tree.NodeID, recv []tree.NodeID, opts Options) 
 			continue // more trees than receivers: every tree but a few would be a star
 		}
 		t := s + opts.Parity
-		budgets := []int{t, t + 1, t + t/4}
+		budgets := []int{t, t + min(1, t/4), t + t/4} // at most 1.25 copies per tree's share
 		if opts.Fanout > 0 {
 			budgets = []int{opts.Fanout}
 		}
@@ -138,14 +138,22 @@ func buildAuto(pt *physTree, src tree.NodeID, recv []tree.NodeID, opts Options) 
 		// Large: the shapes that do best on large hierarchies, to keep planning fast.
 		shapes = []autoCandidate{{8, 8 + opts.Parity + 1}, {8, 8 + opts.Parity + (8+opts.Parity)/4}, {4, 4 + opts.Parity + (4+opts.Parity)/4}}
 	}
+	// Plans within the depth cap whose receivers are interior in one data stripe at most
+	// rank first, then plans within the cap; then the lowest predicted time.
 	var best *Plan
 	var bestCost float64
-	bestIn := false
+	bestRank := 0
 	consider := func(p *Plan) {
 		cost := p.Predict(opts.ObjectSize).Seconds
-		in := p.Depth() <= DepthCap(n)
-		if best == nil || in && !bestIn || in == bestIn && cost < bestCost*(1-1e-9) {
-			best, bestCost, bestIn = p, cost, in
+		rank := 0
+		if p.Depth() <= DepthCap(n) {
+			rank = 1
+			if p.maxInterior() <= 1 {
+				rank = 2
+			}
+		}
+		if best == nil || rank > bestRank || rank == bestRank && cost < bestCost*(1-1e-9) {
+			best, bestCost, bestRank = p, cost, rank
 		}
 	}
 	if chain {
@@ -161,5 +169,22 @@ func buildAuto(pt *physTree, src tree.NodeID, recv []tree.NodeID, opts Options) 
 			Fanout: sh.budget, ObjectSize: opts.ObjectSize, ChunkSize: opts.ChunkSize}))
 	}
 	best.Auto = true
+	return best
+}
+
+// maxInterior returns the most data stripes in which one receiver forwards. Cost O(edges).
+func (p *Plan) maxInterior() int {
+	count := make([]int32, p.Graph.NumNodes())
+	last := make([]int32, p.Graph.NumNodes()) // the last stripe counted for a node, plus one
+	best := 0
+	for s := range p.DataStripes {
+		for _, e := range p.Stripes[s].Edges {
+			if e.From != p.Source && last[e.From] != int32(s+1) {
+				last[e.From] = int32(s + 1)
+				count[e.From]++
+				best = max(best, int(count[e.From]))
+			}
+		}
+	}
 	return best
 }
