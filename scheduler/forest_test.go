@@ -220,12 +220,12 @@ func TestChunkSizeFor(t *testing.T) {
 		depth, trees int
 		want         int
 	}{
-		{50 << 20, 5, 8, MinChunkSize}, // 50 MiB / (32 x 40) is below the floor
-		{1 << 30, 16, 8, 256 << 10},    // 1 GiB / (32 x 128) = 256 KiB
-		{0, 16, 8, 256 << 10},          // unknown: DefaultObjectSize
-		{64 << 30, 1, 1, 1 << 20},      // 64 GiB: 4 MiB chunks would be too many: 1 MiB is 65,536
-		{1 << 40, 4, 4, 16 << 20},      // 1 TiB in at most 65,536 chunks
-		{3 << 20, 2, 3, MinChunkSize},  // small objects: the floor
+		{50 << 20, 5, 8, MinChunkSize},     // 50 MiB / (32 x 40) is below the floor
+		{1 << 30, 16, 8, 256 << 10},        // 1 GiB / (32 x 128) = 256 KiB
+		{0, 16, 8, 256 << 10},              // unknown: DefaultObjectSize
+		{64 << 30, 1, 1, MaxAutoChunkSize}, // capped
+		{1 << 40, 4, 4, 16 << 20},          // 1 TiB in at most 65,536 chunks
+		{3 << 20, 2, 3, MinChunkSize},      // small objects: the floor
 	} {
 		if got := ChunkSizeFor(tc.size, tc.depth, tc.trees); got != tc.want {
 			t.Errorf("ChunkSizeFor(%d, %d, %d) = %d, want %d", tc.size, tc.depth, tc.trees, got, tc.want)
