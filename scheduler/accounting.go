@@ -68,14 +68,16 @@ func (p *Plan) Children(v tree.NodeID, s int) []tree.NodeID {
 
 // Depth returns the largest number of overlay hops from the source to a receiver, over all
 // stripes.
+// Cost O(edges).
 func (p *Plan) Depth() int {
 	best := 0
+	depth := make([]int32, p.Graph.NumNodes())
 	for _, s := range p.Stripes {
-		depth := map[tree.NodeID]int{p.Source: 0}
+		depth[p.Source] = 0
 		for _, e := range s.Edges {
 			d := depth[e.From] + 1
 			depth[e.To] = d
-			best = max(best, d)
+			best = max(best, int(d))
 		}
 	}
 	return best

@@ -63,3 +63,17 @@ func BenchmarkForestPlan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAutoPlan builds the default plan (auto: Steiner tree, three candidate forests,
+// their predictions) to every host of a k=32 fat-tree (8,191 receivers). Target: under
+// 50 ms.
+func BenchmarkAutoPlan(b *testing.B) {
+	g, _ := tree.FatTree(32)
+	dsts := g.Hosts()[1:]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Build(g, 0, dsts, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -27,10 +27,14 @@ const (
 	StrategyForest Strategy = "forest"
 	// StrategyUnicast has the source send to every receiver itself: the baseline.
 	StrategyUnicast Strategy = "unicast"
+	// StrategyAuto, the default, builds the candidate plans (forests of several stripe
+	// counts and budgets, and a chain for a few receivers) and keeps the one predicted to
+	// finish first (see [Build]); the plan then carries the strategy it chose.
+	StrategyAuto Strategy = "auto"
 )
 
-// Strategies lists the overlay strategies.
-var Strategies = []Strategy{StrategyChain, StrategyTree, StrategyForest, StrategyUnicast}
+// Strategies lists the overlay strategies, the default first.
+var Strategies = []Strategy{StrategyAuto, StrategyChain, StrategyTree, StrategyForest, StrategyUnicast}
 
 // ParseStrategy returns the strategy named s.
 func ParseStrategy(s string) (Strategy, error) {
@@ -39,7 +43,7 @@ func ParseStrategy(s string) (Strategy, error) {
 			return st, nil
 		}
 	}
-	return "", fmt.Errorf("%w: unknown strategy %q (want chain, tree, forest or unicast)", ErrBadOptions, s)
+	return "", fmt.Errorf("%w: unknown strategy %q (want auto, chain, tree, forest or unicast)", ErrBadOptions, s)
 }
 
 // Errors of overlay planning.
@@ -52,18 +56,27 @@ var (
 
 // Options tune an overlay plan.
 type Options struct {
+	// Strategy arranges the agents (default StrategyAuto).
 	Strategy Strategy
 	// Fanout bounds the children of a node in one tree: for tree, all its children (default
-	// 4); for forest, its children among the tree's interior nodes (default 2), on top of
-	// the S-1 block-mates it feeds.
+	// 4); for forest, the children a receiver feeds in the one tree it is interior in, which
+	// is also what a group of the hierarchy may send out of itself (default T + max(1, T/4)
+	// for T = Stripes + Parity trees: at most 1.25 copies per arc for T >= 4). auto tries
+	// budgets T, T+1 and T + T/4 unless Fanout is set.
 	Fanout int
-	// Stripes is the number of data stripes of a forest (default 4); other strategies use 1.
+	// Stripes is the number of data stripes of a forest (default 4; auto tries 2, 4, 8 and
+	// 16 unless it is set); other strategies use 1.
 	Stripes int
 	// Parity adds that many parity trees to a forest: chunks are coded in groups of Stripes
 	// data chunks and Parity parity chunks, chunk p of group g travelling on tree
 	// (p+g) mod (Stripes+Parity), so every tree carries exactly one chunk of each group and a
-	// receiver that loses up to Parity trees can still decode.
+	// receiver that loses up to Parity trees can still decode. auto then plans forests only.
 	Parity int
+	// ObjectSize is the size of the object in bytes, 0 when unknown (then DefaultObjectSize
+	// is assumed). It sets the chunk size and auto's choice.
+	ObjectSize int64
+	// ChunkSize is the chunk size in bytes; 0 lets the plan choose (see [ChunkSizeFor]).
+	ChunkSize int
 }
 
 // maxStripes bounds stripes plus parity trees.
@@ -71,17 +84,30 @@ const maxStripes = 64
 
 func (o Options) normalized() (Options, error) {
 	if o.Strategy == "" {
-		o.Strategy = StrategyTree
+		o.Strategy = StrategyAuto
 	}
 	if _, err := ParseStrategy(string(o.Strategy)); err != nil {
 		return o, err
 	}
-	if o.Fanout < 0 || o.Stripes < 0 || o.Parity < 0 {
-		return o, fmt.Errorf("%w: negative fanout %d, stripes %d or parity %d", ErrBadOptions, o.Fanout, o.Stripes, o.Parity)
+	if o.Fanout < 0 || o.Stripes < 0 || o.Parity < 0 || o.ObjectSize < 0 || o.ChunkSize < 0 {
+		return o, fmt.Errorf("%w: negative fanout %d, stripes %d, parity %d, object size %d or chunk size %d",
+			ErrBadOptions, o.Fanout, o.Stripes, o.Parity, o.ObjectSize, o.ChunkSize)
+	}
+	if o.ChunkSize > MaxChunkSize {
+		return o, fmt.Errorf("%w: chunk size %d above %d", ErrBadOptions, o.ChunkSize, MaxChunkSize)
+	}
+	if o.Strategy == StrategyAuto {
+		if o.Stripes+o.Parity > maxStripes {
+			return o, fmt.Errorf("%w: %d stripes + %d parity trees, at most %d", ErrBadOptions, o.Stripes, o.Parity, maxStripes)
+		}
+		if o.Fanout == 1 {
+			return o, fmt.Errorf("%w: fanout 1 is a chain: use --strategy chain", ErrBadOptions)
+		}
+		return o, nil
 	}
 	if o.Strategy != StrategyForest {
 		if o.Stripes > 1 || o.Parity > 0 {
-			return o, fmt.Errorf("%w: stripes (%d) and parity (%d) need the forest strategy", ErrBadOptions, o.Stripes, o.Parity)
+			return o, fmt.Errorf("%w: stripes (%d) and parity (%d) need the forest or auto strategy", ErrBadOptions, o.Stripes, o.Parity)
 		}
 		o.Stripes = 1
 	}
@@ -96,7 +122,8 @@ func (o Options) normalized() (Options, error) {
 		case StrategyTree:
 			o.Fanout = 4
 		case StrategyForest:
-			o.Fanout = 2
+			t := o.Stripes + o.Parity
+			o.Fanout = t + max(1, t/4)
 		}
 	}
 	if o.Fanout == 1 && o.Strategy != StrategyChain && o.Strategy != StrategyUnicast {
@@ -124,19 +151,29 @@ type Plan struct {
 	Graph     *tree.Graph
 	Source    tree.NodeID
 	Receivers []tree.NodeID
-	Strategy  Strategy
+	// Strategy is the strategy the plan runs (never StrategyAuto); Auto says auto chose it.
+	Strategy Strategy
+	Auto     bool
 	// DataStripes is the number of data stripes K; Parity the parity trees M. len(Stripes)
 	// is K+M.
 	DataStripes, Parity int
 	Stripes             []Stripe
+	// ChunkSize is the chunk size the push should use, in bytes: Options.ChunkSize, or
+	// chosen by ChunkSizeFor for the plan's depth and stripes.
+	ChunkSize int
 }
 
 // Build plans a push from src to dsts on g. It computes a physical Steiner tree (hop
 // weights) spanning the source and receivers, then arranges the agents by the strategy; each
-// overlay edge is routed on the physical tree when possible, else on a shortest path. dsts
-// may contain src and duplicates (ignored). Errors wrap ErrNoReceivers, ErrBadOptions or the
-// tree package's errors (unknown node, unreachable receiver). Cost: one Steiner tree plus
-// O(receivers × path length).
+// overlay edge is routed on the physical tree. dsts may contain src and duplicates
+// (ignored). With StrategyAuto (the default) it builds the candidate plans on the same
+// physical tree and keeps the one with the lowest [Prediction]: forests of 2, 4, 8 and 16
+// stripes (those that fit the receivers) with budgets T, T+1 and T + T/4, and a chain when
+// there are few receivers; candidates deeper than [DepthCap] are kept only when no
+// candidate is within it. Errors wrap ErrNoReceivers, ErrBadOptions or the tree package's
+// errors (unknown node, unreachable receiver). Cost: one Steiner tree plus O(trees ×
+// receivers × path length) per candidate; auto builds at most three forests beyond 1,024
+// receivers (about 30 ms for 8,191 receivers of a k=32 fat-tree).
 func Build(g *tree.Graph, src tree.NodeID, dsts []tree.NodeID, opts Options) (*Plan, error) {
 	opts, err := opts.normalized()
 	if err != nil {
@@ -151,8 +188,16 @@ func Build(g *tree.Graph, src tree.NodeID, dsts []tree.NodeID, opts Options) (*P
 		return nil, err
 	}
 	pt := newPhysTree(g, phys)
+	if opts.Strategy == StrategyAuto {
+		return buildAuto(pt, src, recv, opts), nil
+	}
+	return build(pt, src, recv, opts), nil
+}
+
+// build arranges the receivers by opts, which are normalized and not auto.
+func build(pt *physTree, src tree.NodeID, recv []tree.NodeID, opts Options) *Plan {
 	order := pt.dfsReceivers(recv)
-	p := &Plan{Graph: g, Source: src, Receivers: recv, Strategy: opts.Strategy, DataStripes: opts.Stripes, Parity: opts.Parity}
+	p := &Plan{Graph: pt.g, Source: src, Receivers: recv, Strategy: opts.Strategy, DataStripes: opts.Stripes, Parity: opts.Parity}
 	switch opts.Strategy {
 	case StrategyUnicast:
 		p.Stripes = []Stripe{{}}
@@ -169,9 +214,28 @@ func Build(g *tree.Graph, src tree.NodeID, dsts []tree.NodeID, opts Options) (*P
 	case StrategyTree:
 		p.Stripes = []Stripe{pt.hierarchical(src, order, opts.Fanout)}
 	case StrategyForest:
-		p.Stripes = pt.forest(src, order, opts.Stripes+opts.Parity, opts.Fanout)
+		return buildForest(newHForest(pt, src, recv, opts.Stripes+opts.Parity, opts.Fanout), recv, opts)
 	}
-	return p, nil
+	p.setChunkSize(opts)
+	return p
+}
+
+// buildForest builds a forest on the hierarchy h, whose budgets are set.
+func buildForest(h *hforest, recv []tree.NodeID, opts Options) *Plan {
+	p := &Plan{Graph: h.pt.g, Source: h.pt.root, Receivers: recv, Strategy: StrategyForest, DataStripes: opts.Stripes, Parity: opts.Parity}
+	p.Stripes = make([]Stripe, opts.Stripes+opts.Parity)
+	for s := range p.Stripes {
+		p.Stripes[s] = Stripe{Edges: h.tree(s)}
+	}
+	p.setChunkSize(opts)
+	return p
+}
+
+func (p *Plan) setChunkSize(opts Options) {
+	p.ChunkSize = opts.ChunkSize
+	if p.ChunkSize == 0 {
+		p.ChunkSize = ChunkSizeFor(opts.ObjectSize, p.Depth(), p.DataStripes+p.Parity)
+	}
 }
 
 func dedup(src tree.NodeID, dsts []tree.NodeID) []tree.NodeID {
@@ -187,19 +251,28 @@ func dedup(src tree.NodeID, dsts []tree.NodeID) []tree.NodeID {
 }
 
 // physTree is a physical tree with parent pointers and depths, for routing overlay edges.
+// Its slices are indexed by NodeID; nodes outside the tree have depth -1.
 type physTree struct {
 	g        *tree.Graph
 	root     tree.NodeID
-	parent   map[tree.NodeID]tree.ArcID
-	depth    map[tree.NodeID]int
-	children map[tree.NodeID][]tree.NodeID
+	parent   []tree.ArcID // the arc entering a node of the tree (-1 at the root)
+	depth    []int32
+	children [][]tree.NodeID
+	arena    []tree.ArcID // routes are cut from it, to allocate them in bulk
 }
 
 func newPhysTree(g *tree.Graph, t *tree.Tree) *physTree {
-	pt := &physTree{g: g, root: t.Root, parent: t.Parents(g), depth: map[tree.NodeID]int{t.Root: 0}, children: t.Children(g)}
+	n := g.NumNodes()
+	pt := &physTree{g: g, root: t.Root, parent: make([]tree.ArcID, n), depth: make([]int32, n), children: make([][]tree.NodeID, n)}
+	for v := range n {
+		pt.parent[v], pt.depth[v] = -1, -1
+	}
+	pt.depth[t.Root] = 0
 	for _, a := range t.Arcs {
 		arc := g.Arc(a)
+		pt.parent[arc.To] = a
 		pt.depth[arc.To] = pt.depth[arc.From] + 1
+		pt.children[arc.From] = append(pt.children[arc.From], arc.To)
 	}
 	for _, kids := range pt.children {
 		slices.Sort(kids) // deterministic depth-first order
@@ -209,7 +282,7 @@ func newPhysTree(g *tree.Graph, t *tree.Tree) *physTree {
 
 // dfsReceivers returns the receivers in depth-first preorder of the physical tree.
 func (pt *physTree) dfsReceivers(recv []tree.NodeID) []tree.NodeID {
-	want := make(map[tree.NodeID]bool, len(recv))
+	want := make([]bool, pt.g.NumNodes())
 	for _, r := range recv {
 		want[r] = true
 	}
@@ -232,20 +305,38 @@ func (pt *physTree) dfsReceivers(recv []tree.NodeID) []tree.NodeID {
 // route returns the arcs from u to v along the physical tree: up from u to their lowest
 // common ancestor, then down to v. Both must be in the tree.
 func (pt *physTree) route(u, v tree.NodeID) []tree.ArcID {
-	var up, down []tree.ArcID
+	// First the length (up to the lowest common ancestor and down), then one slice from
+	// the arena, filled from both ends.
+	nu, nd := 0, 0
+	for x, y := u, v; x != y; {
+		if pt.depth[x] >= pt.depth[y] {
+			x = pt.g.Arc(pt.parent[x]).From
+			nu++
+		} else {
+			y = pt.g.Arc(pt.parent[y]).From
+			nd++
+		}
+	}
+	if len(pt.arena) < nu+nd {
+		pt.arena = make([]tree.ArcID, max(1<<14, nu+nd))
+	}
+	path := pt.arena[: nu+nd : nu+nd]
+	pt.arena = pt.arena[nu+nd:]
+	i, j := 0, nu+nd-1
 	for u != v {
 		if pt.depth[u] >= pt.depth[v] {
 			a := pt.parent[u]
-			up = append(up, a.Reverse())
+			path[i] = a.Reverse()
+			i++
 			u = pt.g.Arc(a).From
 		} else {
 			a := pt.parent[v]
-			down = append(down, a)
+			path[j] = a
+			j--
 			v = pt.g.Arc(a).From
 		}
 	}
-	slices.Reverse(down)
-	return append(up, down...)
+	return path
 }
 
 func (pt *physTree) edge(u, v tree.NodeID) Edge { return Edge{From: u, To: v, Path: pt.route(u, v)} }
@@ -256,8 +347,8 @@ func (pt *physTree) group(r tree.NodeID) tree.NodeID {
 	if pt.g.Node(r).Kind != tree.Host {
 		return r
 	}
-	a, ok := pt.parent[r]
-	if !ok { // the root: a host source's rack is the switch it hangs from
+	a := pt.parent[r]
+	if a < 0 { // the root: a host source's rack is the switch it hangs from
 		if kids := pt.children[r]; len(kids) == 1 && pt.g.Node(kids[0]).Kind == tree.Switch {
 			return kids[0]
 		}
@@ -318,89 +409,4 @@ func (pt *physTree) fanTree(root tree.NodeID, nodes []tree.NodeID, fanout, reser
 		slots = append(slots, fanout)
 	}
 	return edges
-}
-
-// forest builds S trees with locality. Receivers, in depth-first order of the physical tree,
-// are cut into blocks of S consecutive receivers (usually rack-mates); the receiver at
-// offset s of each block belongs to group s. In tree s the members of group s are the
-// interior nodes: they form a balanced tree over contiguous depth-first ranges (so few edges
-// cross any switch), each with up to fanout interior children, and each member also feeds
-// the other S-1 receivers of its block. The receivers of a last, short block that has no
-// member of group s go to members with spare interior slots. A receiver thus forwards at
-// most fanout + S - 1 children, in its own tree only: with the default fanout 2 its uplink
-// carries at most (S+1)/S = 1 + 1/S copies. Depth is about log2(n/S) + 2.
-func (pt *physTree) forest(src tree.NodeID, order []tree.NodeID, S, fanout int) []Stripe {
-	stripes := make([]Stripe, S)
-	n := len(order)
-	for s := range S {
-		var members []tree.NodeID
-		for i := s; i < n; i += S {
-			members = append(members, order[i])
-		}
-		if len(members) == 0 {
-			if n == 0 {
-				continue
-			}
-			members = order[:1] // fewer receivers than trees: the first one relays
-		}
-		kids := make(map[tree.NodeID]int, len(members))
-		var edges []Edge
-		// build hangs members[lo:hi] below parent: the middle one first, the rest split into
-		// up to fanout contiguous parts below it.
-		var build func(parent tree.NodeID, lo, hi int)
-		build = func(parent tree.NodeID, lo, hi int) {
-			if lo >= hi {
-				return
-			}
-			mid := (lo + hi) / 2
-			edges = append(edges, pt.edge(parent, members[mid]))
-			kids[parent]++
-			for _, r := range splitRange(lo, hi, mid, fanout) {
-				build(members[mid], r[0], r[1])
-			}
-		}
-		build(src, 0, len(members))
-		isMember := make(map[tree.NodeID]bool, len(members))
-		for _, m := range members {
-			isMember[m] = true
-		}
-		spare := len(members) - 1 // scans members from the end for free interior slots
-		for b := 0; b*S < n; b++ {
-			hasMember := b*S+s < n // then members[b] is order[b*S+s]
-			for i := b * S; i < min(n, b*S+S); i++ {
-				r := order[i]
-				if isMember[r] {
-					continue
-				}
-				if hasMember {
-					edges = append(edges, pt.edge(members[b], r))
-					continue
-				}
-				for spare > 0 && kids[members[spare]] >= fanout {
-					spare--
-				}
-				kids[members[spare]]++
-				edges = append(edges, pt.edge(members[spare], r))
-			}
-		}
-		stripes[s] = Stripe{Edges: edges}
-	}
-	return stripes
-}
-
-// splitRange splits [lo, mid) and [mid+1, hi) into up to k contiguous non-empty parts in
-// all: about half of them on each side of mid.
-func splitRange(lo, hi, mid, k int) [][2]int {
-	var parts [][2]int
-	cut := func(a, b, m int) {
-		for p := range m {
-			x, y := a+p*(b-a)/m, a+(p+1)*(b-a)/m
-			if x < y {
-				parts = append(parts, [2]int{x, y})
-			}
-		}
-	}
-	cut(lo, mid, (k+1)/2)
-	cut(mid+1, hi, k/2)
-	return parts
 }

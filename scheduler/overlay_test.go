@@ -110,7 +110,9 @@ func TestOverlayInvariants(t *testing.T) {
 						if !strings.HasPrefix(spec, "bcube") && c.MaxHost > (1+1/S)*float64(opts.Stripes+opts.Parity)/S+eps {
 							t.Fatalf("%s: forest puts %v copies on a host arc", name, c.MaxHost)
 						}
-						if bound := 3 + int(math.Ceil(math.Log2(float64(len(dsts))/S+1))); p.Depth() > bound {
+						// The forest enters every group of the hierarchy once per tree: a hop
+						// per level (source rack, pod, core) on top of the logarithm.
+						if bound := 6 + int(math.Ceil(math.Log2(float64(len(dsts))/S+1))); p.Depth() > bound {
 							t.Fatalf("%s: forest depth %d above %d", name, p.Depth(), bound)
 						}
 					case StrategyUnicast:
@@ -139,12 +141,13 @@ func TestTreeIsShallowerThanChain(t *testing.T) {
 	chain, _ := Build(g, 0, dsts, Options{Strategy: StrategyChain})
 	tr, _ := Build(g, 0, dsts, Options{Strategy: StrategyTree, Fanout: 4})
 	forest, _ := Build(g, 0, dsts, Options{Strategy: StrategyForest, Stripes: 4})
-	if chain.Depth() != 127 || tr.Depth() > 32+2 || forest.Depth() > 8 {
-		t.Errorf("depths: chain %d (want 127), tree %d (want <= 34: 32 racks), forest %d (want <= 8)", chain.Depth(), tr.Depth(), forest.Depth())
+	if chain.Depth() != 127 || tr.Depth() > 32+2 || forest.Depth() > 12 {
+		t.Errorf("depths: chain %d (want 127), tree %d (want <= 34: 32 racks), forest %d (want <= 12)", chain.Depth(), tr.Depth(), forest.Depth())
 	}
-	// The forest follows the racks: few copies on switch-to-switch arcs.
-	if c := forest.Copies(); c.MaxSwitch > 4 || c.MaxHost > 1.25+eps {
-		t.Errorf("forest copies: switch %v (want <= 4), host %v (want <= 1.25)", c.MaxSwitch, c.MaxHost)
+	// The forest follows the hierarchy: about one copy on every arc, switch-to-switch
+	// included.
+	if c := forest.Copies(); c.MaxSwitch > 1.25+eps || c.MaxHost > 1.25+eps {
+		t.Errorf("forest copies: switch %v, host %v (want <= 1.25)", c.MaxSwitch, c.MaxHost)
 	}
 	// The forest's source uploads one copy; every receiver about one.
 	c := forest.Copies()

@@ -112,3 +112,23 @@ func TestRandomWANConnectedAndSeeded(t *testing.T) {
 		}
 	}
 }
+
+func TestTwoTier(t *testing.T) {
+	g, err := TwoTier(8, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Hosts()) != 64 || g.NumNodes() != 64+8+1 || g.NumLinks() != 64+8 {
+		t.Fatalf("%d hosts, %d nodes, %d links", len(g.Hosts()), g.NumNodes(), g.NumLinks())
+	}
+	core, _ := g.Lookup("core")
+	if g.Degree(core) != 8 {
+		t.Errorf("core degree %d, want 8", g.Degree(core))
+	}
+	// Host 13 is the sixth host of rack 1: its only neighbour is r1, and it is labelled so.
+	h, _ := g.Lookup("h13")
+	r1, _ := g.Lookup("r1")
+	if g.Degree(h) != 1 || g.Arc(g.Out(h)[0]).To != r1 || g.Node(h).Labels["rack"] != "r1" {
+		t.Errorf("h13: degree %d, rack label %q", g.Degree(h), g.Node(h).Labels["rack"])
+	}
+}

@@ -79,3 +79,33 @@ func BCube(n, k int) (*Graph, error) {
 	}
 	return b.Build()
 }
+
+// TwoTier builds a two-tier rack network: r racks of h hosts, each rack's hosts under a
+// rack switch and every rack switch under one core switch (the benchmark testbed's shape).
+// Names: hosts "h0".."h{r*h-1}" (host i in rack i/h), rack switches "r0".., the core
+// switch "core"; hosts come first, so their NodeIDs are 0..r*h-1, and carry the label rack
+// (their rack, "r3"), as agents labelled rack=r3 would. All links have DefaultCapacity.
+func TwoTier(r, h int) (*Graph, error) {
+	if r < 1 || h < 1 || r*h+r > 1<<22 {
+		return nil, fmt.Errorf("%w: twotier:%d,%d needs at least one rack and one host per rack (and at most 2^22 nodes)", ErrBadSpec, r, h)
+	}
+	b := NewBuilder(fmt.Sprintf("twotier:%d,%d", r, h))
+	for i := range r * h {
+		must(b.AddNode("h"+strconv.Itoa(i), Host, map[string]string{"rack": "r" + strconv.Itoa(i/h)}))
+	}
+	rack0 := NodeID(b.NumNodes())
+	for j := range r {
+		must(b.AddNode("r"+strconv.Itoa(j), Switch, nil))
+	}
+	core, err := b.AddNode("core", Switch, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i := range r * h {
+		mustOK(b.AddLink(NodeID(i), rack0+NodeID(i/h), 0, 0))
+	}
+	for j := range r {
+		mustOK(b.AddLink(rack0+NodeID(j), core, 0, 0))
+	}
+	return b.Build()
+}

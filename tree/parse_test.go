@@ -176,7 +176,7 @@ func TestParseSpec(t *testing.T) {
 		spec         string
 		nodes, links int
 	}{
-		{"fattree:4", 36, 48}, {"leafspine:2,3,4", 17, 18}, {"bcube:4,1", 24, 32},
+		{"fattree:4", 36, 48}, {"leafspine:2,3,4", 17, 18}, {"bcube:4,1", 24, 32}, {"twotier:4,4", 21, 20},
 		{"gscale", 12, 19}, {"random:30,60,5", 30, 60}, {"zoo:Geant2012", 40, 61},
 		{edges, 3, 2}, {gml, 2, 1},
 	} {
@@ -188,7 +188,7 @@ func TestParseSpec(t *testing.T) {
 			t.Errorf("%s: %d nodes %d links, want %d and %d", tc.spec, g.NumNodes(), g.NumLinks(), tc.nodes, tc.links)
 		}
 	}
-	for _, spec := range []string{"fattree", "fattree:3", "fattree:x", "leafspine:1,2", "bcube:1,1",
+	for _, spec := range []string{"fattree", "fattree:3", "fattree:x", "leafspine:1,2", "bcube:1,1", "twotier:0,4", "twotier:4",
 		"gscale:2", "random:5,2,1", "random:5,6,-1", "zoo:nowhere", "torus:4", filepath.Join(dir, "none.graphml")} {
 		if _, err := ParseSpec(spec); !errors.Is(err, ErrBadSpec) {
 			t.Errorf("%q: error %v, want ErrBadSpec", spec, err)

@@ -49,6 +49,7 @@ func Zoo(name string) (*Graph, error) {
 //
 //	fattree:K          k-ary fat-tree (K even)
 //	leafspine:S,L,H    S spines, L leaves, H hosts per leaf
+//	twotier:R,H        R racks of H hosts under one core switch
 //	bcube:N,K          BCube_K of N-port switches
 //	gscale             the 12-site GScale WAN
 //	random:N,E,SEED    a connected random WAN of N sites and E links
@@ -87,6 +88,12 @@ func ParseSpec(spec string) (*Graph, error) {
 			return nil, err
 		}
 		return LeafSpine(a[0], a[1], a[2])
+	case "twotier":
+		a, err := ints(2)
+		if err != nil {
+			return nil, err
+		}
+		return TwoTier(a[0], a[1])
 	case "bcube":
 		a, err := ints(2)
 		if err != nil {
@@ -111,7 +118,7 @@ func ParseSpec(spec string) (*Graph, error) {
 		return Zoo(args)
 	}
 	if !strings.ContainsAny(spec, "/.\\") {
-		return nil, fmt.Errorf("%w: %q: not a builder (fattree:K, leafspine:S,L,H, bcube:N,K, gscale, random:N,E,SEED, zoo:NAME) nor a file path", ErrBadSpec, spec)
+		return nil, fmt.Errorf("%w: %q: not a builder (fattree:K, leafspine:S,L,H, twotier:R,H, bcube:N,K, gscale, random:N,E,SEED, zoo:NAME) nor a file path", ErrBadSpec, spec)
 	}
 	f, err := os.Open(spec)
 	if err != nil {

@@ -30,7 +30,9 @@ type planOutput struct {
 	LowerBound  float64    `json:"lower_bound"`
 	WireBytes   int        `json:"wire_bytes"`
 	ElapsedMS   float64    `json:"elapsed_ms"`
-	plan        *scheduler.Plan
+	// Plan is the plan's summary, as push --json and demo --json carry it.
+	Plan scheduler.Summary `json:"plan"`
+	plan *scheduler.Plan
 }
 
 type planTree struct {
@@ -52,6 +54,7 @@ func newPlanCmd() *cobra.Command {
 		opts   scheduler.Options
 		strat  string
 		format string
+		size   string
 	)
 	c := &cobra.Command{
 		Use:   "plan",
@@ -60,7 +63,9 @@ func newPlanCmd() *cobra.Command {
 account for the copies it puts on every arc of the topology: max over all arcs, over
 switch-to-switch arcs, over host arcs, and the total, next to the lower bound (the arcs of a
 minimum Steiner tree).`,
-		Example: `  treecast plan --topo fattree:8 --dst hosts --strategy tree
+		Example: `  treecast plan --topo fattree:32 --dst hosts
+  treecast plan --topo twotier:8,8 --size 32MiB
+  treecast plan --topo fattree:8 --dst hosts --strategy tree
   treecast plan --topo leafspine:4,8,16 --dst random:40 --strategy forest --stripes 4 --format json
   treecast plan --topo gscale --src s0 --dst s5,s9,s11 --strategy chain --format dot`,
 		Args: cobra.NoArgs,
@@ -70,6 +75,13 @@ minimum Steiner tree).`,
 				return usageErr(err)
 			}
 			opts.Strategy = st
+			if size != "" {
+				n, err := parseSize(size)
+				if err != nil {
+					return usageErr(fmt.Errorf("--size: %w", err))
+				}
+				opts.ObjectSize = n
+			}
 			if !slices.Contains([]string{"text", "json", "dot"}, format) {
 				return usageErr(fmt.Errorf("unknown format %q (want text, json or dot)", format))
 			}
@@ -101,7 +113,8 @@ minimum Steiner tree).`,
 		},
 	}
 	tf.register(c, true)
-	c.Flags().StringVar(&strat, "strategy", "tree", "chain, tree, forest or unicast")
+	c.Flags().StringVar(&strat, "strategy", "auto", "auto (the plan predicted fastest), chain, tree, forest or unicast")
+	c.Flags().StringVar(&size, "size", "", "object size for auto's choice and the chunk size, e.g. 50MiB (default: 1GiB)")
 	c.Flags().IntVar(&opts.Fanout, "fanout", 0, "children per node per tree (0: 4 for tree, the number of trees for forest)")
 	c.Flags().IntVar(&opts.Stripes, "stripes", 0, "data stripes of a forest (0: 4)")
 	c.Flags().IntVar(&opts.Parity, "parity", 0, "parity trees of a forest (Reed-Solomon)")
@@ -124,7 +137,7 @@ func describePlan(p *scheduler.Plan, elapsed time.Duration) (*planOutput, error)
 		Strategy: string(p.Strategy), Topology: g.Name(), Src: g.NodeName(p.Source), Receivers: len(p.Receivers),
 		DataStripes: p.DataStripes, Parity: p.Parity, Depth: p.Depth(), LowerBound: lb, WireBytes: len(wire),
 		Copies:    planCopies{Max: c.Max, MaxSwitch: c.MaxSwitch, MaxHost: c.MaxHost, Total: c.Total},
-		ElapsedMS: float64(elapsed.Microseconds()) / 1000, plan: p,
+		ElapsedMS: float64(elapsed.Microseconds()) / 1000, Plan: p.Summary(), plan: p,
 	}
 	for s, st := range p.Stripes {
 		pt := planTree{Stripe: s, Parity: s >= p.DataStripes, Edges: make([][2]string, len(st.Edges))}
@@ -140,6 +153,7 @@ func writePlanText(w io.Writer, out *planOutput) {
 	p := out.plan
 	g := p.Graph
 	fmt.Fprintf(w, "%s plan on %s from %s to %d receivers (%.3f ms)\n", out.Strategy, out.Topology, out.Src, out.Receivers, out.ElapsedMS)
+	fmt.Fprintf(w, "plan: %s\n", out.Plan)
 	if out.Parity > 0 {
 		fmt.Fprintf(w, "%d data trees + %d parity trees (bandwidth x%.2f)\n", out.DataStripes, out.Parity, float64(out.DataStripes+out.Parity)/float64(out.DataStripes))
 	} else if len(p.Stripes) > 1 {

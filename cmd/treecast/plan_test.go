@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 )
@@ -61,5 +62,42 @@ func TestPlanTextDotAndErrors(t *testing.T) {
 		if exitCode(err) != 2 {
 			t.Errorf("%v: exit %d (%v), want 2", args, exitCode(err), err)
 		}
+	}
+}
+
+// TestPlanDefault: the default strategy is auto; the plan's one-line summary and its JSON
+// (max_arc_copies) match the copies accounted per arc.
+func TestPlanDefault(t *testing.T) {
+	for _, topo := range []string{"fattree:8", "twotier:4,4", "leafspine:4,6,8"} {
+		out, _, err := run(t, "plan", "--topo", topo, "--dst", "hosts", "--size", "50MiB", "--format", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res planOutput
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("bad JSON: %v\n%s", err, out)
+		}
+		if !res.Plan.Auto || res.Plan.Strategy != "forest" || res.Strategy != "forest" {
+			t.Errorf("%s: default plan %+v", topo, res.Plan)
+		}
+		if res.Plan.MaxArcCopies > 1.25 || res.Copies.Max > 1.25 || math.Abs(res.Plan.MaxArcCopies-res.Copies.Max) > 1e-3 {
+			t.Errorf("%s: max_arc_copies %v, copies %+v", topo, res.Plan.MaxArcCopies, res.Copies)
+		}
+		if res.Plan.Depth != res.Depth || res.Plan.Stripes != res.DataStripes || res.Plan.ChunkSize < 64<<10 {
+			t.Errorf("%s: summary %+v against depth %d, %d stripes", topo, res.Plan, res.Depth, res.DataStripes)
+		}
+		if !strings.Contains(out, `"max_arc_copies":`) {
+			t.Errorf("%s: no max_arc_copies in %s", topo, out)
+		}
+	}
+	out, _, err := run(t, "plan", "--topo", "twotier:4,4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "plan: auto: forest, ") || !strings.Contains(out, "copies per arc") {
+		t.Errorf("text output:\n%s", out)
+	}
+	if _, _, err := run(t, "plan", "--size", "lots"); exitCode(err) != 2 {
+		t.Errorf("--size lots: exit %d, want 2", exitCode(err))
 	}
 }
