@@ -108,26 +108,27 @@ type grpcDown struct {
 	self     string // this agent's name: its own failure goes in PushDone.error
 }
 
-func (d *grpcDown) RecvChunk() (int, []byte, error) {
+func (d *grpcDown) RecvFrame() (transfer.Frame, error) {
 	for {
 		d.a.hang()
 		m, err := d.stream.Recv()
 		if err != nil {
-			return 0, nil, err
+			return transfer.Frame{}, err
 		}
 		switch x := m.Msg.(type) {
 		case *pb.PushRequest_Chunk:
-			if x.Chunk.GetIndex() > 1<<40 {
-				return 0, nil, fmt.Errorf("%w: chunk index %d", ErrBadHeader, x.Chunk.GetIndex())
+			c := x.Chunk
+			if c.GetIndex() > 1<<40 || c.GetOffset() > MaxChunkSize {
+				return transfer.Frame{}, fmt.Errorf("%w: chunk index %d, offset %d", ErrBadHeader, c.GetIndex(), c.GetOffset())
 			}
-			return int(x.Chunk.GetIndex()), x.Chunk.GetData(), nil
+			return transfer.Frame{Index: int(c.GetIndex()), Offset: int(c.GetOffset()), Data: c.GetData(), More: c.GetMore()}, nil
 		case *pb.PushRequest_End:
 			if x.End.GetAborted() {
-				return 0, nil, fmt.Errorf("node: parent aborted: %s", x.End.GetReason())
+				return transfer.Frame{}, fmt.Errorf("node: parent aborted: %s", x.End.GetReason())
 			}
-			return 0, nil, io.EOF
+			return transfer.Frame{}, io.EOF
 		default:
-			return 0, nil, fmt.Errorf("%w: unexpected %T after the header", ErrBadHeader, m.Msg)
+			return transfer.Frame{}, fmt.Errorf("%w: unexpected %T after the header", ErrBadHeader, m.Msg)
 		}
 	}
 }
@@ -294,6 +295,8 @@ func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) er
 	opts := PushOptions{Fanout: int(o.GetFanout()), Stripes: int(o.GetStripes()), Parity: int(o.GetParity()), ChunkSize: int(o.GetChunkSize()),
 		RateLimit: int64(min(o.GetRateLimit(), 1<<62))}
 	switch o.GetStrategy() {
+	case pb.Strategy_STRATEGY_UNSPECIFIED, pb.Strategy_STRATEGY_AUTO:
+		opts.Strategy = "auto"
 	case pb.Strategy_STRATEGY_CHAIN:
 		opts.Strategy = "chain"
 	case pb.Strategy_STRATEGY_TREE:
@@ -310,7 +313,11 @@ func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) er
 		}
 	}
 	opts.Plan = func(p PlanInfo) {
-		pe := &pb.PlanEvent{TransferId: p.Transfer, Manifest: p.manifest.Proto(), Receivers: p.Receivers, Plan: p.raw}
+		sm := p.Summary
+		pe := &pb.PlanEvent{TransferId: p.Transfer, Manifest: p.manifest.Proto(), Receivers: p.Receivers, Plan: p.raw,
+			Summary: &pb.PlanSummary{Strategy: string(sm.Strategy), Auto: sm.Auto, Stripes: uint32(sm.Stripes), Parity: uint32(sm.Parity),
+				Receivers: uint32(sm.Receivers), Depth: uint32(sm.Depth), ChunkSize: uint32(sm.ChunkSize),
+				MaxArcCopies: sm.MaxArcCopies, TotalCopies: sm.TotalCopies}}
 		for _, e := range p.Edges {
 			pe.Edges = append(pe.Edges, &pb.PlanEdge{Parent: e.Parent, Child: e.Child, Stripe: uint32(e.Stripe)})
 		}

@@ -58,8 +58,9 @@ func (u *grpcUp) RecvHeld() ([]byte, error) {
 	return h.GetBitmap(), nil
 }
 
-func (u *grpcUp) SendChunk(i int, data []byte) error {
-	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: uint64(i), Data: data}}})
+func (u *grpcUp) SendFrame(f transfer.Frame) error {
+	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: uint64(f.Index), Data: f.Data,
+		Offset: uint64(f.Offset), More: f.More}}})
 }
 
 func (u *grpcUp) CloseSend() error {

@@ -32,8 +32,7 @@ type memNet struct {
 
 type memMsg struct {
 	hdr   *Header
-	index int
-	data  []byte
+	frame Frame
 	held  []byte
 	up    *UpMsg
 	eof   bool
@@ -51,8 +50,8 @@ func (p *memPipe) RecvHeld() ([]byte, error) {
 	m, err := p.pull(p.up)
 	return m.held, err
 }
-func (p *memPipe) SendChunk(i int, d []byte) error { return p.push(p.down, memMsg{index: i, data: d}) }
-func (p *memPipe) CloseSend() error                { return p.push(p.down, memMsg{eof: true}) }
+func (p *memPipe) SendFrame(f Frame) error { return p.push(p.down, memMsg{frame: f}) }
+func (p *memPipe) CloseSend() error        { return p.push(p.down, memMsg{eof: true}) }
 func (p *memPipe) RecvUp() (UpMsg, error) {
 	m, err := p.pull(p.up)
 	if err != nil {
@@ -64,9 +63,9 @@ func (p *memPipe) RecvUp() (UpMsg, error) {
 // server side
 type memDown struct{ p *memPipe }
 
-func (d memDown) RecvChunk() (int, []byte, error) {
+func (d memDown) RecvFrame() (Frame, error) {
 	m, err := d.p.pull(d.p.down)
-	return m.index, m.data, err
+	return m.frame, err
 }
 func (d memDown) SendHeld(b []byte) error { return d.p.push(d.p.up, memMsg{held: b}) }
 func (d memDown) SendUp(u UpMsg) error    { return d.p.push(d.p.up, memMsg{up: &u}) }
@@ -335,13 +334,13 @@ type scriptDown struct {
 	held   []byte
 }
 
-func (d *scriptDown) RecvChunk() (int, []byte, error) {
+func (d *scriptDown) RecvFrame() (Frame, error) {
 	if len(d.chunks) == 0 {
-		return 0, nil, d.end
+		return Frame{}, d.end
 	}
 	q := d.chunks[0]
 	d.chunks = d.chunks[1:]
-	return q.index, q.data, nil
+	return Frame{Index: q.index, Data: q.data}, nil
 }
 func (d *scriptDown) SendHeld(b []byte) error { d.held = b; return nil }
 func (d *scriptDown) SendUp(m UpMsg) error    { d.ups = append(d.ups, m); return nil }

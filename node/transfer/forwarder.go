@@ -53,6 +53,13 @@ type forwarder struct {
 	skipped  int           // chunks the child already held
 	sentBits []byte        // chunks sent on the stream
 	resultOK map[string]bool
+
+	// Cut-through (cut.go): frames of the chunk being passed on as it arrives. Under lagMu:
+	frames   chan Frame
+	cutReady bool         // the stream is open and the backlog sent
+	cutting  bool         // a chunk is being cut through
+	cutIdx   map[int]bool // chunks taken for cut-through and not yet verified here
+	heldAt   []byte       // the child's holding answer
 }
 
 // forwardHost is what feeds forwarders: a receiver's transfer, or the source's push. A repair
@@ -93,7 +100,15 @@ func newForwarder(e *Engine, hdr Header, backlog []int, read func(int) ([]byte, 
 		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
 		resultOK: map[string]bool{},
+		frames:   make(chan Frame, framesPerChunk(hdr.Manifest)+2),
+		cutIdx:   map[int]bool{},
 	}
+}
+
+// framesPerChunk is how many frames a chunk of m takes at most.
+func framesPerChunk(m Manifest) int {
+	cs := int(m.Proto().GetChunkSize())
+	return max(1, (cs+FrameSize-1)/FrameSize)
 }
 
 // enqueue hands a verified chunk to the forwarder. It never blocks: when the queue is full
@@ -104,6 +119,9 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
 	case <-f.stopped:
 		return nil
 	default:
+	}
+	if f.cutTaken(i) {
+		return ctx.Err()
 	}
 	select {
 	case f.queue <- queued{i, data}:
@@ -211,6 +229,7 @@ func (f *forwarder) drain() {
 		select {
 		case q := <-f.queue:
 			f.e.m.addQueued(-len(q.data))
+		case <-f.frames:
 		default:
 			return
 		}
@@ -343,7 +362,7 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 		if f.e.cfg.Corrupt != nil {
 			data = f.e.cfg.Corrupt(f.hdr.Child, i, data)
 		}
-		if err := up.SendChunk(i, data); err != nil {
+		if err := sendWhole(up, i, data); err != nil {
 			return fmt.Errorf("send chunk %d: %w", i, err)
 		}
 		bitSet(f.sentBits, i)
@@ -376,6 +395,7 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 	if err := sendStored(f.backlog); err != nil {
 		return err
 	}
+	f.cutMayStart(held)
 	sendQueued := func(q queued) error {
 		err := sendOne(q.index, q.data)
 		f.e.m.addQueued(-len(q.data))
@@ -385,6 +405,10 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 		select {
 		case q := <-f.queue:
 			if err := sendQueued(q); err != nil {
+				return err
+			}
+		case fr := <-f.frames:
+			if err := f.sendCut(ctx, up, fr); err != nil {
 				return err
 			}
 		case <-f.lagged:
@@ -398,6 +422,10 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 				select {
 				case q := <-f.queue:
 					if err := sendQueued(q); err != nil {
+						return err
+					}
+				case fr := <-f.frames:
+					if err := f.sendCut(ctx, up, fr); err != nil {
 						return err
 					}
 				default:

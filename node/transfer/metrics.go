@@ -13,6 +13,7 @@ type Metrics struct {
 	BytesOut      prometheus.Counter
 	chunksIn      prometheus.Counter
 	chunksOut     prometheus.Counter
+	chunksCut     prometheus.Counter // chunks passed on frame by frame as they arrived
 	chunksBad     prometheus.Counter
 	chunksDup     prometheus.Counter
 	transfers     *prometheus.CounterVec // by role (source, receiver) and result
@@ -57,6 +58,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		chunksOut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_chunks_out_total", Help: "Chunks sent to children.",
 		}),
+		chunksCut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_chunks_cut_through_total", Help: "Chunks passed on to a child frame by frame as they arrived (cut-through), before they were whole.",
+		}),
 		chunksBad: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_chunks_rejected_total", Help: "Chunks rejected because their hash did not match the manifest.",
 		}),
@@ -93,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
 		}, []string{"role"}),
 	}
-	reg.MustRegister(m.BytesIn, m.BytesOut, m.chunksIn, m.chunksOut, m.chunksBad, m.chunksDup, m.refetchChunks, m.repairs, m.chunksDecoded,
+	reg.MustRegister(m.BytesIn, m.BytesOut, m.chunksIn, m.chunksOut, m.chunksCut, m.chunksBad, m.chunksDup, m.refetchChunks, m.repairs, m.chunksDecoded,
 		m.transfers, m.active, m.queued, m.queuedMax, m.errors, m.duration)
 	return m
 }

@@ -265,8 +265,48 @@ func (t *receiver) awaitParent(s int) {
 	}
 }
 
+// assembly is a chunk a stream is carrying, as its frames arrive, and the forwarders it is
+// cut through to.
+type assembly struct {
+	index   int
+	buf     []byte // nil while the chunk is one frame
+	cutters []*forwarder
+}
+
+// offerCut offers the first frame of a chunk to the forwarders of stripe s and returns those
+// that take it: each will pass the chunk's frames on as they arrive.
+func (t *receiver) offerCut(s int, fr Frame) []*forwarder {
+	t.mu.Lock()
+	fwds := t.fwd[s]
+	held := bitGet(t.held, fr.Index)
+	t.mu.Unlock()
+	if held {
+		return nil // a duplicate: the forwarders had it
+	}
+	var out []*forwarder
+	for _, f := range fwds {
+		if f.offerCut(fr) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// endCut ends the cut-through of a chunk: complete, or abandoned (its forwarders then send
+// it whole once it is verified by other means).
+func (t *receiver) endCut(a *assembly, complete bool) {
+	if complete {
+		return
+	}
+	for _, f := range a.cutters {
+		f.abortCut(a.index)
+	}
+}
+
 // receiveStripe reads chunks until the parent closes its side, then checks that every chunk
-// of the stripe is held.
+// of the stripe is held. A chunk arrives as frames: each is passed on at once to the
+// forwarders that took the chunk for cut-through, and the whole chunk is verified and written
+// once its last frame is in.
 func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstream) error {
 	n := t.lay.total()
 	// Two stages: this goroutine reads the stream while a worker verifies, writes and
@@ -295,8 +335,14 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 		}
 	}
 	var err error
+	var cur *assembly // the chunk the stream is carrying
+	defer func() {
+		if cur != nil { // the stream ended within a chunk: its cut-through is abandoned
+			t.endCut(cur, false)
+		}
+	}()
 	for {
-		i, data, rerr := down.RecvChunk()
+		fr, rerr := down.RecvFrame()
 		if errors.Is(rerr, io.EOF) {
 			break
 		}
@@ -304,10 +350,46 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 			err = fmt.Errorf("%w: stream from %s (stripe %d): %w", ErrParentLost, hdr.Parent, hdr.Stripe, rerr)
 			break
 		}
+		i := fr.Index
 		if i < 0 || i >= n || t.lay.tree(i) != hdr.Stripe {
 			err = fmt.Errorf("%w: chunk %d is not in stripe %d of %d chunks", ErrBadHeader, i, hdr.Stripe, n)
 			break
 		}
+		size := t.smf.ChunkLen(i)
+		if fr.Offset < 0 || fr.Offset+len(fr.Data) > size {
+			err = fmt.Errorf("%w: frame at %d+%d past chunk %d's %d bytes", ErrBadHeader, fr.Offset, len(fr.Data), i, size)
+			break
+		}
+		switch {
+		case fr.Offset == 0:
+			if cur != nil { // the sender gave up the chunk it had begun
+				t.endCut(cur, false)
+			}
+			cur = &assembly{index: i}
+			if fr.More {
+				cur.buf = make([]byte, 0, size)
+			}
+			cur.cutters = t.offerCut(hdr.Stripe, fr)
+		case cur == nil || i != cur.index || fr.Offset != len(cur.buf):
+			err = fmt.Errorf("%w: frame of chunk %d at offset %d does not continue the chunk the stream carries", ErrBadHeader, i, fr.Offset)
+		default:
+			for _, f := range cur.cutters {
+				f.passCut(fr)
+			}
+		}
+		if err != nil {
+			break
+		}
+		data := fr.Data
+		if cur.buf != nil {
+			cur.buf = append(cur.buf, fr.Data...)
+			data = cur.buf
+		}
+		if fr.More {
+			continue
+		}
+		t.endCut(cur, true)
+		cur = nil
 		if failed() {
 			break
 		}

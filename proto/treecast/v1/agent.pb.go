@@ -54,6 +54,9 @@ const (
 	Strategy_STRATEGY_FOREST Strategy = 3
 	// The source sends a full copy to every receiver.
 	Strategy_STRATEGY_UNICAST Strategy = 4
+	// The scheduler chooses the plan and the chunk size for the topology and the object (the
+	// same as STRATEGY_UNSPECIFIED).
+	Strategy_STRATEGY_AUTO Strategy = 5
 )
 
 // Enum value maps for Strategy.
@@ -64,6 +67,7 @@ var (
 		2: "STRATEGY_TREE",
 		3: "STRATEGY_FOREST",
 		4: "STRATEGY_UNICAST",
+		5: "STRATEGY_AUTO",
 	}
 	Strategy_value = map[string]int32{
 		"STRATEGY_UNSPECIFIED": 0,
@@ -71,6 +75,7 @@ var (
 		"STRATEGY_TREE":        2,
 		"STRATEGY_FOREST":      3,
 		"STRATEGY_UNICAST":     4,
+		"STRATEGY_AUTO":        5,
 	}
 )
 
@@ -430,8 +435,16 @@ type Chunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Index of the chunk: a data chunk below the manifest's chunk count, a parity chunk above.
 	Index uint64 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	// The chunk's bytes.
-	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// The chunk's bytes, or on a Push stream one frame of them: the bytes from offset on.
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// On a Push stream, a chunk travels as frames of consecutive bytes, so that a relay can
+	// pass each frame on as it arrives (cut-through) and verify the chunk once it is whole.
+	// offset is where data starts in the chunk; a frame with offset 0 starts the chunk (and
+	// discards an unfinished chunk the stream began before: its sender gave it up), every
+	// other frame continues the chunk the stream is carrying at exactly its next byte.
+	Offset uint64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// more is set on every frame of a chunk but the last.
+	More          bool `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -478,6 +491,20 @@ func (x *Chunk) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Chunk) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *Chunk) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 // Target names who must receive an object.
@@ -651,7 +678,7 @@ func (x *NodeNames) GetNames() []string {
 // PushOptions tune one push. Zero values mean "the agent's default".
 type PushOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Chunk size in bytes.
+	// Chunk size in bytes of an object stored for this push; 0 lets the plan choose.
 	ChunkSize uint32 `protobuf:"varint,1,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
 	// Plan shape.
 	Strategy Strategy `protobuf:"varint,2,opt,name=strategy,proto3,enum=treecast.v1.Strategy" json:"strategy,omitempty"`
@@ -987,7 +1014,9 @@ type PlanEvent struct {
 	// Overlay edges of the plan, for display.
 	Edges []*PlanEdge `protobuf:"bytes,4,rep,name=edges,proto3" json:"edges,omitempty"`
 	// The plan in the scheduler's compact encoding (opaque to the protocol).
-	Plan          []byte `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
+	Plan []byte `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
+	// What the plan is and what it is predicted to cost.
+	Summary       *PlanSummary `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1057,6 +1086,129 @@ func (x *PlanEvent) GetPlan() []byte {
 	return nil
 }
 
+func (x *PlanEvent) GetSummary() *PlanSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+// PlanSummary describes a plan: its shape and the copies it puts on the links of the
+// topology the agent inferred from the members' labels.
+type PlanSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The strategy the plan runs (chain, tree, forest or unicast).
+	Strategy string `protobuf:"bytes,1,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	// The scheduler chose the strategy (auto).
+	Auto bool `protobuf:"varint,2,opt,name=auto,proto3" json:"auto,omitempty"`
+	// Data stripes and parity trees.
+	Stripes uint32 `protobuf:"varint,3,opt,name=stripes,proto3" json:"stripes,omitempty"`
+	Parity  uint32 `protobuf:"varint,4,opt,name=parity,proto3" json:"parity,omitempty"`
+	// Receivers, and the most overlay hops from the source to one of them.
+	Receivers uint32 `protobuf:"varint,5,opt,name=receivers,proto3" json:"receivers,omitempty"`
+	Depth     uint32 `protobuf:"varint,6,opt,name=depth,proto3" json:"depth,omitempty"`
+	// Chunk size the plan asked for, in bytes.
+	ChunkSize uint32 `protobuf:"varint,7,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
+	// Predicted copies of the object on the busiest arc, and summed over every arc.
+	MaxArcCopies  float64 `protobuf:"fixed64,8,opt,name=max_arc_copies,json=maxArcCopies,proto3" json:"max_arc_copies,omitempty"`
+	TotalCopies   float64 `protobuf:"fixed64,9,opt,name=total_copies,json=totalCopies,proto3" json:"total_copies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanSummary) Reset() {
+	*x = PlanSummary{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanSummary) ProtoMessage() {}
+
+func (x *PlanSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanSummary.ProtoReflect.Descriptor instead.
+func (*PlanSummary) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PlanSummary) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *PlanSummary) GetAuto() bool {
+	if x != nil {
+		return x.Auto
+	}
+	return false
+}
+
+func (x *PlanSummary) GetStripes() uint32 {
+	if x != nil {
+		return x.Stripes
+	}
+	return 0
+}
+
+func (x *PlanSummary) GetParity() uint32 {
+	if x != nil {
+		return x.Parity
+	}
+	return 0
+}
+
+func (x *PlanSummary) GetReceivers() uint32 {
+	if x != nil {
+		return x.Receivers
+	}
+	return 0
+}
+
+func (x *PlanSummary) GetDepth() uint32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *PlanSummary) GetChunkSize() uint32 {
+	if x != nil {
+		return x.ChunkSize
+	}
+	return 0
+}
+
+func (x *PlanSummary) GetMaxArcCopies() float64 {
+	if x != nil {
+		return x.MaxArcCopies
+	}
+	return 0
+}
+
+func (x *PlanSummary) GetTotalCopies() float64 {
+	if x != nil {
+		return x.TotalCopies
+	}
+	return 0
+}
+
 // PlanEdge is one overlay edge of a plan: parent sends stripe to child.
 type PlanEdge struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1072,7 +1224,7 @@ type PlanEdge struct {
 
 func (x *PlanEdge) Reset() {
 	*x = PlanEdge{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	mi := &file_treecast_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1236,7 @@ func (x *PlanEdge) String() string {
 func (*PlanEdge) ProtoMessage() {}
 
 func (x *PlanEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	mi := &file_treecast_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1249,7 @@ func (x *PlanEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanEdge.ProtoReflect.Descriptor instead.
 func (*PlanEdge) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PlanEdge) GetParent() string {
@@ -1132,7 +1284,7 @@ type ProgressEvent struct {
 
 func (x *ProgressEvent) Reset() {
 	*x = ProgressEvent{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[10]
+	mi := &file_treecast_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1296,7 @@ func (x *ProgressEvent) String() string {
 func (*ProgressEvent) ProtoMessage() {}
 
 func (x *ProgressEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[10]
+	mi := &file_treecast_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1309,7 @@ func (x *ProgressEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressEvent.ProtoReflect.Descriptor instead.
 func (*ProgressEvent) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ProgressEvent) GetReceivers() []*ReceiverProgress {
@@ -1184,7 +1336,7 @@ type ReceiverProgress struct {
 
 func (x *ReceiverProgress) Reset() {
 	*x = ReceiverProgress{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[11]
+	mi := &file_treecast_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1348,7 @@ func (x *ReceiverProgress) String() string {
 func (*ReceiverProgress) ProtoMessage() {}
 
 func (x *ReceiverProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[11]
+	mi := &file_treecast_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1361,7 @@ func (x *ReceiverProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverProgress.ProtoReflect.Descriptor instead.
 func (*ReceiverProgress) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReceiverProgress) GetReceiver() string {
@@ -1265,7 +1417,7 @@ type ReceiverResult struct {
 
 func (x *ReceiverResult) Reset() {
 	*x = ReceiverResult{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[12]
+	mi := &file_treecast_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1429,7 @@ func (x *ReceiverResult) String() string {
 func (*ReceiverResult) ProtoMessage() {}
 
 func (x *ReceiverResult) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[12]
+	mi := &file_treecast_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1442,7 @@ func (x *ReceiverResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverResult.ProtoReflect.Descriptor instead.
 func (*ReceiverResult) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReceiverResult) GetReceiver() string {
@@ -1368,7 +1520,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[13]
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1532,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[13]
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1545,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Report) GetTransferId() string {
@@ -1448,7 +1600,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1612,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1625,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PushRequest) GetMsg() isPushRequest_Msg {
@@ -1566,7 +1718,7 @@ type PushHeader struct {
 
 func (x *PushHeader) Reset() {
 	*x = PushHeader{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1730,7 @@ func (x *PushHeader) String() string {
 func (*PushHeader) ProtoMessage() {}
 
 func (x *PushHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1743,7 @@ func (x *PushHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushHeader.ProtoReflect.Descriptor instead.
 func (*PushHeader) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PushHeader) GetTransferId() string {
@@ -1671,7 +1823,7 @@ type PushEnd struct {
 
 func (x *PushEnd) Reset() {
 	*x = PushEnd{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1835,7 @@ func (x *PushEnd) String() string {
 func (*PushEnd) ProtoMessage() {}
 
 func (x *PushEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1848,7 @@ func (x *PushEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEnd.ProtoReflect.Descriptor instead.
 func (*PushEnd) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PushEnd) GetAborted() bool {
@@ -1731,7 +1883,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1895,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1908,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PushResponse) GetMsg() isPushResponse_Msg {
@@ -1847,7 +1999,7 @@ type Holding struct {
 
 func (x *Holding) Reset() {
 	*x = Holding{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +2011,7 @@ func (x *Holding) String() string {
 func (*Holding) ProtoMessage() {}
 
 func (x *Holding) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +2024,7 @@ func (x *Holding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Holding.ProtoReflect.Descriptor instead.
 func (*Holding) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Holding) GetBitmap() []byte {
@@ -1904,7 +2056,7 @@ type PushDone struct {
 
 func (x *PushDone) Reset() {
 	*x = PushDone{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2068,7 @@ func (x *PushDone) String() string {
 func (*PushDone) ProtoMessage() {}
 
 func (x *PushDone) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2081,7 @@ func (x *PushDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDone.ProtoReflect.Descriptor instead.
 func (*PushDone) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PushDone) GetVerified() uint32 {
@@ -1966,7 +2118,7 @@ type ChunkRange struct {
 
 func (x *ChunkRange) Reset() {
 	*x = ChunkRange{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2130,7 @@ func (x *ChunkRange) String() string {
 func (*ChunkRange) ProtoMessage() {}
 
 func (x *ChunkRange) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2143,7 @@ func (x *ChunkRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRange.ProtoReflect.Descriptor instead.
 func (*ChunkRange) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChunkRange) GetStart() uint64 {
@@ -2025,7 +2177,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2037,7 +2189,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2050,7 +2202,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FetchRequest) GetDigest() string {
@@ -2090,7 +2242,7 @@ type FetchResponse struct {
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2254,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2267,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FetchResponse) GetMsg() isFetchResponse_Msg {
@@ -2170,7 +2322,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2334,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2347,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 // StatusResponse describes an agent.
@@ -2217,7 +2369,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2381,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2394,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StatusResponse) GetNode() string {
@@ -2301,7 +2453,7 @@ type ObjectInfo struct {
 
 func (x *ObjectInfo) Reset() {
 	*x = ObjectInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2313,7 +2465,7 @@ func (x *ObjectInfo) String() string {
 func (*ObjectInfo) ProtoMessage() {}
 
 func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2326,7 +2478,7 @@ func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectInfo.ProtoReflect.Descriptor instead.
 func (*ObjectInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ObjectInfo) GetDigest() string {
@@ -2396,7 +2548,7 @@ type TransferInfo struct {
 
 func (x *TransferInfo) Reset() {
 	*x = TransferInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +2560,7 @@ func (x *TransferInfo) String() string {
 func (*TransferInfo) ProtoMessage() {}
 
 func (x *TransferInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +2573,7 @@ func (x *TransferInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferInfo.ProtoReflect.Descriptor instead.
 func (*TransferInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TransferInfo) GetTransferId() string {
@@ -2501,7 +2653,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2513,7 +2665,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2526,7 +2678,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Member) GetName() string {
@@ -2602,7 +2754,7 @@ type ChannelInfo struct {
 
 func (x *ChannelInfo) Reset() {
 	*x = ChannelInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2614,7 +2766,7 @@ func (x *ChannelInfo) String() string {
 func (*ChannelInfo) ProtoMessage() {}
 
 func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2627,7 +2779,7 @@ func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
 func (*ChannelInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ChannelInfo) GetName() string {
@@ -2716,10 +2868,12 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\vdata_shards\x18\x01 \x01(\rR\n" +
 	"dataShards\x12#\n" +
 	"\rparity_shards\x18\x02 \x01(\rR\fparityShards\x12#\n" +
-	"\rparity_hashes\x18\x03 \x03(\fR\fparityHashes\"1\n" +
+	"\rparity_hashes\x18\x03 \x03(\fR\fparityHashes\"]\n" +
 	"\x05Chunk\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x8e\x01\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more\"\x8e\x01\n" +
 	"\x06Target\x12.\n" +
 	"\x05names\x18\x01 \x01(\v2\x16.treecast.v1.NodeNamesH\x00R\x05names\x12\x1c\n" +
 	"\bselector\x18\x02 \x01(\tH\x00R\bselector\x12\x1a\n" +
@@ -2749,14 +2903,26 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\bprogress\x18\x02 \x01(\v2\x1a.treecast.v1.ProgressEventH\x00R\bprogress\x125\n" +
 	"\x06result\x18\x03 \x01(\v2\x1b.treecast.v1.ReceiverResultH\x00R\x06result\x12-\n" +
 	"\x06report\x18\x04 \x01(\v2\x13.treecast.v1.ReportH\x00R\x06reportB\a\n" +
-	"\x05event\"\xbe\x01\n" +
+	"\x05event\"\xf2\x01\n" +
 	"\tPlanEvent\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x121\n" +
 	"\bmanifest\x18\x02 \x01(\v2\x15.treecast.v1.ManifestR\bmanifest\x12\x1c\n" +
 	"\treceivers\x18\x03 \x03(\tR\treceivers\x12+\n" +
 	"\x05edges\x18\x04 \x03(\v2\x15.treecast.v1.PlanEdgeR\x05edges\x12\x12\n" +
-	"\x04plan\x18\x05 \x01(\fR\x04plan\"P\n" +
+	"\x04plan\x18\x05 \x01(\fR\x04plan\x122\n" +
+	"\asummary\x18\x06 \x01(\v2\x18.treecast.v1.PlanSummaryR\asummary\"\x8b\x02\n" +
+	"\vPlanSummary\x12\x1a\n" +
+	"\bstrategy\x18\x01 \x01(\tR\bstrategy\x12\x12\n" +
+	"\x04auto\x18\x02 \x01(\bR\x04auto\x12\x18\n" +
+	"\astripes\x18\x03 \x01(\rR\astripes\x12\x16\n" +
+	"\x06parity\x18\x04 \x01(\rR\x06parity\x12\x1c\n" +
+	"\treceivers\x18\x05 \x01(\rR\treceivers\x12\x14\n" +
+	"\x05depth\x18\x06 \x01(\rR\x05depth\x12\x1d\n" +
+	"\n" +
+	"chunk_size\x18\a \x01(\rR\tchunkSize\x12$\n" +
+	"\x0emax_arc_copies\x18\b \x01(\x01R\fmaxArcCopies\x12!\n" +
+	"\ftotal_copies\x18\t \x01(\x01R\vtotalCopies\"P\n" +
 	"\bPlanEdge\x12\x16\n" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\x12\x14\n" +
 	"\x05child\x18\x02 \x01(\tR\x05child\x12\x16\n" +
@@ -2886,13 +3052,14 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"heldDigest\x12!\n" +
 	"\fheld_version\x18\t \x01(\x04R\vheldVersion\x12#\n" +
 	"\rcatchup_error\x18\n" +
-	" \x01(\tR\fcatchupError*v\n" +
+	" \x01(\tR\fcatchupError*\x89\x01\n" +
 	"\bStrategy\x12\x18\n" +
 	"\x14STRATEGY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTRATEGY_CHAIN\x10\x01\x12\x11\n" +
 	"\rSTRATEGY_TREE\x10\x02\x12\x13\n" +
 	"\x0fSTRATEGY_FOREST\x10\x03\x12\x14\n" +
-	"\x10STRATEGY_UNICAST\x10\x04*k\n" +
+	"\x10STRATEGY_UNICAST\x10\x04\x12\x11\n" +
+	"\rSTRATEGY_AUTO\x10\x05*k\n" +
 	"\x0eReceiverStatus\x12\x1f\n" +
 	"\x1bRECEIVER_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECEIVER_STATUS_VERIFIED\x10\x01\x12\x1a\n" +
@@ -2928,7 +3095,7 @@ func file_treecast_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_treecast_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_treecast_v1_agent_proto_goTypes = []any{
 	(Strategy)(0),                 // 0: treecast.v1.Strategy
 	(ReceiverStatus)(0),           // 1: treecast.v1.ReceiverStatus
@@ -2943,29 +3110,30 @@ var file_treecast_v1_agent_proto_goTypes = []any{
 	(*SubmitRequest)(nil),         // 10: treecast.v1.SubmitRequest
 	(*SubmitEvent)(nil),           // 11: treecast.v1.SubmitEvent
 	(*PlanEvent)(nil),             // 12: treecast.v1.PlanEvent
-	(*PlanEdge)(nil),              // 13: treecast.v1.PlanEdge
-	(*ProgressEvent)(nil),         // 14: treecast.v1.ProgressEvent
-	(*ReceiverProgress)(nil),      // 15: treecast.v1.ReceiverProgress
-	(*ReceiverResult)(nil),        // 16: treecast.v1.ReceiverResult
-	(*Report)(nil),                // 17: treecast.v1.Report
-	(*PushRequest)(nil),           // 18: treecast.v1.PushRequest
-	(*PushHeader)(nil),            // 19: treecast.v1.PushHeader
-	(*PushEnd)(nil),               // 20: treecast.v1.PushEnd
-	(*PushResponse)(nil),          // 21: treecast.v1.PushResponse
-	(*Holding)(nil),               // 22: treecast.v1.Holding
-	(*PushDone)(nil),              // 23: treecast.v1.PushDone
-	(*ChunkRange)(nil),            // 24: treecast.v1.ChunkRange
-	(*FetchRequest)(nil),          // 25: treecast.v1.FetchRequest
-	(*FetchResponse)(nil),         // 26: treecast.v1.FetchResponse
-	(*StatusRequest)(nil),         // 27: treecast.v1.StatusRequest
-	(*StatusResponse)(nil),        // 28: treecast.v1.StatusResponse
-	(*ObjectInfo)(nil),            // 29: treecast.v1.ObjectInfo
-	(*TransferInfo)(nil),          // 30: treecast.v1.TransferInfo
-	(*Member)(nil),                // 31: treecast.v1.Member
-	(*ChannelInfo)(nil),           // 32: treecast.v1.ChannelInfo
-	nil,                           // 33: treecast.v1.Member.LabelsEntry
-	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
+	(*PlanSummary)(nil),           // 13: treecast.v1.PlanSummary
+	(*PlanEdge)(nil),              // 14: treecast.v1.PlanEdge
+	(*ProgressEvent)(nil),         // 15: treecast.v1.ProgressEvent
+	(*ReceiverProgress)(nil),      // 16: treecast.v1.ReceiverProgress
+	(*ReceiverResult)(nil),        // 17: treecast.v1.ReceiverResult
+	(*Report)(nil),                // 18: treecast.v1.Report
+	(*PushRequest)(nil),           // 19: treecast.v1.PushRequest
+	(*PushHeader)(nil),            // 20: treecast.v1.PushHeader
+	(*PushEnd)(nil),               // 21: treecast.v1.PushEnd
+	(*PushResponse)(nil),          // 22: treecast.v1.PushResponse
+	(*Holding)(nil),               // 23: treecast.v1.Holding
+	(*PushDone)(nil),              // 24: treecast.v1.PushDone
+	(*ChunkRange)(nil),            // 25: treecast.v1.ChunkRange
+	(*FetchRequest)(nil),          // 26: treecast.v1.FetchRequest
+	(*FetchResponse)(nil),         // 27: treecast.v1.FetchResponse
+	(*StatusRequest)(nil),         // 28: treecast.v1.StatusRequest
+	(*StatusResponse)(nil),        // 29: treecast.v1.StatusResponse
+	(*ObjectInfo)(nil),            // 30: treecast.v1.ObjectInfo
+	(*TransferInfo)(nil),          // 31: treecast.v1.TransferInfo
+	(*Member)(nil),                // 32: treecast.v1.Member
+	(*ChannelInfo)(nil),           // 33: treecast.v1.ChannelInfo
+	nil,                           // 34: treecast.v1.Member.LabelsEntry
+	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
 }
 var file_treecast_v1_agent_proto_depIdxs = []int32{
 	5,  // 0: treecast.v1.Manifest.parity:type_name -> treecast.v1.Parity
@@ -2974,49 +3142,50 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	7,  // 3: treecast.v1.SubmitRequest.target:type_name -> treecast.v1.Target
 	9,  // 4: treecast.v1.SubmitRequest.options:type_name -> treecast.v1.PushOptions
 	12, // 5: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
-	14, // 6: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
-	16, // 7: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
-	17, // 8: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
+	15, // 6: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
+	17, // 7: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
+	18, // 8: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
 	4,  // 9: treecast.v1.PlanEvent.manifest:type_name -> treecast.v1.Manifest
-	13, // 10: treecast.v1.PlanEvent.edges:type_name -> treecast.v1.PlanEdge
-	15, // 11: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
-	1,  // 12: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
-	34, // 13: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
-	34, // 14: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
-	16, // 15: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
-	19, // 16: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
-	6,  // 17: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
-	20, // 18: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
-	4,  // 19: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
-	22, // 20: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
-	14, // 21: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
-	16, // 22: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
-	23, // 23: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
-	24, // 24: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
-	4,  // 25: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
-	6,  // 26: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
-	29, // 27: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
-	30, // 28: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
-	31, // 29: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
-	32, // 30: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
-	2,  // 31: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
-	35, // 32: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
-	33, // 33: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
-	3,  // 34: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
-	35, // 35: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
-	10, // 36: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
-	18, // 37: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
-	25, // 38: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
-	27, // 39: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
-	11, // 40: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
-	21, // 41: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
-	26, // 42: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
-	28, // 43: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
-	40, // [40:44] is the sub-list for method output_type
-	36, // [36:40] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	14, // 10: treecast.v1.PlanEvent.edges:type_name -> treecast.v1.PlanEdge
+	13, // 11: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
+	16, // 12: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
+	1,  // 13: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
+	35, // 14: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
+	35, // 15: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
+	17, // 16: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
+	20, // 17: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
+	6,  // 18: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
+	21, // 19: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
+	4,  // 20: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
+	23, // 21: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
+	15, // 22: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
+	17, // 23: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
+	24, // 24: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
+	25, // 25: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
+	4,  // 26: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
+	6,  // 27: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
+	30, // 28: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
+	31, // 29: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
+	32, // 30: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
+	33, // 31: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
+	2,  // 32: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
+	36, // 33: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
+	34, // 34: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
+	3,  // 35: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
+	36, // 36: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
+	10, // 37: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
+	19, // 38: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
+	26, // 39: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
+	28, // 40: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
+	11, // 41: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
+	22, // 42: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
+	27, // 43: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
+	29, // 44: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
+	41, // [41:45] is the sub-list for method output_type
+	37, // [37:41] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_treecast_v1_agent_proto_init() }
@@ -3040,18 +3209,18 @@ func file_treecast_v1_agent_proto_init() {
 		(*SubmitEvent_Result)(nil),
 		(*SubmitEvent_Report)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[14].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[15].OneofWrappers = []any{
 		(*PushRequest_Header)(nil),
 		(*PushRequest_Chunk)(nil),
 		(*PushRequest_End)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[17].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[18].OneofWrappers = []any{
 		(*PushResponse_Holding)(nil),
 		(*PushResponse_Progress)(nil),
 		(*PushResponse_Result)(nil),
 		(*PushResponse_Done)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[22].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[23].OneofWrappers = []any{
 		(*FetchResponse_Manifest)(nil),
 		(*FetchResponse_Chunk)(nil),
 	}
@@ -3061,7 +3230,7 @@ func file_treecast_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_treecast_v1_agent_proto_rawDesc), len(file_treecast_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,134 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+)
+
+// Cut-through: a relay passes a chunk's frames on to a child as they arrive, instead of
+// after the whole chunk arrived and was verified. A forwarder takes a chunk for cut-through
+// only when it is idle (its stream is open, its backlog sent, nothing queued or lagging, no
+// other chunk being cut through) and the child does not hold the chunk; otherwise the chunk
+// reaches it the ordinary way, verified, through its queue. The relay still verifies every
+// chunk before it counts, stores or exposes it, and so does every child: a corrupt chunk cut
+// through fails the child's verification, and the child fetches it again (from this relay,
+// then the source). A chunk whose incoming stream breaks mid-way is abandoned: the forwarder
+// moves on (the child discards the unfinished chunk when the next one starts) and sends it
+// whole once it is held.
+
+// offerCut offers the first frame of a chunk. It reports whether the forwarder took the
+// chunk: then every later frame of it must be given with passCut, or the chunk given up with
+// abortCut.
+func (f *forwarder) offerCut(fr Frame) bool {
+	f.lagMu.Lock()
+	defer f.lagMu.Unlock()
+	if !f.cutReady || f.cutting || len(f.lagging) > 0 || len(f.queue) > 0 || len(f.frames) > 0 || bitGet(f.heldAt, fr.Index) {
+		return false
+	}
+	select {
+	case <-f.stopped:
+		return false
+	case <-f.finished:
+		return false
+	case <-f.aborted:
+		return false
+	default:
+	}
+	f.cutting = true
+	f.cutIdx[fr.Index] = true
+	f.frames <- fr // room: the channel is empty, and holds a whole chunk's frames
+	return true
+}
+
+// passCut gives the next frame of the chunk being cut through. It never blocks: the frames
+// channel holds a whole chunk.
+func (f *forwarder) passCut(fr Frame) {
+	select {
+	case f.frames <- fr:
+	default:
+	}
+}
+
+// abortCut gives up chunk i's cut-through: its incoming stream ended mid-way. The chunk is
+// then sent whole once verified (it goes through the queue again).
+func (f *forwarder) abortCut(i int) {
+	f.lagMu.Lock()
+	delete(f.cutIdx, i)
+	f.lagMu.Unlock()
+	f.passCut(Frame{Index: i, abort: true})
+}
+
+// cutTaken reports whether verified chunk i was taken for cut-through (and forgets it): the
+// forwarder sends it from the frames, not from the queue.
+func (f *forwarder) cutTaken(i int) bool {
+	f.lagMu.Lock()
+	defer f.lagMu.Unlock()
+	ok := f.cutIdx[i]
+	delete(f.cutIdx, i)
+	return ok
+}
+
+// cutMayStart marks the forwarder idle for cut-through once its stream is open and its
+// backlog sent; held is the child's holding answer.
+func (f *forwarder) cutMayStart(held []byte) {
+	f.lagMu.Lock()
+	f.heldAt = held
+	f.cutReady = true
+	f.lagMu.Unlock()
+}
+
+// sendCut sends the frames of the chunk being cut through, first and then each as it
+// arrives, until its last frame (or it is given up).
+func (f *forwarder) sendCut(ctx context.Context, up Upstream, first Frame) error {
+	defer func() {
+		f.lagMu.Lock()
+		f.cutting = false
+		f.lagMu.Unlock()
+	}()
+	fr := first
+	for !fr.abort {
+		f.e.hang()
+		data := fr.Data
+		if err := f.e.waitRate(ctx, len(data)); err != nil {
+			return err
+		}
+		if err := WaitLimiter(ctx, f.limiter, len(data)); err != nil {
+			return err
+		}
+		if f.e.cfg.Corrupt != nil && fr.Offset == 0 {
+			data = f.e.cfg.Corrupt(f.hdr.Child, fr.Index, data)
+		}
+		if err := up.SendFrame(Frame{Index: fr.Index, Offset: fr.Offset, Data: data, More: fr.More}); err != nil {
+			return fmt.Errorf("send chunk %d: %w", fr.Index, err)
+		}
+		f.e.m.BytesOut.Add(float64(len(data)))
+		if !fr.More {
+			bitSet(f.sentBits, fr.Index)
+			f.sent++
+			f.e.m.chunksOut.Inc()
+			f.e.m.chunksCut.Inc()
+			return nil
+		}
+		select {
+		case fr = <-f.frames:
+		case <-f.aborted:
+			return errAborted
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// sendWhole sends a chunk the forwarder holds as frames.
+func sendWhole(up Upstream, i int, data []byte) error {
+	for off := 0; ; off += FrameSize {
+		end := min(off+FrameSize, len(data))
+		if err := up.SendFrame(Frame{Index: i, Offset: off, Data: data[off:end], More: end < len(data)}); err != nil {
+			return err
+		}
+		if end == len(data) {
+			return nil
+		}
+	}
+}
