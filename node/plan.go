@@ -13,7 +13,7 @@ import (
 // and its wire encoding (sent in every Push header). Cost: one Steiner tree on the inferred
 // topology, O(members log members) to infer it.
 func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (transfer.Plan, []byte, error) {
-	_, w, raw, err := buildFullPlan(members, src, dsts, opts)
+	_, w, raw, err := buildFullPlan(members, src, dsts, opts, 0, opts.ChunkSize)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -21,9 +21,10 @@ func buildPlan(members []Member, src string, dsts []string, opts PushOptions) (t
 }
 
 // buildFullPlan is buildPlan that also returns the scheduler's plan (with the inferred
-// topology and routes, for copy accounting).
-func buildFullPlan(members []Member, src string, dsts []string, opts PushOptions) (*scheduler.Plan, *scheduler.Wire, []byte, error) {
-	strat, err := scheduler.ParseStrategy(orDefault(opts.Strategy, "tree"))
+// topology and routes, for copy accounting). size is the object's size (0: unknown) and
+// chunk its chunk size (0: the plan chooses one, in Plan.ChunkSize).
+func buildFullPlan(members []Member, src string, dsts []string, opts PushOptions, size int64, chunk int) (*scheduler.Plan, *scheduler.Wire, []byte, error) {
+	strat, err := scheduler.ParseStrategy(orDefault(opts.Strategy, string(scheduler.StrategyAuto)))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}
@@ -55,7 +56,8 @@ func buildFullPlan(members []Member, src string, dsts []string, opts PushOptions
 	if strat != scheduler.StrategyForest {
 		stripes = 0
 	}
-	p, err := scheduler.Build(g, srcID, ids, scheduler.Options{Strategy: strat, Fanout: opts.Fanout, Stripes: stripes, Parity: opts.Parity})
+	p, err := scheduler.Build(g, srcID, ids, scheduler.Options{Strategy: strat, Fanout: opts.Fanout, Stripes: stripes, Parity: opts.Parity,
+		ObjectSize: size, ChunkSize: chunk})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%w: %w", ErrPlan, err)
 	}

@@ -23,13 +23,13 @@ func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOpt
 	if a.isClosed() {
 		return Report{}, ErrClosed
 	}
-	man, err := a.resolveObject(obj, opts.ChunkSize)
-	if err != nil {
-		return Report{}, err
-	}
 	start := time.Now()
-	rep, err := a.push(ctx, Object{Digest: man.Digest()}, "channel:"+ch, opts)
-	if errors.Is(err, ErrNoReceivers) {
+	rep, err := a.push(ctx, obj, "channel:"+ch, opts)
+	if errors.Is(err, ErrNoReceivers) { // no subscriber is up: store the object, record the version
+		man, rerr := a.resolveObject(obj, opts.ChunkSize)
+		if rerr != nil {
+			return Report{}, rerr
+		}
 		rep, err = Report{Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks()}, nil
 	}
 	if err != nil {
@@ -38,7 +38,7 @@ func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOpt
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
-	v := a.chans.Publish(ch, man.Digest(), man.Size(), start, a.Members())
+	v := a.chans.Publish(ch, rep.Digest, rep.Size, start, a.Members())
 	a.log.Info("channel published", "channel", ch, "digest", v.Digest, "version", v.Version, "receivers", len(rep.Receivers))
 	return rep, nil
 }

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
+	"github.com/treecast/treecast/node/store"
 	"github.com/treecast/treecast/node/transfer"
 	"github.com/treecast/treecast/scheduler"
 )
@@ -19,14 +21,14 @@ type Object struct {
 	Digest string
 }
 
-// PushOptions tune one push. The zero value pushes with the tree strategy, fan-out 2, one
-// stripe and the agent's chunk size.
+// PushOptions tune one push. The zero value lets the scheduler choose the plan and the chunk
+// size for the topology inferred from the members' labels and the object's size (auto).
 type PushOptions struct {
-	Strategy  string // chain, tree, forest or unicast ("" = tree)
-	Fanout    int    // children per node in tree strategies (0 = 2)
-	Stripes   int    // stripes of the forest strategy (0 = 2 for forest, else 1)
-	Parity    int    // parity chunks per group (forest; reserved)
-	ChunkSize int    // chunk size for a new object (0 = the agent's default)
+	Strategy  string // auto, chain, tree, forest or unicast ("" = auto)
+	Fanout    int    // children per node in tree strategies (0 = the strategy's default)
+	Stripes   int    // data stripes of the forest strategy (0 = its default)
+	Parity    int    // Reed-Solomon parity trees (forest and auto)
+	ChunkSize int    // chunk size for an object stored for this push (0 = the plan's choice)
 	RateLimit int64  // cap on every sender of this push, bytes per second (0 = none)
 	// Progress, when not nil, receives every progress event and every receiver's result as
 	// they arrive. It is called from one goroutine at a time and must not block for long.
@@ -49,6 +51,9 @@ type PlanInfo struct {
 	// Plan is the scheduler's plan on the topology inferred from the members' labels: its
 	// Copies, Depth and LowerBound describe the push's cost.
 	Plan *scheduler.Plan
+	// Summary is the plan in one line or one JSON object (strategy, stripes, depth, predicted
+	// copies on the busiest arc).
+	Summary scheduler.Summary
 
 	manifest transfer.Manifest
 	raw      []byte
@@ -81,18 +86,34 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 	if a.isClosed() {
 		return Report{}, ErrClosed
 	}
-	man, err := a.resolveObject(obj, opts.ChunkSize)
-	if err != nil {
-		return Report{}, err
-	}
 	members := a.members.Members()
 	dsts, err := selectTargets(members, target, a.cfg.Name)
 	if err != nil {
 		return Report{}, err
 	}
-	full, p, raw, err := buildFullPlan(members, a.cfg.Name, dsts, opts)
+	// The plan chooses the chunk size of an object it stores (unless the push sets one), so
+	// it is planned first, on the object's size: the store's manifest, or the file's size.
+	var man transfer.Manifest
+	var size int64
+	chunk := opts.ChunkSize
+	if obj.Digest != "" {
+		if man, err = a.resolveObject(obj, 0); err != nil {
+			return Report{}, err
+		}
+		size, chunk = man.Size(), int(man.Proto().GetChunkSize())
+	} else if p, err := store.Within(a.cfg.DataDir, obj.Path); err == nil {
+		if fi, err := os.Stat(p); err == nil {
+			size = fi.Size()
+		}
+	}
+	full, p, raw, err := buildFullPlan(members, a.cfg.Name, dsts, opts, size, chunk)
 	if err != nil {
 		return Report{}, fmt.Errorf("node: plan: %w", err)
+	}
+	if man == nil {
+		if man, err = a.resolveObject(obj, full.ChunkSize); err != nil {
+			return Report{}, err
+		}
 	}
 	out, err := a.engine.Prepare(man, p)
 	if err != nil {
@@ -101,8 +122,8 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 	man = out.Manifest
 	id := newTransferID()
 	if opts.Plan != nil {
-		info := PlanInfo{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks(), Strategy: opts.Strategy,
-			Stripes: p.Stripes(), Receivers: dsts, Plan: full, manifest: man, raw: raw}
+		info := PlanInfo{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks(), Strategy: string(full.Strategy),
+			Stripes: p.Stripes(), Receivers: dsts, Plan: full, Summary: full.Summary(), manifest: man, raw: raw}
 		for s := 0; s < p.Stripes(); s++ {
 			q := []string{a.cfg.Name}
 			for k := 0; k < len(q); k++ {

@@ -28,17 +28,19 @@ func init() { commands = append(commands, newDemoCmd) }
 
 // demoResult is the last line of `treecast demo --json`.
 type demoResult struct {
-	Receivers  int        `json:"receivers"`
-	Verified   int        `json:"verified"`
-	Seconds    float64    `json:"seconds"`
-	Bytes      int64      `json:"bytes"`
-	MBps       float64    `json:"mb_per_s"`
-	Digest     string     `json:"digest"`
-	Strategy   string     `json:"strategy"`
-	Depth      int        `json:"depth"`
-	Copies     planCopies `json:"copies"`
-	LowerBound float64    `json:"lower_bound"`
-	Killed     int        `json:"killed"`
+	Receivers int     `json:"receivers"`
+	Verified  int     `json:"verified"`
+	Seconds   float64 `json:"seconds"`
+	Bytes     int64   `json:"bytes"`
+	MBps      float64 `json:"mb_per_s"`
+	Digest    string  `json:"digest"`
+	Strategy  string  `json:"strategy"`
+	Depth     int     `json:"depth"`
+	// Plan is the plan the source ran, as push --json carries it.
+	Plan       *scheduler.Summary `json:"plan,omitempty"`
+	Copies     planCopies         `json:"copies"`
+	LowerBound float64            `json:"lower_bound"`
+	Killed     int                `json:"killed"`
 	// BytesReceived sums the chunk bytes every receiver got (data and parity, repairs
 	// included); Duplicates the chunks a receiver got although it held them; Decoded the data
 	// chunks rebuilt from parity.
@@ -171,7 +173,7 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	if err := objectRequest(req, path); err != nil {
 		return err
 	}
-	p, err := demoPlan(src, cfg.opts)
+	p, err := demoPlan(src, cfg.opts, cfg.size)
 	if err != nil {
 		return err
 	}
@@ -186,7 +188,7 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	killed := make(chan []string, 1)
 	stopKiller := make(chan struct{})
 	go func() {
-		killed <- killHalfway(cl, victims, cfg.hang, cfg.size, int(cfg.opts.GetChunkSize()), stopKiller)
+		killed <- killHalfway(cl, victims, cfg.hang, cfg.size, p.ChunkSize, stopKiller)
 	}()
 	planEv, report, err := followPush(stream, newPushView(errw, cfg.asJSON))
 	close(stopKiller)
@@ -238,6 +240,10 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 		Strategy: string(p.Strategy), Depth: p.Depth(), LowerBound: lb,
 		Copies: planCopies{Max: copies.Max, MaxSwitch: copies.MaxSwitch, MaxHost: copies.MaxHost, Total: copies.Total},
 		Killed: len(dead), KilledNames: dead}
+	if s := planEv.GetSummary(); s != nil {
+		sm := summaryOf(s)
+		res.Plan = &sm
+	}
 	for _, r := range report.GetReceivers() {
 		if !gone[r.GetReceiver()] {
 			res.LiveSeconds = max(res.LiveSeconds, r.GetElapsed().AsDuration().Seconds())
@@ -360,7 +366,7 @@ func writeRandom(path string, size int64) (string, error) {
 
 // demoPlan rebuilds the plan the source ran: the same inference from the members' labels and
 // the same options, which the scheduler turns into the same plan.
-func demoPlan(src *node.Agent, opts *pb.PushOptions) (*scheduler.Plan, error) {
+func demoPlan(src *node.Agent, opts *pb.PushOptions, size int64) (*scheduler.Plan, error) {
 	var infos []scheduler.AgentInfo
 	var dsts []string
 	for _, m := range src.Members() {
@@ -379,20 +385,21 @@ func demoPlan(src *node.Agent, opts *pb.PushOptions) (*scheduler.Plan, error) {
 		v, _ := g.Lookup(d)
 		ids = append(ids, v)
 	}
-	strategy := map[pb.Strategy]scheduler.Strategy{pb.Strategy_STRATEGY_CHAIN: scheduler.StrategyChain,
+	strategy := map[pb.Strategy]scheduler.Strategy{pb.Strategy_STRATEGY_CHAIN: scheduler.StrategyChain, pb.Strategy_STRATEGY_TREE: scheduler.StrategyTree,
 		pb.Strategy_STRATEGY_FOREST: scheduler.StrategyForest, pb.Strategy_STRATEGY_UNICAST: scheduler.StrategyUnicast}[opts.GetStrategy()]
 	if strategy == "" {
-		strategy = scheduler.StrategyTree
+		strategy = scheduler.StrategyAuto
 	}
-	so := scheduler.Options{Strategy: strategy, Fanout: int(opts.GetFanout())}
+	so := scheduler.Options{Strategy: strategy, Fanout: int(opts.GetFanout()), Parity: int(opts.GetParity()),
+		ObjectSize: size, ChunkSize: int(opts.GetChunkSize())}
 	if strategy == scheduler.StrategyForest {
-		so.Stripes, so.Parity = int(opts.GetStripes()), int(opts.GetParity())
+		so.Stripes = int(opts.GetStripes())
 	}
 	return scheduler.Build(g, s, ids, so)
 }
 
 func printPlan(w io.Writer, ev *pb.PlanEvent, p *scheduler.Plan) {
-	fmt.Fprintf(w, "\nplan: %s, %d tree(s), depth %d\n", p.Strategy, len(p.Stripes), p.Depth())
+	fmt.Fprintf(w, "\nplan: %s\n", p.Summary())
 	byStripe := map[uint32][]string{}
 	for _, e := range ev.GetEdges() {
 		byStripe[e.GetStripe()] = append(byStripe[e.GetStripe()], e.GetParent()+"->"+e.GetChild())

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	pb "github.com/treecast/treecast/proto/treecast/v1"
+	"github.com/treecast/treecast/scheduler"
 )
 
 // pushView follows a Submit stream: it shows progress while the push runs and keeps what the
@@ -57,6 +58,7 @@ type lineView struct {
 }
 
 func (v *lineView) plan(p *pb.PlanEvent) {
+	fmt.Fprint(v.w, planLine(p))
 	fmt.Fprintf(v.w, "push %s: %d receivers, %d overlay edges\n", p.GetTransferId(), len(p.GetReceivers()), len(p.GetEdges()))
 }
 
@@ -84,6 +86,7 @@ func (v *lineView) finish() {}
 // barView draws one bar for the whole push and, when the terminal has room, one per
 // receiver.
 type barView struct {
+	w       io.Writer
 	p       *mpb.Progress
 	width   int
 	rows    int
@@ -96,11 +99,12 @@ type barView struct {
 
 func newBarView(w io.Writer, width int) *barView {
 	_, rows, _ := term.GetSize(int(os.Stdout.Fd()))
-	return &barView{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(min(width-40, 60))), width: width, rows: rows,
+	return &barView{w: w, p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(min(width-40, 60))), width: width, rows: rows,
 		bars: map[string]*mpb.Bar{}, held: map[string]uint64{}}
 }
 
 func (v *barView) plan(p *pb.PlanEvent) {
+	fmt.Fprint(v.w, planLine(p))
 	recv := p.GetReceivers()
 	v.perRecv = v.rows == 0 || len(recv)+4 < v.rows
 	v.total = v.p.New(0, mpb.BarStyle(), mpb.PrependDecorators(decor.Name("push ", decor.WC{W: 12})),
@@ -185,9 +189,25 @@ func followPush(stream pb.Agent_SubmitClient, view pushView) (*pb.PlanEvent, *pb
 
 // pushJSON is the --json form of a push's outcome.
 type pushJSON struct {
-	Digest    string         `json:"digest"`
-	Seconds   float64        `json:"seconds"`
-	Receivers []receiverJSON `json:"receivers"`
+	Digest    string             `json:"digest"`
+	Seconds   float64            `json:"seconds"`
+	Plan      *scheduler.Summary `json:"plan,omitempty"`
+	Receivers []receiverJSON     `json:"receivers"`
+}
+
+// summaryOf is the scheduler's summary of the plan an agent ran.
+func summaryOf(s *pb.PlanSummary) scheduler.Summary {
+	return scheduler.Summary{Strategy: scheduler.Strategy(s.GetStrategy()), Auto: s.GetAuto(), Stripes: int(s.GetStripes()),
+		Parity: int(s.GetParity()), Receivers: int(s.GetReceivers()), Depth: int(s.GetDepth()), ChunkSize: int(s.GetChunkSize()),
+		MaxArcCopies: s.GetMaxArcCopies(), TotalCopies: s.GetTotalCopies()}
+}
+
+// planLine is the one line that names the plan of a push.
+func planLine(p *pb.PlanEvent) string {
+	if s := p.GetSummary(); s != nil {
+		return fmt.Sprintf("plan: %s\n", summaryOf(s))
+	}
+	return ""
 }
 
 type receiverJSON struct {

@@ -21,35 +21,38 @@ type pushFlags struct {
 }
 
 func (f *pushFlags) register(c *cobra.Command) {
-	c.Flags().StringVar(&f.strategy, "strategy", "tree", "overlay strategy: chain, tree, forest or unicast")
+	c.Flags().StringVar(&f.strategy, "strategy", "auto", "overlay strategy: auto (the scheduler chooses for the network), chain, tree, forest or unicast")
 	c.Flags().IntVar(&f.fanout, "fanout", 0, "children per node per tree (0: the strategy's default)")
 	c.Flags().IntVar(&f.stripes, "stripes", 0, "stripes of the forest strategy (0: its default)")
 	c.Flags().IntVar(&f.parity, "parity", 0, "Reed-Solomon parity trees of a forest: a receiver that loses that many trees still decodes")
-	c.Flags().StringVar(&f.chunk, "chunk", "4MiB", "chunk size of a new object")
+	c.Flags().StringVar(&f.chunk, "chunk", "", "chunk size of a new object (default: the plan chooses)")
 	c.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON object instead of progress and a table")
 }
 
 func (f *pushFlags) options() (*pb.PushOptions, error) {
-	chunk, err := parseSize(f.chunk)
-	if err != nil {
-		return nil, usageErr(fmt.Errorf("--chunk: %w", err))
+	var chunk int64
+	if f.chunk != "" {
+		var err error
+		if chunk, err = parseSize(f.chunk); err != nil {
+			return nil, usageErr(fmt.Errorf("--chunk: %w", err))
+		}
 	}
 	if chunk > 64<<20 {
 		return nil, usageErr(fmt.Errorf("--chunk %s: at most 64MiB", f.chunk))
 	}
 	strategies := map[string]pb.Strategy{
-		"chain": pb.Strategy_STRATEGY_CHAIN, "tree": pb.Strategy_STRATEGY_TREE,
+		"auto": pb.Strategy_STRATEGY_AUTO, "chain": pb.Strategy_STRATEGY_CHAIN, "tree": pb.Strategy_STRATEGY_TREE,
 		"forest": pb.Strategy_STRATEGY_FOREST, "unicast": pb.Strategy_STRATEGY_UNICAST,
 	}
 	st, ok := strategies[f.strategy]
 	if !ok {
-		return nil, usageErr(fmt.Errorf("unknown strategy %q (want chain, tree, forest or unicast)", f.strategy))
+		return nil, usageErr(fmt.Errorf("unknown strategy %q (want auto, chain, tree, forest or unicast)", f.strategy))
 	}
 	if f.fanout < 0 || f.stripes < 0 || f.parity < 0 {
 		return nil, usageErr(fmt.Errorf("--fanout, --stripes and --parity must not be negative"))
 	}
-	if f.parity > 0 && st != pb.Strategy_STRATEGY_FOREST {
-		return nil, usageErr(fmt.Errorf("--parity %d needs --strategy forest", f.parity))
+	if f.parity > 0 && st != pb.Strategy_STRATEGY_FOREST && st != pb.Strategy_STRATEGY_AUTO {
+		return nil, usageErr(fmt.Errorf("--parity %d needs --strategy forest or auto", f.parity))
 	}
 	return &pb.PushOptions{ChunkSize: uint32(chunk), Strategy: st, Fanout: uint32(f.fanout), Stripes: uint32(f.stripes), Parity: uint32(f.parity)}, nil
 }
@@ -102,7 +105,7 @@ each receiver; without a terminal, plain lines. The command ends with a table of
 			if err != nil {
 				return fmt.Errorf("push: %w", err)
 			}
-			return finishPush(c, report, pf.asJSON, plan.GetManifest().GetSize())
+			return finishPush(c, report, plan, pf.asJSON)
 		},
 	}
 	pf.register(c)
@@ -113,13 +116,18 @@ each receiver; without a terminal, plain lines. The command ends with a table of
 }
 
 // finishPush prints the report (table or JSON) and turns failed receivers into exit code 1.
-func finishPush(c *cobra.Command, report *pb.Report, asJSON bool, size uint64) error {
+func finishPush(c *cobra.Command, report *pb.Report, plan *pb.PlanEvent, asJSON bool) error {
 	if asJSON {
-		if err := encodeJSON(c.OutOrStdout(), reportJSON(report)); err != nil {
+		out := reportJSON(report)
+		if s := plan.GetSummary(); s != nil {
+			sm := summaryOf(s)
+			out.Plan = &sm
+		}
+		if err := encodeJSON(c.OutOrStdout(), out); err != nil {
 			return err
 		}
 	} else {
-		writeReport(c.OutOrStdout(), report, size)
+		writeReport(c.OutOrStdout(), report, plan.GetManifest().GetSize())
 	}
 	verified, failed := countResults(report)
 	if failed > 0 || verified == 0 {
