@@ -16,9 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/treecast/treecast/node/channel"
 	"github.com/treecast/treecast/node/membership"
@@ -95,7 +97,9 @@ type Agent struct {
 	mu     sync.Mutex
 	closed bool
 	frozen atomic.Bool                 // a test freeze: the agent hangs as a host that stops dead
-	conns  map[string]*grpc.ClientConn // by gRPC address
+	conns  map[string]*grpc.ClientConn // by member name and gRPC address
+
+	pushStreams, fetchStreams *streamLimit
 
 	closeOnce sync.Once
 	closeErr  error
@@ -129,13 +133,18 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		conns: map[string]*grpc.ClientConn{},
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.pushStreams = newStreamLimit("Push", cfg.Limits.MaxPushStreams, cfg.Limits.MaxPushStreamsPerPeer)
+	a.fetchStreams = newStreamLimit("Fetch", cfg.Limits.MaxFetchStreams, cfg.Limits.MaxFetchStreamsPerPeer)
+	if cfg.Insecure {
+		a.log.Warn("INSECURE: no TLS and no gossip key; anyone who reaches this agent's ports can push, read and join")
+	}
 	ok := false
 	defer func() {
 		if !ok { // nothing was joined: stop without announcing a leave (under a name that may be another's)
 			_ = a.Kill()
 		}
 	}()
-	st, err := openStore(cfg.DataDir, cfg.storeOptions...)
+	st, err := openStore(cfg.DataDir, append([]store.Option{store.WithQuota(cfg.Limits.StoreQuota)}, cfg.storeOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("node: open store %s: %w", cfg.DataDir, err)
 	}
@@ -160,11 +169,22 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("node: membership: %w", err)
 	}
 	a.limiter = transfer.NewLimiter(cfg.RateLimit)
-	a.engine = transfer.New(transfer.Config{Name: cfg.Name, QueueChunks: cfg.QueueChunks, StallTimeout: cfg.StallTimeout, Corrupt: cfg.corrupt},
+	a.engine = transfer.New(transfer.Config{Name: cfg.Name, QueueChunks: cfg.QueueChunks, StallTimeout: cfg.StallTimeout, Corrupt: cfg.corrupt,
+		MaxPlanNodes: cfg.Limits.MaxPlanNodes, MaxFanout: cfg.Limits.MaxFanout, MaxDepth: cfg.Limits.MaxDepth, SendTimeout: cfg.Limits.SendTimeout},
 		transfer.Deps{Store: a.store, Members: a.members, Transport: grpcTransport{a}, Metrics: a.m.engine, Log: a.log,
 			Limiter: a.limiter, Context: a.ctx, Go: a.goFunc, Hang: a.hang})
+	creds := insecure.NewCredentials()
+	if cfg.TLS != nil {
+		creds = credentials.NewTLS(cfg.TLS.ServerConfig())
+	}
 	a.srv = grpc.NewServer(
-		grpc.MaxRecvMsgSize(MaxChunkSize+1<<20),
+		grpc.Creds(creds),
+		grpc.ChainUnaryInterceptor(a.unaryAuth),
+		grpc.ChainStreamInterceptor(a.streamAuth),
+		// Dead peers are noticed, and idle clients may not ping more than every 10 s.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(cfg.Limits.MaxMessage),
 		grpc.MaxSendMsgSize(MaxChunkSize+1<<20),
 		// Chunks flow from client to server on Push: large receive windows keep a stream busy
 		// while the receiver verifies and writes (flow control still bounds memory).
@@ -213,6 +233,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if len(cfg.Join) > 0 {
 		a.goFunc(func() { a.members.Rejoin(a.ctx, cfg.RejoinInterval) })
 	}
+	a.goFunc(a.expireStaging)
 	a.goFunc(func() {
 		a.chans.Run(a.ctx, channel.Catchup{
 			Members:   a.Members,
@@ -224,6 +245,26 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	ok = true
 	a.log.Info("agent started", "grpc", a.advertise, "gossip", a.GossipAddr(), "data", cfg.DataDir)
 	return a, nil
+}
+
+// expireStaging removes, every StagingTTL/4 (at most hourly), the staged objects nobody has
+// touched for StagingTTL: what senders that went away left behind.
+func (a *Agent) expireStaging() {
+	every := min(a.cfg.Limits.StagingTTL/4, time.Hour)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n, err := a.store.ExpireStaging(a.cfg.Limits.StagingTTL); err != nil {
+			a.log.Warn("expire staging", "err", err)
+		} else if n > 0 {
+			a.log.Info("expired abandoned staged objects", "objects", n, "ttl", a.cfg.Limits.StagingTTL)
+		}
+	}
 }
 
 // advertiseFor turns a bound listener address into one peers can dial: an unspecified host
@@ -353,26 +394,34 @@ func (a *Agent) stop(graceful bool) error {
 	return a.closeErr
 }
 
-// conn returns a pooled client connection to a peer's gRPC address.
-func (a *Agent) conn(addr string) (*grpc.ClientConn, error) {
+// conn returns a pooled client connection to the agent called name at addr. With TLS, the
+// agent's certificate must name that member: an address that gossip gives for a name cannot
+// be taken over by another identity.
+func (a *Agent) conn(name, addr string) (*grpc.ClientConn, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
 		return nil, ErrClosed
 	}
-	if c, ok := a.conns[addr]; ok {
+	key := name + "@" + addr
+	if c, ok := a.conns[key]; ok {
 		return c, nil
 	}
+	creds := insecure.NewCredentials()
+	if a.cfg.TLS != nil {
+		creds = credentials.NewTLS(a.cfg.TLS.ClientConfig(name))
+	}
 	c, err := grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxChunkSize+1<<20), grpc.MaxCallSendMsgSize(MaxChunkSize+1<<20)),
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxChunkSize+1<<20), grpc.MaxCallSendMsgSize(a.cfg.Limits.MaxMessage)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithReadBufferSize(ioBuffer), grpc.WithWriteBufferSize(ioBuffer),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("node: dial %s: %w", addr, err)
+		return nil, fmt.Errorf("node: dial %s at %s: %w", name, addr, err)
 	}
-	a.conns[addr] = c
+	a.conns[key] = c
 	return c, nil
 }
 
@@ -394,6 +443,7 @@ func (a *Agent) newMembership() error {
 		Advertise: a.cfg.GossipAdvertise,
 		Join:      a.cfg.Join,
 		State:     a.chans,
+		Keys:      a.cfg.GossipKeys,
 		Log:       a.log,
 		Filter:    a.cfg.gossipFilter,
 		Tune:      a.cfg.gossipTune,

@@ -33,6 +33,9 @@ func startExtra(t *testing.T, c *nodetest.Cluster, name, dir, gossipAddr string,
 		cfg.GossipAddr = gossipAddr
 	}
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	if err := c.Secure(&cfg); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	a, err := node.Start(ctx, cfg)

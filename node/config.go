@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/treecast/treecast/node/identity"
 	"github.com/treecast/treecast/node/membership"
 	"github.com/treecast/treecast/node/store"
 )
@@ -52,7 +53,9 @@ type Config struct {
 	MetricsAddr string
 	// RateLimit caps the bytes per second the agent sends on Push streams (0: no cap).
 	RateLimit int64
-	// ChunkSize is the default chunk size of objects the agent puts in its store.
+	// ChunkSize is the chunk size of objects the agent stores to push them when the push
+	// does not set one; 0 lets each push's plan choose it for the network and the object
+	// (objects stored by Put then use DefaultChunkSize).
 	ChunkSize int
 	// QueueChunks bounds the chunks queued per child of a transfer. With F children per
 	// stripe, a transfer holds at most about (QueueChunks+2)*ChunkSize*F bytes in memory,
@@ -65,6 +68,28 @@ type Config struct {
 	StallTimeout time.Duration
 	// Logger receives structured logs; nil means slog.Default() with an "agent" attribute.
 	Logger *slog.Logger
+
+	// TLS secures every gRPC connection of the agent, served and dialled, with mutual TLS
+	// 1.3 (package node/identity): the agent's certificate, whose name must be its Name and
+	// whose role must be node, and the cluster CA every peer's certificate must chain to.
+	// Nil is allowed only with Insecure.
+	TLS *identity.Source
+	// GossipKeys encrypt and authenticate gossip (memberlist's keyring, AES-GCM): a member
+	// without one of them is not admitted and its packets change nothing. The first key
+	// encrypts; the others are still accepted (rotation). Empty is allowed only with
+	// Insecure.
+	GossipKeys [][]byte
+	// Insecure runs the agent without TLS and without a gossip key: anyone who reaches its
+	// ports is trusted. It must be asked for explicitly, and the agent logs it loudly.
+	Insecure bool
+	// Publishers grants the right to publish channels: channel name (or "*" for every
+	// channel) -> the identities (operator certificate names, or "*") that may publish it.
+	// Nil lets every operator publish every channel. Every agent of a cluster must have the
+	// same policy: each checks every channel version it learns against its own.
+	Publishers map[string][]string
+	// Limits bound what a peer can make the agent spend; zero fields take the defaults of
+	// [DefaultLimits].
+	Limits Limits
 
 	// corrupt, when set (tests only), may alter a chunk this agent sends on a Push stream
 	// to child; it returns the bytes to send.
@@ -96,7 +121,6 @@ func DefaultConfig(name, dataDir string) Config {
 		DataDir:      dataDir,
 		ListenAddr:   "127.0.0.1:0",
 		GossipAddr:   "127.0.0.1:0",
-		ChunkSize:    DefaultChunkSize,
 		QueueChunks:  DefaultQueueChunks,
 		DialTimeout:  DefaultDialTimeout,
 		StallTimeout: DefaultStallTimeout,
@@ -160,7 +184,7 @@ func (c *Config) Validate() error {
 		return bad("rate limit %d is negative", c.RateLimit)
 	}
 	if c.ChunkSize < 0 || c.ChunkSize > MaxChunkSize {
-		return bad("chunk size %d outside [1, %d]", c.ChunkSize, MaxChunkSize)
+		return bad("chunk size %d outside [0, %d]", c.ChunkSize, MaxChunkSize)
 	}
 	if c.QueueChunks < 0 {
 		return bad("queue chunks %d is negative", c.QueueChunks)
@@ -177,14 +201,39 @@ func (c *Config) Validate() error {
 	if c.StallTimeout < 0 {
 		return bad("stall timeout %v is negative", c.StallTimeout)
 	}
-	return nil
+	if !c.Insecure {
+		if c.TLS == nil {
+			return bad("no TLS certificate: give the agent a certificate, key and CA (treecast certs issue), or run it with Insecure (plaintext)")
+		}
+		self := c.TLS.Self()
+		if self.Name != c.Name {
+			return bad("name %q differs from the name %q of the TLS certificate", c.Name, self.Name)
+		}
+		if self.Role != identity.RoleNode {
+			return bad("the TLS certificate of %q has role %s, an agent needs role node", self.Name, self.Role)
+		}
+		if len(c.GossipKeys) == 0 {
+			return bad("no gossip key: give the agent the cluster's gossip key (treecast certs gossip-key), or run it with Insecure")
+		}
+	}
+	for _, k := range c.GossipKeys {
+		if len(k) != 16 && len(k) != 24 && len(k) != 32 {
+			return bad("gossip key of %d bytes: want 16, 24 or 32", len(k))
+		}
+	}
+	for ch, who := range c.Publishers {
+		if ch != "*" && (ch == "" || strings.ContainsAny(ch, " ,=:")) {
+			return bad("publisher policy: channel %q", ch)
+		}
+		if len(who) == 0 {
+			return bad("publisher policy: channel %q lists nobody", ch)
+		}
+	}
+	return c.Limits.validate(bad)
 }
 
 // withDefaults returns c with zero fields filled.
 func (c Config) withDefaults() Config {
-	if c.ChunkSize == 0 {
-		c.ChunkSize = DefaultChunkSize
-	}
 	if c.QueueChunks == 0 {
 		c.QueueChunks = DefaultQueueChunks
 	}
@@ -203,6 +252,7 @@ func (c Config) withDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Limits = c.Limits.withDefaults()
 	c.Logger = c.Logger.With("agent", c.Name)
 	if abs, err := filepath.Abs(c.DataDir); err == nil {
 		c.DataDir = abs

@@ -13,22 +13,24 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/identity"
 	"github.com/treecast/treecast/node/nodetest"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
-func client(t *testing.T, addr string) pb.AgentClient {
+// client connects to the agent at addr as the identity as (a certificate of the cluster's CA
+// with role).
+func client(t *testing.T, c *nodetest.Cluster, addr, as string, role identity.Role) pb.AgentClient {
 	t.Helper()
-	return pb.NewAgentClient(clientConn(t, addr))
+	return pb.NewAgentClient(clientConn(t, c, addr, as, role))
 }
 
-func clientConn(t *testing.T, addr string) *grpc.ClientConn {
+func clientConn(t *testing.T, c *nodetest.Cluster, addr, as string, role identity.Role) *grpc.ClientConn {
 	t.Helper()
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := c.Dial(addr, as, role)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func TestPushErrors(t *testing.T) {
 		}
 	})
 	t.Run("submit maps errors to codes", func(t *testing.T) {
-		cl := client(t, src.Addr())
+		cl := client(t, c, src.Addr(), "op", identity.RoleOperator)
 		st, err := cl.Submit(ctx, &pb.SubmitRequest{Object: &pb.SubmitRequest_Digest{Digest: "sha256:" + strings.Repeat("cd", 32)},
 			Target: &pb.Target{Kind: &pb.Target_All{All: true}}})
 		if err == nil {
@@ -122,7 +124,7 @@ func TestPushErrors(t *testing.T) {
 func TestPushStreamErrors(t *testing.T) {
 	c := nodetest.StartCluster(t, 2, nodetest.Options{})
 	recv := c.Agents[1]
-	cl := client(t, recv.Addr())
+	cl := client(t, c, recv.Addr(), "a00", identity.RoleNode)
 	const cs = 4096
 	data := randomBytes(10*cs+100, 11)
 	man := manifestOf(data, cs)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/identity"
 )
 
 // Push an object from one agent to the others of a small loopback cluster.
@@ -19,6 +20,12 @@ func ExampleAgent_Push() {
 	for _, name := range []string{"src", "r1", "r2"} {
 		cfg := node.DefaultConfig(name, filepath.Join(dir, name))
 		cfg.Logger = slog.New(slog.DiscardHandler)
+		// Every gRPC connection is mutual TLS and gossip is encrypted: a cluster CA issues
+		// each agent's certificate (treecast certs does the same on the command line).
+		if err := secure(&cfg, filepath.Join(dir, "certs")); err != nil {
+			fmt.Println(err)
+			return
+		}
 		if len(agents) > 0 {
 			cfg.Join = []string{agents[0].GossipAddr()}
 		}
@@ -45,4 +52,29 @@ func ExampleAgent_Push() {
 	// Output:
 	// r1 true
 	// r2 true
+}
+
+// secure gives cfg a certificate of the cluster CA in certs (made on first use) and the
+// cluster's gossip key.
+func secure(cfg *node.Config, certs string) error {
+	if _, err := os.Stat(certs); err != nil {
+		if err := identity.InitCA(certs); err != nil {
+			return err
+		}
+		if _, err := identity.NewGossipKey(certs); err != nil {
+			return err
+		}
+	}
+	if err := identity.Issue(certs, cfg.Name, identity.RoleNode, []string{"127.0.0.1"}); err != nil {
+		return err
+	}
+	cert, key := identity.Files(certs, cfg.Name)
+	ca, _ := identity.CAFiles(certs)
+	src, err := identity.Load(cert, key, ca)
+	if err != nil {
+		return err
+	}
+	keys, err := identity.ReadGossipKeys(filepath.Join(certs, "gossip.key"))
+	cfg.TLS, cfg.GossipKeys = src, keys
+	return err
 }

@@ -17,7 +17,7 @@ import (
 // once. Memory: one chunk plus the gRPC stream window. count (if not nil) gets the bytes of
 // every chunk received.
 func (a *Agent) fetchObject(ctx context.Context, m Member, digest string, count func(bytes int)) error {
-	cc, err := a.conn(m.Addr)
+	cc, err := a.conn(m.Name, m.Addr)
 	if err != nil {
 		return err
 	}

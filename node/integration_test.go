@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/identity"
 	"github.com/treecast/treecast/node/nodetest"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -138,7 +139,7 @@ func TestSubmit(t *testing.T) {
 	c := nodetest.StartCluster(t, 5, nodetest.Options{Channels: channels, ChunkSize: 8 << 10})
 	data := randomBytes(120_000, 21)
 	path := mustWrite(t, c, 2, "app.tar", data)
-	cl := client(t, c.Agents[2].Addr())
+	cl := client(t, c, c.Agents[2].Addr(), "op", identity.RoleOperator)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	st, err := cl.Submit(ctx, &pb.SubmitRequest{Object: &pb.SubmitRequest_Path{Path: path},
@@ -185,12 +186,12 @@ func TestSubmit(t *testing.T) {
 		}
 	}
 	// The gRPC health service answers for the agent.
-	hr, err := healthpb.NewHealthClient(clientConn(t, c.Agents[1].Addr())).Check(ctx, &healthpb.HealthCheckRequest{Service: "treecast.v1.Agent"})
+	hr, err := healthpb.NewHealthClient(clientConn(t, c, c.Agents[1].Addr(), "op", identity.RoleOperator)).Check(ctx, &healthpb.HealthCheckRequest{Service: "treecast.v1.Agent"})
 	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("health: %v, %v", hr, err)
 	}
 	// Status of a receiver lists the object as complete.
-	sr, err := client(t, c.Agents[1].Addr()).Status(ctx, &pb.StatusRequest{})
+	sr, err := client(t, c, c.Agents[1].Addr(), "op", identity.RoleOperator).Status(ctx, &pb.StatusRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestSubmit(t *testing.T) {
 		t.Errorf("status lists %d members, want 5", len(sr.GetMembers()))
 	}
 	// Fetch serves the whole object from a receiver.
-	fs, err := client(t, c.Agents[3].Addr()).Fetch(ctx, &pb.FetchRequest{Digest: rep.GetDigest()})
+	fs, err := client(t, c, c.Agents[3].Addr(), "a00", identity.RoleNode).Fetch(ctx, &pb.FetchRequest{Digest: rep.GetDigest()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +260,9 @@ func TestDuplicateNameRefused(t *testing.T) {
 	cfg := node.DefaultConfig("a01", t.TempDir())
 	cfg.Join = []string{c.Agents[0].GossipAddr()}
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	if err := c.Secure(&cfg); err != nil {
+		t.Fatal(err)
+	}
 	a, err := node.Start(context.Background(), cfg)
 	if err == nil {
 		a.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -13,6 +14,8 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/treecast/treecast/node/identity"
+	"github.com/treecast/treecast/node/store"
 	"github.com/treecast/treecast/node/transfer"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
@@ -48,7 +51,7 @@ func statusErr(err error) error {
 		code = codes.DataLoss
 	case errors.Is(err, ErrClosed):
 		code = codes.Unavailable
-	case errors.Is(err, ErrDiskFull):
+	case errors.Is(err, ErrDiskFull), errors.Is(err, store.ErrQuota):
 		code = codes.ResourceExhausted
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
@@ -60,13 +63,19 @@ func statusErr(err error) error {
 
 // Push serves a parent's stream: header, holding answer, chunks, subtree results, done.
 func (s *service) Push(stream pb.Agent_PushServer) error {
-	first, err := stream.Recv()
+	first, err := recvWithin(stream, s.a.cfg.Limits.HeaderTimeout)
 	if err != nil {
 		return err
 	}
 	h := first.GetHeader()
 	if h == nil {
 		return statusErr(fmt.Errorf("%w: first message is not a header", ErrBadHeader))
+	}
+	if id, ok := identity.FromContext(stream.Context()); ok && h.GetParent() != id.Name {
+		return status.Errorf(codes.PermissionDenied, "node: %s may not push as %q: a parent pushes under its own name", id.Name, h.GetParent())
+	}
+	if err := s.a.checkManifest(h.GetManifest()); err != nil {
+		return statusErr(err)
 	}
 	man, err := transfer.ManifestFromProto(h.GetManifest())
 	if err != nil {
@@ -97,6 +106,41 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 		return nil
 	}
 	return statusErr(err)
+}
+
+// recvWithin receives the first message of a stream, or fails with DeadlineExceeded when none
+// comes within d: an idle stream holds no goroutine of the agent for long. The receive goes
+// on in its own goroutine, which ends with the stream.
+func recvWithin(stream pb.Agent_PushServer, d time.Duration) (*pb.PushRequest, error) {
+	type res struct {
+		m   *pb.PushRequest
+		err error
+	}
+	c := make(chan res, 1)
+	go func() {
+		m, err := stream.Recv()
+		c <- res{m, err}
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case r := <-c:
+		return r.m, r.err
+	case <-t.C:
+		return nil, status.Errorf(codes.DeadlineExceeded, "node: no Push header within %v", d)
+	}
+}
+
+// checkManifest applies the agent's limits to a manifest from the network.
+func (a *Agent) checkManifest(m *pb.Manifest) error {
+	l := a.cfg.Limits
+	if n := len(m.GetChunkHashes()) + len(m.GetParity().GetParityHashes()); n > l.MaxChunks {
+		return fmt.Errorf("%w: %d chunks, at most %d", ErrManifest, n, l.MaxChunks)
+	}
+	if m.GetSize() > uint64(l.MaxObject) {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrManifest, m.GetSize(), l.MaxObject)
+	}
+	return nil
 }
 
 // grpcDown adapts a server Push stream to the engine's downstream.
@@ -182,6 +226,9 @@ func upToPB(m transfer.UpMsg) *pb.PushResponse {
 func (s *service) Fetch(req *pb.FetchRequest, stream pb.Agent_FetchServer) error {
 	a := s.a
 	a.hang()
+	if id, ok := identity.FromContext(stream.Context()); ok && id.Role != identity.RoleNode && req.GetAllowPartial() {
+		return status.Errorf(codes.PermissionDenied, "node: %s (role %s) may read complete objects only", id.Name, id.Role)
+	}
 	man, partial, err := a.findManifest(req.GetDigest(), req.GetAllowPartial())
 	if err != nil {
 		return statusErr(err)
@@ -193,6 +240,18 @@ func (s *service) Fetch(req *pb.FetchRequest, stream pb.Agent_FetchServer) error
 	ranges := req.GetRanges()
 	if len(ranges) == 0 {
 		ranges = []*pb.ChunkRange{{Start: 0, End: n}}
+	}
+	if len(ranges) > a.cfg.Limits.MaxFetchRanges {
+		return statusErr(fmt.Errorf("%w: %d ranges, at most %d", ErrBadHeader, len(ranges), a.cfg.Limits.MaxFetchRanges))
+	}
+	// Ranges may come in any order but may not overlap: a Fetch sends each chunk at most once.
+	sorted := append([]*pb.ChunkRange(nil), ranges...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].GetStart() < sorted[j].GetStart() })
+	for k, r := range sorted {
+		if k > 0 && r.GetStart() < sorted[k-1].GetEnd() && r.GetStart() < r.GetEnd() {
+			return statusErr(fmt.Errorf("%w: ranges [%d, %d) and [%d, %d) overlap", ErrBadHeader,
+				sorted[k-1].GetStart(), sorted[k-1].GetEnd(), r.GetStart(), r.GetEnd()))
+		}
 	}
 	for _, r := range ranges {
 		if r.GetStart() > r.GetEnd() || r.GetEnd() > n {
@@ -349,7 +408,7 @@ func resultToPB(r Result) *pb.ReceiverResult {
 	if r.OK {
 		st = pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED
 	}
-	return &pb.ReceiverResult{Receiver: r.Receiver, Status: st, Error: r.Err, Elapsed: durationpb.New(r.Elapsed),
+	return &pb.ReceiverResult{Receiver: r.Receiver, Status: st, Error: r.Err, Elapsed: durationpb.New(r.Elapsed), Via: r.Via,
 		BytesReceived: uint64(max(r.BytesIn, 0)), ChunksAlreadyHeld: uint64(max(r.AlreadyHeld, 0)), ChunksDuplicate: uint64(max(r.Duplicates, 0)),
 		ChunksDecoded: uint64(max(r.Decoded, 0))}
 }

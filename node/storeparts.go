@@ -6,6 +6,7 @@ import (
 	"io"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/treecast/treecast/node/store"
 	"github.com/treecast/treecast/node/transfer"
@@ -27,6 +28,8 @@ type objectStore interface {
 	Remove(digest string) error
 	// Objects lists the complete objects and the partial ones.
 	Objects() ([]ObjectStatus, error)
+	// ExpireStaging removes staged objects untouched for ttl that no transfer has open.
+	ExpireStaging(ttl time.Duration) (int, error)
 	Close() error
 }
 
@@ -112,6 +115,8 @@ func (d diskStore) Objects() ([]ObjectStatus, error) {
 }
 
 func (d diskStore) Close() error { return d.s.Close() }
+
+func (d diskStore) ExpireStaging(ttl time.Duration) (int, error) { return d.s.ExpireStaging(ttl) }
 
 func (d diskStore) Remove(digest string) error {
 	dg, err := store.ParseDigest(digest)

@@ -96,6 +96,9 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 	var man transfer.Manifest
 	var size int64
 	chunk := opts.ChunkSize
+	if chunk == 0 {
+		chunk = a.cfg.ChunkSize // 0 still: the plan chooses
+	}
 	if obj.Digest != "" {
 		if man, err = a.resolveObject(obj, 0); err != nil {
 			return Report{}, err
@@ -153,6 +156,9 @@ func (a *Agent) resolveObject(obj Object, chunkSize int) (transfer.Manifest, err
 	if chunkSize <= 0 {
 		chunkSize = a.cfg.ChunkSize
 	}
+	if chunkSize <= 0 {
+		chunkSize = DefaultChunkSize
+	}
 	if chunkSize > MaxChunkSize {
 		return nil, fmt.Errorf("%w: chunk size %d above %d", ErrConfig, chunkSize, MaxChunkSize)
 	}
@@ -179,7 +185,7 @@ func newTransferID() string {
 }
 
 // Put stores the file at path (inside the data directory) in the agent's store, cut in chunks
-// of chunkSize bytes (0: the agent's default), and returns its digest. Cost: one read of the
+// of chunkSize bytes (0: Config.ChunkSize, or DefaultChunkSize), and returns its digest. Cost: one read of the
 // file and one write of its chunks.
 func (a *Agent) Put(path string, chunkSize int) (string, error) {
 	m, err := a.resolveObject(Object{Path: path}, chunkSize)

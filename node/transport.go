@@ -28,7 +28,7 @@ func (g grpcTransport) OpenPush(ctx context.Context, child string) (transfer.Ups
 	if err != nil {
 		return nil, err
 	}
-	c, err := g.a.conn(addr)
+	c, err := g.a.conn(child, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (g grpcTransport) FetchChunk(ctx context.Context, from, digest string, i in
 	if err != nil {
 		return nil, err
 	}
-	c, err := g.a.conn(addr)
+	c, err := g.a.conn(from, addr)
 	if err != nil {
 		return nil, err
 	}

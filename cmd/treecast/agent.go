@@ -83,7 +83,7 @@ lets running streams finish and exits.`,
 	f.StringSliceVar(&channels, "channels", nil, "channels to subscribe to, comma separated")
 	f.StringVar(&cfg.MetricsAddr, "metrics", "", "serve Prometheus /metrics on this HTTP address")
 	f.StringVar(&rateLimit, "rate-limit", "", "cap on bytes sent per second, e.g. 1G, 500M, 64MiB (default: none)")
-	f.IntVar(&cfg.ChunkSize, "chunk", cfg.ChunkSize, "default chunk size in bytes for objects this agent stores")
+	f.IntVar(&cfg.ChunkSize, "chunk", cfg.ChunkSize, "chunk size in bytes of objects this agent stores to push them (0: each push's plan chooses)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("data")

@@ -139,9 +139,11 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 
 	// 1. The cluster: real agents, each joining the earlier ones, until gossip converges.
 	cl, err := nodetest.Start(ctx, cfg.nodes, nodetest.Options{
-		Logger:    logger,
-		ChunkSize: int(cfg.opts.GetChunkSize()),
-		Timeout:   30 * time.Second,
+		Logger:  logger,
+		Timeout: 30 * time.Second,
+		Configure: func(_ int, c *node.Config) {
+			c.ChunkSize = int(cfg.opts.GetChunkSize()) // 0: the plan chooses
+		},
 		Labels: func(i int) map[string]string {
 			r := i / cfg.rack
 			return map[string]string{"dc": "local", "pod": "p" + strconv.Itoa(r/2), "rack": "r" + strconv.Itoa(r)}

@@ -50,13 +50,17 @@ type State interface {
 
 // Config configures an agent's membership.
 type Config struct {
-	Name      string       // the agent's unique name in the cluster
-	Meta      Meta         // what the agent gossips about itself
-	Bind      string       // host:port memberlist binds (UDP and TCP); port 0 picks one
-	Advertise string       // host:port others reach (behind NAT); empty: the bound address
-	Join      []string     // seeds' gossip addresses; empty starts a new cluster
-	State     State        // optional delegate for the gossip state beside membership
-	Log       *slog.Logger // nil: discarded
+	Name      string   // the agent's unique name in the cluster
+	Meta      Meta     // what the agent gossips about itself
+	Bind      string   // host:port memberlist binds (UDP and TCP); port 0 picks one
+	Advertise string   // host:port others reach (behind NAT); empty: the bound address
+	Join      []string // seeds' gossip addresses; empty starts a new cluster
+	State     State    // optional delegate for the gossip state beside membership
+	// Keys encrypt and authenticate every gossip packet and stream (AES-GCM, memberlist's
+	// keyring); the first encrypts, any of them decrypts. A peer without a key is not
+	// admitted: its packets are dropped. Empty: plaintext gossip.
+	Keys [][]byte
+	Log  *slog.Logger // nil: discarded
 	// Filter, a test hook, drops gossip to and from the peers (gossip addresses) it blocks.
 	Filter func(peer string) bool
 	// Tune, a test hook, adjusts memberlist's configuration (faster failure detection).
@@ -134,6 +138,14 @@ func New(cfg Config) (*Gossip, error) {
 	mc.Conflict = delegate{g}
 	mc.Events = delegate{g}
 	mc.Logger = log.New(io.Discard, "", 0)
+	if len(cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(cfg.Keys, cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("membership: gossip keys: %w", err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 	if cfg.Tune != nil {
 		cfg.Tune(mc)
 	}

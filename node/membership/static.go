@@ -74,3 +74,9 @@ func (s *Static) WaitAddr(ctx context.Context, name string, timeout time.Duratio
 func (s *Static) Watch(ctx context.Context, name string) (context.Context, func()) {
 	return s.watches.watch(ctx, name, s.Dead(name))
 }
+
+// Known reports whether the member is known, alive or not.
+func (s *Static) Known(name string) bool {
+	_, ok := s.Member(name)
+	return ok
+}

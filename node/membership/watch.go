@@ -132,3 +132,9 @@ func (w *watches) gone(name string) {
 		c(goneErr(name))
 	}
 }
+
+// Known reports whether the member is known, alive or not.
+func (g *Gossip) Known(name string) bool {
+	_, ok := g.Member(name)
+	return ok
+}

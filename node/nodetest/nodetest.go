@@ -2,6 +2,11 @@
 // TCP, real gossip (memberlist) on loopback, real stores in temporary directories. Tests use
 // [StartCluster]; programs (such as a demo command) use [Start].
 //
+// A cluster is secured as a production one is: a throwaway CA in the cluster's directory
+// issues every agent's certificate (mutual TLS) and gossip is encrypted ([Options].Insecure
+// turns both off). [Cluster.Dial] connects as an operator or a node of the cluster, and
+// [Cluster.Secure] gives an extra agent's configuration its certificate.
+//
 // A test starts a cluster with [StartCluster], which waits for gossip to converge; pushes with
 // [node.Agent.Push] on one of [Cluster.Agents]; checks the receivers' copies with
 // [Cluster.Read]; and waits on any condition with [Cluster.WaitFor] (a deadline, never a
@@ -19,7 +24,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
 	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/identity"
 )
 
 // Options tune a cluster. The zero value gives agents named a00, a01, ... with no labels,
@@ -40,13 +50,78 @@ type Options struct {
 	Logger *slog.Logger
 	// Timeout bounds start-up and gossip convergence (0: 20 s).
 	Timeout time.Duration
+	// Insecure starts the agents without TLS and without a gossip key. By default a cluster
+	// is secured as in production: a throwaway CA in Dir/certs issues every agent's
+	// certificate, and gossip is encrypted with a key made there.
+	Insecure bool
 }
 
 // Cluster is a running set of agents.
 type Cluster struct {
 	Agents []*node.Agent
 	Dirs   []string // data directory of each agent
-	tmp    string   // removed by Close when Start created it
+	// CertDir holds the cluster's CA, gossip key and certificates ("" when insecure).
+	CertDir    string
+	GossipKeys [][]byte
+	tmp        string // removed by Close when Start created it
+}
+
+// Secure gives cfg the TLS certificate of cfg.Name (issued by the cluster's CA on first use)
+// and the cluster's gossip key; on an insecure cluster it sets cfg.Insecure.
+func (c *Cluster) Secure(cfg *node.Config) error {
+	if c.CertDir == "" {
+		cfg.Insecure = true
+		return nil
+	}
+	src, err := c.Identity(cfg.Name, identity.RoleNode)
+	if err != nil {
+		return err
+	}
+	cfg.TLS, cfg.GossipKeys = src, c.GossipKeys
+	return nil
+}
+
+// Identity returns the certificate of name with role, issued by the cluster's CA on first
+// use (for clients: operators, or rogue nodes in tests).
+func (c *Cluster) Identity(name string, role identity.Role) (*identity.Source, error) {
+	if c.CertDir == "" {
+		return nil, fmt.Errorf("nodetest: an insecure cluster has no certificates")
+	}
+	cert, key := identity.Files(c.CertDir, name)
+	if _, err := os.Stat(cert); err != nil {
+		if err := identity.Issue(c.CertDir, name, role, []string{"127.0.0.1"}); err != nil {
+			return nil, err
+		}
+	}
+	ca, _ := identity.CAFiles(c.CertDir)
+	return identity.Load(cert, key, ca)
+}
+
+// Dial opens a gRPC client connection to addr as the identity name with role (over mutual
+// TLS; plaintext on an insecure cluster). The caller closes it.
+func (c *Cluster) Dial(addr, name string, role identity.Role) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if c.CertDir != "" {
+		src, err := c.Identity(name, role)
+		if err != nil {
+			return nil, err
+		}
+		creds = credentials.NewTLS(src.ClientConfig(""))
+	}
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(80<<20)))
+}
+
+func (c *Cluster) initSecurity(base string) error {
+	c.CertDir = filepath.Join(base, "certs")
+	if err := identity.InitCA(c.CertDir); err != nil {
+		return err
+	}
+	path, err := identity.NewGossipKey(c.CertDir)
+	if err != nil {
+		return err
+	}
+	c.GossipKeys, err = identity.ReadGossipKeys(path)
+	return err
 }
 
 // Name returns agent i's name.
@@ -79,6 +154,12 @@ func Start(ctx context.Context, n int, opts Options) (*Cluster, error) {
 		}
 		c.tmp = base
 	}
+	if !opts.Insecure {
+		if err := c.initSecurity(base); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("nodetest: certificates: %w", err)
+		}
+	}
 	for i := range n {
 		dir := filepath.Join(base, Name(i))
 		cfg := node.DefaultConfig(Name(i), dir)
@@ -92,6 +173,10 @@ func Start(ctx context.Context, n int, opts Options) (*Cluster, error) {
 		}
 		if opts.Channels != nil {
 			cfg.Channels = opts.Channels(i)
+		}
+		if err := c.Secure(&cfg); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("nodetest: %s: %w", cfg.Name, err)
 		}
 		if opts.Configure != nil {
 			opts.Configure(i, &cfg)

@@ -87,6 +87,15 @@ func (s *Store) Begin(m Manifest) (*Partial, error) {
 		}
 		return h, nil
 	}
+	s.mu.Unlock()
+	if err := s.checkQuota(m); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if p := s.partials[m.Digest]; p != nil && p.state.Load() == stateActive { // begun meanwhile: share it
+		s.mu.Unlock()
+		return s.Begin(m)
+	}
 	p := &partial{s: s, m: m, ready: make(chan struct{}), refs: 1, whole: sha256.New()}
 	s.partials[m.Digest] = p
 	s.mu.Unlock()

@@ -29,6 +29,7 @@ type Store struct {
 	dir      string
 	openFile OpenFileFunc
 	pathRoot string
+	quota    int64 // bytes; 0: none
 
 	mu        sync.Mutex
 	closed    bool

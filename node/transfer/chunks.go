@@ -100,15 +100,18 @@ func (t *receiver) accept(ctx context.Context, i int, data []byte) error {
 	if prog != nil {
 		t.sendUpAll(*prog)
 	}
+	var err error
 	for _, f := range fwds {
-		if err := f.enqueue(ctx, i, data); err != nil {
-			return err
+		if ferr := f.enqueue(ctx, i, data); ferr != nil && err == nil {
+			err = ferr
 		}
 	}
+	// The object is whole: commit it even when the stream that brought the last chunk is
+	// ending (its context cancelled), or the receiver would hold everything and stall.
 	if complete {
 		t.commit()
 	}
-	return nil
+	return err
 }
 
 // groupDoneLocked reports whether every data chunk of group g is held.

@@ -98,7 +98,8 @@ func (f *forwarder) sendCut(ctx context.Context, up Upstream, first Frame) error
 		if f.e.cfg.Corrupt != nil && fr.Offset == 0 {
 			data = f.e.cfg.Corrupt(f.hdr.Child, fr.Index, data)
 		}
-		if err := up.SendFrame(Frame{Index: fr.Index, Offset: fr.Offset, Data: data, More: fr.More}); err != nil {
+		out := Frame{Index: fr.Index, Offset: fr.Offset, Data: data, More: fr.More}
+		if err := f.sendTimed(func() error { return up.SendFrame(out) }); err != nil {
 			return fmt.Errorf("send chunk %d: %w", fr.Index, err)
 		}
 		f.e.m.BytesOut.Add(float64(len(data)))
@@ -121,10 +122,11 @@ func (f *forwarder) sendCut(ctx context.Context, up Upstream, first Frame) error
 }
 
 // sendWhole sends a chunk the forwarder holds as frames.
-func sendWhole(up Upstream, i int, data []byte) error {
+func (f *forwarder) sendWhole(up Upstream, i int, data []byte) error {
 	for off := 0; ; off += FrameSize {
 		end := min(off+FrameSize, len(data))
-		if err := up.SendFrame(Frame{Index: i, Offset: off, Data: data[off:end], More: end < len(data)}); err != nil {
+		fr := Frame{Index: i, Offset: off, Data: data[off:end], More: end < len(data)}
+		if err := f.sendTimed(func() error { return up.SendFrame(fr) }); err != nil {
 			return err
 		}
 		if end == len(data) {

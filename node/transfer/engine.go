@@ -39,6 +39,13 @@ type Config struct {
 	StallTimeout time.Duration
 	// Corrupt, a test hook, may alter a chunk this agent sends on a Push stream to child.
 	Corrupt func(child string, index int, data []byte) []byte
+	// Limits on a plan received from a parent: the agents it names, this agent's children in
+	// one stripe, and the depth of this agent's subtree (0: none). A plan past them is
+	// refused with ErrBadHeader before anything is allocated for it.
+	MaxPlanNodes, MaxFanout, MaxDepth int
+	// SendTimeout fails a child that takes nothing for that long (it stopped reading): it is
+	// reported failed, not reopened, and its subtree is re-attached. 0: none.
+	SendTimeout time.Duration
 }
 
 // Deps are the engine's parts, given by the agent.
@@ -157,6 +164,9 @@ func (e *Engine) attach(hdr Header) (*receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: plan: %w", ErrBadHeader, err)
 	}
+	if err := e.checkPlan(p); err != nil {
+		return nil, fmt.Errorf("%w: plan: %w", ErrBadHeader, err)
+	}
 	if hdr.Stripe < 0 || hdr.Stripe >= p.Stripes() {
 		return nil, fmt.Errorf("%w: stripe %d of %d", ErrBadHeader, hdr.Stripe, p.Stripes())
 	}
@@ -247,6 +257,34 @@ func (e *Engine) detach(t *receiver) {
 	}
 	e.m.transfers.WithLabelValues("receiver", result).Inc()
 	e.m.duration.WithLabelValues("receiver").Observe(time.Since(t.start).Seconds())
+}
+
+// checkPlan applies the plan limits of the engine's Config to a plan from the network. Cost:
+// O(nodes of this agent's subtrees), bounded by MaxDepth levels.
+func (e *Engine) checkPlan(p Plan) error {
+	if n, ok := p.(interface{ Nodes() []string }); ok && e.cfg.MaxPlanNodes > 0 {
+		if k := len(n.Nodes()); k > e.cfg.MaxPlanNodes {
+			return fmt.Errorf("%d agents, at most %d", k, e.cfg.MaxPlanNodes)
+		}
+	}
+	for s := range p.Stripes() {
+		level := []string{e.cfg.Name}
+		for depth := 0; len(level) > 0; depth++ {
+			if e.cfg.MaxDepth > 0 && depth > e.cfg.MaxDepth {
+				return fmt.Errorf("stripe %d goes more than %d levels below %s", s, e.cfg.MaxDepth, e.cfg.Name)
+			}
+			var next []string
+			for _, n := range level {
+				c := p.Children(n, s)
+				if e.cfg.MaxFanout > 0 && len(c) > e.cfg.MaxFanout {
+					return fmt.Errorf("%s has %d children in stripe %d, at most %d", n, len(c), s, e.cfg.MaxFanout)
+				}
+				next = append(next, c...)
+			}
+			level = next
+		}
+	}
+	return nil
 }
 
 // LocalChunk serves chunk i of digest from a complete object, or from a transfer in progress

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -53,6 +54,9 @@ type forwarder struct {
 	skipped  int           // chunks the child already held
 	sentBits []byte        // chunks sent on the stream
 	resultOK map[string]bool
+	// inSubtree are the receivers this child may report for.
+	inSubtree map[string]bool
+	sending   atomic.Int64 // when the send in progress began (unix ns), 0 when none
 
 	// Cut-through (cut.go): frames of the chunk being passed on as it arrives. Under lagMu:
 	frames   chan Frame
@@ -91,18 +95,59 @@ const (
 )
 
 func newForwarder(e *Engine, hdr Header, backlog []int, read func(int) ([]byte, error), subtree []string, report func(UpMsg)) *forwarder {
-	return &forwarder{
+	f := &forwarder{
 		e: e, hdr: hdr, backlog: backlog, read: read, report: report, subtree: subtree,
-		queue:    make(chan queued, e.cfg.QueueChunks),
-		lagged:   make(chan struct{}, 1),
-		finished: make(chan struct{}),
-		aborted:  make(chan struct{}),
-		stopped:  make(chan struct{}),
-		done:     make(chan struct{}),
-		resultOK: map[string]bool{},
-		frames:   make(chan Frame, framesPerChunk(hdr.Manifest)+2),
-		cutIdx:   map[int]bool{},
+		queue:     make(chan queued, e.cfg.QueueChunks),
+		lagged:    make(chan struct{}, 1),
+		finished:  make(chan struct{}),
+		aborted:   make(chan struct{}),
+		stopped:   make(chan struct{}),
+		done:      make(chan struct{}),
+		resultOK:  map[string]bool{},
+		inSubtree: map[string]bool{},
+		frames:    make(chan Frame, framesPerChunk(hdr.Manifest)+2),
+		cutIdx:    map[int]bool{},
 	}
+	for _, r := range subtree {
+		f.inSubtree[r] = true
+	}
+	return f
+}
+
+// errSendTimeout ends the stream of a child that took nothing for Config.SendTimeout.
+var errSendTimeout = errors.New("transfer: the child took nothing within the send timeout (it stopped reading)")
+
+// sendTimed runs one send, marking it in progress for watchSends.
+func (f *forwarder) sendTimed(send func() error) error {
+	f.sending.Store(time.Now().UnixNano())
+	err := send()
+	f.sending.Store(0)
+	return err
+}
+
+// watchSends cancels the stream with errSendTimeout when one send has been blocked for d
+// (the child's flow-control window stayed full: it stopped reading). It returns a function
+// that stops watching.
+func (f *forwarder) watchSends(ctx context.Context, cancel context.CancelCauseFunc, d time.Duration) func() {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(max(d/4, time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				if t := f.sending.Load(); t != 0 && now.UnixNano()-t > int64(d) {
+					cancel(errSendTimeout)
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // framesPerChunk is how many frames a chunk of m takes at most.
@@ -247,7 +292,8 @@ func (f *forwarder) drain() {
 func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) []string {
 	s, child := f.hdr.Stripe, f.hdr.Child
 	var next []*forwarder
-	_, reported := f.resultOK[child] // a child that reported its failure is not retried
+	_, reported := f.resultOK[child]                        // a child that reported its failure is not retried
+	reported = reported || errors.Is(cause, errSendTimeout) // nor one that stopped reading
 	attempt := f.attempt
 	if f.sent > 0 { // the stream made progress: the child was alive and reading
 		attempt = 0
@@ -278,6 +324,14 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 		f.e.m.repairs.Inc()
 		f.e.log.Warn("re-attaching orphaned subtree", "transfer", f.hdr.Transfer, "failed", child, "stripe", s, "orphans", grand)
 		for _, g := range grand {
+			if !f.e.members.Known(g) {
+				// Not a member of the cluster (a plan naming strangers): its subtree fails at
+				// once instead of costing a dial timeout per level.
+				for _, r := range subtreeOf(f.host.overlay(), g, s) {
+					f.report(UpMsg{Receiver: r, Final: true, Err: fmt.Sprintf("%v: %s (stripe %d): not a member of the cluster", ErrChildFailed, g, s)})
+				}
+				continue
+			}
 			next = append(next, f.host.adopt(s, g, 0))
 		}
 	}
@@ -319,13 +373,21 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 			err = cause
 		}
 	}()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer func() {
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, errSendTimeout) {
+			err = cause
+		}
+	}()
+	if d := f.e.cfg.SendTimeout; d > 0 {
+		defer f.watchSends(ctx, cancel, d)()
+	}
 	up, err := f.e.net.OpenPush(ctx, f.hdr.Child)
 	if err != nil {
 		return err
 	}
-	if err := up.SendHeader(f.hdr); err != nil {
+	if err := f.sendTimed(func() error { return up.SendHeader(f.hdr) }); err != nil {
 		return fmt.Errorf("send header: %w", err)
 	}
 	held, err := up.RecvHeld()
@@ -338,7 +400,7 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 
 	sendErr := f.send(ctx, up, held)
 	if sendErr != nil {
-		cancel()
+		cancel(nil)
 		<-upErr
 		return sendErr
 	}
@@ -362,7 +424,7 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 		if f.e.cfg.Corrupt != nil {
 			data = f.e.cfg.Corrupt(f.hdr.Child, i, data)
 		}
-		if err := sendWhole(up, i, data); err != nil {
+		if err := f.sendWhole(up, i, data); err != nil {
 			return fmt.Errorf("send chunk %d: %w", i, err)
 		}
 		bitSet(f.sentBits, i)
@@ -457,6 +519,13 @@ func (f *forwarder) relay(up Upstream) error {
 		}
 		if err != nil {
 			return err
+		}
+		if !f.inSubtree[m.Receiver] {
+			// A child vouches only for its own subtree of the plan.
+			f.e.m.reportsRejected.Inc()
+			f.e.log.Warn("report for a receiver outside the child's subtree ignored", "transfer", f.hdr.Transfer,
+				"child", f.hdr.Child, "receiver", m.Receiver)
+			continue
 		}
 		if m.Final {
 			f.resultOK[m.Receiver] = m.OK

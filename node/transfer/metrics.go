@@ -9,24 +9,25 @@ import (
 // Metrics are the engine's Prometheus instruments. BytesIn and BytesOut are shared with the
 // agent's other senders and receivers (Fetch answers, catch-ups).
 type Metrics struct {
-	BytesIn       prometheus.Counter
-	BytesOut      prometheus.Counter
-	chunksIn      prometheus.Counter
-	chunksOut     prometheus.Counter
-	chunksCut     prometheus.Counter // chunks passed on frame by frame as they arrived
-	chunksBad     prometheus.Counter
-	chunksDup     prometheus.Counter
-	transfers     *prometheus.CounterVec // by role (source, receiver) and result
-	active        prometheus.Gauge
-	errors        *prometheus.CounterVec // by kind
-	duration      *prometheus.HistogramVec
-	refetchChunks prometheus.Counter
-	repairs       prometheus.Counter // orphaned subtrees re-attached
-	chunksDecoded prometheus.Counter // data chunks rebuilt from Reed-Solomon parity
-	queued        prometheus.Gauge   // bytes waiting in forwarder queues
-	queuedMax     prometheus.Gauge   // high-water mark of queued
-	queuedNow     atomic.Int64
-	queuedPeak    atomic.Int64
+	BytesIn         prometheus.Counter
+	BytesOut        prometheus.Counter
+	chunksIn        prometheus.Counter
+	chunksOut       prometheus.Counter
+	chunksCut       prometheus.Counter // chunks passed on frame by frame as they arrived
+	chunksBad       prometheus.Counter
+	chunksDup       prometheus.Counter
+	transfers       *prometheus.CounterVec // by role (source, receiver) and result
+	active          prometheus.Gauge
+	errors          *prometheus.CounterVec // by kind
+	duration        *prometheus.HistogramVec
+	refetchChunks   prometheus.Counter
+	repairs         prometheus.Counter // orphaned subtrees re-attached
+	reportsRejected prometheus.Counter // results a child sent for receivers outside its subtree
+	chunksDecoded   prometheus.Counter // data chunks rebuilt from Reed-Solomon parity
+	queued          prometheus.Gauge   // bytes waiting in forwarder queues
+	queuedMax       prometheus.Gauge   // high-water mark of queued
+	queuedNow       atomic.Int64
+	queuedPeak      atomic.Int64
 }
 
 // addQueued tracks the bytes waiting in forwarder queues and their high-water mark.
@@ -73,6 +74,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		chunksDecoded: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_chunks_decoded_total", Help: "Data chunks rebuilt from Reed-Solomon parity instead of received.",
 		}),
+		reportsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_reports_rejected_total", Help: "Progress or results a child sent for receivers outside its own subtree of the plan (ignored).",
+		}),
 		repairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_repairs_total", Help: "Subtrees re-attached to this agent after their parent failed.",
 		}),
@@ -97,7 +101,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
 		}, []string{"role"}),
 	}
-	reg.MustRegister(m.BytesIn, m.BytesOut, m.chunksIn, m.chunksOut, m.chunksCut, m.chunksBad, m.chunksDup, m.refetchChunks, m.repairs, m.chunksDecoded,
+	reg.MustRegister(m.BytesIn, m.BytesOut, m.chunksIn, m.chunksOut, m.chunksCut, m.chunksBad, m.chunksDup, m.refetchChunks, m.repairs, m.reportsRejected, m.chunksDecoded,
 		m.transfers, m.active, m.queued, m.queuedMax, m.errors, m.duration)
 	return m
 }

@@ -42,8 +42,10 @@ type Partial interface {
 
 // Members is what the engine needs of the membership view.
 type Members interface {
-	// Alive reports whether gossip lists the member as alive.
+	// Alive reports whether gossip lists the member as alive; Known whether gossip knows it
+	// at all (alive or dead).
 	Alive(name string) bool
+	Known(name string) bool
 	// Watch returns a context cancelled, with a cause wrapping membership.ErrMemberGone, when
 	// the member is declared dead; the function stops watching.
 	Watch(ctx context.Context, name string) (context.Context, func())

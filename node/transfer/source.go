@@ -122,7 +122,8 @@ type tally struct {
 	cb       func(Event)
 }
 
-func (st *tally) report(m UpMsg) {
+// report records a message of child's subtree: a result is vouched for by child.
+func (st *tally) report(child string, m UpMsg) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if _, known := st.results[m.Receiver]; !known {
@@ -136,7 +137,7 @@ func (st *tally) report(m UpMsg) {
 			return // first verdict wins, verified over failed
 		}
 		st.results[m.Receiver] = Result{Receiver: m.Receiver, OK: m.OK, Err: m.Err, Elapsed: time.Since(st.start),
-			AlreadyHeld: m.AlreadyHeld, Duplicates: m.Duplicates, BytesIn: m.BytesIn, Decoded: m.Decoded}
+			AlreadyHeld: m.AlreadyHeld, Duplicates: m.Duplicates, BytesIn: m.BytesIn, Decoded: m.Decoded, Via: child}
 		ev.Final, ev.OK, ev.Err = true, m.OK, m.Err
 		if m.OK {
 			ev.Held = st.total
@@ -183,7 +184,7 @@ func (h *source) adopt(s int, child string, attempt int) *forwarder {
 			return h.read(i)
 		}
 	}
-	f := newForwarder(h.e, hdr, h.lay.chunks(s), read, subtreeOf(h.plan, child, s), h.st.report)
+	f := newForwarder(h.e, hdr, h.lay.chunks(s), read, subtreeOf(h.plan, child, s), func(m UpMsg) { h.st.report(child, m) })
 	f.limiter, f.host, f.attempt = h.limiter, h, attempt
 	f.finish()
 	f.start(h.ctx)

@@ -91,6 +91,9 @@ type Result struct {
 	// Decoded counts the data chunks it rebuilt from parity instead of receiving them.
 	Decoded int
 	BytesIn int64
+	// Via is the source's child whose stream carried the result: the agent that vouched for
+	// it (a child's reports count only for receivers in its own subtree of the plan).
+	Via string
 }
 
 // Report is the outcome of a push: one Result per receiver, sorted by name.

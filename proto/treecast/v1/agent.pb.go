@@ -1411,6 +1411,9 @@ type ReceiverResult struct {
 	ChunksDuplicate uint64 `protobuf:"varint,7,opt,name=chunks_duplicate,json=chunksDuplicate,proto3" json:"chunks_duplicate,omitempty"`
 	// Data chunks it rebuilt from parity instead of receiving them.
 	ChunksDecoded uint64 `protobuf:"varint,8,opt,name=chunks_decoded,json=chunksDecoded,proto3" json:"chunks_decoded,omitempty"`
+	// In the source's report: its child whose stream carried this result, the agent that
+	// vouched for it (a child's reports count only for receivers in its own subtree).
+	Via           string `protobuf:"bytes,9,opt,name=via,proto3" json:"via,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1499,6 +1502,13 @@ func (x *ReceiverResult) GetChunksDecoded() uint64 {
 		return x.ChunksDecoded
 	}
 	return 0
+}
+
+func (x *ReceiverResult) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
 }
 
 // Report ends a push: the result of every receiver.
@@ -2935,7 +2945,7 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"chunksHeld\x12!\n" +
 	"\fchunks_total\x18\x03 \x01(\x04R\vchunksTotal\x12\x1d\n" +
 	"\n" +
-	"bytes_held\x18\x04 \x01(\x04R\tbytesHeld\"\xd5\x02\n" +
+	"bytes_held\x18\x04 \x01(\x04R\tbytesHeld\"\xe7\x02\n" +
 	"\x0eReceiverResult\x12\x1a\n" +
 	"\breceiver\x18\x01 \x01(\tR\breceiver\x123\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1b.treecast.v1.ReceiverStatusR\x06status\x12\x14\n" +
@@ -2944,7 +2954,8 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x0ebytes_received\x18\x05 \x01(\x04R\rbytesReceived\x12.\n" +
 	"\x13chunks_already_held\x18\x06 \x01(\x04R\x11chunksAlreadyHeld\x12)\n" +
 	"\x10chunks_duplicate\x18\a \x01(\x04R\x0fchunksDuplicate\x12%\n" +
-	"\x0echunks_decoded\x18\b \x01(\x04R\rchunksDecoded\"\xd0\x01\n" +
+	"\x0echunks_decoded\x18\b \x01(\x04R\rchunksDecoded\x12\x10\n" +
+	"\x03via\x18\t \x01(\tR\x03via\"\xd0\x01\n" +
 	"\x06Report\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12\x16\n" +
