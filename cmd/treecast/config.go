@@ -15,20 +15,21 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// The agent's configuration: a YAML file (--config FILE, or the TREECAST_CONFIG variable)
-// whose keys are the names of the agent command's flags, TREECAST_* environment variables
-// named after the same flags, and the flags themselves. For each flag the first of these
-// that gives a value wins:
+// The agent's configuration: YAML files whose keys are the names of the agent command's
+// flags (--config FILE, repeated or comma-separated, or the TREECAST_CONFIG variable; a key
+// of a later file wins over the same key of an earlier one), TREECAST_* environment
+// variables named after the same flags, and the flags themselves. For each flag the first of
+// these that gives a value wins:
 //
-//	the command line  >  TREECAST_<FLAG> (upper case, '-' as '_')  >  the file  >  the default
+//	the command line  >  TREECAST_<FLAG> (upper case, '-' as '_')  >  the files  >  the default
 //
 // The mapping is built from the command's flag set when the command runs, so a flag added to
 // the agent command is a configuration key and an environment variable with no further code.
-// A key of the file that names no flag is an error, and so is a value the flag does not
+// A key of a file that names no flag is an error, and so is a value the flag does not
 // accept; both messages name the file, the line, the key and the value. An environment
 // variable that is set but empty counts as unset.
 //
-// Values in the file are YAML scalars (strings, numbers, booleans), lists for list flags
+// Values in a file are YAML scalars (strings, numbers, booleans), lists for list flags
 // (join, channels, labels; a comma-separated string is accepted too, as on the command line)
 // and, for key=value lists such as labels, mappings:
 //
@@ -41,7 +42,7 @@ import (
 const (
 	// envPrefix starts every environment variable of the agent's configuration.
 	envPrefix = "TREECAST_"
-	// configEnv names the configuration file when --config is not given.
+	// configEnv names the configuration files (comma-separated) when --config is not given.
 	configEnv = envPrefix + "CONFIG"
 	// maxConfigBytes bounds the configuration file read.
 	maxConfigBytes = 1 << 20
@@ -56,14 +57,15 @@ var notConfigKeys = map[string]bool{"help": true, "config": true, "print-config"
 // calls [printConfigIfAsked] once the flags are validated.
 func bindConfig(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.String("config", "", "YAML configuration file whose keys are this command's flag names (env "+configEnv+"); flags and "+envPrefix+"* variables override it")
+	f.StringSlice("config", nil, "YAML configuration files whose keys are this command's flag names, a key of a later file winning (env "+configEnv+"); flags and "+envPrefix+"* variables override them")
 	f.Bool("print-config", false, "print the effective configuration as YAML (the input of --config) and exit")
 	cmd.Long += `
 
-Configuration: every flag is also a key of the --config YAML file (name: n1, join: [a:7946],
-labels: {rack: r1}) and an environment variable (` + envPrefix + `NAME, ` + envPrefix + `GOSSIP_ADVERTISE, ...).
-A flag on the command line wins over the variable, which wins over the file, which wins over
-the default. --print-config prints the result, after validation, and exits.`
+Configuration: every flag is also a key of the --config YAML files (name: n1, join: [a:7946],
+labels: {rack: r1}; of several files, the later wins) and an environment variable
+(` + envPrefix + `NAME, ` + envPrefix + `GOSSIP_ADVERTISE, ...). A flag on the command line wins over the variable,
+which wins over the files, which win over the default. --print-config prints the result,
+after validation, and exits.`
 	prev := cmd.PreRunE
 	cmd.PreRunE = func(c *cobra.Command, args []string) error {
 		if err := applyConfig(c.Flags(), os.LookupEnv); err != nil {
@@ -84,24 +86,33 @@ func envName(name string) string {
 
 // configEntry is one key of the configuration file.
 type configEntry struct {
+	path  string
 	line  int
 	value *yaml.Node
 }
 
 // applyConfig sets the flags of fs not changed on the command line from the variables lookup
-// finds or else from the configuration file (--config, or the TREECAST_CONFIG variable).
-// Each flag is set at most once, so list flags are replaced, never appended to. Cost: one
-// read of the file.
+// finds or else from the configuration files (--config, or the TREECAST_CONFIG variable; of
+// several files, a key of a later one wins). Each flag is set at most once, so list flags
+// are replaced, never appended to. Cost: one read of each file.
 func applyConfig(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
-	path, _ := fs.GetString("config")
-	if path == "" {
-		path, _ = lookupSet(lookup, configEnv)
+	paths, _ := fs.GetStringSlice("config")
+	if !fs.Changed("config") {
+		if v, ok := lookupSet(lookup, configEnv); ok {
+			var err error
+			if paths, err = splitCSV(v); err != nil {
+				return fmt.Errorf("environment %s=%q: %w", configEnv, v, err)
+			}
+		}
 	}
-	var file map[string]configEntry
-	if path != "" {
-		var err error
-		if file, err = loadConfigFile(path, fs); err != nil {
+	file := map[string]configEntry{}
+	for _, path := range paths {
+		entries, err := loadConfigFile(path, fs)
+		if err != nil {
 			return err
+		}
+		for k, e := range entries {
+			file[k] = e
 		}
 	}
 	var err error
@@ -117,7 +128,7 @@ func applyConfig(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
 		}
 		if e, ok := file[fl.Name]; ok {
 			if set := setFlagNode(fl, e.value); set != nil {
-				err = fmt.Errorf("config %s: line %d: key %q: value %s: %w", path, e.line, fl.Name, nodeText(e.value), set)
+				err = fmt.Errorf("config %s: line %d: key %q: value %s: %w", e.path, e.line, fl.Name, nodeText(e.value), set)
 			}
 		}
 	})
@@ -171,7 +182,7 @@ func loadConfigFile(path string, fs *pflag.FlagSet) (map[string]configEntry, err
 		if prev, dup := entries[k.Value]; dup {
 			return nil, fmt.Errorf("config %s: line %d: key %q repeats line %d", path, k.Line, k.Value, prev.line)
 		}
-		entries[k.Value] = configEntry{line: k.Line, value: v}
+		entries[k.Value] = configEntry{path: path, line: k.Line, value: v}
 	}
 	return entries, nil
 }

@@ -90,6 +90,31 @@ verbose: true
 	}
 }
 
+// TestConfigFiles: of several files, a key of a later one replaces the same key of an
+// earlier one (a list whole); keys of the earlier ones stay.
+func TestConfigFiles(t *testing.T) {
+	data := t.TempDir()
+	first := writeConfig(t, "name: n1\ndata: "+data+"\nlabels: {dc: east, rack: r1}\nchannels: [web]\n")
+	second := writeConfig(t, "labels: {rack: r2}\n")
+	for _, args := range [][]string{
+		{"--config", first, "--config", second},
+		{"--config", first + "," + second},
+	} {
+		got := printedConfig(t, args...)
+		if !reflect.DeepEqual(got["labels"], []any{"rack=r2"}) || got["name"] != "n1" || !reflect.DeepEqual(got["channels"], []any{"web"}) {
+			t.Errorf("%v: labels %v name %v channels %v, want [rack=r2] n1 [web]", args, got["labels"], got["name"], got["channels"])
+		}
+	}
+	t.Setenv("TREECAST_CONFIG", first+","+second)
+	if got := printedConfig(t); !reflect.DeepEqual(got["labels"], []any{"rack=r2"}) {
+		t.Errorf("TREECAST_CONFIG=%s,%s: labels %v, want [rack=r2]", first, second, got["labels"])
+	}
+	bad := writeConfig(t, "name: n1\nrack: r1\n")
+	if _, _, err := run(t, "agent", "--config", first, "--config", bad, "--print-config"); err == nil || !strings.Contains(err.Error(), bad+": line 2: unknown key \"rack\"") {
+		t.Errorf("second file with an unknown key: %v, want an error naming the file, line and key", err)
+	}
+}
+
 // TestConfigRoundTrip: what --print-config prints is a configuration file that yields itself.
 func TestConfigRoundTrip(t *testing.T) {
 	out, _, err := run(t, "agent", "--name", "n1", "--data", t.TempDir(), "--labels", "rack=r1", "--join", "127.0.0.1:9", "--rate-limit", "1G", "--print-config")
