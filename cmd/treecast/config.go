@@ -336,7 +336,7 @@ func printConfigIfAsked(cmd *cobra.Command) (bool, error) {
 // order of the keys, typed as the flags are.
 func effectiveConfig(fs *pflag.FlagSet) ([]byte, error) {
 	m := &yaml.Node{Kind: yaml.MappingNode,
-		HeadComment: "effective configuration: flags > " + envPrefix + "* variables > config file > defaults"}
+		HeadComment: "effective configuration: flags > " + envPrefix + "* variables > config files > defaults"}
 	for _, name := range configKeys(fs) {
 		fl := fs.Lookup(name)
 		k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name}

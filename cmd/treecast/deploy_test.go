@@ -187,6 +187,27 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("StateDirectory=%q: want the data directory %s created for the user", sd, data)
 	}
 
+	// The TLS keys of agent.yaml (commented until the agent takes them) name files of the
+	// configuration directory, which the unit can read.
+	exText, err := os.ReadFile(filepath.Join("deploy", "agent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := agentFlagNames()
+	tlsKeys := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^(#\s*)?(tls-cert|tls-key|tls-ca|gossip-key):\s*(\S+)`).FindAllStringSubmatch(string(exText), -1) {
+		tlsKeys[m[2]] = true
+		if cd := u.last("Service", "ConfigurationDirectory"); !strings.HasPrefix(m[3], "/etc/"+cd+"/") {
+			t.Errorf("agent.yaml: %s: %s is not in the configuration directory /etc/%s", m[2], m[3], cd)
+		}
+		if flags[m[2]] && m[1] != "" {
+			t.Errorf("treecast agent has --%s now: uncomment it in agent.yaml", m[2])
+		}
+	}
+	if len(tlsKeys) != 4 {
+		t.Errorf("agent.yaml shows TLS keys %v, want tls-cert, tls-key, tls-ca and gossip-key", tlsKeys)
+	}
+
 	t.Run("systemd-analyze", func(t *testing.T) {
 		sa, err := exec.LookPath("systemd-analyze")
 		if err != nil {
@@ -417,16 +438,11 @@ func TestDockerfile(t *testing.T) {
 	if !haveBinary || !haveCA {
 		t.Errorf("final stage: binary copied %v, CA roots copied %v; want both", haveBinary, haveCA)
 	}
-	if uid, err := strconv.Atoi(user[0]); len(user) == 0 || err != nil || uid == 0 {
-		t.Errorf("final USER %v: want a numeric non-root uid (an empty base has no /etc/passwd)", user)
+	if len(user) == 0 {
+		t.Fatalf("the final stage sets no USER: the agent would run as root")
 	}
-	for i, in := range final.instrs {
-		if in.cmd == "USER" && slices.ContainsFunc(final.instrs[i+1:], func(x dockerInstr) bool { return x.cmd == "USER" }) {
-			continue
-		}
-		if in.cmd == "USER" && i < slices.IndexFunc(final.instrs, func(x dockerInstr) bool { return x.cmd == "COPY" }) {
-			t.Errorf("Dockerfile:%d: USER before the files are copied", in.line)
-		}
+	if uid, err := strconv.Atoi(user[0]); err != nil || uid == 0 {
+		t.Errorf("final USER %v: want a numeric non-root uid (an empty base has no /etc/passwd)", user)
 	}
 	if !slices.Equal(entry, []string{"/usr/local/bin/treecast"}) {
 		t.Errorf("ENTRYPOINT %v, want [/usr/local/bin/treecast]", entry)
