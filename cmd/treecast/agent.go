@@ -56,6 +56,9 @@ lets running streams finish and exits.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
+			if printed, err := printConfigIfAsked(cmd); printed {
+				return err
+			}
 			ctx := cmd.Context()
 			a, err := node.Start(ctx, cfg)
 			if err != nil {
@@ -87,6 +90,7 @@ lets running streams finish and exits.`,
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("data")
+	bindConfig(cmd)
 	return cmd
 }
 
