@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/identity"
 )
 
 func init() { commands = append(commands, newAgentCmd) }
@@ -21,6 +22,8 @@ func newAgentCmd() *cobra.Command {
 		channels  []string
 		rateLimit string
 		verbose   bool
+		gossipKey string
+		quota     string
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --name N --data DIR --listen ADDR --gossip ADDR [--join ADDR,...]",
@@ -31,7 +34,12 @@ The agent joins the cluster by gossip (--join lists seed agents' gossip addresse
 treecast gRPC API on --listen (Submit, Push, Fetch, Status, and the gRPC health service),
 stores objects under --data, and forwards pushed chunks to its children in the plan. Port 0
 picks a free port; the bound addresses are logged at start. On SIGTERM it leaves the cluster,
-lets running streams finish and exits.`,
+lets running streams finish and exits.
+
+Every gRPC connection is mutual TLS: --tls-cert and --tls-key name the agent's certificate
+(its name must be --name, its role node) and --tls-ca the cluster's CA; --gossip-key
+encrypts gossip. 'treecast certs' makes all of them. --insecure runs without either
+(plaintext: anyone who reaches the ports is trusted).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -48,15 +56,36 @@ lets running streams finish and exits.`,
 				}
 				cfg.Labels[strings.TrimSpace(k)] = strings.TrimSpace(v)
 			}
+			if quota != "" {
+				if cfg.Limits.StoreQuota, err = parseSize(quota); err != nil {
+					return usageErr(fmt.Errorf("--store-quota: %w", err))
+				}
+			}
 			level := slog.LevelInfo
 			if verbose {
 				level = slog.LevelDebug
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			if err := cfg.Validate(); err != nil {
+			// Everything but the certificates first: a configuration can be checked and printed
+			// on a machine that does not hold them.
+			probe := cfg
+			probe.Insecure = true
+			if err := probe.Validate(); err != nil {
 				return err
 			}
 			if printed, err := printConfigIfAsked(cmd); printed {
+				return err
+			}
+			if cfg.TLS, err = tlsSource(cmd); err != nil {
+				return err
+			}
+			cfg.Insecure = cfg.TLS == nil
+			if gossipKey != "" {
+				if cfg.GossipKeys, err = identity.ReadGossipKeys(gossipKey); err != nil {
+					return fmt.Errorf("--gossip-key: %w", err)
+				}
+			}
+			if err := cfg.Validate(); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
@@ -88,6 +117,11 @@ lets running streams finish and exits.`,
 	f.StringVar(&rateLimit, "rate-limit", "", "cap on bytes sent per second, e.g. 1G, 500M, 64MiB (default: none)")
 	f.IntVar(&cfg.ChunkSize, "chunk", cfg.ChunkSize, "chunk size in bytes of objects this agent stores to push them (0: each push's plan chooses)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	f.StringVar(&gossipKey, "gossip-key", "", "file of the cluster's gossip key(s), from 'treecast certs gossip-key' (the first encrypts)")
+	f.StringVar(&quota, "store-quota", "", "bound on the store's bytes, complete and staged objects together (default: none)")
+	f.DurationVar(&cfg.Limits.StagingTTL, "staging-ttl", node.DefaultLimits().StagingTTL, "remove staged objects untouched for this long")
+	f.DurationVar(&cfg.Limits.SendTimeout, "send-timeout", node.DefaultLimits().SendTimeout, "fail a child that takes nothing for this long")
+	addTLSFlags(cmd, identity.RoleNode)
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("data")
 	bindConfig(cmd)

@@ -31,6 +31,7 @@ func TestAgentFlagErrors(t *testing.T) {
 // TestAgentRunsUntilCancelled starts the agent command and stops it as SIGTERM does (the
 // command's context ends).
 func TestAgentRunsUntilCancelled(t *testing.T) {
+	setEnv(t, agentTLSEnv(t, testCerts(t), "n1"))
 	root := newRoot()
 	out := &syncBuffer{}
 	root.SetOut(out)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
@@ -17,7 +19,8 @@ const memberStatusTimeout = 3 * time.Second
 // memberStatuses asks every alive member the agent lists (itself included, from st) for its
 // status, concurrently, each call bounded by memberStatusTimeout. A member that does not
 // answer maps to its error. Cost: one Status RPC per alive member.
-func memberStatuses(ctx context.Context, st *pb.StatusResponse) map[string]memberStatus {
+func memberStatuses(c *cobra.Command, st *pb.StatusResponse) map[string]memberStatus {
+	ctx := c.Context()
 	out := map[string]memberStatus{st.GetNode(): {st: st}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -29,7 +32,7 @@ func memberStatuses(ctx context.Context, st *pb.StatusResponse) map[string]membe
 		go func() {
 			defer wg.Done()
 			var ms memberStatus
-			client, done, err := dialAgent(m.GetGrpcAddr())
+			client, done, err := dialAgent(c, m.GetGrpcAddr())
 			if err == nil {
 				cctx, cancel := context.WithTimeout(ctx, memberStatusTimeout)
 				ms.st, err = client.Status(cctx, &pb.StatusRequest{})

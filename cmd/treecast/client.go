@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/treecast/treecast/node/identity"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
@@ -23,14 +23,20 @@ func defaultAgent() string {
 	return "127.0.0.1:7700"
 }
 
+// agentFlag registers --agent and the TLS flags of a client command.
 func agentFlag(c *cobra.Command, addr *string) {
 	c.Flags().StringVar(addr, "agent", defaultAgent(), "gRPC address of the agent to talk to (env TREECAST_AGENT)")
+	addTLSFlags(c, identity.RoleOperator)
 }
 
-// dialAgent opens a client connection to an agent. The connection is lazy: errors show on
-// the first call.
-func dialAgent(addr string) (pb.AgentClient, func(), error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+// dialAgent opens a client connection to an agent, secured as c's TLS flags say. The
+// connection is lazy: network errors show on the first call.
+func dialAgent(c *cobra.Command, addr string) (pb.AgentClient, func(), error) {
+	creds, err := clientCreds(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(80<<20)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("agent %s: %w", addr, err)

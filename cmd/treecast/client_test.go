@@ -23,7 +23,7 @@ import (
 // startCluster starts five real agents on loopback: a00-a02 in rack r0, a03-a04 in rack r1;
 // a01 and a03 subscribe to channel web.
 func startCluster(t *testing.T) *nodetest.Cluster {
-	return nodetest.StartCluster(t, 5, nodetest.Options{
+	cl := nodetest.StartCluster(t, 5, nodetest.Options{
 		Labels: func(i int) map[string]string {
 			return map[string]string{"dc": "d", "pod": "p0", "rack": []string{"r0", "r1"}[min(i/3, 1)]}
 		},
@@ -34,6 +34,8 @@ func startCluster(t *testing.T) *nodetest.Cluster {
 			return nil
 		},
 	})
+	asOperator(t, cl)
+	return cl
 }
 
 func randomBytes(n int, seed uint64) []byte {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/treecast/treecast/node/identity"
+
 	"bufio"
 	"context"
 	"io"
@@ -282,15 +284,16 @@ func TestAgentFromExampleConfig(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGTERM is a Unix signal")
 	}
-	seed := startAgentProcess(t, nil, "--name", "seed", "--data", t.TempDir(),
+	certs := testCerts(t)
+	seed := startAgentProcess(t, agentTLSEnv(t, certs, "seed"), "--name", "seed", "--data", t.TempDir(),
 		"--listen", "127.0.0.1:0", "--gossip", "127.0.0.1:0", "--labels", "dc=dc1,rack=r0")
-	example := startAgentProcess(t, []string{
-		"TREECAST_DATA=" + t.TempDir(),
+	example := startAgentProcess(t, append(agentTLSEnv(t, certs, "node-1"),
+		"TREECAST_DATA="+t.TempDir(),
 		"TREECAST_LISTEN=127.0.0.1:0",
 		"TREECAST_GOSSIP=127.0.0.1:0",
 		"TREECAST_METRICS=127.0.0.1:0",
-		"TREECAST_JOIN=" + seed.field(t, "gossip"),
-	}, "--config", filepath.Join("deploy", "agent.yaml"))
+		"TREECAST_JOIN="+seed.field(t, "gossip"),
+	), "--config", filepath.Join("deploy", "agent.yaml"))
 	if !strings.HasPrefix(example.first, "agent node-1: ") {
 		t.Fatalf("address line %q, want the name node-1 of the example file", example.first)
 	}
@@ -298,6 +301,11 @@ func TestAgentFromExampleConfig(t *testing.T) {
 	// The seed's view of the cluster: the example agent, alive, with the file's labels and
 	// channels.
 	want := []string{"node-1", "alive", example.field(t, "grpc"), "dc=dc1,pod=p1,rack=r1", "web"}
+	if _, _, err := run(t, "certs", "issue", "--dir", certs, "--name", "op", "--role", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	opCert, opKey := identity.Files(certs, "op")
+	ca, _ := identity.CAFiles(certs)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -305,7 +313,7 @@ func TestAgentFromExampleConfig(t *testing.T) {
 	var out string
 	for {
 		var err error
-		out, _, err = run(t, "members", "--agent", seed.field(t, "grpc"))
+		out, _, err = run(t, "members", "--agent", seed.field(t, "grpc"), "--tls-cert", opCert, "--tls-key", opKey, "--tls-ca", ca)
 		if err == nil && hasRow(out, want) {
 			break
 		}

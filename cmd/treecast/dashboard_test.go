@@ -232,6 +232,9 @@ func exportedMetrics(t *testing.T) map[string]map[string]bool {
 	cfg.MetricsAddr = "127.0.0.1:0"
 	cfg.Channels = []string{"web"}
 	cfg.Join = []string{src.GossipAddr()}
+	if err := c.Secure(&cfg); err != nil {
+		t.Fatal(err)
+	}
 	late, err := node.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,7 @@ once it is complete and verified, so a failed get leaves nothing behind.`,
 			if !strings.HasPrefix(digest, "sha256:") || len(digest) != len("sha256:")+64 {
 				return usageErr(fmt.Errorf("digest %q: want sha256: followed by 64 hex digits", digest))
 			}
-			client, done, err := dialAgent(agent)
+			client, done, err := dialAgent(c, agent)
 			if err != nil {
 				return err
 			}

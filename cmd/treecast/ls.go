@@ -45,7 +45,7 @@ func newLsCmd() *cobra.Command {
 				}
 			}
 			if chs := st.GetChannels(); len(chs) > 0 {
-				writeChannels(c.Context(), w, st, memberStatuses(c.Context(), st))
+				writeChannels(c.Context(), w, st, memberStatuses(c, st))
 			}
 			return w.Flush()
 		},
@@ -88,7 +88,7 @@ func newMembersCmd() *cobra.Command {
 }
 
 func agentStatus(c *cobra.Command, agent string) (*pb.StatusResponse, error) {
-	client, done, err := dialAgent(agent)
+	client, done, err := dialAgent(c, agent)
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func TestAgentProcess(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "agent", "--name", "p1", "--data", t.TempDir(),
 		"--listen", "127.0.0.1:0", "--gossip", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "TREECAST_TEST_MAIN=1")
+	cmd.Env = append(append(os.Environ(), "TREECAST_TEST_MAIN=1"), agentTLSEnv(t, testCerts(t), "p1")...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()

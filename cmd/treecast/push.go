@@ -92,7 +92,7 @@ each receiver; without a terminal, plain lines. The command ends with a table of
 			if err := objectRequest(req, args[0]); err != nil {
 				return usageErr(err)
 			}
-			client, done, err := dialAgent(agent)
+			client, done, err := dialAgent(c, agent)
 			if err != nil {
 				return err
 			}
