@@ -4,16 +4,48 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/treecast/treecast/node/identity"
 )
 
 func TestValidate(t *testing.T) {
 	ok := DefaultConfig("a1", "/tmp/x")
+	ok.Insecure = true
+	certs := t.TempDir()
+	if err := identity.InitCA(certs); err != nil {
+		t.Fatal(err)
+	}
+	load := func(name string, role identity.Role) *identity.Source {
+		if err := identity.Issue(certs, name, role, nil); err != nil {
+			t.Fatal(err)
+		}
+		cert, key := identity.Files(certs, name)
+		ca, _ := identity.CAFiles(certs)
+		s, err := identity.Load(cert, key, ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a1, op, other := load("a1", identity.RoleNode), load("alice", identity.RoleOperator), load("b2", identity.RoleNode)
+	key := make([]byte, 32)
+	secure := func(src *identity.Source, keys ...[]byte) func(c *Config) {
+		return func(c *Config) { c.Insecure, c.TLS, c.GossipKeys = false, src, keys }
+	}
 	cases := []struct {
 		name string
 		edit func(c *Config)
 		want string // "" for valid; else a substring of the error naming the value
 	}{
-		{"default", func(*Config) {}, ""},
+		{"insecure", func(*Config) {}, ""},
+		{"secure", secure(a1, key), ""},
+		{"no TLS", secure(nil), "no TLS certificate"},
+		{"no gossip key", secure(a1), "no gossip key"},
+		{"another's certificate", secure(other, key), `certificate "b2"`},
+		{"operator certificate", func(c *Config) { secure(op, key)(c); c.Name = "alice" }, "role operator"},
+		{"short gossip key", secure(a1, key[:7]), "gossip key of 7 bytes"},
+		{"negative limit", func(c *Config) { c.Limits.MaxFanout = -1 }, "max fanout"},
+		{"publishers", func(c *Config) { c.Publishers = map[string][]string{"web": nil} }, `"web" lists nobody`},
 		{"no name", func(c *Config) { c.Name = "" }, "name is empty"},
 		{"name with comma", func(c *Config) { c.Name = "a,b" }, `"a,b"`},
 		{"no data dir", func(c *Config) { c.DataDir = "" }, "data dir"},

@@ -20,13 +20,13 @@ func EncodePlan(src string, dsts []string, strategy string) ([]byte, error) {
 // addresses, host:port) for which blocked returns true: a partition of the gossip only.
 func SetGossipFilter(cfg *Config, blocked func(peer string) bool) { cfg.gossipFilter = blocked }
 
-// SetFastFailureDetection makes gossip declare a silent member dead within about a second
-// (memberlist's probe every 200 ms, suspicion at most a few probes), for tests of failures.
+// SetFastFailureDetection makes gossip declare a silent member dead within a second or two
+// (memberlist's probe every 300 ms, suspicion at most a few probes), for tests of failures.
 func SetFastFailureDetection(cfg *Config) {
 	cfg.gossipTune = func(mc *memberlist.Config) {
-		mc.ProbeInterval = 200 * time.Millisecond
-		mc.ProbeTimeout = 100 * time.Millisecond
-		mc.SuspicionMult = 2
-		mc.SuspicionMaxTimeoutMult = 2
+		mc.ProbeInterval = 300 * time.Millisecond
+		mc.ProbeTimeout = 250 * time.Millisecond
+		mc.SuspicionMult = 3
+		mc.SuspicionMaxTimeoutMult = 3
 	}
 }

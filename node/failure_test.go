@@ -291,6 +291,9 @@ func TestReceiverRestartMidPush(t *testing.T) {
 	cfg.Join = []string{c.Agents[0].GossipAddr()}
 	cfg.ChunkSize = chunk
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	if err := c.Secure(&cfg); err != nil {
+		t.Fatal(err)
+	}
 	a01, err := node.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -412,6 +412,9 @@ func TestReceiverRestartResumes(t *testing.T) {
 	cfg.GossipAddr = gossipAddr
 	cfg.Join = []string{c.Agents[0].GossipAddr()}
 	cfg.Logger = slog.New(slog.DiscardHandler)
+	if err := c.Secure(&cfg); err != nil {
+		t.Fatal(err)
+	}
 	a01, err := node.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
