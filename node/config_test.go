@@ -41,7 +41,7 @@ func TestValidate(t *testing.T) {
 		{"secure", secure(a1, key), ""},
 		{"no TLS", secure(nil), "no TLS certificate"},
 		{"no gossip key", secure(a1), "no gossip key"},
-		{"another's certificate", secure(other, key), `certificate "b2"`},
+		{"another's certificate", secure(other, key), `name "b2" of the TLS certificate`},
 		{"operator certificate", func(c *Config) { secure(op, key)(c); c.Name = "alice" }, "role operator"},
 		{"short gossip key", secure(a1, key[:7]), "gossip key of 7 bytes"},
 		{"negative limit", func(c *Config) { c.Limits.MaxFanout = -1 }, "max fanout"},
