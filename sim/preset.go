@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/treecast/treecast/tree"
 )
 
 // Preset is a named experiment setting taken from a paper: topology, schemes, workload and
@@ -94,4 +96,33 @@ func (p Preset) Args() []string {
 	return []string{"--topo", p.Topology, "--schemes", p.Schemes, "--rate", p.Rate,
 		"--lambda", strconv.FormatFloat(p.Lambda, 'g', -1, 64), "--copies", p.Copies,
 		"--volume", p.Volume, "--horizon", strconv.Itoa(p.Horizon), "--seeds", p.Seeds}
+}
+
+// Experiment returns the preset's experiment (every scheme on every seed). Errors are those
+// of the parsers of its parts and name the preset.
+func (p Preset) Experiment() (Experiment, error) {
+	x := Experiment{Rate: p.Rate}
+	var err error
+	fail := func(err error) (Experiment, error) { return Experiment{}, fmt.Errorf("preset %s: %w", p.Name, err) }
+	if x.Graph, err = tree.ParseSpec(p.Topology); err != nil {
+		return fail(err)
+	}
+	if x.Schemes, err = ParseSchemes(p.Schemes); err != nil {
+		return fail(err)
+	}
+	if x.Seeds, err = ParseRange(p.Seeds, 0); err != nil {
+		return fail(err)
+	}
+	w := Workload{Lambda: p.Lambda, Horizon: p.Horizon}
+	if w.Receivers, err = ParseRange(p.Copies, 1); err != nil {
+		return fail(err)
+	}
+	if w.Volume, err = ParseVolume(p.Volume); err != nil {
+		return fail(err)
+	}
+	if err := w.Validate(x.Graph); err != nil {
+		return fail(err)
+	}
+	x.Workload = w
+	return x, nil
 }

@@ -12,27 +12,12 @@ import (
 func TestPresets(t *testing.T) {
 	for _, p := range Presets() {
 		t.Run(p.Name, func(t *testing.T) {
-			g, err := tree.ParseSpec(p.Topology)
+			x, err := p.Experiment()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ParseSchemes(p.Schemes); err != nil {
-				t.Fatal(err)
-			}
-			v, err := ParseVolume(p.Volume)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := ParseRange(p.Copies, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := ParseRange(p.Seeds, 0); err != nil {
-				t.Fatal(err)
-			}
-			w := Workload{Lambda: p.Lambda, Receivers: r, Volume: v, Horizon: p.Horizon}
-			if err := w.Validate(g); err != nil {
-				t.Fatal(err)
+			if x.Graph.Name() != p.Topology || len(x.Schemes) < 2 || x.Workload.Volume.String() != p.Volume || x.Seeds != (Range{1, 5}) {
+				t.Fatalf("experiment %+v", x)
 			}
 			if len(p.Args()) != 16 || p.Paper == "" || p.Figure == "" {
 				t.Fatalf("args %v, paper %q, figure %q", p.Args(), p.Paper, p.Figure)
