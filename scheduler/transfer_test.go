@@ -386,3 +386,46 @@ func replay(t *testing.T, file string) string {
 	}
 	return out.String()
 }
+
+// QuickCast builds the second cohort's tree after adding the volume to the first cohort's
+// arcs. On src - h, h - x, h - y, x - a1..aN, y - b1..bN (empty network, every arc weighs v
+// before the update), the cohorts are the a's and the b's, and both trees must take src-h:
+// the single tree weighs (2N+3)v, the first cohort's (N+2)v, and the second's (N+3)v with
+// src-h counted twice (N+2 without the update). For N = 5 the split (15v) exceeds 1.1 x 13v
+// (it would not without the update: 14v); for N = 10 it (25v) stays under 1.1 x 23v.
+func TestQuickCastCohortWeightUpdate(t *testing.T) {
+	for _, tc := range []struct {
+		n, shares int
+	}{{5, 1}, {10, 2}} {
+		var b strings.Builder
+		b.WriteString("src h\nh x\nh y\n")
+		var dsts []string
+		for i := range tc.n {
+			fmt.Fprintf(&b, "x a%d\ny b%d\n", i, i)
+			dsts = append(dsts, fmt.Sprint("a", i), fmt.Sprint("b", i))
+		}
+		g, err := tree.ParseEdgeList(strings.NewReader(b.String()), "forks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := func(n string) tree.NodeID { v, _ := g.Lookup(n); return v }
+		tr := Transfer{ID: 1, Src: id("src"), Volume: 3}
+		for _, d := range dsts {
+			tr.Dsts = append(tr.Dsts, id(d))
+		}
+		s, _ := New(g, Config{Policy: PolicyQuickCast})
+		d, err := s.Submit(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Shares) != tc.shares {
+			t.Fatalf("N=%d: %d shares, want %d", tc.n, len(d.Shares), tc.shares)
+		}
+		if tc.shares == 2 {
+			ta, tb := d.Shares[0].Tree, d.Shares[1].Tree
+			if ta.Cost != 3*float64(tc.n+2) || tb.Cost != 3*float64(tc.n+3) {
+				t.Fatalf("N=%d: cohort trees weigh %v and %v, want %v and %v", tc.n, ta.Cost, tb.Cost, 3*(tc.n+2), 3*(tc.n+3))
+			}
+		}
+	}
+}
