@@ -137,9 +137,11 @@ func TestPromisesAndConservation(t *testing.T) {
 					drive(t, g, Config{Policy: pol, Rate: rate, Seed: seed}, trs)
 				}
 			}
+			// The LP solves one program per transfer that can send, at every arrival: a
+			// shorter workload keeps the test fast.
 			for _, pol := range []Policy{PolicyP2PLP, "p2p-lp-k1"} {
 				for _, rate := range []Rate{RateFCFS, RateSRPT} {
-					drive(t, g, Config{Policy: pol, Rate: rate, Seed: seed}, trs)
+					drive(t, g, Config{Policy: pol, Rate: rate, Seed: seed}, trs[:len(trs)/3])
 				}
 			}
 		}
