@@ -11,27 +11,30 @@ seeds=${1:-1-5}
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/sim/figures
 mkdir -p "$out"
+rm -f "$out"/*.png "$out"/*.csv
 bin=$(mktemp -d)/treecast
 (cd "$root" && go build -o "$bin" ./cmd/treecast)
 tables=$out/tables.md
 : >"$tables"
 
-# sim NAME ARGS...: runs `treecast sim ARGS --seeds $seeds` into NAME.csv, draws NAME.png, and
-# records the wall time.
+# sim NAME ARGS...: runs `treecast sim ARGS --seeds $seeds` into NAME.csv and records the wall
+# time; with PLOT=1 it also draws NAME.png (only the README's figures are drawn).
 sim() {
 	local name=$1
 	shift
-	local t0 t1
+	local t0 t1 plot=()
+	[ "${PLOT:-}" = 1 ] && plot=(--plot "$out/$name.png")
 	t0=$(date +%s.%N)
-	"$bin" sim --progress none --seeds "$seeds" "$@" --format csv --plot "$out/$name.png" >"$out/$name.csv"
+	"$bin" sim --progress none --seeds "$seeds" "$@" --format csv "${plot[@]}" >"$out/$name.csv"
 	t1=$(date +%s.%N)
 	echo "| \`$name\` | \`treecast sim $*\` | $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') |" >>"$out/times.md"
 }
 
 # means FILE: one line per scheme (first-appearance order) with the means over seeds of
-# bandwidth, max copies, mean TCT, p99 TCT, mean RCT, p99 RCT.
+# bandwidth, max copies, mean TCT, p99 TCT, mean RCT, p99 RCT. Fields are counted from the end
+# of the line, since a topology name may hold quoted commas.
 means() {
-	awk -F, 'NR>1 { if (!($1 in n)) order[++k]=$1; n[$1]++; bw[$1]+=$6; mc[$1]+=$7; mt[$1]+=$8; pt[$1]+=$10; mr[$1]+=$12; pr[$1]+=$14 }
+	awk -F, 'NR>1 { s=$1; if (!(s in n)) order[++k]=s; n[s]++; bw[s]+=$(NF-9); mc[s]+=$(NF-8); mt[s]+=$(NF-7); pt[s]+=$(NF-5); mr[s]+=$(NF-3); pr[s]+=$(NF-1) }
 		END { for (i=1;i<=k;i++) { s=order[i]; printf "%s %g %g %g %g %g %g\n", s, bw[s]/n[s], mc[s]/n[s], mt[s]/n[s], pt[s]/n[s], mr[s]/n[s], pr[s]/n[s] } }' "$1"
 }
 
@@ -44,8 +47,8 @@ saved() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f%%", 100*(1-a/b)}'; }
 : >"$out/times.md"
 
 # 1. QuickCast Fig. 8 on GScale and Cogentco.
-sim quickcast-fig8 --preset quickcast-fig8
-sim quickcast-fig8-cogentco --preset quickcast-fig8-cogentco
+PLOT=1 sim quickcast-fig8 --preset quickcast-fig8
+PLOT=1 sim quickcast-fig8-cogentco --preset quickcast-fig8-cogentco
 {
 	echo "### QuickCast Fig. 8 (seeds $seeds)"
 	echo
@@ -93,7 +96,7 @@ echo >>"$tables"
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
 } >>"$tables"
 for n in 2 3 4 5 6; do
-	sim dccast-p2p-$n --preset dccast-p2p --copies $n --schemes dccast,p2p-lp@srpt,p2p-lp@fcfs,p2p
+	PLOT=$([ $n = 6 ] && echo 1 || true) sim dccast-p2p-$n --preset dccast-p2p --copies $n --schemes dccast,p2p-lp@srpt,p2p-lp@fcfs,p2p
 	f=$out/dccast-p2p-$n.csv
 	d2=$(metric "$f" dccast 2)
 	d5=$(metric "$f" dccast 5)
@@ -111,7 +114,7 @@ echo >>"$tables"
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 } >>"$tables"
 for gr in 1 2 3 4 5; do
-	sim dccast-random-$gr --preset dccast-random --topo ringchords:50,150,$gr
+	PLOT=$([ $gr = 1 ] && echo 1 || true) sim dccast-random-$gr --preset dccast-random --topo ringchords:50,150,$gr
 	f=$out/dccast-random-$gr.csv
 	echo "| $gr | $(saved "$(metric "$f" dccast 5)" "$(metric "$f" random 5)") | $(saved "$(metric "$f" dccast 5)" "$(metric "$f" minmax 5)") |" \
 		"$(saved "$(metric "$f" dccast 4)" "$(metric "$f" random 4)") | $(saved "$(metric "$f" dccast 4)" "$(metric "$f" minmax 4)") |" \
@@ -128,7 +131,7 @@ echo >>"$tables"
 	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 } >>"$tables"
 for p in quickcast-fig8 quickcast-fig8-cogentco; do
-	sim overlay-$p --preset $p --schemes dccast@maxmin,quickcast@maxmin,dccast,overlay:chain,overlay:forest
+	PLOT=1 sim overlay-$p --preset $p --schemes dccast@maxmin,quickcast@maxmin,dccast,overlay:chain,overlay:forest
 	f=$out/overlay-$p.csv
 	topo=GScale
 	[ $p = quickcast-fig8-cogentco ] && topo=Cogentco
