@@ -4,6 +4,7 @@
 # sim/figures/tables.md, from which the README's tables are copied.
 #
 # Usage: sim/reproduce.sh [SEEDS]   (default 1-5; "1" for a quick look)
+#        BENCH=1 sim/reproduce.sh   (also runs the engine's benchmarks into the tables)
 # It builds treecast once and runs every experiment one after the other; with 5 seeds it takes
 # about ten minutes on two cores. Every number depends only on the seeds (wall times aside).
 set -euo pipefail
@@ -142,7 +143,22 @@ for p in quickcast-fig8 quickcast-fig8-cogentco; do
 done
 echo >>"$tables"
 
-# 6. Presets, 5 seeds each, and what every run above took.
+# 6. Overlay plans on a fat-tree: about 100 transfers of 1 to 6 receivers.
+{
+	echo "### Overlay plans on fattree:16, lambda 5, horizon 20 (seeds $seeds)"
+	echo
+	echo "| scheme | bandwidth / unicast | max copies | mean TCT | p99 TCT | mean RCT |"
+	echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+} >>"$tables"
+sim overlay-fattree16 --topo fattree:16 --schemes overlay:unicast,overlay:chain,overlay:tree,overlay:forest --lambda 5 --horizon 20
+f=$out/overlay-fattree16.csv
+base=$(metric "$f" overlay:unicast 2)
+means "$f" | while read -r s bw mc mt pt mr pr; do
+	printf '| %s | %s | %.2f | %.0f | %.0f | %.0f |\n' "$s" "$(ratio "$bw" "$base")" "$mc" "$mt" "$pt" "$mr"
+done >>"$tables"
+echo >>"$tables"
+
+# 7. Presets, and what every run above took.
 for p in dccast dccast-p2p dccast-random; do
 	sim preset-$p --preset $p
 done
@@ -154,4 +170,18 @@ done
 	cat "$out/times.md"
 } >>"$tables"
 rm "$out/times.md"
+
+# 8. With BENCH=1: the engine's benchmarks (every preset's schemes on 5 seeds, DCCast's
+# workload, overlay plans on a fat-tree), one run each, with allocations.
+if [ "${BENCH:-}" = 1 ]; then
+	(cd "$root" && go test ./sim -run XXX -bench 'Preset|DCCast|Overlay' -benchtime 1x -benchmem) >"$out/bench.txt"
+	{
+		echo
+		echo "### Benchmarks (\`go test ./sim -run XXX -bench 'Preset|DCCast|Overlay' -benchtime 1x -benchmem\`)"
+		echo
+		echo "| benchmark | seconds | MB allocated | allocations |"
+		echo "| --- | ---: | ---: | ---: |"
+		awk '/^Benchmark/ { name=$1; sub(/-[0-9]+$/, "", name); printf "| %s | %.2f | %.0f | %.0f |\n", name, $3/1e9, $5/1e6, $7 }' "$out/bench.txt"
+	} >>"$tables"
+fi
 echo "wrote $tables and $(ls "$out"/*.png | wc -l) figures in $out"
