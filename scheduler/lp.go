@@ -82,6 +82,11 @@ func (l *lpState) sent(act *active, al Allocation) {
 // plus one small LP (paths variables, receivers + arcs constraints) per transfer that can
 // still send.
 func (s *Scheduler) lpShare() []Allocation {
+	for _, act := range s.active {
+		if act.tr.Arrival == s.now { // submitted ahead of its arrival: it starts now
+			s.lp.dirty = true
+		}
+	}
 	if s.lp.dirty {
 		s.lpSolve()
 		s.lp.dirty = false

@@ -64,6 +64,32 @@ func TestLPHandComputed(t *testing.T) {
 	}
 }
 
+// A transfer submitted ahead of its arrival gets rates when it arrives, with nothing else
+// happening then.
+func TestLPSubmittedEarly(t *testing.T) {
+	g, id := diamond(t)
+	s, err := New(g, Config{Policy: "p2p-lp-k2", Rate: RateSRPT})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Submit(Transfer{ID: 0, Src: id("s"), Dsts: []tree.NodeID{id("t")}, Volume: 4, Arrival: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for slot := 0; slot < 10; slot++ {
+		r := s.Step()
+		if (slot < 3) != (len(r.Allocations) == 0) {
+			t.Fatalf("slot %d: allocations %+v", slot, r.Allocations)
+		}
+		if len(r.Completed) > 0 {
+			if r.Completed[0].Finish != 5 {
+				t.Fatalf("finish %d, want 5 (arrival 3, 2 slots at 2 units)", r.Completed[0].Finish)
+			}
+			return
+		}
+	}
+	t.Fatal("never completed")
+}
+
 func TestLPConfig(t *testing.T) {
 	g, _ := diamond(t)
 	for _, cfg := range []Config{{Policy: PolicyP2PLP, Rate: RateMaxMin}, {Policy: "p2p-lp-k0"}, {Policy: "p2p-lp-kx"}} {

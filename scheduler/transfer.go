@@ -15,7 +15,8 @@ import (
 // Policy names how the scheduler picks the tree (or trees, or paths) of a transfer.
 type Policy string
 
-// The tree policies. "p2p-kN" (N >= 1) is also accepted: p2p spread over N shortest paths.
+// The tree policies. "p2p-kN" (N >= 1) is also accepted: p2p spread over N shortest paths;
+// so is "p2p-lp-kN": p2p-lp over N shortest paths.
 const (
 	// PolicyDCCast takes a minimum-weight Steiner tree (Takahashi-Matsuyama) with arc weight
 	// (load already scheduled on the arc + the new transfer's volume) / arc capacity.

@@ -43,9 +43,11 @@ one unit per slot. Transfers arrive as a Poisson process of rate --lambda per sl
 "10+exp:20" (10 plus an exponential of mean 20), "pareto:ALPHA,MIN,max=CAP", "const:X".
 
 Schemes: tree policies of the scheduler, where the network replicates (dccast, random,
-minmax, spt, p2p, p2p-kN, quickcast, multitree, multitree-kN) under the rate policy of
---rate or their own (quickcast@maxmin), and overlay strategies, where only the agents
-replicate (overlay:chain, overlay:tree, overlay:forest, overlay:unicast).
+minmax, spt, p2p, p2p-kN, p2p-lp, p2p-lp-kN, quickcast, multitree, multitree-kN) under the
+rate policy of --rate or their own (quickcast@maxmin, p2p-lp@srpt), and overlay
+strategies, where only the agents replicate (overlay:chain, overlay:tree, overlay:forest,
+overlay:unicast). p2p-lp is the papers' P2P baseline: every receiver over its 3 (N)
+shortest paths at rates a linear program picks, in FCFS or SRPT order.
 
 Tables, CSV and JSON give per-transfer completion times (to the last receiver) and
 per-receiver ones (RCT: each receiver's own completion, QuickCast's metric).
