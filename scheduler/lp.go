@@ -154,6 +154,14 @@ func (s *Scheduler) lpSolve() {
 		if len(vars) == 0 {
 			continue
 		}
+		if len(vars) == 1 { // one path: its bottleneck, or what the receiver needs
+			v := vars[0]
+			v.x.rate = min(bottleneck(v.x), v.recv.remaining)
+			for _, a := range v.x.arcs {
+				residual[a] -= v.x.rate
+			}
+			continue
+		}
 		// maximize sum(x) s.t. per receiver sum(x) <= remaining, per arc sum(x) <= residual,
 		// x >= 0; in standard form with one slack per row, starting from the all-slack basis
 		// (x = 0 is feasible).

@@ -173,7 +173,8 @@ func TestGenerateErrors(t *testing.T) {
 }
 
 func FuzzParseVolume(f *testing.F) {
-	for _, s := range []string{"10+exp:20", "pareto:1.5,10", "const:3", "uniform:1,2+4", "exp:", "+", "1e308+1e308"} {
+	for _, s := range []string{"10+exp:20", "pareto:1.5,10", "const:3", "uniform:1,2+4", "exp:", "+", "1e308+1e308",
+		"pareto:0.7,0.54,max=2000", "exp:20,max=", "max=3", "pareto:1,1,max=1e308"} {
 		f.Add(s)
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
