@@ -3,6 +3,14 @@
 // no I/O, no clock. The simulator and the agents drive the same code, so what the simulator
 // measures is what the agents execute.
 //
+// Transfer scheduling (the network replicates: SDN multicast, the simulator's network
+// schemes). A [Scheduler] takes point-to-multipoint transfers ([Scheduler.Submit]) and is
+// advanced slot by slot ([Scheduler.Step]); its [Policy] picks the trees (DCCast's
+// load-weighted Steiner tree, QuickCast's receiver cohorts, a uniformly random spanning tree,
+// MINMAX, shortest paths, several trees) or, for the P2P baselines, unicast paths, and its
+// [Rate] shares arc capacity (FCFS promises, SRPT, max-min fair). PolicyP2PLP picks rates
+// with a linear program (gonum's simplex) instead.
+//
 // Overlay plans (only hosts replicate: the agents' model). [Build] takes a topology (built,
 // parsed, or inferred from agents' labels by [InferTopology]), a source agent and receiver
 // agents, and returns a [Plan]: one tree per stripe over the agents, each overlay edge routed

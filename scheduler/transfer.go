@@ -15,12 +15,15 @@ import (
 // Policy names how the scheduler picks the tree (or trees, or paths) of a transfer.
 type Policy string
 
-// The tree policies. "p2p-kN" (N >= 1) is also accepted: p2p spread over N shortest paths.
+// The tree policies. "p2p-kN" (N >= 1) is also accepted: p2p spread over N shortest paths;
+// so is "p2p-lp-kN": p2p-lp over N shortest paths.
 const (
 	// PolicyDCCast takes a minimum-weight Steiner tree (Takahashi-Matsuyama) with arc weight
 	// (load already scheduled on the arc + the new transfer's volume) / arc capacity.
 	PolicyDCCast Policy = "dccast"
-	// PolicyRandom takes the Steiner tree of random arc weights.
+	// PolicyRandom takes a uniformly random spanning tree of the topology (Wilson's
+	// algorithm), rooted at the source and pruned to the receivers: a tree that ignores both
+	// load and length, the RANDOM baseline of DCCast.
 	PolicyRandom Policy = "random"
 	// PolicyMinMax takes a tree minimising the largest arc load (exactly: the smallest load
 	// threshold whose arcs still connect every receiver), fewest arcs among those.
@@ -29,9 +32,16 @@ const (
 	PolicySPT Policy = "spt"
 	// PolicyP2P sends to every receiver separately on its shortest path.
 	PolicyP2P Policy = "p2p"
+	// PolicyP2PLP sends to every receiver separately over its K shortest paths (3, or N for
+	// "p2p-lp-kN") at rates a linear program chooses: the papers' P2P baseline. The LP is
+	// re-solved whenever a transfer arrives or a receiver completes; transfers are served in
+	// priority order (FCFS: arrival; SRPT: least remaining volume), each taking the maximum
+	// throughput its paths can get from the capacity the transfers before it left.
+	PolicyP2PLP Policy = "p2p-lp"
 	// PolicyQuickCast splits receivers into at most two cohorts by agglomerative clustering
-	// on hop distance and gives each cohort its own DCCast tree, keeping the split only if the
-	// cohorts' trees weigh at most 1.1 times the single tree.
+	// on hop distance and gives each cohort its own DCCast tree, the second built after the
+	// first cohort's volume is added to the load of its tree's arcs; it keeps the split only
+	// if the cohorts' trees weigh at most 1.1 times the single tree.
 	PolicyQuickCast Policy = "quickcast"
 	// PolicyMultiTree spreads the volume evenly over Config.Trees trees with minimum overlap
 	// (Datacast), weighted as DCCast.
@@ -129,6 +139,8 @@ type share struct {
 	// plan holds FCFS promises: plan[i] is the volume to send in slot start+i.
 	start int
 	plan  []float64
+	// rate is the volume per slot PolicyP2PLP last gave this share.
+	rate float64
 }
 
 type active struct {
@@ -136,6 +148,7 @@ type active struct {
 	shares []*share
 	done   int // shares finished
 	finish map[tree.NodeID]int
+	lp     []*lpRecv // PolicyP2PLP: shares grouped by receiver
 }
 
 // Scheduler schedules point-to-multipoint transfers on a topology where the network
@@ -157,6 +170,7 @@ type Scheduler struct {
 	active []*active
 	used   []float64 // per-arc scratch of share(), all zero between calls
 	users  []int32
+	lp     *lpState // PolicyP2PLP only
 }
 
 // New returns a scheduler for g. Cost O(arcs).
@@ -171,6 +185,14 @@ func New(g *tree.Graph, cfg Config) (*Scheduler, error) {
 	switch p := s.cfg.Policy; {
 	case p == PolicyDCCast, p == PolicyRandom, p == PolicyMinMax, p == PolicySPT, p == PolicyP2P, p == PolicyQuickCast, p == PolicyMultiTree:
 		s.kPaths = 1
+	case p == PolicyP2PLP:
+		s.kPaths = 3
+	case strings.HasPrefix(string(p), "p2p-lp-k"):
+		k, err := strconv.Atoi(strings.TrimPrefix(string(p), "p2p-lp-k"))
+		if err != nil || k < 1 || k > 64 {
+			return nil, fmt.Errorf("%w: policy %q: want p2p-lp-kN with 1 <= N <= 64", ErrBadConfig, p)
+		}
+		s.kPaths = k
 	case strings.HasPrefix(string(p), "p2p-k"):
 		k, err := strconv.Atoi(strings.TrimPrefix(string(p), "p2p-k"))
 		if err != nil || k < 1 || k > 64 {
@@ -178,12 +200,18 @@ func New(g *tree.Graph, cfg Config) (*Scheduler, error) {
 		}
 		s.kPaths = k
 	default:
-		return nil, fmt.Errorf("%w: unknown policy %q (want dccast, random, minmax, spt, p2p, p2p-kN, quickcast or multitree)", ErrBadConfig, p)
+		return nil, fmt.Errorf("%w: unknown policy %q (want dccast, random, minmax, spt, p2p, p2p-kN, p2p-lp, p2p-lp-kN, quickcast or multitree)", ErrBadConfig, p)
 	}
 	switch s.cfg.Rate {
 	case RateFCFS, RateSRPT, RateMaxMin:
 	default:
 		return nil, fmt.Errorf("%w: unknown rate policy %q (want fcfs, srpt or maxmin)", ErrBadConfig, s.cfg.Rate)
+	}
+	if strings.HasPrefix(string(s.cfg.Policy), "p2p-lp") {
+		if s.cfg.Rate == RateMaxMin {
+			return nil, fmt.Errorf("%w: policy %q takes rate fcfs or srpt (the LP's priority order), not maxmin", ErrBadConfig, s.cfg.Policy)
+		}
+		s.lp = &lpState{}
 	}
 	if s.cfg.Trees == 0 {
 		s.cfg.Trees = 2
@@ -245,13 +273,17 @@ func (s *Scheduler) Submit(tr Transfer) (Decision, error) {
 	start := max(tr.Arrival, s.now)
 	for _, sh := range shares {
 		x := &share{Share: sh, arcs: sh.Tree.Arcs, remaining: sh.Volume, start: start}
-		for _, a := range x.arcs {
-			s.total[a] += sh.Volume
+		if s.lp == nil { // the LP's shares of a receiver carry its volume together
+			for _, a := range x.arcs {
+				s.total[a] += sh.Volume
+			}
 		}
 		act.shares = append(act.shares, x)
 		dec.Shares = append(dec.Shares, sh)
 	}
-	if s.cfg.Rate == RateFCFS {
+	if s.lp != nil {
+		s.lp.submit(act)
+	} else if s.cfg.Rate == RateFCFS {
 		dec.Completion = start
 		for _, x := range act.shares {
 			dec.Completion = max(dec.Completion, s.promise(x))
@@ -327,8 +359,10 @@ func (s *Scheduler) promise(x *share) int {
 // transfers that complete, and advances time by one slot.
 func (s *Scheduler) Step() StepResult {
 	res := StepResult{Slot: s.now}
-	switch s.cfg.Rate {
-	case RateFCFS:
+	switch {
+	case s.lp != nil:
+		res.Allocations = s.lpShare()
+	case s.cfg.Rate == RateFCFS:
 		for _, act := range s.active {
 			for j, x := range act.shares {
 				if i := s.now - x.start; i >= 0 && i < len(x.plan) && x.plan[i] > 0 {
@@ -342,8 +376,12 @@ func (s *Scheduler) Step() StepResult {
 	for _, al := range res.Allocations {
 		act := s.find(al.ID)
 		x := act.shares[al.Share]
-		x.remaining -= al.Volume
 		res.Bandwidth += al.Volume * float64(len(x.arcs))
+		if s.lp != nil {
+			s.lp.sent(act, al)
+			continue
+		}
+		x.remaining -= al.Volume
 		for _, a := range x.arcs {
 			s.total[a] -= al.Volume
 		}
@@ -412,11 +450,7 @@ func (s *Scheduler) choose(tr Transfer) ([]Share, error) {
 	case p == PolicySPT:
 		return single(tree.ShortestPathTree(g, tr.Src, tr.Dsts, tree.Hops))
 	case p == PolicyRandom:
-		ws := make([]float64, g.NumArcs())
-		for a := range ws {
-			ws[a] = 1 + s.rng.Float64()
-		}
-		return single(tree.SteinerTM(g, tr.Src, tr.Dsts, func(a tree.ArcID) float64 { return ws[a] }))
+		return single(randomTree(g, tr.Src, tr.Dsts, s.rng))
 	case p == PolicyMinMax:
 		return single(s.minMaxTree(tr))
 	case p == PolicyMultiTree:
@@ -431,7 +465,10 @@ func (s *Scheduler) choose(tr Transfer) ([]Share, error) {
 		return out, nil
 	case p == PolicyQuickCast:
 		return s.quickCast(tr)
-	default: // p2p and p2p-kN
+	default: // p2p, p2p-kN, p2p-lp and p2p-lp-kN
+		if s.lp != nil {
+			return s.lpPaths(tr)
+		}
 		var out []Share
 		for _, r := range dedup(tr.Src, tr.Dsts) {
 			paths, err := tree.KShortestPaths(g, tr.Src, r, s.kPaths, tree.Hops)
@@ -486,8 +523,9 @@ func (s *Scheduler) minMaxTree(tr Transfer) (*tree.Tree, error) {
 }
 
 // quickCast splits the receivers into two cohorts by agglomerative (average-linkage)
-// clustering on hop distance, and keeps the split when the cohorts' DCCast trees weigh at
-// most 1.1 times the single tree.
+// clustering on hop distance, builds the first cohort's DCCast tree, raises the weight of its
+// arcs by the volume, builds the second cohort's tree under those weights, and keeps the
+// split when the two trees weigh at most 1.1 times the single tree.
 func (s *Scheduler) quickCast(tr Transfer) ([]Share, error) {
 	recv := dedup(tr.Src, tr.Dsts)
 	w := s.dcWeight(tr.Volume)
@@ -504,7 +542,19 @@ func (s *Scheduler) quickCast(tr Transfer) ([]Share, error) {
 	if err != nil {
 		return nil, err
 	}
-	tb, err := tree.SteinerTM(s.g, tr.Src, b, w)
+	// The first cohort's tree will carry the volume: its arcs weigh that much more for the
+	// second cohort's tree (and in the comparison with the single tree).
+	onA := make(map[tree.ArcID]bool, len(ta.Arcs))
+	for _, x := range ta.Arcs {
+		onA[x] = true
+	}
+	wb := func(x tree.ArcID) float64 {
+		if onA[x] {
+			return (s.total[x] + 2*tr.Volume) / s.cap[x]
+		}
+		return w(x)
+	}
+	tb, err := tree.SteinerTM(s.g, tr.Src, b, wb)
 	if err != nil {
 		return nil, err
 	}

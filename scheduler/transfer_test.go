@@ -95,12 +95,25 @@ func drive(t *testing.T, g *tree.Graph, cfg Config, trs []Transfer) map[int]Comp
 		for _, c := range res.Completed {
 			done[c.ID] = c
 			d := decisions[c.ID]
-			for j, sh := range d.Shares {
-				if got := sent[[2]int{c.ID, j}]; math.Abs(got-sh.Volume) > 1e-6 {
-					t.Fatalf("transfer %d share %d: sent %v of %v", c.ID, j, got, sh.Volume)
+			if strings.HasPrefix(string(cfg.Policy), "p2p-lp") {
+				// The paths of a receiver carry its volume together.
+				perRecv := map[tree.NodeID]float64{}
+				for j, sh := range d.Shares {
+					perRecv[sh.Receivers[0]] += sent[[2]int{c.ID, j}]
+				}
+				for r, got := range perRecv {
+					if math.Abs(got-byID[c.ID].Volume) > 1e-6 {
+						t.Fatalf("transfer %d receiver %s: sent %v of %v", c.ID, g.NodeName(r), got, byID[c.ID].Volume)
+					}
+				}
+			} else {
+				for j, sh := range d.Shares {
+					if got := sent[[2]int{c.ID, j}]; math.Abs(got-sh.Volume) > 1e-6 {
+						t.Fatalf("transfer %d share %d: sent %v of %v", c.ID, j, got, sh.Volume)
+					}
 				}
 			}
-			if cfg.Rate == RateFCFS && c.Finish != d.Completion {
+			if cfg.Rate == RateFCFS && !strings.HasPrefix(string(cfg.Policy), "p2p-lp") && c.Finish != d.Completion {
 				t.Fatalf("%+v: transfer %d finished at %d, promised %d", cfg, c.ID, c.Finish, d.Completion)
 			}
 			if len(c.Receivers) != len(dedup(byID[c.ID].Src, byID[c.ID].Dsts)) {
@@ -122,6 +135,13 @@ func TestPromisesAndConservation(t *testing.T) {
 			for _, pol := range []Policy{PolicyDCCast, PolicyRandom, PolicyMinMax, PolicySPT, PolicyP2P, "p2p-k3", PolicyQuickCast, PolicyMultiTree} {
 				for _, rate := range []Rate{RateFCFS, RateSRPT, RateMaxMin} {
 					drive(t, g, Config{Policy: pol, Rate: rate, Seed: seed}, trs)
+				}
+			}
+			// The LP solves one program per transfer that can send, at every arrival: a
+			// shorter workload keeps the test fast.
+			for _, pol := range []Policy{PolicyP2PLP, "p2p-lp-k1"} {
+				for _, rate := range []Rate{RateFCFS, RateSRPT} {
+					drive(t, g, Config{Policy: pol, Rate: rate, Seed: seed}, trs[:len(trs)/3])
 				}
 			}
 		}
@@ -367,4 +387,47 @@ func replay(t *testing.T, file string) string {
 		}
 	}
 	return out.String()
+}
+
+// QuickCast builds the second cohort's tree after adding the volume to the first cohort's
+// arcs. On src - h, h - x, h - y, x - a1..aN, y - b1..bN (empty network, every arc weighs v
+// before the update), the cohorts are the a's and the b's, and both trees must take src-h:
+// the single tree weighs (2N+3)v, the first cohort's (N+2)v, and the second's (N+3)v with
+// src-h counted twice (N+2 without the update). For N = 5 the split (15v) exceeds 1.1 x 13v
+// (it would not without the update: 14v); for N = 10 it (25v) stays under 1.1 x 23v.
+func TestQuickCastCohortWeightUpdate(t *testing.T) {
+	for _, tc := range []struct {
+		n, shares int
+	}{{5, 1}, {10, 2}} {
+		var b strings.Builder
+		b.WriteString("src h\nh x\nh y\n")
+		var dsts []string
+		for i := range tc.n {
+			fmt.Fprintf(&b, "x a%d\ny b%d\n", i, i)
+			dsts = append(dsts, fmt.Sprint("a", i), fmt.Sprint("b", i))
+		}
+		g, err := tree.ParseEdgeList(strings.NewReader(b.String()), "forks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := func(n string) tree.NodeID { v, _ := g.Lookup(n); return v }
+		tr := Transfer{ID: 1, Src: id("src"), Volume: 3}
+		for _, d := range dsts {
+			tr.Dsts = append(tr.Dsts, id(d))
+		}
+		s, _ := New(g, Config{Policy: PolicyQuickCast})
+		d, err := s.Submit(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Shares) != tc.shares {
+			t.Fatalf("N=%d: %d shares, want %d", tc.n, len(d.Shares), tc.shares)
+		}
+		if tc.shares == 2 {
+			ta, tb := d.Shares[0].Tree, d.Shares[1].Tree
+			if ta.Cost != 3*float64(tc.n+2) || tb.Cost != 3*float64(tc.n+3) {
+				t.Fatalf("N=%d: cohort trees weigh %v and %v, want %v and %v", tc.n, ta.Cost, tb.Cost, 3*(tc.n+2), 3*(tc.n+3))
+			}
+		}
+	}
 }

@@ -71,3 +71,26 @@ func benchDCCast(b *testing.B, spec string) {
 
 func BenchmarkDCCastGScale5Seeds(b *testing.B)   { benchDCCast(b, "gscale") }
 func BenchmarkDCCastCogentco5Seeds(b *testing.B) { benchDCCast(b, "zoo:cogentco") }
+
+// BenchmarkPreset runs every scheme of every paper preset on its 5 seeds, one scheme per
+// sub-benchmark (go test ./sim -run XXX -bench Preset -benchtime 1x -benchmem).
+func BenchmarkPreset(b *testing.B) {
+	for _, p := range Presets() {
+		x, err := p.Experiment()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, sc := range x.Schemes {
+			b.Run(p.Name+"/"+sc.Name, func(b *testing.B) {
+				one := x
+				one.Schemes = []Scheme{sc}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := one.Run(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -13,18 +13,22 @@
 //
 //  1. A workload: [Generate] draws transfers from a [Workload] (Poisson arrivals at rate
 //     Lambda per slot until Horizon, receivers per transfer uniform in a [Range], volumes from
-//     a [Volume] such as "10+exp:20"), seeded so that the same seed gives the same transfers;
-//     or [ReadTrace] reads them from a CSV trace.
+//     a [Volume] such as "10+exp:20" or "pareto:0.7,0.54,max=2000"), seeded so that the same
+//     seed gives the same transfers; or [ReadTrace] reads them from a CSV trace.
 //  2. A scheme ([ParseScheme]): a tree policy of the scheduler (dccast, random, minmax, spt,
-//     p2p, p2p-kN, quickcast, multitree), where the network replicates, under the run's rate
-//     policy (fcfs, srpt, maxmin) or its own ("quickcast@maxmin"); or an overlay strategy
-//     (overlay:chain, overlay:tree, overlay:forest, overlay:unicast), where only the agents
-//     do, with the scheduler's overlay plans.
+//     p2p, p2p-kN, p2p-lp, p2p-lp-kN, quickcast, multitree), where the network replicates,
+//     under the run's rate policy (fcfs, srpt, maxmin) or its own ("quickcast@maxmin"); or an
+//     overlay strategy (overlay:chain, overlay:tree, overlay:forest, overlay:unicast), where
+//     only the agents do, with the scheduler's overlay plans.
 //  3. [Run] simulates one scheme on one workload and returns a [Result]: transfers, total
 //     bandwidth (the sum over arcs of the volume they carried), max copies of a transfer on
 //     an arc, mean/p50/p99/max transfer completion time (TCT, from arrival to the last
-//     receiver), per-receiver completion times and wall time. An [Experiment] runs every
-//     scheme on every seed; [Summarize] gives the mean and spread per scheme.
+//     receiver), mean/p50/p99 receiver completion time (each receiver's own), and wall time.
+//     An [Experiment] runs every scheme on every seed; [Summarize] gives the mean and spread
+//     per scheme.
+//
+// [Presets] name the settings of the DCCast and QuickCast papers (topology, schemes, workload,
+// seeds); [Preset.Experiment] builds one, and "treecast sim --preset NAME" runs it.
 //
 // # Engines
 //

@@ -24,9 +24,12 @@ type Result struct {
 	P50TCT    float64 `json:"p50_tct"`
 	P99TCT    float64 `json:"p99_tct"`
 	MaxTCT    float64 `json:"max_tct"`
-	// MeanReceiverTime is the mean over receivers of the time from arrival to that receiver's
-	// completion.
+	// MeanReceiverTime, P50ReceiverTime and P99ReceiverTime are the mean, median and 99th
+	// percentile over the receivers of completed transfers of the time from arrival to that
+	// receiver's completion (QuickCast's metric; nearest-rank percentiles).
 	MeanReceiverTime float64 `json:"mean_receiver_time"`
+	P50ReceiverTime  float64 `json:"p50_receiver_time"`
+	P99ReceiverTime  float64 `json:"p99_receiver_time"`
 	WallMS           float64 `json:"wall_ms"`
 	// TCT holds the completion time of every completed transfer, in transfer order;
 	// ReceiverTimes the time of each of its receivers, in the order of Transfer.Dsts.
@@ -41,16 +44,13 @@ func (r *Result) summarize() {
 	r.P50TCT = Percentile(r.TCT, 50)
 	r.P99TCT = Percentile(r.TCT, 99)
 	r.MaxTCT = Percentile(r.TCT, 100)
-	n, s := 0, 0.0
+	var all []float64
 	for _, rt := range r.ReceiverTimes {
-		for _, x := range rt {
-			s += x
-			n++
-		}
+		all = append(all, rt...)
 	}
-	if n > 0 {
-		r.MeanReceiverTime = s / float64(n)
-	}
+	r.MeanReceiverTime = mean(all)
+	r.P50ReceiverTime = Percentile(all, 50)
+	r.P99ReceiverTime = Percentile(all, 99)
 }
 
 func mean(xs []float64) float64 {
@@ -84,7 +84,9 @@ type Summary struct {
 	Topology string
 	Runs     int
 	// Mean and Std of each metric over the runs (sample standard deviation; 0 for one run).
-	Transfers, TotalBandwidth, MaxCopies, MeanTCT, P50TCT, P99TCT, MaxTCT, WallMS Stat
+	Transfers, TotalBandwidth, MaxCopies, MeanTCT, P50TCT, P99TCT, MaxTCT Stat
+	MeanReceiverTime, P50ReceiverTime, P99ReceiverTime                    Stat
+	WallMS                                                                Stat
 }
 
 // Stat is a mean and a sample standard deviation.
@@ -125,14 +127,17 @@ func Summarize(results []Result) []Summary {
 		}
 		out = append(out, Summary{
 			Scheme: name, Topology: rs[0].Topology, Runs: len(rs),
-			Transfers:      col(func(r Result) float64 { return float64(r.Transfers) }),
-			TotalBandwidth: col(func(r Result) float64 { return r.TotalBandwidth }),
-			MaxCopies:      col(func(r Result) float64 { return r.MaxCopies }),
-			MeanTCT:        col(func(r Result) float64 { return r.MeanTCT }),
-			P50TCT:         col(func(r Result) float64 { return r.P50TCT }),
-			P99TCT:         col(func(r Result) float64 { return r.P99TCT }),
-			MaxTCT:         col(func(r Result) float64 { return r.MaxTCT }),
-			WallMS:         col(func(r Result) float64 { return r.WallMS }),
+			Transfers:        col(func(r Result) float64 { return float64(r.Transfers) }),
+			TotalBandwidth:   col(func(r Result) float64 { return r.TotalBandwidth }),
+			MaxCopies:        col(func(r Result) float64 { return r.MaxCopies }),
+			MeanTCT:          col(func(r Result) float64 { return r.MeanTCT }),
+			P50TCT:           col(func(r Result) float64 { return r.P50TCT }),
+			P99TCT:           col(func(r Result) float64 { return r.P99TCT }),
+			MaxTCT:           col(func(r Result) float64 { return r.MaxTCT }),
+			MeanReceiverTime: col(func(r Result) float64 { return r.MeanReceiverTime }),
+			P50ReceiverTime:  col(func(r Result) float64 { return r.P50ReceiverTime }),
+			P99ReceiverTime:  col(func(r Result) float64 { return r.P99ReceiverTime }),
+			WallMS:           col(func(r Result) float64 { return r.WallMS }),
 		})
 	}
 	return out

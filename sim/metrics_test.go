@@ -35,3 +35,20 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("stats %+v", s[0].MeanTCT)
 	}
 }
+
+// Per-receiver statistics pool the receivers of every completed transfer: worked out by hand
+// on two transfers with 3 and 1 receivers.
+func TestReceiverStats(t *testing.T) {
+	r := Result{TCT: []float64{4, 9}, ReceiverTimes: [][]float64{{1, 4, 2}, {9}}}
+	r.summarize()
+	// Receivers 1, 2, 4, 9: mean 16/4 = 4; nearest-rank median the 2nd value (2), p99 the 4th (9).
+	// Transfers: mean (4+9)/2 = 6.5, median 4.
+	if r.MeanReceiverTime != 4 || r.P50ReceiverTime != 2 || r.P99ReceiverTime != 9 || r.MeanTCT != 6.5 || r.P50TCT != 4 || r.Completed != 2 {
+		t.Fatalf("receiver mean/p50/p99 %v/%v/%v, TCT mean/p50 %v/%v, completed %d",
+			r.MeanReceiverTime, r.P50ReceiverTime, r.P99ReceiverTime, r.MeanTCT, r.P50TCT, r.Completed)
+	}
+	s := Summarize([]Result{r, {Scheme: r.Scheme, MeanReceiverTime: 6}})
+	if s[0].MeanReceiverTime.Mean != 5 || s[0].P99ReceiverTime.Mean != 4.5 {
+		t.Fatalf("summary %+v", s[0])
+	}
+}

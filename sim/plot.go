@@ -27,67 +27,32 @@ func PlotFormat(name string) (string, error) {
 	return "", fmt.Errorf("sim: plot %q: want a .svg or .png file", name)
 }
 
-// WritePlot draws a two-panel figure of results and writes it to w in format ("svg" or
-// "png"): on the left the CDF of transfer completion times per scheme (pooled over seeds), on
-// the right each scheme's mean total bandwidth normalized to the first scheme's. Cost
-// O(n log n) in the number of transfers.
+// WritePlot draws a three-panel figure of results and writes it to w in format ("svg" or
+// "png"): on the left the CDF of transfer completion times (to the last receiver) per scheme,
+// in the middle the CDF of per-receiver completion times (pooled over seeds), on the right
+// each scheme's mean total bandwidth normalized to the first scheme's. Cost O(n log n) in the
+// number of receivers.
 func WritePlot(w io.Writer, results []Result, format string) error {
 	sums := Summarize(results)
 	if len(sums) == 0 {
 		return fmt.Errorf("sim: nothing to plot")
 	}
 	topo := sums[0].Topology
-
-	cdf := plot.New()
-	cdf.Title.Text = "Transfer completion time, " + topo
-	cdf.X.Label.Text = "TCT (slots)"
-	cdf.Y.Label.Text = "fraction of transfers"
-	cdf.Y.Min, cdf.Y.Max = 0, 1
-	cdf.Legend.Top = true // CDFs leave the top left corner empty
-	cdf.Legend.Left = true
-	cdf.Legend.XOffs = vg.Points(8)
-	cdf.Add(plotter.NewGrid())
-	lo, hi := 0.0, 0.0
-	for _, r := range results {
-		for _, x := range r.TCT {
-			if x > 0 && (lo == 0 || x < lo) {
-				lo = x
-			}
-			hi = max(hi, x)
-		}
+	cdf, err := cdfPlot("Transfer completion time, "+topo, "TCT (slots)", "fraction of transfers", sums, results,
+		func(r Result) []float64 { return r.TCT })
+	if err != nil {
+		return err
 	}
-	cdf.X.Tick.Marker = plainTicks{plot.DefaultTicks{}}
-	if lo > 0 && hi/lo > 30 { // long tails: a log axis keeps the body readable
-		cdf.X.Scale = plot.LogScale{}
-		cdf.X.Tick.Marker = plot.LogTicks{Prec: -1}
-		cdf.X.Label.Text = "TCT (slots, log scale)"
-	}
-	for i, s := range sums {
-		var tcts []float64
-		for _, r := range results {
-			if r.Scheme == s.Scheme {
-				tcts = append(tcts, r.TCT...)
+	rcdf, err := cdfPlot("Receiver completion time, "+topo, "completion (slots)", "fraction of receivers", sums, results,
+		func(r Result) []float64 {
+			var all []float64
+			for _, rt := range r.ReceiverTimes {
+				all = append(all, rt...)
 			}
-		}
-		if len(tcts) == 0 {
-			continue
-		}
-		slices.Sort(tcts)
-		pts := make(plotter.XYs, 0, 2*len(tcts))
-		pts = append(pts, plotter.XY{X: tcts[0], Y: 0})
-		for k, x := range tcts {
-			pts = append(pts, plotter.XY{X: x, Y: float64(k+1) / float64(len(tcts))})
-		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			return fmt.Errorf("sim: plot: %w", err)
-		}
-		l.Color = plotutil.Color(i)
-		l.Dashes = plotutil.Dashes(i)
-		l.Width = vg.Points(1.5)
-		l.StepStyle = plotter.PostStep
-		cdf.Add(l)
-		cdf.Legend.Add(s.Scheme, l)
+			return all
+		})
+	if err != nil {
+		return err
 	}
 
 	bw := plot.New()
@@ -132,7 +97,7 @@ func WritePlot(w io.Writer, results []Result, format string) error {
 		bw.X.Tick.Label.XAlign = draw.XRight
 	}
 
-	width, height := 11*vg.Inch, 4.2*vg.Inch
+	width, height := 16*vg.Inch, 4.2*vg.Inch
 	var c draw.Canvas
 	var out io.WriterTo
 	switch format {
@@ -145,14 +110,71 @@ func WritePlot(w io.Writer, results []Result, format string) error {
 	default:
 		return fmt.Errorf("sim: plot format %q: want svg or png", format)
 	}
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Points(18), PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(12)}
-	canvases := plot.Align([][]*plot.Plot{{cdf, bw}}, tiles, c)
+	tiles := draw.Tiles{Rows: 1, Cols: 3, PadX: vg.Points(18), PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(12)}
+	canvases := plot.Align([][]*plot.Plot{{cdf, rcdf, bw}}, tiles, c)
 	cdf.Draw(canvases[0][0])
-	bw.Draw(canvases[0][1])
+	rcdf.Draw(canvases[0][1])
+	bw.Draw(canvases[0][2])
 	if _, err := out.WriteTo(w); err != nil {
 		return fmt.Errorf("sim: writing plot: %w", err)
 	}
 	return nil
+}
+
+// cdfPlot draws, per scheme, the CDF of the values get returns for its results.
+func cdfPlot(title, xlabel, ylabel string, sums []Summary, results []Result, get func(Result) []float64) (*plot.Plot, error) {
+	cdf := plot.New()
+	cdf.Title.Text = title
+	cdf.X.Label.Text = xlabel
+	cdf.Y.Label.Text = ylabel
+	cdf.Y.Min, cdf.Y.Max = 0, 1
+	cdf.Legend.Top = true // CDFs leave the top left corner empty
+	cdf.Legend.Left = true
+	cdf.Legend.XOffs = vg.Points(8)
+	cdf.Add(plotter.NewGrid())
+	lo, hi := 0.0, 0.0
+	for _, r := range results {
+		for _, x := range get(r) {
+			if x > 0 && (lo == 0 || x < lo) {
+				lo = x
+			}
+			hi = max(hi, x)
+		}
+	}
+	cdf.X.Tick.Marker = plainTicks{plot.DefaultTicks{}}
+	if lo > 0 && hi/lo > 30 { // long tails: a log axis keeps the body readable
+		cdf.X.Scale = plot.LogScale{}
+		cdf.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		cdf.X.Label.Text = xlabel + ", log scale"
+	}
+	for i, s := range sums {
+		var xs []float64
+		for _, r := range results {
+			if r.Scheme == s.Scheme {
+				xs = append(xs, get(r)...)
+			}
+		}
+		if len(xs) == 0 {
+			continue
+		}
+		slices.Sort(xs)
+		pts := make(plotter.XYs, 0, len(xs)+1)
+		pts = append(pts, plotter.XY{X: xs[0], Y: 0})
+		for k, x := range xs {
+			pts = append(pts, plotter.XY{X: x, Y: float64(k+1) / float64(len(xs))})
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, fmt.Errorf("sim: plot: %w", err)
+		}
+		l.Color = plotutil.Color(i)
+		l.Dashes = plotutil.Dashes(i)
+		l.Width = vg.Points(1.5)
+		l.StepStyle = plotter.PostStep
+		cdf.Add(l)
+		cdf.Legend.Add(s.Scheme, l)
+	}
+	return cdf, nil
 }
 
 // plainTicks drops the trailing zeros of another ticker's labels ("25" for "25.00").

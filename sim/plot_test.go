@@ -29,7 +29,7 @@ func TestWritePlot(t *testing.T) {
 	if err := WritePlot(&svg, rs, "svg"); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<svg", "dccast", "random", "Transfer completion time"} {
+	for _, want := range []string{"<svg", "dccast", "random", "Transfer completion time", "Receiver completion time"} {
 		if !strings.Contains(svg.String(), want) {
 			t.Errorf("SVG lacks %q", want)
 		}

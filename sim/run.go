@@ -26,13 +26,13 @@ type Scheme struct {
 }
 
 var (
-	networkPolicies = []string{"dccast", "random", "minmax", "spt", "p2p", "quickcast", "multitree"}
+	networkPolicies = []string{"dccast", "random", "minmax", "spt", "p2p", "p2p-lp", "quickcast", "multitree"}
 	overlayPolicies = []string{"chain", "tree", "forest", "unicast"}
-	kSuffix         = regexp.MustCompile(`^(p2p|multitree)-k[1-9][0-9]?$`)
+	kSuffix         = regexp.MustCompile(`^(p2p|p2p-lp|multitree)-k[1-9][0-9]?$`)
 )
 
 // ParseScheme parses one scheme: a tree policy (dccast, random, minmax, spt, p2p, p2p-kN,
-// quickcast, multitree, multitree-kN), optionally followed by @RATE (fcfs, srpt, maxmin) to
+// p2p-lp, p2p-lp-kN, quickcast, multitree, multitree-kN), optionally followed by @RATE (fcfs, srpt, maxmin) to
 // give it its own rate policy, or overlay:STRATEGY (chain, tree, forest, unicast). Errors
 // wrap ErrBadScheme and list the choices.
 func ParseScheme(s string) (Scheme, error) {
@@ -68,7 +68,7 @@ func ParseScheme(s string) (Scheme, error) {
 	if kSuffix.MatchString(s) {
 		return Scheme{Name: s, Policy: s}, nil
 	}
-	return Scheme{}, fmt.Errorf("%w: %q (want %s, p2p-kN, multitree-kN, or overlay:%s)", ErrBadScheme, s,
+	return Scheme{}, fmt.Errorf("%w: %q (want %s, p2p-kN, p2p-lp-kN, multitree-kN, or overlay:%s)", ErrBadScheme, s,
 		strings.Join(networkPolicies, ", "), strings.Join(overlayPolicies, "|"))
 }
 

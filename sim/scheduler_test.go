@@ -71,7 +71,7 @@ func TestNetworkSchemesConservation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"dccast", "random", "minmax", "spt", "p2p", "p2p-k3", "quickcast", "multitree", "dccast@maxmin", "quickcast@srpt"} {
+	for _, name := range []string{"dccast", "random", "minmax", "spt", "p2p", "p2p-k3", "quickcast", "multitree", "dccast@maxmin", "quickcast@srpt", "p2p-lp@srpt", "p2p-lp-k2@fcfs"} {
 		t.Run(name, func(t *testing.T) {
 			sc, err := ParseScheme(name)
 			if err != nil {

@@ -42,12 +42,17 @@ type Volume struct {
 type volumeTerm struct {
 	kind string // "const", "exp", "pareto", "uniform"
 	a, b float64
+	// cap, when > 0, bounds the term's samples: min(sample, cap) (exp and pareto only).
+	cap float64
 }
 
 // String returns the spec the volume was parsed from.
 func (v Volume) String() string { return v.spec }
 
-// Mean returns the expected volume (+Inf for a Pareto term with alpha <= 1).
+// Mean returns the expected volume (+Inf for an uncapped Pareto term with alpha <= 1). A
+// capped term's mean is that of min(X, cap): for exp:M,max=C it is M(1-e^(-C/M)); for
+// pareto:A,L,max=C (C >= L) it is L + L^A (C^(1-A) - L^(1-A))/(1-A), or L(1 + ln(C/L)) when
+// A = 1.
 func (v Volume) Mean() float64 {
 	m := 0.0
 	for _, t := range v.terms {
@@ -55,14 +60,27 @@ func (v Volume) Mean() float64 {
 		case "const":
 			m += t.a
 		case "exp":
-			m += t.a
+			if t.cap > 0 {
+				m += t.a * -math.Expm1(-t.cap/t.a)
+			} else {
+				m += t.a
+			}
 		case "uniform":
 			m += (t.a + t.b) / 2
 		case "pareto":
-			if t.a <= 1 {
+			alpha, lo := t.a, t.b
+			switch {
+			case t.cap > 0 && t.cap <= lo:
+				m += t.cap
+			case t.cap > 0 && alpha == 1:
+				m += lo * (1 + math.Log(t.cap/lo))
+			case t.cap > 0:
+				m += lo + math.Pow(lo, alpha)*(math.Pow(t.cap, 1-alpha)-math.Pow(lo, 1-alpha))/(1-alpha)
+			case alpha <= 1:
 				return math.Inf(1)
+			default:
+				m += alpha * lo / (alpha - 1)
 			}
-			m += t.a * t.b / (t.a - 1)
 		}
 	}
 	return m
@@ -76,12 +94,12 @@ func (v Volume) Sample(rng *rand.Rand) float64 {
 		case "const":
 			s += t.a
 		case "exp":
-			s += rng.ExpFloat64() * t.a
+			s += capped(rng.ExpFloat64()*t.a, t.cap)
 		case "uniform":
 			s += t.a + rng.Float64()*(t.b-t.a)
 		case "pareto":
 			// Inverse CDF: MIN / U^(1/alpha), U in (0, 1].
-			s += t.b / math.Pow(1-rng.Float64(), 1/t.a)
+			s += capped(t.b/math.Pow(1-rng.Float64(), 1/t.a), t.cap)
 		}
 	}
 	return s
@@ -89,14 +107,16 @@ func (v Volume) Sample(rng *rand.Rand) float64 {
 
 // ParseVolume parses a volume spec: terms joined by '+', each one of
 //
-//	X               the constant X (also const:X)
-//	exp:MEAN        exponential with mean MEAN
-//	pareto:ALPHA,MIN Pareto with shape ALPHA and scale (minimum) MIN: heavy-tailed
-//	uniform:A,B     uniform on [A, B]
+//	X                       the constant X (also const:X)
+//	exp:MEAN[,max=C]        exponential with mean MEAN, capped at C
+//	pareto:ALPHA,MIN[,max=C] Pareto with shape ALPHA and scale (minimum) MIN: heavy-tailed,
+//	                        capped at C
+//	uniform:A,B             uniform on [A, B]
 //
-// DCCast's workload is "10+exp:20". Every parameter must be a finite number, constants >= 0,
-// means, shapes and minimums > 0, and the sum must be able to exceed 0. Errors wrap
-// ErrBadVolume and name the term.
+// A cap replaces every sample above C by C (QuickCast caps its heavy-tailed sizes at 2,000);
+// it must be > 0 (and >= MIN for pareto). DCCast's workload is "10+exp:20". Every parameter
+// must be a finite number, constants >= 0, means, shapes and minimums > 0, and the sum must
+// be able to exceed 0. Errors wrap ErrBadVolume and name the term.
 func ParseVolume(spec string) (Volume, error) {
 	v := Volume{spec: spec}
 	if strings.TrimSpace(spec) == "" {
@@ -107,6 +127,12 @@ func ParseVolume(spec string) (Volume, error) {
 		kind, args, hasArgs := strings.Cut(term, ":")
 		if !hasArgs {
 			kind, args = "const", term
+		}
+		capSpec := ""
+		if i := strings.Index(args, ",max="); i >= 0 {
+			args, capSpec = args[:i], args[i+len(",max="):]
+		} else if rest, ok := strings.CutPrefix(args, "max="); ok {
+			args, capSpec = "", rest
 		}
 		nums, err := parseFloats(args)
 		if err != nil {
@@ -122,6 +148,18 @@ func ParseVolume(spec string) (Volume, error) {
 		t := volumeTerm{kind: kind, a: nums[0]}
 		if want == 2 {
 			t.b = nums[1]
+		}
+		if capSpec != "" {
+			c, err := parseFloats(capSpec)
+			switch {
+			case kind != "exp" && kind != "pareto":
+				return v, fmt.Errorf("%w: %q: term %q: only exp and pareto take max=", ErrBadVolume, spec, term)
+			case err != nil || len(c) != 1:
+				return v, fmt.Errorf("%w: %q: term %q: max=%s is not one number", ErrBadVolume, spec, term, capSpec)
+			case c[0] <= 0 || (kind == "pareto" && c[0] < t.b):
+				return v, fmt.Errorf("%w: %q: term %q: cap %v must be > 0 and at least the minimum", ErrBadVolume, spec, term, c[0])
+			}
+			t.cap = c[0]
 		}
 		switch {
 		case kind == "const" && t.a < 0:
@@ -139,6 +177,13 @@ func ParseVolume(spec string) (Volume, error) {
 		return v, fmt.Errorf("%w: %q: volume is always 0", ErrBadVolume, spec)
 	}
 	return v, nil
+}
+
+func capped(x, c float64) float64 {
+	if c > 0 {
+		return min(x, c)
+	}
+	return x
 }
 
 func parseFloats(s string) ([]float64, error) {

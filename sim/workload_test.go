@@ -34,6 +34,14 @@ func TestParseVolume(t *testing.T) {
 		{"0", 0, false},
 		{"NaN", 0, false},
 		{"uniform:4,2", 0, false},
+		// Caps: E[min(X, C)] for exp is M(1 - e^(-C/M)); for pareto:1,L it is L(1 + ln(C/L)).
+		{"exp:20,max=20", 20 * (1 - math.Exp(-1)), true},
+		{"pareto:1,2,max=2000", 2 * (1 + math.Log(1000)), true},
+		{"pareto:2,10,max=10", 10, true},
+		{"exp:20,max=0", 0, false},
+		{"pareto:2,10,max=5", 0, false},
+		{"uniform:1,2,max=3", 0, false},
+		{"exp:20,max=x", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
@@ -47,20 +55,22 @@ func TestParseVolume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := v.Mean(); got != tt.mean {
+			if got := v.Mean(); got != tt.mean && math.Abs(got-tt.mean) > 1e-9*tt.mean {
 				t.Fatalf("mean %v, want %v", got, tt.mean)
 			}
 		})
 	}
 }
 
-// The sample mean of many draws is close to the distribution's mean, and no draw falls
-// below the distribution's minimum.
+// The sample mean of many draws is close to the distribution's mean (for capped terms, the
+// closed form of E[min(X, cap)]), and no draw falls outside the distribution's support: a
+// cap bounds every draw.
 func TestVolumeSampleMean(t *testing.T) {
 	for _, tt := range []struct {
-		spec string
-		min  float64
-	}{{"10+exp:20", 10}, {"pareto:3,6", 6}, {"uniform:1,3", 1}} {
+		spec     string
+		min, max float64
+	}{{"10+exp:20", 10, math.Inf(1)}, {"pareto:3,6", 6, math.Inf(1)}, {"uniform:1,3", 1, 3},
+		{"exp:20,max=30", 0, 30}, {"pareto:1.1,2,max=2000", 2, 2000}, {"pareto:0.9,1,max=50", 1, 50}} {
 		v, err := ParseVolume(tt.spec)
 		if err != nil {
 			t.Fatal(err)
@@ -70,8 +80,8 @@ func TestVolumeSampleMean(t *testing.T) {
 		s := 0.0
 		for range n {
 			x := v.Sample(rng)
-			if x < tt.min {
-				t.Fatalf("%s: draw %v below %v", tt.spec, x, tt.min)
+			if x < tt.min || x > tt.max {
+				t.Fatalf("%s: draw %v outside [%v, %v]", tt.spec, x, tt.min, tt.max)
 			}
 			s += x
 		}
@@ -163,7 +173,8 @@ func TestGenerateErrors(t *testing.T) {
 }
 
 func FuzzParseVolume(f *testing.F) {
-	for _, s := range []string{"10+exp:20", "pareto:1.5,10", "const:3", "uniform:1,2+4", "exp:", "+", "1e308+1e308"} {
+	for _, s := range []string{"10+exp:20", "pareto:1.5,10", "const:3", "uniform:1,2+4", "exp:", "+", "1e308+1e308",
+		"pareto:0.7,0.54,max=2000", "exp:20,max=", "max=3", "pareto:1,1,max=1e308"} {
 		f.Add(s)
 	}
 	rng := rand.New(rand.NewPCG(1, 1))

@@ -110,6 +110,48 @@ func RandomWAN(n, e int, seed uint64) (*Graph, error) {
 	return b.Build()
 }
 
+// RingChords builds a random WAN of n sites ("n0".."n{n-1}") and e links the way the DCCast
+// authors generate their random topologies: a ring n0-n1-...-n{n-1}-n0, then chords added by
+// the sites in turn (n0, n1, ..., n{n-1}, n0, ...), each to a uniformly random site it has no
+// link to yet, until there are e links. Every site has degree at least 2 (the ring), and
+// e = 3n gives every site two chords of its own (50 sites, 150 links in DCCast). The same seed
+// gives the same graph. It needs n >= 3 and n <= e <= n(n-1)/2. Cost O(e) expected, while
+// the graph is far from complete.
+func RingChords(n, e int, seed uint64) (*Graph, error) {
+	if n < 3 || e < n || e > n*(n-1)/2 {
+		return nil, fmt.Errorf("%w: ringchords:%d,%d needs n >= 3 and n <= e <= n(n-1)/2", ErrBadSpec, n, e)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x72696e6763686f72))
+	b := NewBuilder(fmt.Sprintf("ringchords:%d,%d,%d", n, e, seed))
+	for i := range n {
+		must(b.AddNode("n"+strconv.Itoa(i), Site, nil))
+	}
+	have := map[[2]int]bool{}
+	deg := make([]int, n)
+	add := func(u, v int) {
+		have[[2]int{min(u, v), max(u, v)}] = true
+		deg[u]++
+		deg[v]++
+		mustOK(b.AddLink(NodeID(u), NodeID(v), 0, 0))
+	}
+	for i := range n {
+		add(i, (i+1)%n)
+	}
+	for u := 0; len(have) < e; u = (u + 1) % n {
+		if deg[u] == n-1 {
+			continue // linked to every site already
+		}
+		for {
+			v := rng.IntN(n)
+			if v != u && !have[[2]int{min(u, v), max(u, v)}] {
+				add(u, v)
+				break
+			}
+		}
+	}
+	return b.Build()
+}
+
 func must(_ NodeID, err error) {
 	if err != nil {
 		panic(err)

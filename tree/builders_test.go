@@ -132,3 +132,44 @@ func TestTwoTier(t *testing.T) {
 		t.Errorf("h13: degree %d, rack label %q", g.Degree(h), g.Node(h).Labels["rack"])
 	}
 }
+
+// RingChords: e links, every site of degree >= 2, connected, the same graph for the same
+// seed and another for another seed; bad sizes are errors.
+func TestRingChords(t *testing.T) {
+	for _, tc := range []struct{ n, e int }{{50, 150}, {3, 3}, {10, 45}, {20, 27}} {
+		g, err := RingChords(tc.n, tc.e, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.NumNodes() != tc.n || g.NumLinks() != tc.e {
+			t.Fatalf("ringchords:%d,%d: %d nodes, %d links", tc.n, tc.e, g.NumNodes(), g.NumLinks())
+		}
+		for v := range tc.n {
+			if g.Degree(NodeID(v)) < 2 {
+				t.Fatalf("ringchords:%d,%d: %s has degree %d", tc.n, tc.e, g.NodeName(NodeID(v)), g.Degree(NodeID(v)))
+			}
+		}
+		if _, err := ShortestPathTree(g, 0, g.Endpoints()[1:], Hops); err != nil {
+			t.Fatalf("not connected: %v", err)
+		}
+	}
+	a, _ := ParseSpec("ringchords:50,150,1")
+	b, _ := RingChords(50, 150, 1)
+	c, _ := RingChords(50, 150, 2)
+	same := func(x, y *Graph) bool {
+		for i := range x.NumArcs() {
+			if x.Arc(ArcID(i)) != y.Arc(ArcID(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	if a.Name() != "ringchords:50,150,1" || !same(a, b) || same(b, c) {
+		t.Errorf("seeds: same seed differs or different seeds agree")
+	}
+	for _, spec := range []string{"ringchords:2,2,1", "ringchords:10,9,1", "ringchords:5,11,1", "ringchords:5,6,-1", "ringchords:5,6"} {
+		if _, err := ParseSpec(spec); !errors.Is(err, ErrBadSpec) {
+			t.Errorf("%s: error %v", spec, err)
+		}
+	}
+}

@@ -53,6 +53,8 @@ func Zoo(name string) (*Graph, error) {
 //	bcube:N,K          BCube_K of N-port switches
 //	gscale             the 12-site GScale WAN
 //	random:N,E,SEED    a connected random WAN of N sites and E links
+//	ringchords:N,E,SEED a ring of N sites plus random chords up to E links (DCCast's random
+//	                   graphs: every site has degree >= 2)
 //	zoo:NAME           an embedded Internet Topology Zoo network (see ZooNames)
 //	PATH               a file: GraphML if it ends in .graphml, else an edge list
 //
@@ -114,11 +116,20 @@ func ParseSpec(spec string) (*Graph, error) {
 			return nil, fmt.Errorf("%w: %q: negative seed", ErrBadSpec, spec)
 		}
 		return RandomWAN(a[0], a[1], uint64(a[2]))
+	case "ringchords":
+		a, err := ints(3)
+		if err != nil {
+			return nil, err
+		}
+		if a[2] < 0 {
+			return nil, fmt.Errorf("%w: %q: negative seed", ErrBadSpec, spec)
+		}
+		return RingChords(a[0], a[1], uint64(a[2]))
 	case "zoo":
 		return Zoo(args)
 	}
 	if !strings.ContainsAny(spec, "/.\\") {
-		return nil, fmt.Errorf("%w: %q: not a builder (fattree:K, leafspine:S,L,H, twotier:R,H, bcube:N,K, gscale, random:N,E,SEED, zoo:NAME) nor a file path", ErrBadSpec, spec)
+		return nil, fmt.Errorf("%w: %q: not a builder (fattree:K, leafspine:S,L,H, twotier:R,H, bcube:N,K, gscale, random:N,E,SEED, ringchords:N,E,SEED, zoo:NAME) nor a file path", ErrBadSpec, spec)
 	}
 	f, err := os.Open(spec)
 	if err != nil {

@@ -24,9 +24,9 @@ import (
 func init() { commands = append(commands, newSimCmd) }
 
 type simFlags struct {
-	topo, schemes, rate, copies, volume, seeds, format, plot, trace, progress string
-	lambda, chunk                                                             float64
-	horizon                                                                   int
+	topo, schemes, rate, copies, volume, seeds, format, plot, trace, progress, preset string
+	lambda, chunk                                                                     float64
+	horizon                                                                           int
 }
 
 func newSimCmd() *cobra.Command {
@@ -40,22 +40,32 @@ workload, and compare their bandwidth and transfer completion times (TCT).
 Time is in slots and volume in units: an arc of the default capacity (10 Gbit/s) carries
 one unit per slot. Transfers arrive as a Poisson process of rate --lambda per slot until
 --horizon, each with --copies receivers and a --volume drawn from a distribution:
-"10+exp:20" (10 plus an exponential of mean 20), "pareto:ALPHA,MIN", "const:X".
+"10+exp:20" (10 plus an exponential of mean 20), "pareto:ALPHA,MIN,max=CAP", "const:X".
 
 Schemes: tree policies of the scheduler, where the network replicates (dccast, random,
-minmax, spt, p2p, p2p-kN, quickcast, multitree, multitree-kN) under the rate policy of
---rate or their own (quickcast@maxmin), and overlay strategies, where only the agents
-replicate (overlay:chain, overlay:tree, overlay:forest, overlay:unicast).
+minmax, spt, p2p, p2p-kN, p2p-lp, p2p-lp-kN, quickcast, multitree, multitree-kN) under the
+rate policy of --rate or their own (quickcast@maxmin, p2p-lp@srpt), and overlay
+strategies, where only the agents replicate (overlay:chain, overlay:tree, overlay:forest,
+overlay:unicast). p2p-lp is the papers' P2P baseline: every receiver over its 3 (N)
+shortest paths at rates a linear program picks, in FCFS or SRPT order.
 
+Tables, CSV and JSON give per-transfer completion times (to the last receiver) and
+per-receiver ones (RCT: each receiver's own completion, QuickCast's metric).
+
+--preset NAME sets the flags to a paper's setting (flags given explicitly override it):
+` + presetHelp() + `
 Ctrl-C stops the run and prints the results so far (exit code 130).`,
-		Example: `  treecast sim --topo gscale --schemes dccast,p2p --seeds 1-5
+		Example: `  treecast sim --preset quickcast-fig8
+  treecast sim --preset dccast-p2p --copies 3
+  treecast sim --topo gscale --schemes dccast,p2p --seeds 1-5
   treecast sim --topo zoo:cogentco --schemes dccast,quickcast --rate maxmin --format json
   treecast sim --topo fattree:8 --schemes overlay:chain,overlay:unicast --copies 4-16 --horizon 50 --plot tct.png`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSim(cmd, &f) },
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.topo, "topo", "gscale", "topology: fattree:K, leafspine:S,L,H, bcube:N,K, gscale, random:N,E,SEED, zoo:NAME, or a .graphml / edge-list file")
+	fl.StringVar(&f.preset, "preset", "", "a paper's setting (see above); explicit flags override it")
+	fl.StringVar(&f.topo, "topo", "gscale", "topology: fattree:K, leafspine:S,L,H, bcube:N,K, gscale, random:N,E,SEED, ringchords:N,E,SEED, zoo:NAME, or a .graphml / edge-list file")
 	fl.StringVar(&f.schemes, "schemes", "dccast,p2p", "comma-separated schemes to compare; the first is the reference for bandwidth ratios")
 	fl.StringVar(&f.rate, "rate", "fcfs", "rate policy of network schemes: fcfs, srpt or maxmin")
 	fl.Float64Var(&f.lambda, "lambda", 1, "mean transfer arrivals per slot (Poisson)")
@@ -71,7 +81,44 @@ Ctrl-C stops the run and prints the results so far (exit code 130).`,
 	return c
 }
 
+// presetHelp lists the presets for the command's help.
+func presetHelp() string {
+	var b strings.Builder
+	for _, p := range sim.Presets() {
+		fmt.Fprintf(&b, "  %-24s %s, %s\n", p.Name, p.Paper, p.Figure)
+		fmt.Fprintf(&b, "  %-24s = %s (%s)\n", "", strings.Join(p.Args(), " "), p.Note)
+	}
+	return b.String()
+}
+
+// applyPreset sets every flag of the named preset the user did not set, and tells on w the
+// command it stands for.
+func applyPreset(cmd *cobra.Command, name string, w io.Writer) error {
+	p, err := sim.LookupPreset(name)
+	if err != nil {
+		return usageErr(err)
+	}
+	args := p.Args()
+	var eff []string
+	for i := 0; i < len(args); i += 2 {
+		flag, val := strings.TrimPrefix(args[i], "--"), args[i+1]
+		if !cmd.Flags().Changed(flag) {
+			if err := cmd.Flags().Set(flag, val); err != nil {
+				return err
+			}
+		}
+		eff = append(eff, args[i], cmd.Flags().Lookup(flag).Value.String())
+	}
+	fmt.Fprintf(w, "treecast sim: preset %s (%s, %s) = treecast sim %s\n", p.Name, p.Paper, p.Figure, strings.Join(eff, " "))
+	return nil
+}
+
 func runSim(cmd *cobra.Command, f *simFlags) error {
+	if f.preset != "" {
+		if err := applyPreset(cmd, f.preset, cmd.ErrOrStderr()); err != nil {
+			return err
+		}
+	}
 	x, err := f.experiment()
 	if err != nil {
 		return err
@@ -212,19 +259,19 @@ func writeResults(w io.Writer, format string, results []sim.Result) error {
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"scheme", "topology", "seed", "transfers", "completed", "total_bandwidth", "max_copies",
-			"mean_tct", "p50_tct", "p99_tct", "max_tct", "mean_receiver_time", "wall_ms"})
+			"mean_tct", "p50_tct", "p99_tct", "max_tct", "mean_receiver_time", "p50_receiver_time", "p99_receiver_time", "wall_ms"})
 		g := func(x float64) string { return strconv.FormatFloat(x, 'g', 10, 64) }
 		for _, r := range results {
 			cw.Write([]string{r.Scheme, r.Topology, strconv.FormatUint(r.Seed, 10), strconv.Itoa(r.Transfers),
 				strconv.Itoa(r.Completed), g(r.TotalBandwidth), g(r.MaxCopies), g(r.MeanTCT), g(r.P50TCT),
-				g(r.P99TCT), g(r.MaxTCT), g(r.MeanReceiverTime), g(r.WallMS)})
+				g(r.P99TCT), g(r.MaxTCT), g(r.MeanReceiverTime), g(r.P50ReceiverTime), g(r.P99ReceiverTime), g(r.WallMS)})
 		}
 		cw.Flush()
 		return cw.Error()
 	}
 	sums := sim.Summarize(results)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scheme\truns\ttransfers\tbandwidth\tbw ratio\tmax copies\tmean TCT\tp50 TCT\tp99 TCT\tmax TCT\twall ms\t")
+	fmt.Fprintln(tw, "scheme\truns\ttransfers\tbandwidth\tbw ratio\tmax copies\tmean TCT\tp50 TCT\tp99 TCT\tmax TCT\tmean RCT\tp50 RCT\tp99 RCT\twall ms\t")
 	pm := func(s sim.Stat) string {
 		if s.Std == 0 {
 			return strconv.FormatFloat(s.Mean, 'f', 1, 64)
@@ -236,11 +283,12 @@ func writeResults(w io.Writer, format string, results []sim.Result) error {
 		if base := sums[0].TotalBandwidth.Mean; base > 0 {
 			ratio = fmt.Sprintf("%.3f", s.TotalBandwidth.Mean/base)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%.0f\t\n", s.Scheme, s.Runs, s.Transfers.Mean,
-			pm(s.TotalBandwidth), ratio, s.MaxCopies.Mean, pm(s.MeanTCT), pm(s.P50TCT), pm(s.P99TCT), pm(s.MaxTCT), s.WallMS.Mean)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t\n", s.Scheme, s.Runs, s.Transfers.Mean,
+			pm(s.TotalBandwidth), ratio, s.MaxCopies.Mean, pm(s.MeanTCT), pm(s.P50TCT), pm(s.P99TCT), pm(s.MaxTCT),
+			pm(s.MeanReceiverTime), pm(s.P50ReceiverTime), pm(s.P99ReceiverTime), s.WallMS.Mean)
 	}
 	if len(sums) > 0 {
-		fmt.Fprintf(tw, "\ntopology %s; times in slots, volumes in units; ± is the standard deviation over seeds\t\n", sums[0].Topology)
+		fmt.Fprintf(tw, "\ntopology %s; times in slots, volumes in units; TCT per transfer (last receiver), RCT per receiver; ± is the standard deviation over seeds\t\n", sums[0].Topology)
 	}
 	return tw.Flush()
 }

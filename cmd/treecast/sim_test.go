@@ -200,3 +200,31 @@ func TestSimProgressBars(t *testing.T) {
 		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, stderr)
 	}
 }
+
+// --preset sets the flags the user did not give and tells the command it stands for; the
+// table and CSV carry per-receiver completion times.
+func TestSimPreset(t *testing.T) {
+	out, stderr, err := run(t, "sim", "--preset", "quickcast-fig8", "--schemes", "dccast,quickcast@maxmin", "--horizon", "20",
+		"--seeds", "1", "--progress", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "= treecast sim --topo gscale --schemes dccast,quickcast@maxmin --rate fcfs --lambda 1 --copies 10 --volume pareto:"
+	if !strings.Contains(stderr, want) || !strings.Contains(stderr, "--horizon 20 --seeds 1") {
+		t.Fatalf("stderr %q, want %q", stderr, want)
+	}
+	if !strings.Contains(out, "mean RCT") || !strings.Contains(out, "quickcast@maxmin") {
+		t.Fatalf("table:\n%s", out)
+	}
+	out, _, err = run(t, "sim", "--preset", "dccast", "--schemes", "dccast", "--horizon", "5", "--seeds", "1",
+		"--format", "csv", "--progress", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "mean_receiver_time,p50_receiver_time,p99_receiver_time") {
+		t.Fatalf("csv:\n%s", out)
+	}
+	if _, _, err := run(t, "sim", "--preset", "nope"); exitCode(err) != 2 || !strings.Contains(err.Error(), "quickcast-fig8") {
+		t.Fatalf("unknown preset: %v", err)
+	}
+}

@@ -19,7 +19,7 @@ type topoFlags struct {
 
 func (f *topoFlags) register(c *cobra.Command, withTargets bool) {
 	c.Flags().StringVar(&f.topo, "topo", "fattree:4",
-		"topology: fattree:K, leafspine:S,L,H, twotier:R,H, bcube:N,K, gscale, random:N,E,SEED, zoo:NAME, or a .graphml / edge-list file")
+		"topology: fattree:K, leafspine:S,L,H, twotier:R,H, bcube:N,K, gscale, random:N,E,SEED, ringchords:N,E,SEED, zoo:NAME, or a .graphml / edge-list file")
 	c.Flags().Uint64Var(&f.seed, "seed", 1, "seed for random receiver sets and random choices")
 	if withTargets {
 		c.Flags().StringVar(&f.src, "src", "", "source node (default: the first host, or the first node of a WAN)")
