@@ -149,8 +149,11 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("node: open store %s: %w", cfg.DataDir, err)
 	}
 	a.store = st
-	a.chans = channel.NewTable(channel.Config{Self: cfg.Name, Labels: cfg.Labels, DataDir: cfg.DataDir,
-		Subscribed: cfg.Channels, Log: a.log}, a.m.reg)
+	cc := channel.Config{Self: cfg.Name, Labels: cfg.Labels, DataDir: cfg.DataDir, Subscribed: cfg.Channels, Log: a.log}
+	if cfg.TLS != nil {
+		cc.Trust = versionTrust{a}
+	}
+	a.chans = channel.NewTable(cc, a.m.reg)
 	if err := a.chans.Load(); err != nil {
 		a.log.Warn("channel table not restored; gossip brings it back", "err", err)
 	}

@@ -74,7 +74,7 @@ func TestChannelLateSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := channelOf(late, "web")
-	if !st.Subscribed || st.Latest != pub || st.Held != pub || st.CatchupErr != "" {
+	if !st.Subscribed || !st.Latest.Same(pub) || !st.Held.Same(pub) || st.CatchupErr != "" {
 		t.Errorf("late subscriber's channel status %+v, want latest and held %+v", st, pub)
 	}
 	if got := late.Metric("treecast_catchup_bytes_total"); got != float64(len(data)) {
@@ -84,7 +84,7 @@ func TestChannelLateSubscriber(t *testing.T) {
 	// a02 (channel db) learns the version but never fetches it: wait until it knows it and has
 	// scanned its table since.
 	other := c.Agents[2]
-	if err := c.WaitFor(ctx, "a02 to learn web's version", func() bool { return channelOf(other, "web").Latest == pub }); err != nil {
+	if err := c.WaitFor(ctx, "a02 to learn web's version", func() bool { return channelOf(other, "web").Latest.Same(pub) }); err != nil {
 		t.Fatal(err)
 	}
 	scans := other.Metric("treecast_channel_scans_total")
@@ -155,11 +155,11 @@ func TestChannelCatchupAfterDowntime(t *testing.T) {
 	if got := a02.Metric("treecast_catchup_bytes_total"); got != float64(len(v2)) {
 		t.Errorf("a02 fetched %v bytes by catch-up, want v2's %d once", got, len(v2))
 	}
-	if err := c.WaitFor(ctx, "a02 to record v2 as held", func() bool { return channelOf(a02, "web").Held == latest }); err != nil {
+	if err := c.WaitFor(ctx, "a02 to record v2 as held", func() bool { return channelOf(a02, "web").Held.Same(latest) }); err != nil {
 		t.Error(err, channelOf(a02, "web"))
 	}
 	for _, a := range []*node.Agent{c.Agents[0], c.Agents[1], a02} {
-		if got := channelOf(a, "web").Latest; got != latest {
+		if got := channelOf(a, "web").Latest; !got.Same(latest) {
 			t.Errorf("%s: latest %+v, want v2 %+v (a02 remembered v1)", a.Name(), got, latest)
 		}
 	}

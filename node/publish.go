@@ -15,13 +15,24 @@ import (
 // push (down, joining later, or failed) fetch it in the background from a holder (see
 // "Channels" in the package doc). With no alive subscriber the version is still recorded and
 // the report has no receivers. The version is not recorded when the push could not start or
-// ctx ended during it. Errors are those of Push, and ErrConfig for a bad channel name.
+// ctx ended during it. Errors are those of Push, ErrConfig for a bad channel name, and
+// ErrForbidden when Config.Publishers does not let opts.Publisher (or, when empty, this
+// agent) publish the channel. With TLS the version is signed with the agent's key: every
+// agent checks the signature, the signer's certificate and the policy before it takes a
+// version.
 func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOptions) (Report, error) {
 	if !channel.ValidName(ch) {
 		return Report{}, fmt.Errorf("%w: channel %q: must be a non-empty word", ErrConfig, ch)
 	}
 	if a.isClosed() {
 		return Report{}, ErrClosed
+	}
+	by := opts.Publisher
+	if by == "" {
+		by = a.cfg.Name
+	}
+	if err := a.mayPublish(by, ch); err != nil {
+		return Report{}, err
 	}
 	start := time.Now()
 	rep, err := a.push(ctx, obj, "channel:"+ch, opts)
@@ -38,7 +49,10 @@ func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOpt
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
-	v := a.chans.Publish(ch, rep.Digest, rep.Size, start, a.Members())
+	v, err := a.chans.Publish(ch, rep.Digest, by, rep.Size, start, a.Members())
+	if err != nil {
+		return rep, err
+	}
 	a.log.Info("channel published", "channel", ch, "digest", v.Digest, "version", v.Version, "receivers", len(rep.Receivers))
 	return rep, nil
 }
@@ -49,7 +63,7 @@ func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOpt
 func (a *Agent) Channels() []ChannelStatus {
 	out := a.chans.Status()
 	for i, cs := range out {
-		if cs.Latest.Digest == "" || cs.Held == cs.Latest {
+		if cs.Latest.Digest == "" || cs.Held.Same(cs.Latest) {
 			continue
 		}
 		if _, err := a.store.Stat(cs.Latest.Digest); err == nil { // pushed here since the last scan

@@ -43,7 +43,7 @@ func statusErr(err error) error {
 	switch {
 	case errors.Is(err, ErrNoReceivers), errors.Is(err, ErrUnknownDigest), errors.Is(err, ErrUnknownMember):
 		code = codes.NotFound
-	case errors.Is(err, ErrOutsideData):
+	case errors.Is(err, ErrOutsideData), errors.Is(err, ErrForbidden):
 		code = codes.PermissionDenied
 	case errors.Is(err, ErrBadHeader), errors.Is(err, ErrManifest), errors.Is(err, ErrPlan), errors.Is(err, ErrConfig):
 		code = codes.InvalidArgument
@@ -389,6 +389,9 @@ func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) er
 		}
 		send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Progress{Progress: &pb.ProgressEvent{Receivers: []*pb.ReceiverProgress{{
 			Receiver: ev.Receiver, ChunksHeld: uint64(ev.Held), ChunksTotal: uint64(ev.Total)}}}}})
+	}
+	if id, ok := identity.FromContext(stream.Context()); ok {
+		opts.Publisher = id.Name
 	}
 	obj := Object{Path: req.GetPath(), Digest: req.GetDigest()}
 	rep, err := s.a.Push(stream.Context(), obj, target, opts)

@@ -30,6 +30,10 @@ type PushOptions struct {
 	Parity    int    // Reed-Solomon parity trees (forest and auto)
 	ChunkSize int    // chunk size for an object stored for this push (0 = the plan's choice)
 	RateLimit int64  // cap on every sender of this push, bytes per second (0 = none)
+	// Publisher is the identity a channel publish is made for (checked against
+	// Config.Publishers, recorded in the version); "" is this agent. Submit sets it to the
+	// caller's certificate name.
+	Publisher string
 	// Progress, when not nil, receives every progress event and every receiver's result as
 	// they arrive. It is called from one goroutine at a time and must not block for long.
 	Progress func(Event)

@@ -110,7 +110,7 @@ func (c *Table) pass(ctx context.Context, deps Catchup) {
 		if err != nil {
 			c.catchups.WithLabelValues("failed").Inc()
 			c.mu.Lock()
-			if cur, ok := c.latest[v.Channel]; ok && cur == v { // not superseded meanwhile
+			if cur, ok := c.latest[v.Channel]; ok && cur.Same(v) { // not superseded meanwhile
 				r := c.retry[v.Channel]
 				if r == nil {
 					r = &catchupRetry{}

@@ -32,7 +32,37 @@ type Version struct {
 	Version uint64 `json:"v"`
 	Size    int64  `json:"s"`
 	Origin  string `json:"o"` // the agent that published it
+	// By is the identity that asked for the publish: an operator's certificate name, or the
+	// publishing agent's own name.
+	By string `json:"b,omitempty"`
+	// Sig is Origin's signature of the fields above, Cert its certificate (DER) that a
+	// receiver checks against the cluster CA; both empty on an insecure cluster.
+	Sig  []byte `json:"x,omitempty"`
+	Cert []byte `json:"y,omitempty"`
 }
+
+// Signed returns the bytes a version's signature covers.
+func (v Version) Signed() []byte {
+	return fmt.Appendf(nil, "treecast channel version 1\x00%s\x00%s\x00%d\x00%d\x00%s\x00%s", v.Channel, v.Digest, v.Version, v.Size, v.Origin, v.By)
+}
+
+// Same reports whether v and w are the same version (signatures aside).
+func (v Version) Same(w Version) bool {
+	return v.Channel == w.Channel && v.Digest == w.Digest && v.Version == w.Version && v.Size == w.Size && v.Origin == w.Origin && v.By == w.By
+}
+
+// Trust signs this agent's channel versions and checks the versions it learns (from
+// gossip, other agents, or its own saved table): a version that does not verify is dropped.
+// Nil trusts every version (an insecure cluster).
+type Trust interface {
+	Sign(v Version) (Version, error)
+	Verify(v Version) error
+}
+
+// MaxSkew bounds how far in the future of this agent's clock a version may be: a version
+// number is a publisher's clock in nanoseconds, so one further ahead was forged (it would
+// pin the channel), or comes from a clock that is badly off.
+const MaxSkew = 10 * time.Minute
 
 // newer reports whether v supersedes w: a higher version, ties broken by the larger digest
 // (so every agent picks the same winner whatever the order it hears of them).
@@ -68,8 +98,14 @@ func (v Version) check() error {
 	if v.Size < 0 {
 		return fmt.Errorf("%w: channel %s: size %d", ErrChannelState, v.Channel, v.Size)
 	}
-	if len(v.Origin) > maxChannelName {
-		return fmt.Errorf("%w: channel %s: origin of %d bytes", ErrChannelState, v.Channel, len(v.Origin))
+	if len(v.Origin) > maxChannelName || len(v.By) > maxChannelName {
+		return fmt.Errorf("%w: channel %s: origin or publisher of more than %d bytes", ErrChannelState, v.Channel, maxChannelName)
+	}
+	if limit := uint64(time.Now().Add(MaxSkew).UnixNano()); v.Version > limit {
+		return fmt.Errorf("%w: channel %s: version %d is more than %v ahead of this agent's clock", ErrChannelState, v.Channel, v.Version, MaxSkew)
+	}
+	if len(v.Sig) > 512 || len(v.Cert) > 4096 {
+		return fmt.Errorf("%w: channel %s: signature or certificate too large", ErrChannelState, v.Channel)
 	}
 	return nil
 }
@@ -126,6 +162,8 @@ type Gossip interface {
 
 // Config configures a channel table.
 type Config struct {
+	// Trust signs and checks versions (nil: no signatures, every version trusted).
+	Trust Trust
 	Self       string            // this agent's name
 	Labels     map[string]string // this agent's labels (catch-up prefers near holders)
 	DataDir    string            // the table is saved in DataDir/channels.json
@@ -155,6 +193,7 @@ type Table struct {
 	catchups    *prometheus.CounterVec
 	catchupByte prometheus.Counter
 	scans       prometheus.Counter
+	rejected    prometheus.Counter
 }
 
 // NewTable returns the table of an agent, with its metrics registered on reg. Call Load to
@@ -180,6 +219,9 @@ func NewTable(cfg Config, reg prometheus.Registerer) *Table {
 		catchupByte: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_catchup_bytes_total", Help: "Chunk bytes fetched by channel catch-ups.",
 		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "treecast_channel_versions_rejected_total", Help: "Channel versions dropped because their signature, publisher or time did not verify.",
+		}),
 		scans: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "treecast_channel_scans_total", Help: "Passes of the channel catch-up loop over the channel table.",
 		}),
@@ -187,7 +229,7 @@ func NewTable(cfg Config, reg prometheus.Registerer) *Table {
 	for _, ch := range cfg.Subscribed {
 		c.subscribed[ch] = true
 	}
-	reg.MustRegister(c.catchups, c.catchupByte, c.scans)
+	reg.MustRegister(c.catchups, c.catchupByte, c.scans, c.rejected)
 	return c
 }
 
@@ -260,6 +302,13 @@ func (c *Table) merge(vs []Version) []Version {
 		}
 		if !ok && len(c.latest) >= maxChannels {
 			continue
+		}
+		if c.cfg.Trust != nil {
+			if err := c.cfg.Trust.Verify(v); err != nil {
+				c.rejected.Inc()
+				c.log.Warn("channel version rejected", "channel", v.Channel, "version", v.Version, "origin", v.Origin, "err", err)
+				continue
+			}
 		}
 		c.latest[v.Channel] = v
 		c.learned[v.Channel] = time.Now()
@@ -389,21 +438,29 @@ func (c *Table) Status() []Status {
 	return out
 }
 
-// Publish records a publish of digest (size bytes) on channel by this agent, started at
-// start, as the channel's latest version, and spreads it: gossip broadcasts it, and it is
+// Publish records a publish of digest (size bytes) on channel by this agent for the
+// identity by, started at start, as the channel's latest version (signed, with a Trust),
+// and spreads it: gossip broadcasts it, and it is
 // sent to each of members (the alive ones, self excluded) over gossip's TCP channel. Gossip
 // broadcasts reach only a few random members per transmission and may miss one until the
 // next push/pull exchange (15 to 30 s), while a publish is rare and already costs a push to
 // every subscriber. Cost: one small TCP message per alive member, one after the other; a
 // member that cannot be reached is left to gossip. It returns the version recorded.
-func (c *Table) Publish(channel, digest string, size int64, start time.Time, members []membership.Member) Version {
+func (c *Table) Publish(channel, digest, by string, size int64, start time.Time, members []membership.Member) (Version, error) {
 	v := c.next(channel, digest, c.cfg.Self, size, start)
+	v.By = by
+	if c.cfg.Trust != nil {
+		var err error
+		if v, err = c.cfg.Trust.Sign(v); err != nil {
+			return v, fmt.Errorf("channel: sign %s version %d: %w", channel, v.Version, err)
+		}
+	}
 	c.broadcast(c.merge([]Version{v}))
 	c.mu.Lock()
 	g := c.gossip
 	c.mu.Unlock()
 	if g == nil {
-		return v
+		return v, nil
 	}
 	msg := encodeChannelMsg(v)
 	for _, m := range members {
@@ -414,5 +471,5 @@ func (c *Table) Publish(channel, digest string, size int64, start time.Time, mem
 			c.log.Debug("announce channel version", "member", m.Name, "channel", v.Channel, "err", err)
 		}
 	}
-	return v
+	return v, nil
 }

@@ -39,7 +39,7 @@ func TestChannelMergeOrder(t *testing.T) {
 				t.Fatalf("round %d: merging %+v twice reported it new twice", round, vs[k])
 			}
 			cur := c.latest[vs[k].Channel]
-			if len(changed) == 1 && cur != vs[k] || len(changed) == 0 && vs[k].newer(cur) {
+			if len(changed) == 1 && !cur.Same(vs[k]) || len(changed) == 0 && vs[k].newer(cur) {
 				t.Fatalf("round %d: merge of %+v reported %v, table has %+v", round, vs[k], changed, cur)
 			}
 		}
@@ -66,7 +66,7 @@ func TestChannelNextVersion(t *testing.T) {
 
 func TestChannelDecodeRejects(t *testing.T) {
 	good := Version{Channel: "web", Digest: dg(1), Version: 1, Size: 3, Origin: "a"}
-	if v, err := decodeChannelMsg(encodeChannelMsg(good)); err != nil || v != good {
+	if v, err := decodeChannelMsg(encodeChannelMsg(good)); err != nil || !v.Same(good) {
 		t.Fatalf("round trip: %+v, %v", v, err)
 	}
 	bad := map[string][]byte{

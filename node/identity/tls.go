@@ -2,6 +2,10 @@ package identity
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -218,4 +222,39 @@ func (s *Source) ClientConfig(name string) *tls.Config {
 			return nil
 		},
 	}
+}
+
+// Sign signs data (its SHA-256) with the source's private key, and returns the signature and
+// the DER of the certificate a verifier checks it with.
+func (s *Source) Sign(data []byte) (sig, certDER []byte, err error) {
+	cert, _ := s.current()
+	signer, ok := cert.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: the private key cannot sign", ErrIdentity)
+	}
+	sum := sha256.Sum256(data)
+	sig, err = signer.Sign(rand.Reader, sum[:], crypto.SHA256)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sig, cert.Certificate[0], nil
+}
+
+// VerifySignature checks that sig signs data with the key of the certificate certDER, and
+// that the certificate chains to the current CA; it returns the certificate's identity.
+func (s *Source) VerifySignature(certDER, data, sig []byte) (Identity, error) {
+	id, err := s.verify([][]byte{certDER}, x509.ExtKeyUsageAny)
+	if err != nil {
+		return id, err
+	}
+	c, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrIdentity, err)
+	}
+	pub, ok := c.PublicKey.(*ecdsa.PublicKey)
+	sum := sha256.Sum256(data)
+	if !ok || !ecdsa.VerifyASN1(pub, sum[:], sig) {
+		return Identity{}, fmt.Errorf("%w: signature of %q does not verify", ErrIdentity, id.Name)
+	}
+	return id, nil
 }
