@@ -163,7 +163,7 @@ type Gossip interface {
 // Config configures a channel table.
 type Config struct {
 	// Trust signs and checks versions (nil: no signatures, every version trusted).
-	Trust Trust
+	Trust      Trust
 	Self       string            // this agent's name
 	Labels     map[string]string // this agent's labels (catch-up prefers near holders)
 	DataDir    string            // the table is saved in DataDir/channels.json
