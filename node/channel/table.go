@@ -384,6 +384,7 @@ func (c *Table) MergeRemoteState(buf []byte, join bool) {
 	}
 	s, err := decodeChannelState(buf)
 	if err != nil {
+		c.rejected.Inc()
 		return
 	}
 	// What was new here is news to others too: pass it on, as anti-entropy alone would take
@@ -395,6 +396,7 @@ func (c *Table) MergeRemoteState(buf []byte, join bool) {
 func (c *Table) NotifyMsg(b []byte) {
 	v, err := decodeChannelMsg(b)
 	if err != nil {
+		c.rejected.Inc()
 		return
 	}
 	c.broadcast(c.merge([]Version{v}))

@@ -76,6 +76,8 @@ func TestChannelDecodeRejects(t *testing.T) {
 		"channel name": encodeChannelMsg(Version{Channel: "a b", Digest: dg(1)}),
 		"digest":       encodeChannelMsg(Version{Channel: "web", Digest: "sha256:../../etc"}),
 		"size":         encodeChannelMsg(Version{Channel: "web", Digest: dg(1), Size: -1}),
+		"pinned":       encodeChannelMsg(Version{Channel: "web", Digest: dg(1), Version: 1<<64 - 1}),
+		"far future":   encodeChannelMsg(Version{Channel: "web", Digest: dg(1), Version: uint64(time.Now().Add(time.Hour).UnixNano())}),
 	}
 	for name, b := range bad {
 		if _, err := decodeChannelMsg(b); !errors.Is(err, ErrChannelState) {

@@ -593,3 +593,5 @@ func TestLayout(t *testing.T) {
 		}
 	}
 }
+
+func nilRegistry() *prometheus.Registry { return prometheus.NewRegistry() }

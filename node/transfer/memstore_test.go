@@ -156,3 +156,5 @@ func (p *memPartial) Commit() error {
 
 func (p *memPartial) Abort() error { return nil }
 func (p *memPartial) Close() error { return nil }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
