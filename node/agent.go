@@ -151,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.store = st
 	cc := channel.Config{Self: cfg.Name, Labels: cfg.Labels, DataDir: cfg.DataDir, Subscribed: cfg.Channels, Log: a.log}
 	if cfg.TLS != nil {
-		cc.Trust = versionTrust{a}
+		cc.Trust = channel.CertTrust{Source: cfg.TLS, MayPublish: a.mayPublish}
 	}
 	a.chans = channel.NewTable(cc, a.m.reg)
 	if err := a.chans.Load(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/treecast/treecast/node/store"
@@ -37,14 +36,18 @@ type objectStore interface {
 // the data dir.
 const storeSubdir = "store"
 
-type diskStore struct{ s *store.Store }
+// diskStore is the store: the engine's part (Begin, ReadChunk) and the agent's.
+type diskStore struct {
+	transfer.Disk
+	s *store.Store
+}
 
 func openStore(dataDir string, opts ...store.Option) (objectStore, error) {
 	s, err := store.Open(filepath.Join(dataDir, storeSubdir), append([]store.Option{store.WithPathRoot(dataDir)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
-	return diskStore{s}, nil
+	return diskStore{transfer.Disk{S: s}, s}, nil
 }
 
 func (d diskStore) Put(r io.Reader, chunkSize int) (transfer.Manifest, error) {
@@ -79,26 +82,6 @@ func (d diskStore) Stat(digest string) (transfer.Manifest, error) {
 	return transfer.StoreManifest{M: m}, nil
 }
 
-func (d diskStore) Begin(m transfer.Manifest) (transfer.Partial, error) {
-	sm, ok := m.(transfer.StoreManifest)
-	if !ok {
-		return nil, fmt.Errorf("%w: manifest of type %T", ErrManifest, m)
-	}
-	h, err := d.s.Begin(sm.M)
-	if err != nil {
-		return nil, err
-	}
-	return diskPartial{h}, nil
-}
-
-func (d diskStore) ReadChunk(digest string, i int) ([]byte, error) {
-	dg, err := store.ParseDigest(digest)
-	if err != nil {
-		return nil, err
-	}
-	return d.s.ReadChunk(dg, i)
-}
-
 func (d diskStore) Objects() ([]ObjectStatus, error) {
 	var out []ObjectStatus
 	for _, list := range []func() ([]store.Info, error){d.s.List, d.s.Partials} {
@@ -126,39 +109,4 @@ func (d diskStore) Remove(digest string) error {
 	return d.s.Remove(dg)
 }
 
-// diskPartial is a store.Partial behind the engine's transfer.Partial. A write or commit that
-// meets a full disk (ENOSPC, EDQUOT) discards the partial object at once, for every transfer
-// that shares it: keeping its chunks for a resume would keep holding the space that the
-// agent's other transfers need. The error wraps ErrDiskFull and the file system's error; the
-// object was never visible, and a later push of it starts over.
-type diskPartial struct{ h *store.Partial }
-
-func (p diskPartial) WriteChunk(i int, data []byte) error {
-	return p.discardIfFull(p.h.WriteChunk(i, data))
-}
-func (p diskPartial) ReadChunk(i int) ([]byte, error) { return p.h.ReadChunk(i) }
-func (p diskPartial) Held() []int                     { return p.h.Held().Indexes() }
-func (p diskPartial) Commit() error                   { return p.discardIfFull(p.h.Commit()) }
-func (p diskPartial) Abort() error                    { return p.h.Abort() }
-func (p diskPartial) Close() error                    { return p.h.Close() }
-
-func (p diskPartial) discardIfFull(err error) error {
-	if err == nil || !isDiskFull(err) {
-		return err
-	}
-	d := p.h.Manifest().Digest
-	if aerr := p.h.Abort(); aerr != nil {
-		return fmt.Errorf("%w: %w (discarding partial %s: %v)", ErrDiskFull, err, d, aerr)
-	}
-	return fmt.Errorf("%w: %w (partial %s discarded to free its space)", ErrDiskFull, err, d)
-}
-
-// isDiskFull reports whether err is a full disk or an exhausted disk quota.
-func isDiskFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
-}
-
-var (
-	_ objectStore      = diskStore{}
-	_ transfer.Partial = diskPartial{}
-)
+var _ objectStore = diskStore{}

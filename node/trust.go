@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-
-	"github.com/treecast/treecast/node/channel"
-	"github.com/treecast/treecast/node/identity"
 )
 
 // ErrForbidden is wrapped by the error of a request its identity has no right to make (a
@@ -27,34 +24,3 @@ func (a *Agent) mayPublish(who, ch string) error {
 	}
 	return fmt.Errorf("%w: %s may not publish channel %s", ErrForbidden, who, ch)
 }
-
-// versionTrust signs this agent's channel versions with its certificate's key and checks the
-// versions it learns: signed by an agent of the cluster (a node certificate of the CA) whose
-// name is the version's origin, for a publisher the policy allows. An agent without TLS
-// trusts every version.
-type versionTrust struct{ a *Agent }
-
-func (t versionTrust) Sign(v channel.Version) (channel.Version, error) {
-	sig, cert, err := t.a.cfg.TLS.Sign(v.Signed())
-	if err != nil {
-		return v, err
-	}
-	v.Sig, v.Cert = sig, cert
-	return v, nil
-}
-
-func (t versionTrust) Verify(v channel.Version) error {
-	if len(v.Sig) == 0 {
-		return fmt.Errorf("%w: channel %s version %d is not signed", ErrForbidden, v.Channel, v.Version)
-	}
-	id, err := t.a.cfg.TLS.VerifySignature(v.Cert, v.Signed(), v.Sig)
-	if err != nil {
-		return err
-	}
-	if id.Name != v.Origin || id.Role != identity.RoleNode {
-		return fmt.Errorf("%w: channel %s version %d claims origin %s, signed by %s (%s)", ErrForbidden, v.Channel, v.Version, v.Origin, id.Name, id.Role)
-	}
-	return t.a.mayPublish(v.By, v.Channel)
-}
-
-var _ channel.Trust = versionTrust{}

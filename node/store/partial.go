@@ -68,6 +68,9 @@ func (s *Store) Begin(m Manifest) (*Partial, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	if err := s.checkQuota(m); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -86,15 +89,6 @@ func (s *Store) Begin(m Manifest) (*Partial, error) {
 			return nil, fmt.Errorf("%w: %s in progress with chunk size %d, asked for %d", ErrManifestConflict, m.Digest, p.m.ChunkSize, m.ChunkSize)
 		}
 		return h, nil
-	}
-	s.mu.Unlock()
-	if err := s.checkQuota(m); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	if p := s.partials[m.Digest]; p != nil && p.state.Load() == stateActive { // begun meanwhile: share it
-		s.mu.Unlock()
-		return s.Begin(m)
 	}
 	p := &partial{s: s, m: m, ready: make(chan struct{}), refs: 1, whole: sha256.New()}
 	s.partials[m.Digest] = p

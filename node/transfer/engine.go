@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -385,4 +387,31 @@ func dedupSorted(s []string) []string {
 		}
 	}
 	return o
+}
+
+// ParseRate parses a byte rate such as "1G", "500M", "64KiB" or "1000" (bytes per second).
+// Suffixes K, M, G, T are powers of 1000; Ki, Mi, Gi, Ti powers of 1024; an optional trailing
+// "B" or "B/s" is ignored. "0" or "" means no cap.
+func ParseRate(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return 0, nil
+	}
+	t = strings.TrimSuffix(t, "/s")
+	t = strings.TrimSuffix(t, "B")
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"k", 1e3}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSuffix(t, u.suf), u.m
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 || f*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("transfer: rate %q is not a byte rate like 1G or 500MiB", s)
+	}
+	return int64(f * float64(mult)), nil
 }

@@ -17,10 +17,9 @@ import (
 // stuckUp is a child that answers the header, reports what it is told to, and never reads
 // a chunk: SendFrame blocks until the stream is cancelled.
 type stuckUp struct {
-	ctx  context.Context
-	ups  []UpMsg
-	mu   sync.Mutex
-	sent int
+	ctx context.Context
+	ups []UpMsg
+	mu  sync.Mutex
 }
 
 func (u *stuckUp) SendHeader(Header) error   { return nil }

@@ -1,0 +1,149 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/treecast/treecast/node/membership"
+)
+
+// run drives the stream until the child ends it. Every receiver of the subtree gets a final
+// result through report: its own, or a failure naming why the stream broke and could not be
+// repaired.
+func (f *forwarder) run(ctx context.Context) {
+	defer close(f.done)
+	err := f.stream(ctx)
+	close(f.stopped)
+	f.drain()
+	select {
+	case <-f.aborted: // this agent failed the transfer: its own parent repairs the subtree
+		return
+	default:
+	}
+	if f.e.ctx.Err() != nil { // this agent is stopping: its parent repairs the subtree
+		return
+	}
+	if err != nil {
+		f.e.m.errors.WithLabelValues("child").Inc()
+		f.e.log.Warn("child stream failed", "transfer", f.hdr.Transfer, "child", f.hdr.Child, "stripe", f.hdr.Stripe, "err", err)
+	}
+	// Orphans: the receivers of the subtree without a result, and, when the stream broke, also
+	// those reported failed (a relay below may have reported its own subtree failed just
+	// before it died; they may well be alive, and the repair finds out).
+	var orphans []string
+	for _, r := range f.subtree {
+		if ok, known := f.resultOK[r]; !known || !ok && err != nil {
+			orphans = append(orphans, r)
+		}
+	}
+	// Receivers of the subtree without a result are orphans whatever the stream's end: the
+	// child failed (its stream broke, or it reported its own failure), or it stopped while
+	// forwarding. Repair the subtree.
+	if childOK, known := f.resultOK[f.hdr.Child]; err == nil && !known {
+		err = fmt.Errorf("%s ended its stream without its result", f.hdr.Child)
+	} else if err == nil && !childOK {
+		err = fmt.Errorf("%s failed", f.hdr.Child)
+	} else if err == nil && len(orphans) > 0 {
+		err = fmt.Errorf("%s ended its stream without the results of %v", f.hdr.Child, orphans)
+	}
+	if len(orphans) > 0 && f.host != nil && ctx.Err() == nil {
+		orphans = f.repair(ctx, err, orphans)
+	}
+	if f.e.ctx.Err() != nil { // stopped during the repair: its parent repairs the subtree
+		return
+	}
+	// Receivers that did not report, and could not be re-attached, are failed, with the reason.
+	for _, r := range orphans {
+		reason := fmt.Errorf("%w: %s (stripe %d): no result", ErrChildFailed, f.hdr.Child, f.hdr.Stripe)
+		if err != nil {
+			reason = fmt.Errorf("%w: %s (stripe %d): %v", ErrChildFailed, f.hdr.Child, f.hdr.Stripe, err)
+		}
+		f.report(UpMsg{Receiver: r, Final: true, Err: reason.Error()})
+	}
+}
+
+// repair re-attaches the receivers orphaned when the stream to the child broke with cause:
+// the child itself again while gossip lists it alive (see maxReopen),
+// else the child is reported failed and each of its children in the stripe is re-attached
+// to this agent, its subtree unchanged (the rule of scheduler.Replan: an orphan goes to its
+// nearest live ancestor, and healthy subtrees stay as they are). Receivers keep the chunks
+// they verified: the new streams' header exchange skips them. repair returns the receivers it
+// could not cover, after the replacement forwarders have ended (they report their own
+// subtrees' results, failures included).
+func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) []string {
+	s, child := f.hdr.Stripe, f.hdr.Child
+	var next []*forwarder
+	_, reported := f.resultOK[child]                        // a child that reported its failure is not retried
+	reported = reported || errors.Is(cause, errSendTimeout) // nor one that stopped reading
+	attempt := f.attempt
+	if f.sent > 0 { // the stream made progress: the child was alive and reading
+		attempt = 0
+	}
+	// A member gossip declared gone may be a false suspicion (a host too busy to answer a
+	// probe in time): it refutes within a few gossip rounds, so it gets suspectGrace to show
+	// up alive again before its subtree is taken away.
+	grace := time.Duration(0)
+	if errors.Is(cause, membership.ErrMemberGone) {
+		grace = suspectGrace
+	}
+	if !reported && attempt < maxReopen && f.aliveWithin(ctx, child, grace) {
+		timer := time.NewTimer(min(reopenBackoff<<attempt, maxBackoff))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return orphans
+		}
+		f.e.log.Info("reopening child stream", "transfer", f.hdr.Transfer, "child", child, "stripe", s, "attempt", attempt+1, "cause", cause)
+		next = append(next, f.host.adopt(s, child, attempt+1))
+	} else {
+		if _, ok := f.resultOK[child]; !ok {
+			f.report(UpMsg{Receiver: child, Final: true,
+				Err: fmt.Sprintf("%v: %s (stripe %d): %v", ErrChildFailed, child, s, cause)})
+		}
+		grand := f.host.overlay().Children(child, s)
+		f.e.m.repairs.Inc()
+		f.e.log.Warn("re-attaching orphaned subtree", "transfer", f.hdr.Transfer, "failed", child, "stripe", s, "orphans", grand)
+		for _, g := range grand {
+			if !f.e.members.Known(g) {
+				// Not a member of the cluster (a plan naming strangers): its subtree fails at
+				// once instead of costing a dial timeout per level.
+				for _, r := range subtreeOf(f.host.overlay(), g, s) {
+					f.report(UpMsg{Receiver: r, Final: true, Err: fmt.Sprintf("%v: %s (stripe %d): not a member of the cluster", ErrChildFailed, g, s)})
+				}
+				continue
+			}
+			next = append(next, f.host.adopt(s, g, 0))
+		}
+	}
+	for _, n := range next {
+		<-n.done
+	}
+	return nil
+}
+
+// aliveWithin reports whether gossip lists the member alive now or within grace (polled
+// every 50 ms).
+func (f *forwarder) aliveWithin(ctx context.Context, name string, grace time.Duration) bool {
+	if f.e.members.Alive(name) || grace <= 0 {
+		return f.e.members.Alive(name)
+	}
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return f.e.members.Alive(name)
+		case <-tick.C:
+			if f.e.members.Alive(name) {
+				return true
+			}
+		}
+	}
+}
