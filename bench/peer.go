@@ -46,7 +46,7 @@ func PeerByName(s string) (Peer, error) {
 	case strings.HasPrefix(s, "treecast:"):
 		flags := strings.Fields(strings.TrimPrefix(s, "treecast:"))
 		if len(flags) == 0 {
-			return nil, fmt.Errorf("bench: peer %q: no flags after treecast:", s)
+			return nil, fmt.Errorf("bench: peer %q: no flags after the colon", s)
 		}
 		return &Treecast{Flags: flags}, nil
 	case s == "uftp":

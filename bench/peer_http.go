@@ -72,15 +72,12 @@ func (h *HTTP) Run(ctx context.Context, e *Env) (map[int]string, error) {
 	return copies, first
 }
 
-// ServeFiles serves the files of dir over HTTP on addr until ctx ends: the server side of
-// the http peer. It returns the listener's error, or nil after a clean shutdown.
-func ServeFiles(ctx context.Context, dir, addr string) error {
+// ServeFiles serves the files of dir over HTTP on ln until ctx ends: the server side of the
+// http peer. It closes ln and returns the server's error, or nil after a clean shutdown.
+func ServeFiles(ctx context.Context, dir string, ln net.Listener) error {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		ln.Close()
 		return fmt.Errorf("bench: serve: %s is not a directory", dir)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("bench: serve: %w", err)
 	}
 	srv := &http.Server{Handler: http.FileServer(http.Dir(dir)), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)

@@ -40,22 +40,62 @@ const (
 
 // Run starts the agents, pushes once and returns the receivers' stores' copies.
 func (t *Treecast) Run(ctx context.Context, e *Env) (map[int]string, error) {
+	c, err := startCluster(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Start(ctx); err != nil {
+		return nil, err
+	}
+	push, err := c.push(ctx, t.Flags)
+	if err != nil {
+		return nil, err
+	}
+	perr := push.wait(ctx)
+	if err := e.Stop(ctx); err != nil {
+		return c.copies, err
+	}
+	if perr != nil {
+		return c.copies, fmt.Errorf("treecast push: %v: %s", perr, failedReceivers(push.output()))
+	}
+	return c.copies, nil
+}
+
+// cluster is a running set of treecast agents, one per host.
+type cluster struct {
+	e      *Env
+	agents []*proc
+	src    string         // the object's path in the source's data directory
+	copies map[int]string // where each receiver's store puts the complete object
+}
+
+// grpcAddr is the gRPC address of host i's agent.
+func (c *cluster) grpcAddr(i int) string {
+	return net.JoinHostPort(c.e.Hosts()[i].Addr.String(), treecastGRPCPort)
+}
+
+// startCluster starts an agent in every host and waits until the source's gossip lists
+// them all alive (at most 60 s).
+func startCluster(ctx context.Context, e *Env) (*cluster, error) {
 	hosts := e.Hosts()
 	bin := e.cfg.Treecast
+	c := &cluster{e: e, copies: map[int]string{}}
 	data := func(i int) string { return filepath.Join(e.dir, "data", hosts[i].Name) }
-	grpcAddr := func(i int) string { return net.JoinHostPort(hosts[i].Addr.String(), treecastGRPCPort) }
 	args := func(i int) []string {
 		return []string{"agent", "--name", hosts[i].Name, "--data", data(i),
-			"--listen", grpcAddr(i), "--gossip", net.JoinHostPort(hosts[i].Addr.String(), treecastGossipPort),
+			"--listen", c.grpcAddr(i), "--gossip", net.JoinHostPort(hosts[i].Addr.String(), treecastGossipPort),
 			"--labels", fmt.Sprintf("rack=r%d", hosts[i].Rack)}
 	}
 	for i := range hosts {
 		if err := os.MkdirAll(data(i), 0o755); err != nil {
 			return nil, err
 		}
+		if i > 0 {
+			c.copies[i] = filepath.Join(data(i), "store", "objects", e.digest)
+		}
 	}
-	src := filepath.Join(data(0), "object")
-	if err := linkOrCopy(e.object, src); err != nil {
+	c.src = filepath.Join(data(0), "object")
+	if err := linkOrCopy(e.object, c.src); err != nil {
 		return nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -68,20 +108,19 @@ func (t *Treecast) Run(ctx context.Context, e *Env) (map[int]string, error) {
 		return nil, err
 	}
 	join := net.JoinHostPort(hosts[0].Addr.String(), treecastGossipPort)
-	agents := []*proc{seed}
+	c.agents = []*proc{seed}
 	for i := 1; i < len(hosts); i++ {
 		p, err := e.exec(ctx, i, "agent", bin, append(args(i), "--join", join)...)
 		if err != nil {
 			return nil, err
 		}
-		agents = append(agents, p)
+		c.agents = append(c.agents, p)
 	}
-	if err := waitAll(startCtx, agents, ": grpc "); err != nil {
+	if err := waitAll(startCtx, c.agents, ": grpc "); err != nil {
 		return nil, err
 	}
-	// Every agent alive in the seed's view of the cluster.
 	err = poll(startCtx, 250*time.Millisecond, "every agent in the seed's membership", func() (bool, error) {
-		out, err := e.run(startCtx, 0, "members", bin, "members", "--agent", grpcAddr(0))
+		out, err := e.run(startCtx, 0, "members", bin, "members", "--agent", c.grpcAddr(0))
 		if err != nil {
 			return false, err
 		}
@@ -96,27 +135,13 @@ func (t *Treecast) Run(ctx context.Context, e *Env) (map[int]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c, nil
+}
 
-	copies := map[int]string{}
-	for i := 1; i < len(hosts); i++ {
-		copies[i] = filepath.Join(data(i), "store", "objects", e.digest)
-	}
-	if err := e.Start(ctx); err != nil {
-		return nil, err
-	}
-	pushArgs := append([]string{"push", src, "--to", "all", "--json", "--agent", grpcAddr(0)}, t.Flags...)
-	push, err := e.exec(ctx, 0, "push", bin, pushArgs...)
-	if err != nil {
-		return nil, err
-	}
-	perr := push.wait(ctx)
-	if err := e.Stop(ctx); err != nil {
-		return copies, err
-	}
-	if perr != nil {
-		return copies, fmt.Errorf("treecast push: %v: %s", perr, failedReceivers(push.output()))
-	}
-	return copies, nil
+// push starts treecast push of the object to all, with flags, from the source.
+func (c *cluster) push(ctx context.Context, flags []string) (*proc, error) {
+	args := append([]string{"push", c.src, "--to", "all", "--json", "--agent", c.grpcAddr(0)}, flags...)
+	return c.e.exec(ctx, 0, "push", c.e.cfg.Treecast, args...)
 }
 
 // failedReceivers summarizes the failed receivers of push --json output.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -228,10 +227,4 @@ func quoteArgs(args []string) []string {
 		out[i] = a
 	}
 	return out
-}
-
-// exitErr says whether err is a process's non-zero exit (as opposed to a failure to run).
-func exitErr(err error) bool {
-	var ee *exec.ExitError
-	return errors.As(err, &ee)
 }

@@ -85,6 +85,9 @@ func (r *Report) WriteMarkdown(w io.Writer, plot string) error {
 		}
 		fmt.Fprintf(&b, " Debian packages: %s.", strings.Join(tools, ", "))
 	}
+	if r.LoadStart != "" {
+		fmt.Fprintf(&b, " Load average (1, 5, 15 min) %s at the start, %s at the end.", r.LoadStart, r.LoadEnd)
+	}
 	b.WriteString("\n\n")
 	if plot != "" {
 		fmt.Fprintf(&b, "![seconds and max copies per peer](%s)\n\n", plot)

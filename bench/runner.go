@@ -152,7 +152,11 @@ type Report struct {
 	Runs    int      `json:"runs"`
 	Peers   []string `json:"peers"`
 	Results []Result `json:"results"`
-	// Tools gives the version of each peer's programs.
+	// Load is the machine's load average (1, 5, 15 min) at the start and at the end: the
+	// agents and tools share its CPUs, so a loaded machine slows the CPU-bound peers.
+	LoadStart string `json:"load_start"`
+	LoadEnd   string `json:"load_end"`
+	// Tools gives the version of each peer's Debian packages.
 	Tools map[string]string `json:"tools,omitempty"`
 }
 
@@ -212,8 +216,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	rep = &Report{
 		Date: time.Now().UTC().Format(time.RFC3339), Kernel: kernel(), CPUs: runtime.NumCPU(),
 		Network: cfg.Network(), Object: cfg.Size, Ideal: cfg.Ideal().Seconds(), Runs: cfg.Runs,
-		Tools: toolVersions(ctx, cfg),
+		Tools: toolVersions(ctx, cfg), LoadStart: loadAvg(),
 	}
+	defer func() { rep.LoadEnd = loadAvg() }()
 	for _, p := range cfg.Peers {
 		rep.Peers = append(rep.Peers, p.Name())
 	}
@@ -388,6 +393,15 @@ func kernel() string {
 		return runtime.GOOS
 	}
 	return "Linux " + strings.TrimSpace(string(b))
+}
+
+// loadAvg returns the 1, 5 and 15 minute load averages ("" if unknown).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return ""
 }
 
 func oneLine(s string) string {

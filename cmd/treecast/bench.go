@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,7 +184,11 @@ func newBenchServeCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return bench.ServeFiles(c.Context(), dir, listen)
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			return bench.ServeFiles(c.Context(), dir, ln)
 		},
 	}
 	c.Flags().StringVar(&dir, "dir", "", "directory to serve")
