@@ -112,7 +112,7 @@ func TestTestbed4x4(t *testing.T) {
 // again after the orphans re-attach).
 func TestRelayKilledOnTestbed(t *testing.T) {
 	needTestbed(t)
-	cfg := Config{Racks: 4, HostsPerRack: 4, Rate: 100e6, Size: 16 << 20, Seed: 9, Runs: 1,
+	cfg := Config{Racks: 4, HostsPerRack: 4, Rate: 100e6, Size: 24 << 20, Seed: 9, Runs: 1,
 		Treecast: buildTreecast(t), WorkDir: t.TempDir(), Timeout: 2 * time.Minute, Log: tlog{t}}
 	killer := &relayKiller{}
 	cfg.Peers = []Peer{killer}

@@ -107,7 +107,7 @@ func (r *Report) panel(sums []Summary, names []string, title, ylabel string, med
 		}
 		p.Add(lb)
 	}
-	p.Y.Max = top * 1.15
+	p.Y.Max = top * 1.3
 	p.NominalX(names...)
 	p.X.Tick.Label.Rotation = 0.5
 	p.X.Tick.Label.XAlign = draw.XRight
