@@ -149,7 +149,7 @@ func (k *relayKiller) Name() string  { return "treecast (defaults), a relay kill
 func (k *relayKiller) Tools() []Tool { return nil }
 
 func (k *relayKiller) Run(ctx context.Context, e *Env) (map[int]string, error) {
-	c, err := startCluster(ctx, e)
+	c, err := startCluster(ctx, e, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -339,4 +339,64 @@ func TestServeFiles(t *testing.T) {
 	if err := ServeFiles(context.Background(), filepath.Join(dir, "none"), ln2); err == nil {
 		t.Fatal("serving a missing directory succeeded")
 	}
+}
+
+// TestCancelCleansUp cancels a benchmark in the middle of a run (as Ctrl-C does): Run
+// returns, the process the run started inside the testbed is gone, and so is every
+// namespace of the testbed.
+func TestCancelCleansUp(t *testing.T) {
+	if err := testbed.Supported(); err != nil {
+		t.Skipf("skipping: %v (needs root; CI runs it as root)", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &hangPeer{started: make(chan int, 1)}
+	name := testbed.RandomName()
+	cfg := Config{Racks: 2, HostsPerRack: 2, Rate: 100e6, Size: 1 << 20, Runs: 2, Peers: []Peer{h}, Name: name, WorkDir: t.TempDir()}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, cfg)
+		done <- err
+	}()
+	var pid int
+	select {
+	case pid = <-h.started:
+	case err := <-done:
+		t.Fatalf("Run ended before the peer started: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Errorf("Run after cancel: %v, want an interrupted error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30 s of the cancel")
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); !os.IsNotExist(err) {
+		t.Errorf("process %d started inside the testbed still exists", pid)
+	}
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), name+"-") {
+			t.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+}
+
+// hangPeer starts a long sleep inside host 1, reports its pid, and waits for the end of
+// the run.
+type hangPeer struct{ started chan int }
+
+func (h *hangPeer) Name() string  { return "hang" }
+func (h *hangPeer) Tools() []Tool { return nil }
+
+func (h *hangPeer) Run(ctx context.Context, e *Env) (map[int]string, error) {
+	p, err := e.exec(ctx, 1, "sleep", "sleep", "600")
+	if err != nil {
+		return nil, err
+	}
+	h.started <- p.cmd.Process.Pid
+	<-ctx.Done()
+	return nil, context.Cause(ctx)
 }

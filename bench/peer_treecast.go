@@ -19,14 +19,21 @@ import (
 type Treecast struct {
 	// Flags are extra flags of treecast push ("--strategy", "chain"); none: the defaults.
 	Flags []string
+	// JoinBatch, when positive, starts the agents (after the seed) that many at a time, each
+	// batch once the previous one is up; 0 starts them all at once, as a fleet would be.
+	JoinBatch int
 }
 
 // Name is "treecast" for the defaults, else "treecast " and the flags.
 func (t *Treecast) Name() string {
+	name := "treecast " + strings.Join(t.Flags, " ")
 	if len(t.Flags) == 0 {
-		return "treecast (defaults)"
+		name = "treecast (defaults)"
 	}
-	return "treecast " + strings.Join(t.Flags, " ")
+	if t.JoinBatch > 0 {
+		name += fmt.Sprintf(" [agents started %d at a time]", t.JoinBatch)
+	}
+	return name
 }
 
 // Tools is empty: the treecast binary comes from Config.Treecast.
@@ -40,7 +47,7 @@ const (
 
 // Run starts the agents, pushes once and returns the receivers' stores' copies.
 func (t *Treecast) Run(ctx context.Context, e *Env) (map[int]string, error) {
-	c, err := startCluster(ctx, e)
+	c, err := startCluster(ctx, e, t.JoinBatch)
 	if err != nil {
 		return nil, err
 	}
@@ -74,9 +81,10 @@ func (c *cluster) grpcAddr(i int) string {
 	return net.JoinHostPort(c.e.Hosts()[i].Addr.String(), treecastGRPCPort)
 }
 
-// startCluster starts an agent in every host and waits until the source's gossip lists
-// them all alive (at most 60 s).
-func startCluster(ctx context.Context, e *Env) (*cluster, error) {
+// startCluster starts an agent in every host (the seed first, then the others batch at a
+// time, 0: all at once) and waits until the source's gossip lists them all alive (at most
+// 60 s).
+func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 	hosts := e.Hosts()
 	bin := e.cfg.Treecast
 	c := &cluster{e: e, copies: map[int]string{}}
@@ -109,15 +117,22 @@ func startCluster(ctx context.Context, e *Env) (*cluster, error) {
 	}
 	join := net.JoinHostPort(hosts[0].Addr.String(), treecastGossipPort)
 	c.agents = []*proc{seed}
-	for i := 1; i < len(hosts); i++ {
-		p, err := e.exec(ctx, i, "agent", bin, append(args(i), "--join", join)...)
-		if err != nil {
+	if batch <= 0 {
+		batch = len(hosts)
+	}
+	for from := 1; from < len(hosts); from += batch {
+		var started []*proc
+		for i := from; i < min(from+batch, len(hosts)); i++ {
+			p, err := e.exec(ctx, i, "agent", bin, append(args(i), "--join", join)...)
+			if err != nil {
+				return nil, err
+			}
+			started = append(started, p)
+		}
+		if err := waitAll(startCtx, started, ": grpc "); err != nil {
 			return nil, err
 		}
-		c.agents = append(c.agents, p)
-	}
-	if err := waitAll(startCtx, c.agents, ": grpc "); err != nil {
-		return nil, err
+		c.agents = append(c.agents, started...)
 	}
 	err = poll(startCtx, 250*time.Millisecond, "every agent in the seed's membership", func() (bool, error) {
 		out, err := e.run(startCtx, 0, "members", bin, "members", "--agent", c.grpcAddr(0))

@@ -54,6 +54,9 @@ type Config struct {
 	Name string
 	// Log receives one line per step (nil: discarded).
 	Log io.Writer
+	// OnResult, if not nil, is called with the report so far after every run (to save
+	// partial reports).
+	OnResult func(*Report)
 }
 
 // Goodput is the fraction of a link's rate that carries an object's bytes at best (TCP/IP
@@ -231,6 +234,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			dir := filepath.Join(work, fmt.Sprintf("run%d-peer%d", run, pi))
 			res := runOne(ctx, &cfg, tb, p, run, dir, obj, digest)
 			rep.Results = append(rep.Results, res)
+			if cfg.OnResult != nil {
+				cfg.OnResult(rep)
+			}
 			status := "ok"
 			if !res.OK() {
 				status, failed = "FAILED: "+res.Error, true

@@ -28,6 +28,7 @@ func newBenchCmd() *cobra.Command {
 func newBenchTestbedCmd() *cobra.Command {
 	var (
 		racks, hosts, runs    int
+		joinBatch             int
 		rate, uplink, size    string
 		peers                 []string
 		out, name             string
@@ -51,7 +52,8 @@ own network), and distribute one object from host r0h0 to every other host with 
 Each run is timed until every receiver holds its copy, every copy's SHA-256 is checked, and
 the copies each arc carried are read from interface counters. The report goes to DIR as
 Markdown (testbed.md), JSON (testbed.json) and a PNG plot (testbed.png), and a line per run
-to stderr. Needs root; with --install, missing Debian packages are installed with apt-get.
+to stderr (the Markdown and JSON are rewritten after every run, so an interrupted benchmark
+leaves a partial report). Needs root; with --install, missing Debian packages are installed with apt-get.
 The testbed and every process are removed at the end, also on Ctrl-C.`,
 		Example: `  treecast bench testbed --racks 4 --hosts 4 --rate 100M --size 50MiB --runs 3 --out report/
   treecast bench testbed --peer treecast --peer uftp --size 4MiB --runs 1 --out /tmp/r`,
@@ -84,6 +86,17 @@ The testbed and every process are removed at the end, also on Ctrl-C.`,
 				}
 				cfg.Peers = append(cfg.Peers, peer)
 			}
+			if cfg.Peers == nil {
+				cfg.Peers = bench.DefaultPeers()
+			}
+			if joinBatch < 0 {
+				return usageErr(fmt.Errorf("--join-batch %d is negative", joinBatch))
+			}
+			for _, p := range cfg.Peers {
+				if tc, ok := p.(*bench.Treecast); ok {
+					tc.JoinBatch = joinBatch
+				}
+			}
 			if cfg.Treecast, err = os.Executable(); err != nil {
 				return err
 			}
@@ -93,11 +106,16 @@ The testbed and every process are removed at the end, also on Ctrl-C.`,
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}
+			command := "treecast bench testbed " + strings.Join(quoteArgs(argsAfter(os.Args, "testbed")), " ")
+			cfg.OnResult = func(r *bench.Report) { // a partial report survives an interrupted benchmark
+				r.Command = command
+				_ = writeBenchReport(r, out, false)
+			}
 			rep, err := bench.Run(c.Context(), cfg)
 			if rep == nil {
 				return err
 			}
-			rep.Command = "treecast bench testbed " + strings.Join(quoteArgs(argsAfter(os.Args, "testbed")), " ")
+			rep.Command = command
 			if werr := writeBenchReport(rep, out, !noPlot); werr != nil {
 				return werr
 			}
@@ -121,6 +139,7 @@ The testbed and every process are removed at the end, also on Ctrl-C.`,
 	f.StringVar(&size, "size", "50MiB", "object size")
 	f.IntVar(&runs, "runs", 3, "runs per peer")
 	f.StringArrayVar(&peers, "peer", nil, "a peer to run, repeatable: treecast, treecast:FLAGS, uftp, bittorrent, http (default: treecast, treecast:--strategy chain --chunk 256KiB, uftp, bittorrent, http)")
+	f.IntVar(&joinBatch, "join-batch", 0, "start the treecast agents this many at a time (0: all at once)")
 	f.StringVar(&out, "out", "", "directory for testbed.md, testbed.json and testbed.png (required)")
 	f.StringVar(&name, "name", "", "testbed name, 1 to 8 of [a-z0-9] (default: random)")
 	f.DurationVar(&timeout, "timeout", 0, "bound on one run (default: 60s + 2 x receivers x ideal)")
