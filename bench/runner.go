@@ -131,7 +131,7 @@ type Result struct {
 	// Verified counts receivers whose copy has the object's SHA-256, out of Receivers.
 	Verified  int `json:"verified"`
 	Receivers int `json:"receivers"`
-	// Error says why the run failed, if it did.
+	// Error says why the run failed, if it did; $WORK stands for the work directory.
 	Error string `json:"error,omitempty"`
 	// Arcs gives the copies on every arc.
 	Arcs map[string]float64 `json:"arcs,omitempty"`
@@ -267,7 +267,9 @@ func runOne(ctx context.Context, cfg *Config, tb *testbed.Testbed, p Peer, run i
 		err = fmt.Errorf("bench: peer %s did not time its transfer", p.Name())
 	}
 	if err != nil {
-		res.Error = oneLine(err.Error())
+		// Paths in the message (logs) are named from the work directory, kept on failure
+		// and named in the log.
+		res.Error = oneLine(strings.ReplaceAll(err.Error(), filepath.Dir(dir), "$WORK"))
 	}
 	if !e.stopped.IsZero() {
 		res.Seconds = e.stopped.Sub(e.started).Seconds()
