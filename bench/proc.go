@@ -170,6 +170,7 @@ func (p *proc) waitListening(ctx context.Context, proto string, port int) error 
 type group struct {
 	mu    sync.Mutex
 	procs []*proc
+	cpu   time.Duration // user + system CPU time of the processes that have exited
 }
 
 // start starts cmd (from Testbed.Command) with its output in logPath.
@@ -192,6 +193,11 @@ func (g *group) start(name string, cmd *exec.Cmd, logPath string) (*proc, error)
 	go func() {
 		err := cmd.Wait()
 		f.Close()
+		if st := cmd.ProcessState; st != nil {
+			g.mu.Lock()
+			g.cpu += st.UserTime() + st.SystemTime()
+			g.mu.Unlock()
+		}
 		p.mu.Lock()
 		p.exited, p.err = true, err
 		close(p.notify)
@@ -216,6 +222,13 @@ func (g *group) stopAll(grace time.Duration) {
 		}()
 	}
 	wg.Wait()
+}
+
+// cpuTime returns the CPU time (user + system) the group's exited processes used.
+func (g *group) cpuTime() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cpu
 }
 
 func quoteArgs(args []string) []string {

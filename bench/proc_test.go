@@ -34,6 +34,17 @@ func TestProcLines(t *testing.T) {
 	if !strings.Contains(p.output(), "starting\nready on 7") {
 		t.Fatalf("output %q", p.output())
 	}
+	// The CPU time of exited processes adds up.
+	busy, err := g.start("busy", exec.Command("sh", "-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"), filepath.Join(dir, "busy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := busy.wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cpu := g.cpuTime(); cpu < 10*time.Millisecond {
+		t.Errorf("a busy loop used %v of CPU, want at least 10ms", cpu)
+	}
 }
 
 func TestProcStopAndListening(t *testing.T) {

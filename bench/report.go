@@ -18,6 +18,8 @@ type Summary struct {
 	Seconds   float64 `json:"median_seconds"`
 	XIdeal    float64 `json:"median_x_ideal"`
 	MaxCopies float64 `json:"median_max_copies"`
+	// CPUSeconds is the median CPU time of the run's processes.
+	CPUSeconds float64 `json:"median_cpu_seconds"`
 	// MaxArcs lists, once each, the arcs that carried the most in some run, with their kind.
 	MaxArcs []string `json:"max_arcs"`
 	// Verified and Receivers are summed over the runs.
@@ -30,7 +32,7 @@ func (r *Report) Summaries() []Summary {
 	var out []Summary
 	for _, peer := range r.Peers {
 		s := Summary{Peer: peer}
-		var secs, xs, copies []float64
+		var secs, xs, copies, cpu []float64
 		seen := map[string]bool{}
 		for _, res := range r.Results {
 			if res.Peer != peer {
@@ -42,6 +44,7 @@ func (r *Report) Summaries() []Summary {
 			}
 			s.Verified += res.Verified
 			s.Receivers += res.Receivers
+			cpu = append(cpu, res.CPUSeconds)
 			if res.Seconds > 0 {
 				secs, xs, copies = append(secs, res.Seconds), append(xs, res.XIdeal), append(copies, res.MaxCopies)
 				if a := res.MaxArc + " (" + res.MaxKind + ")"; !seen[a] {
@@ -50,7 +53,7 @@ func (r *Report) Summaries() []Summary {
 				}
 			}
 		}
-		s.Seconds, s.XIdeal, s.MaxCopies = median(secs), median(xs), median(copies)
+		s.Seconds, s.XIdeal, s.MaxCopies, s.CPUSeconds = median(secs), median(xs), median(copies), median(cpu)
 		out = append(out, s)
 	}
 	return out
@@ -77,7 +80,8 @@ func (r *Report) WriteMarkdown(w io.Writer, plot string) error {
 	}
 	fmt.Fprintf(&b, "Run %s on %s, %d CPUs. Source r0h0, %d receivers; %d run(s) per peer, interleaved. "+
 		"Ideal = object / (link rate x %.2f) = %.2f s. Copies on an arc = bytes it carried (interface counters, "+
-		"Ethernet headers included) / object size.", r.Date, r.Kernel, r.CPUs, receivers(r), r.Runs, Goodput, r.Ideal)
+		"Ethernet headers included) / object size. CPU s = CPU time (user + system) "+
+		"of every process of the run, setup included.", r.Date, r.Kernel, r.CPUs, receivers(r), r.Runs, Goodput, r.Ideal)
 	if len(r.Tools) > 0 {
 		var tools []string
 		for _, k := range sortedKeys(r.Tools) {
@@ -93,22 +97,22 @@ func (r *Report) WriteMarkdown(w io.Writer, plot string) error {
 		fmt.Fprintf(&b, "![seconds and max copies per peer](%s)\n\n", plot)
 	}
 	fmt.Fprintf(&b, "Medians of %d run(s):\n\n", r.Runs)
-	b.WriteString("| network, object | peer | seconds | x ideal | max copies on an arc | which arc | receivers verified | runs ok |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |\n")
+	b.WriteString("| network, object | peer | seconds | x ideal | max copies on an arc | which arc | receivers verified | runs ok | CPU s |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n")
 	for _, s := range r.Summaries() {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d/%d | %d/%d |\n", net, s.Peer, num(s.Seconds, 1), num(s.XIdeal, 2),
-			num(s.MaxCopies, 2), strings.Join(s.MaxArcs, ", "), s.Verified, s.Receivers, s.OK, s.Runs)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d/%d | %d/%d | %s |\n", net, s.Peer, num(s.Seconds, 1), num(s.XIdeal, 2),
+			num(s.MaxCopies, 2), strings.Join(s.MaxArcs, ", "), s.Verified, s.Receivers, s.OK, s.Runs, num(s.CPUSeconds, 0))
 	}
 	b.WriteString("\nEvery run:\n\n")
-	b.WriteString("| network, object | peer | run | seconds | x ideal | max copies on an arc | which arc | receivers verified | error |\n")
-	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |\n")
+	b.WriteString("| network, object | peer | run | seconds | x ideal | max copies on an arc | which arc | receivers verified | CPU s | error |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
 	for _, res := range r.Results {
 		arc := "-"
 		if res.MaxArc != "" {
 			arc = res.MaxArc + " (" + res.MaxKind + ")"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %d/%d | %s |\n", net, res.Peer, res.Run, num(res.Seconds, 2),
-			num(res.XIdeal, 2), num(res.MaxCopies, 2), arc, res.Verified, res.Receivers, mdEscape(res.Error))
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %d/%d | %s | %s |\n", net, res.Peer, res.Run, num(res.Seconds, 2),
+			num(res.XIdeal, 2), num(res.MaxCopies, 2), arc, res.Verified, res.Receivers, num(res.CPUSeconds, 0), mdEscape(res.Error))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -128,6 +128,9 @@ type Result struct {
 	MaxKind   string  `json:"max_arc_kind"`
 	// TotalCopies is the sum of copies over all arcs.
 	TotalCopies float64 `json:"total_copies"`
+	// CPUSeconds is the CPU time (user + system) of every process the run started (agents,
+	// daemons, clients), from the start of the peer's setup to its end.
+	CPUSeconds float64 `json:"cpu_seconds"`
 	// Verified counts receivers whose copy has the object's SHA-256, out of Receivers.
 	Verified  int `json:"verified"`
 	Receivers int `json:"receivers"`
@@ -243,8 +246,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			} else if !cfg.Keep {
 				_ = os.RemoveAll(dir) // the copies are large; logs of good runs go too
 			}
-			logf("run %d %-40s %7.2fs  x%.2f  max %.2f copies (%s)  %d/%d verified  %s",
-				run, p.Name(), res.Seconds, res.XIdeal, res.MaxCopies, res.MaxArc, res.Verified, res.Receivers, status)
+			logf("run %d %-40s %7.2fs  x%.2f  max %.2f copies (%s)  %d/%d verified  cpu %.0fs  %s",
+				run, p.Name(), res.Seconds, res.XIdeal, res.MaxCopies, res.MaxArc, res.Verified, res.Receivers, res.CPUSeconds, status)
 		}
 	}
 	return rep, nil
@@ -263,6 +266,7 @@ func runOne(ctx context.Context, cfg *Config, tb *testbed.Testbed, p Peer, run i
 	e := &Env{cfg: cfg, tb: tb, dir: dir, object: obj, digest: digest}
 	copies, err := p.Run(rctx, e)
 	e.procs.stopAll(5 * time.Second)
+	res.CPUSeconds = e.procs.cpuTime().Seconds()
 	if err == nil && (e.started.IsZero() || e.stopped.IsZero()) {
 		err = fmt.Errorf("bench: peer %s did not time its transfer", p.Name())
 	}
