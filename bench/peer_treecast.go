@@ -74,7 +74,12 @@ type cluster struct {
 	agents []*proc
 	src    string         // the object's path in the source's data directory
 	copies map[int]string // where each receiver's store puts the complete object
+	// restarts counts agents started again after their join failed.
+	restarts int
 }
+
+// maxRestarts bounds how many times an agent whose join failed is started again.
+const maxRestarts = 3
 
 // grpcAddr is the gRPC address of host i's agent.
 func (c *cluster) grpcAddr(i int) string {
@@ -83,7 +88,7 @@ func (c *cluster) grpcAddr(i int) string {
 
 // startCluster starts an agent in every host (the seed first, then the others batch at a
 // time, 0: all at once) and waits until the source's gossip lists them all alive (at most
-// 60 s).
+// 3 minutes).
 func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 	hosts := e.Hosts()
 	bin := e.cfg.Treecast
@@ -106,7 +111,7 @@ func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 	if err := linkOrCopy(e.object, c.src); err != nil {
 		return nil, err
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	startCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	seed, err := e.exec(ctx, 0, "agent", bin, args(0)...)
 	if err != nil {
@@ -121,18 +126,33 @@ func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 		batch = len(hosts)
 	}
 	for from := 1; from < len(hosts); from += batch {
-		var started []*proc
 		for i := from; i < min(from+batch, len(hosts)); i++ {
 			p, err := e.exec(ctx, i, "agent", bin, append(args(i), "--join", join)...)
 			if err != nil {
 				return nil, err
 			}
-			started = append(started, p)
+			c.agents = append(c.agents, p)
 		}
-		if err := waitAll(startCtx, started, ": grpc "); err != nil {
-			return nil, err
+		// An agent whose join fails exits; it is started again (at most maxRestarts times,
+		// as a service manager would), and each restart is noted in the run's result.
+		for i := from; i < min(from+batch, len(hosts)); i++ {
+			for attempt := 0; ; attempt++ {
+				_, err := c.agents[i].waitLine(startCtx, ": grpc ")
+				if err == nil {
+					break
+				}
+				if c.agents[i].running() || attempt == maxRestarts || startCtx.Err() != nil {
+					return nil, err
+				}
+				c.restarts++
+				e.note(fmt.Sprintf("agent %s restarted after: %s", hosts[i].Name, firstLine(lastLines(c.agents[i].output(), 1))))
+				p, err := e.exec(ctx, i, "agent-retry", bin, append(args(i), "--join", join)...)
+				if err != nil {
+					return nil, err
+				}
+				c.agents[i] = p
+			}
 		}
-		c.agents = append(c.agents, started...)
 	}
 	err = poll(startCtx, 250*time.Millisecond, "every agent in the seed's membership", func() (bool, error) {
 		out, err := e.run(startCtx, 0, "members", bin, "members", "--agent", c.grpcAddr(0))

@@ -104,7 +104,7 @@ func (r *Report) WriteMarkdown(w io.Writer, plot string) error {
 			num(s.MaxCopies, 2), strings.Join(s.MaxArcs, ", "), s.Verified, s.Receivers, s.OK, s.Runs, num(s.CPUSeconds, 0))
 	}
 	b.WriteString("\nEvery run:\n\n")
-	b.WriteString("| network, object | peer | run | seconds | x ideal | max copies on an arc | which arc | receivers verified | CPU s | error |\n")
+	b.WriteString("| network, object | peer | run | seconds | x ideal | max copies on an arc | which arc | receivers verified | CPU s | error, notes |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |\n")
 	for _, res := range r.Results {
 		arc := "-"
@@ -112,10 +112,22 @@ func (r *Report) WriteMarkdown(w io.Writer, plot string) error {
 			arc = res.MaxArc + " (" + res.MaxKind + ")"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %d/%d | %s | %s |\n", net, res.Peer, res.Run, num(res.Seconds, 2),
-			num(res.XIdeal, 2), num(res.MaxCopies, 2), arc, res.Verified, res.Receivers, num(res.CPUSeconds, 0), mdEscape(res.Error))
+			num(res.XIdeal, 2), num(res.MaxCopies, 2), arc, res.Verified, res.Receivers, num(res.CPUSeconds, 0), mdEscape(errorAndNotes(res)))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// errorAndNotes is the error of a run and its notes, counted when many (the first shown).
+func errorAndNotes(r Result) string {
+	s := r.Error
+	if len(r.Notes) > 0 {
+		if s != "" {
+			s += "; "
+		}
+		s += fmt.Sprintf("%d note(s), first: %s", len(r.Notes), r.Notes[0])
+	}
+	return s
 }
 
 func receivers(r *Report) int {

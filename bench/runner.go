@@ -134,6 +134,9 @@ type Result struct {
 	// Verified counts receivers whose copy has the object's SHA-256, out of Receivers.
 	Verified  int `json:"verified"`
 	Receivers int `json:"receivers"`
+	// Notes say what the harness had to do during the run (e.g. restart agents whose join
+	// failed).
+	Notes []string `json:"notes,omitempty"`
 	// Error says why the run failed, if it did; $WORK stands for the work directory.
 	Error string `json:"error,omitempty"`
 	// Arcs gives the copies on every arc.
@@ -246,6 +249,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			} else if !cfg.Keep {
 				_ = os.RemoveAll(dir) // the copies are large; logs of good runs go too
 			}
+			if len(res.Notes) > 0 {
+				status += fmt.Sprintf(" (%d notes: %s)", len(res.Notes), res.Notes[0])
+			}
 			logf("run %d %-40s %7.2fs  x%.2f  max %.2f copies (%s)  %d/%d verified  cpu %.0fs  %s",
 				run, p.Name(), res.Seconds, res.XIdeal, res.MaxCopies, res.MaxArc, res.Verified, res.Receivers, res.CPUSeconds, status)
 		}
@@ -267,6 +273,9 @@ func runOne(ctx context.Context, cfg *Config, tb *testbed.Testbed, p Peer, run i
 	copies, err := p.Run(rctx, e)
 	e.procs.stopAll(5 * time.Second)
 	res.CPUSeconds = e.procs.cpuTime().Seconds()
+	for _, n := range e.notes {
+		res.Notes = append(res.Notes, oneLine(strings.ReplaceAll(n, filepath.Dir(dir), "$WORK")))
+	}
 	if err == nil && (e.started.IsZero() || e.stopped.IsZero()) {
 		err = fmt.Errorf("bench: peer %s did not time its transfer", p.Name())
 	}
@@ -313,6 +322,8 @@ type Env struct {
 	digest string
 	procs  group
 
+	notes []string
+
 	started, stopped time.Time
 	before, after    map[testbed.Arc]uint64
 }
@@ -354,6 +365,10 @@ func (e *Env) exec(ctx context.Context, i int, label, name string, args ...strin
 	cmd.Dir = e.dir
 	return e.procs.start(label+" on "+e.tb.Host(i).Name, cmd, filepath.Join(e.dir, "logs", label+"-"+e.tb.Host(i).Name+".log"))
 }
+
+// note records something about the run that the report should show (a workaround the
+// harness applied); notes of the same kind are counted.
+func (e *Env) note(s string) { e.notes = append(e.notes, s) }
 
 // writeObject writes size seeded random bytes to path and returns their SHA-256 (hex).
 func writeObject(path string, size int64, seed uint64) (string, error) {
