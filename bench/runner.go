@@ -215,7 +215,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 
-	logf("building testbed: %s", cfg.Network())
+	if cfg.Name == "" {
+		cfg.Name = testbed.RandomName()
+	}
+	logf("building testbed %s (if this process is killed, treecast bench remove %s cleans up): %s", cfg.Name, cfg.Name, cfg.Network())
 	tb, err := testbed.New(ctx, testbed.Config{Name: cfg.Name, Racks: cfg.Racks, HostsPerRack: cfg.HostsPerRack, HostRate: cfg.Rate, UplinkRate: cfg.UplinkRate})
 	if err != nil {
 		return nil, err
