@@ -46,6 +46,11 @@
 // behind by a process that was killed. Building costs about two ip/tc invocations per
 // namespace (a 8x8 testbed, 73 namespaces, builds in a few seconds).
 //
+// The kernel keeps one ARP table for all namespaces, limited by
+// net.ipv4.neigh.default.gc_thresh3 (1024 by default), while hosts that all talk to each
+// other need hosts^2 entries: [New] raises gc_thresh2 and gc_thresh3 to fit (never lowers
+// them), or a 64-host testbed silently drops new neighbours ("neighbor table overflow").
+//
 // Building a testbed needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and the ip and tc commands
 // of iproute2; [New] returns an error wrapping [ErrUnsupported] otherwise, which tests turn
 // into a skip.
@@ -185,6 +190,9 @@ func New(ctx context.Context, cfg Config) (*Testbed, error) {
 	if left := namespaces(cfg.Name); len(left) > 0 {
 		return nil, fmt.Errorf("testbed: name %q is in use (namespace %s exists; Remove(%q) deletes a testbed left behind)", cfg.Name, left[0], cfg.Name)
 	}
+	if err := fitNeighbourTable(cfg.Racks * cfg.HostsPerRack); err != nil {
+		return nil, err
+	}
 	tb := &Testbed{cfg: cfg, core: cfg.Name + "-c"}
 	base := cfg.Subnet.Addr().As4()
 	for r := range cfg.Racks {
@@ -287,6 +295,39 @@ func (tb *Testbed) build(ctx context.Context) error {
 		}
 		if err := batch(ctx, "tc", tb.core, c); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// neighDir holds the kernel's ARP table limits. The table is one for all network namespaces,
+// so these limits bound the entries of every host of every testbed together.
+const neighDir = "/proc/sys/net/ipv4/neigh/default"
+
+// fitNeighbourTable raises the kernel's ARP table limits so that each of n hosts can hold an
+// entry for every other (and the machine keeps its own 1024): past gc_thresh3 the kernel
+// refuses new entries ("neighbor table overflow"), and hosts then fail to reach each other
+// (connect timeouts, "no route to host"). It only ever raises the limits.
+func fitNeighbourTable(n int) error {
+	need := n*n + 1024
+	for _, c := range []struct {
+		file string
+		min  int
+	}{{"gc_thresh2", need}, {"gc_thresh3", 2 * need}} {
+		path := filepath.Join(neighDir, c.file)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("testbed: %w", err)
+		}
+		cur, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil {
+			return fmt.Errorf("testbed: %s: %w", path, err)
+		}
+		if cur >= c.min {
+			continue
+		}
+		if err := os.WriteFile(path, []byte(strconv.Itoa(c.min)), 0o644); err != nil {
+			return fmt.Errorf("testbed: raising %s to %d for %d hosts: %w", path, c.min, n, err)
 		}
 	}
 	return nil

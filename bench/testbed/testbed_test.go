@@ -227,6 +227,19 @@ func TestNameInUseAndRemove(t *testing.T) {
 	}
 }
 
+// TestNeighbourTableFits checks that a testbed leaves room in the kernel's (global) ARP table
+// for every host to know every other.
+func TestNeighbourTableFits(t *testing.T) {
+	newTestbed(t, 8, 8, 0)
+	b, err := os.ReadFile(neighDir + "/gc_thresh3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n < 64*64 {
+		t.Fatalf("gc_thresh3 = %d, want at least %d for 64 hosts", n, 64*64)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	if err := Supported(); err != nil {
 		t.Skipf("skipping: %v", err)
