@@ -221,7 +221,7 @@ func TestReportOutputs(t *testing.T) {
 		rep.Results = append(rep.Results, Result{Peer: "a", Run: run + 1, Seconds: secs, XIdeal: secs / 4.37, MaxCopies: 1 + float64(run)/10,
 			MaxArc: "r0h0>r0", MaxKind: "host uplink", Verified: 15, Receivers: 15, CPUSeconds: 12, Arcs: map[string]float64{"r0h0>r0": 1}})
 	}
-	rep.Results = append(rep.Results, Result{Peer: "b", Run: 1, Verified: 3, Receivers: 15, Error: "timed | out"})
+	rep.Results = append(rep.Results, Result{Peer: "b", Run: 1, Seconds: 60, Verified: 3, Receivers: 15, Error: "timed | out"})
 	sums := rep.Summaries()
 	if len(sums) != 2 || sums[0].Seconds != 20 || sums[0].MaxCopies != 1.1 || sums[0].OK != 3 || sums[0].Verified != 45 {
 		t.Fatalf("summaries %+v, want peer a: median 20 s, 1.1 copies, 3 ok, 45 verified", sums)
@@ -235,7 +235,7 @@ func TestReportOutputs(t *testing.T) {
 	}
 	for _, want := range []string{
 		"| 4 racks x 4 hosts, 100 Mbit/s, 50 MiB | a | 20.0 | 4.58 | 1.10 | r0h0>r0 (host uplink) | 45/45 | 3/3 | 12 |",
-		"| 4 racks x 4 hosts, 100 Mbit/s, 50 MiB | b | 1 | - | - | - | - | 3/15 | - | timed \\| out |",
+		"| 4 racks x 4 hosts, 100 Mbit/s, 50 MiB | b | 1 | 60.00 | - | - | - | 3/15 | - | timed \\| out |",
 		"![seconds and max copies per peer](p.png)", "Command: `treecast bench testbed --runs 3`",
 	} {
 		if !strings.Contains(md.String(), want) {

@@ -13,8 +13,8 @@ type Summary struct {
 	// Runs and OK count the runs and those in which every receiver verified its copy.
 	Runs int `json:"runs"`
 	OK   int `json:"ok"`
-	// Seconds, XIdeal and MaxCopies are medians over the runs that ended (failed runs with
-	// no time are left out).
+	// Seconds, XIdeal, MaxCopies and CPUSeconds are medians over the runs in which every
+	// receiver verified its copy (0 if none did).
 	Seconds   float64 `json:"median_seconds"`
 	XIdeal    float64 `json:"median_x_ideal"`
 	MaxCopies float64 `json:"median_max_copies"`
@@ -44,8 +44,8 @@ func (r *Report) Summaries() []Summary {
 			}
 			s.Verified += res.Verified
 			s.Receivers += res.Receivers
-			cpu = append(cpu, res.CPUSeconds)
-			if res.Seconds > 0 {
+			if res.OK() && res.Seconds > 0 {
+				cpu = append(cpu, res.CPUSeconds)
 				secs, xs, copies = append(secs, res.Seconds), append(xs, res.XIdeal), append(copies, res.MaxCopies)
 				if a := res.MaxArc + " (" + res.MaxKind + ")"; !seen[a] {
 					seen[a] = true
@@ -96,7 +96,7 @@ func (r *Report) WriteMarkdown(w io.Writer, plot string) error {
 	if plot != "" {
 		fmt.Fprintf(&b, "![seconds and max copies per peer](%s)\n\n", plot)
 	}
-	fmt.Fprintf(&b, "Medians of %d run(s):\n\n", r.Runs)
+	fmt.Fprintf(&b, "Medians over the runs in which every receiver verified its copy (runs ok):\n\n")
 	b.WriteString("| network, object | peer | seconds | x ideal | max copies on an arc | which arc | receivers verified | runs ok | CPU s |\n")
 	b.WriteString("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |\n")
 	for _, s := range r.Summaries() {

@@ -242,6 +242,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			}
 			dir := filepath.Join(work, fmt.Sprintf("run%d-peer%d", run, pi))
 			res := runOne(ctx, &cfg, tb, p, run, dir, obj, digest)
+			if ctx.Err() != nil { // cut short by the caller: not a measurement
+				failed = true
+				return rep, fmt.Errorf("bench: interrupted: %w", context.Cause(ctx))
+			}
 			rep.Results = append(rep.Results, res)
 			if cfg.OnResult != nil {
 				cfg.OnResult(rep)

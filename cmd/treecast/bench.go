@@ -56,7 +56,7 @@ to stderr (the Markdown and JSON are rewritten after every run, so an interrupte
 leaves a partial report). Needs root; with --install, missing Debian packages are installed with apt-get.
 The testbed and every process are removed at the end, also on Ctrl-C.`,
 		Example: `  treecast bench testbed --racks 4 --hosts 4 --rate 100M --size 50MiB --runs 3 --out report/
-  treecast bench testbed --peer treecast --peer uftp --size 4MiB --runs 1 --out /tmp/r`,
+  treecast bench testbed --peer treecast --peer uftp --size 4MiB --runs 1 --out small/`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" {
