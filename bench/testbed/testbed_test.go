@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -78,14 +79,14 @@ func payload(n int) []byte {
 	return b
 }
 
-func newTestbed(t testing.TB, hosts int, rate float64) *Testbed {
+func newTestbed(t testing.TB, racks, hosts int, rate float64) *Testbed {
 	t.Helper()
 	if err := Supported(); err != nil {
 		t.Skipf("skipping: %v (the testbed runs in CI, which is root)", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tb, err := New(ctx, Config{Name: "tbt" + strconv.Itoa(os.Getpid()%1000), Hosts: hosts, Rate: rate})
+	tb, err := New(ctx, Config{Racks: racks, HostsPerRack: hosts, HostRate: rate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +99,8 @@ func newTestbed(t testing.TB, hosts int, rate float64) *Testbed {
 }
 
 // transfer sends n bytes from host src to host dst through the testbed and returns the
-// sink's report line.
-func transfer(t testing.TB, tb *Testbed, src, dst, n int) string {
+// sink's report line and the transfer's duration.
+func transfer(t testing.TB, tb *Testbed, src, dst, n int) (string, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -107,7 +108,7 @@ func transfer(t testing.TB, tb *Testbed, src, dst, n int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := net.JoinHostPort(tb.Addr(dst).String(), "7700")
+	addr := net.JoinHostPort(tb.Host(dst).Addr.String(), "7700")
 	srv := tb.Command(ctx, dst, self)
 	srv.Env = append(os.Environ(), "TESTBED_HELPER=sink", "TESTBED_ADDR="+addr)
 	out, err := srv.StdoutPipe()
@@ -125,48 +126,117 @@ func transfer(t testing.TB, tb *Testbed, src, dst, n int) string {
 	cli := tb.Command(ctx, src, self)
 	cli.Env = append(os.Environ(), "TESTBED_HELPER=source", "TESTBED_ADDR="+addr, "TESTBED_BYTES="+strconv.Itoa(n))
 	cli.Stderr = os.Stderr
+	start := time.Now()
 	if err := cli.Run(); err != nil {
 		t.Fatalf("source: %v", err)
 	}
 	if !lines.Scan() {
 		t.Fatalf("sink ended without a report: %v", lines.Err())
 	}
+	took := time.Since(start)
 	report := lines.Text()
 	if err := srv.Wait(); err != nil {
 		t.Fatalf("sink: %v", err)
 	}
-	return report
+	return report, took
 }
 
-func TestTransferAcrossNamespaces(t *testing.T) {
-	tb := newTestbed(t, 3, 200e6)
-	const n = 3 << 20
-	sum := sha256.Sum256(payload(n))
-	want := fmt.Sprintf("received %d %s", n, hex.EncodeToString(sum[:]))
-	if got := transfer(t, tb, 2, 0, n); got != want {
-		t.Fatalf("sink got %q, want %q", got, want)
-	}
-	q, err := tb.Qdisc(context.Background(), 1)
+// TestTransferAcrossRacks sends bytes from a host of rack 0 to a host of rack 1: they arrive
+// intact, no faster than the shaped rate, and the counters put one copy on each of the four
+// arcs of the path and almost nothing on the arcs off it.
+func TestTransferAcrossRacks(t *testing.T) {
+	const rate = 100e6
+	tb := newTestbed(t, 2, 2, rate)
+	ctx := context.Background()
+	before, err := tb.Counters(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(q, "tbf") || !strings.Contains(q, "rate 200Mbit") {
-		t.Errorf("host link not shaped: %q", q)
+	const n = 4 << 20
+	sum := sha256.Sum256(payload(n))
+	want := fmt.Sprintf("received %d %s", n, hex.EncodeToString(sum[:]))
+	src, dst := 0, 3 // r0h0 -> r1h1
+	got, took := transfer(t, tb, src, dst, n)
+	if got != want {
+		t.Fatalf("sink got %q, want %q", got, want)
+	}
+	if min := time.Duration(float64(n*8) / rate * float64(time.Second)); took < min*9/10 {
+		t.Errorf("%d bytes took %v, faster than the shaped rate allows (%v)", n, took, min)
+	}
+	after, err := tb.Counters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onPath := map[Arc]bool{{"r0h0", "r0"}: true, {"r0", "core"}: true, {"core", "r1"}: true, {"r1", "r1h1"}: true}
+	for arc, b := range after {
+		copies := float64(b-before[arc]) / n
+		if onPath[arc] && (copies < 1 || copies > 1.1) {
+			t.Errorf("arc %v (%s) carried %.3f copies, want 1 to 1.1", arc, arc.Kind(), copies)
+		}
+		if !onPath[arc] && copies > 0.1 {
+			t.Errorf("arc %v (%s) is off the path but carried %.3f copies", arc, arc.Kind(), copies)
+		}
+	}
+	core, racks, hosts := tb.Namespaces()
+	for _, c := range []struct{ ns, dev string }{{hosts[1], "eth0"}, {racks[1], "h0"}, {racks[0], "up0"}, {core, "r1"}} {
+		q, err := Qdisc(ctx, c.ns, c.dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(q, "tbf") || !strings.Contains(q, "rate 100Mbit") {
+			t.Errorf("%s %s not shaped: %q", c.ns, c.dev, q)
+		}
 	}
 }
 
 func TestCloseRemovesNamespaces(t *testing.T) {
-	tb := newTestbed(t, 2, 0)
+	tb := newTestbed(t, 2, 1, 0)
+	core, racks, hosts := tb.Namespaces()
+	// A process left running inside a host does not keep its namespace alive.
+	sleeper := tb.Command(context.Background(), 0, "sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
 	if err := tb.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := tb.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	for _, ns := range []string{tb.fabric, tb.HostName(0), tb.HostName(1)} {
+	if err := sleeper.Wait(); err == nil {
+		t.Error("the process inside the testbed was not killed")
+	}
+	for _, ns := range append(append(hosts, racks...), core) {
 		if _, err := os.Stat("/run/netns/" + ns); !os.IsNotExist(err) {
 			t.Errorf("namespace %s still exists (%v)", ns, err)
 		}
+	}
+}
+
+func TestNameInUseAndRemove(t *testing.T) {
+	tb := newTestbed(t, 1, 1, 0)
+	name := tb.Config().Name
+	if _, err := New(context.Background(), Config{Name: name, Racks: 1, HostsPerRack: 1}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("a second testbed named %q: %v, want a name-in-use error", name, err)
+	}
+	if err := Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if left := namespaces(name); len(left) != 0 {
+		t.Fatalf("Remove left %v", left)
+	}
+}
+
+// TestNeighbourTableFits checks that a testbed leaves room in the kernel's (global) ARP table
+// for every host to know every other.
+func TestNeighbourTableFits(t *testing.T) {
+	newTestbed(t, 8, 8, 0)
+	b, err := os.ReadFile(neighDir + "/gc_thresh3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n < 64*64 {
+		t.Fatalf("gc_thresh3 = %d, want at least %d for 64 hosts", n, 64*64)
 	}
 }
 
@@ -174,17 +244,32 @@ func TestConfigErrors(t *testing.T) {
 	if err := Supported(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
-	for _, cfg := range []Config{{Hosts: 0}, {Hosts: 300}, {Hosts: 2, Name: "Bad-Name"}, {Hosts: 2, Rate: -1}} {
-		if _, err := New(context.Background(), cfg); err == nil {
-			t.Errorf("New(%+v) succeeded", cfg)
+	ok := Config{Name: "x", Racks: 1, HostsPerRack: 1, Subnet: netip.MustParsePrefix("198.19.0.0/16")}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	bad := []func(c *Config){
+		func(c *Config) { c.Racks = 0 },
+		func(c *Config) { c.HostsPerRack = 300 },
+		func(c *Config) { c.Name = "Bad-Name" },
+		func(c *Config) { c.Name = "toolongname" },
+		func(c *Config) { c.HostRate = -1 },
+		func(c *Config) { c.Subnet = netip.MustParsePrefix("10.211.0.0/16") },
+		func(c *Config) { c.Subnet = netip.MustParsePrefix("198.18.0.0/24") },
+	}
+	for i, f := range bad {
+		c := ok
+		f(&c)
+		if _, err := New(context.Background(), c); err == nil || !strings.Contains(err.Error(), "testbed:") {
+			t.Errorf("case %d: New(%+v) = %v, want a testbed error", i, c, err)
 		}
 	}
 }
 
-// BenchmarkShapedTransfer measures TCP throughput between two hosts whose links are shaped
-// to 400 Mbit/s: the reported MB/s stays under 50 (measured: about 40, process start-up included).
+// BenchmarkShapedTransfer measures TCP throughput between hosts of two racks whose links
+// are shaped to 400 Mbit/s: the reported MB/s stays under 50.
 func BenchmarkShapedTransfer(b *testing.B) {
-	tb := newTestbed(b, 2, 400e6)
+	tb := newTestbed(b, 2, 1, 400e6)
 	const n = 16 << 20
 	b.SetBytes(n)
 	for b.Loop() {

@@ -9,6 +9,7 @@
 //	treecast agent   run a node agent
 //	treecast push    push an object to a target group through the local agent
 //	treecast demo    run a local cluster of agents, push an object, report
+//	treecast bench   benchmark treecast against its peers on a network-namespace testbed
 //
 // Run "treecast help COMMAND" for the flags of each.
 package main
