@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"github.com/treecast/treecast/node/identity"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -76,6 +78,8 @@ type cluster struct {
 	copies map[int]string // where each receiver's store puts the complete object
 	// restarts counts agents started again after their join failed.
 	restarts int
+	// clientTLS are the flags of the benchmark's operator certificate.
+	clientTLS []string
 }
 
 // maxRestarts bounds how many times an agent whose join failed is started again.
@@ -94,10 +98,33 @@ func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 	bin := e.cfg.Treecast
 	c := &cluster{e: e, copies: map[int]string{}}
 	data := func(i int) string { return filepath.Join(e.dir, "data", hosts[i].Name) }
+	// Secured as a production cluster is: a CA of the run's own issues every agent's
+	// certificate and the benchmark's operator certificate; gossip is encrypted.
+	certs := filepath.Join(e.dir, "certs")
+	if err := identity.InitCA(certs); err != nil {
+		return nil, err
+	}
+	gossipKey, err := identity.NewGossipKey(certs)
+	if err != nil {
+		return nil, err
+	}
+	if err := identity.Issue(certs, "bench", identity.RoleOperator, nil); err != nil {
+		return nil, err
+	}
+	ca, _ := identity.CAFiles(certs)
+	opCert, opKey := identity.Files(certs, "bench")
+	c.clientTLS = []string{"--tls-cert", opCert, "--tls-key", opKey, "--tls-ca", ca}
 	args := func(i int) []string {
+		cert, key := identity.Files(certs, hosts[i].Name)
 		return []string{"agent", "--name", hosts[i].Name, "--data", data(i),
 			"--listen", c.grpcAddr(i), "--gossip", net.JoinHostPort(hosts[i].Addr.String(), treecastGossipPort),
-			"--labels", fmt.Sprintf("rack=r%d", hosts[i].Rack)}
+			"--labels", fmt.Sprintf("rack=r%d", hosts[i].Rack),
+			"--tls-cert", cert, "--tls-key", key, "--tls-ca", ca, "--gossip-key", gossipKey}
+	}
+	for i := range hosts {
+		if err := identity.Issue(certs, hosts[i].Name, identity.RoleNode, []string{hosts[i].Addr.String()}); err != nil {
+			return nil, err
+		}
 	}
 	for i := range hosts {
 		if err := os.MkdirAll(data(i), 0o755); err != nil {
@@ -155,7 +182,7 @@ func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 		}
 	}
 	err = poll(startCtx, 250*time.Millisecond, "every agent in the seed's membership", func() (bool, error) {
-		out, err := e.run(startCtx, 0, "members", bin, "members", "--agent", c.grpcAddr(0))
+		out, err := e.run(startCtx, 0, "members", bin, append([]string{"members", "--agent", c.grpcAddr(0)}, c.clientTLS...)...)
 		if err != nil {
 			return false, err
 		}
@@ -175,7 +202,7 @@ func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 
 // push starts treecast push of the object to all, with flags, from the source.
 func (c *cluster) push(ctx context.Context, flags []string) (*proc, error) {
-	args := append([]string{"push", c.src, "--to", "all", "--json", "--agent", c.grpcAddr(0)}, flags...)
+	args := append(append([]string{"push", c.src, "--to", "all", "--json", "--agent", c.grpcAddr(0)}, c.clientTLS...), flags...)
 	return c.e.exec(ctx, 0, "push", c.e.cfg.Treecast, args...)
 }
 
