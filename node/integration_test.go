@@ -99,7 +99,7 @@ func TestClusterCorruptChunkRefetched(t *testing.T) {
 			if index%7 == 3 { // every relay flips a bit of some chunks it sends
 				flips.Add(1)
 				d := append([]byte(nil), data...)
-				d[len(d)/2] ^= 0x10
+				d[len(d)/2]++ // not an involution: a chunk corrupted twice stays corrupt
 				return d
 			}
 			return data
@@ -122,12 +122,19 @@ func TestClusterCorruptChunkRefetched(t *testing.T) {
 			t.Errorf("%s: copy differs or missing: %v", r.Receiver, err)
 		}
 	}
-	rejected := 0.0
+	// Every corrupted chunk was caught: rejected by its receiver's verification, or dropped
+	// unverified as a duplicate of a chunk the receiver already held. With cut-through a
+	// relay passes a corrupt chunk on before it finds out, so its child rejects it too:
+	// rejections may outnumber corruptions.
+	rejected, dups := 0, 0
 	for _, a := range c.Agents[1:] {
-		rejected += a.Metric("treecast_chunks_rejected_total")
+		rejected += int(a.Metric("treecast_chunks_rejected_total"))
 	}
-	if int(rejected) != int(flips.Load()) {
-		t.Errorf("%v chunks rejected, %d corrupted", rejected, flips.Load())
+	for _, r := range rep.Receivers {
+		dups += r.Duplicates
+	}
+	if rejected == 0 || rejected+dups < int(flips.Load()) {
+		t.Errorf("%d chunks rejected and %d duplicates, %d corrupted", rejected, dups, flips.Load())
 	}
 }
 
