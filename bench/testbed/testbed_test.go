@@ -193,8 +193,16 @@ func TestCloseRemovesNamespaces(t *testing.T) {
 	tb := newTestbed(t, 2, 1, 0)
 	core, racks, hosts := tb.Namespaces()
 	// A process left running inside a host does not keep its namespace alive.
-	sleeper := tb.Command(context.Background(), 0, "sleep", "60")
+	sleeper := tb.Command(context.Background(), 0, "sh", "-c", "echo ready; exec sleep 60")
+	out, err := sleeper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until it runs inside the host's namespace (not still entering it).
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}
 	if err := tb.Close(); err != nil {
