@@ -227,15 +227,26 @@ func (f *forwarder) drain() {
 }
 
 func (f *forwarder) stream(ctx context.Context) (err error) {
-	ctx, stop := f.e.members.Watch(ctx, f.hdr.Child)
+	wctx, stop := f.e.members.Watch(ctx, f.hdr.Child)
 	defer stop()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// When gossip declares the child gone the stream is cut, unless the member shows up
+	// alive again within suspectGrace: a host too busy to answer a probe in time refutes its
+	// death, and its stream goes on undisturbed.
+	stopWatch := context.AfterFunc(wctx, func() {
+		cause := context.Cause(wctx)
+		if errors.Is(cause, membership.ErrMemberGone) && f.aliveWithin(ctx, f.hdr.Child, suspectGrace) {
+			return
+		}
+		cancel(cause)
+	})
+	defer stopWatch()
 	defer func() {
 		if cause := context.Cause(ctx); err != nil && errors.Is(cause, membership.ErrMemberGone) {
 			err = cause
 		}
 	}()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	defer func() {
 		if cause := context.Cause(ctx); err != nil && errors.Is(cause, errSendTimeout) {
 			err = cause

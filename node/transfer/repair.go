@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/treecast/treecast/node/membership"
 )
 
 // run drives the stream until the child ends it. Every receiver of the subtree gets a final
@@ -81,14 +79,8 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 	if f.sent > 0 { // the stream made progress: the child was alive and reading
 		attempt = 0
 	}
-	// A member gossip declared gone may be a false suspicion (a host too busy to answer a
-	// probe in time): it refutes within a few gossip rounds, so it gets suspectGrace to show
-	// up alive again before its subtree is taken away.
-	grace := time.Duration(0)
-	if errors.Is(cause, membership.ErrMemberGone) {
-		grace = suspectGrace
-	}
-	if !reported && attempt < maxReopen && f.aliveWithin(ctx, child, grace) {
+	// (A member gossip declared gone had suspectGrace to refute it before its stream was cut.)
+	if !reported && attempt < maxReopen && f.e.members.Alive(child) {
 		timer := time.NewTimer(min(reopenBackoff<<attempt, maxBackoff))
 		select {
 		case <-timer.C:
