@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/treecast/treecast/node"
 	"github.com/treecast/treecast/node/identity"
@@ -36,6 +37,12 @@ func ExampleAgent_Push() {
 		}
 		defer a.Close()
 		agents = append(agents, a)
+	}
+	// Gossip needs a moment to bring every member to the source: wait for it (at most 10 s).
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); alive(agents[0]) < len(agents) && time.Now().Before(deadline); {
+		<-tick.C
 	}
 	// The file to push must lie in the source's data directory.
 	path := filepath.Join(dir, "src", "hello.txt")
@@ -77,4 +84,15 @@ func secure(cfg *node.Config, certs string) error {
 	keys, err := identity.ReadGossipKeys(filepath.Join(certs, "gossip.key"))
 	cfg.TLS, cfg.GossipKeys = src, keys
 	return err
+}
+
+// alive counts the members a sees alive.
+func alive(a *node.Agent) int {
+	n := 0
+	for _, m := range a.Members() {
+		if m.State == "alive" {
+			n++
+		}
+	}
+	return n
 }
