@@ -21,11 +21,11 @@ func EncodePlan(src string, dsts []string, strategy string) ([]byte, error) {
 func SetGossipFilter(cfg *Config, blocked func(peer string) bool) { cfg.gossipFilter = blocked }
 
 // SetFastFailureDetection makes gossip declare a silent member dead within a second or two
-// (memberlist's probe every 300 ms, suspicion at most a few probes), for tests of failures.
+// (memberlist's probe every 400 ms, suspicion at most a few probes), for tests of failures.
 func SetFastFailureDetection(cfg *Config) {
 	cfg.gossipTune = func(mc *memberlist.Config) {
-		mc.ProbeInterval = 300 * time.Millisecond
-		mc.ProbeTimeout = 250 * time.Millisecond
+		mc.ProbeInterval = 400 * time.Millisecond
+		mc.ProbeTimeout = 350 * time.Millisecond
 		mc.SuspicionMult = 3
 		mc.SuspicionMaxTimeoutMult = 3
 	}
