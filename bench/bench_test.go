@@ -90,9 +90,15 @@ func TestTestbed4x4(t *testing.T) {
 			if c := r.Arcs["r0h0>r0"]; c < 15 || c > 16.5 {
 				t.Errorf("http unicast: the source's uplink carried %.2f copies, want 15 (one per receiver)", c)
 			}
-		case strings.HasPrefix(r.Peer, "uftp"), strings.Contains(r.Peer, "chain"):
+		case strings.Contains(r.Peer, "chain"):
 			if r.MaxCopies > 1.3 {
 				t.Errorf("%s: %.2f copies on %s, want about one per arc", r.Peer, r.MaxCopies, r.MaxArc)
+			}
+		case strings.HasPrefix(r.Peer, "uftp"):
+			// Multicast sends each packet once per arc, but lost packets are sent again to the
+			// whole group (NAKs): on a busy machine 1.3 to 1.5 copies were seen.
+			if r.MaxCopies > 2 {
+				t.Errorf("%s: %.2f copies on %s, want at most two per arc", r.Peer, r.MaxCopies, r.MaxArc)
 			}
 		}
 	}
