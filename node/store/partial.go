@@ -44,7 +44,7 @@ type partial struct {
 
 	mu      sync.Mutex // guards held, log, logSize, whole and next
 	held    Bitset
-	whole   hash.Hash // SHA-256 of chunks [0, next), fed as they become contiguous
+	whole   hash.Hash // SHA-256 of chunks [0, next), fed as they become contiguous; nil when m.Bound()
 	next    int
 	scratch []byte // read buffer of hashRangeLocked
 	data    File
@@ -60,8 +60,8 @@ type partial struct {
 //   - if a previous run left the object staged with the same layout, it resumes it: every
 //     recorded chunk is read back and re-verified (cost O(held bytes)), and only those that
 //     verify count as held;
-//   - otherwise it creates a sparse staging file of m.Size bytes (cost O(1) disk until chunks
-//     arrive).
+//   - otherwise it creates a staging file of m.Size bytes, its blocks allocated up front
+//     where the file system can (fallocate on Linux; sparse otherwise).
 //
 // m must pass Validate (ErrBadManifest otherwise). The caller closes the handle.
 func (s *Store) Begin(m Manifest) (*Partial, error) {
@@ -90,7 +90,10 @@ func (s *Store) Begin(m Manifest) (*Partial, error) {
 		}
 		return h, nil
 	}
-	p := &partial{s: s, m: m, ready: make(chan struct{}), refs: 1, whole: sha256.New()}
+	p := &partial{s: s, m: m, ready: make(chan struct{}), refs: 1}
+	if !m.Bound() { // the chunks' hashes do not prove the digest: Commit hashes the whole
+		p.whole = sha256.New()
+	}
 	s.partials[m.Digest] = p
 	s.mu.Unlock()
 
@@ -156,7 +159,7 @@ func (p *partial) load() error {
 	if p.data, err = s.openFile(dataPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
 		return fail(err)
 	}
-	if err = p.data.Truncate(m.Size); err != nil {
+	if err = preallocate(p.data, m.Size); err != nil {
 		return fail(err)
 	}
 	if p.log, err = s.openFile(heldPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
@@ -309,7 +312,7 @@ func (h *Partial) WriteChunk(i int, data []byte) error {
 	}
 	p.logSize += 4
 	p.held.Set(i)
-	if i == p.next {
+	if p.whole != nil && i == p.next {
 		p.advanceLocked(data)
 	}
 	return nil
@@ -375,15 +378,16 @@ func (h *Partial) ReadChunk(i int) ([]byte, error) {
 	return readChunk(p.data, p.m, i)
 }
 
-// Commit makes the object visible once every chunk is held: it fsyncs the data, verifies the
-// whole-object digest (chunks that arrived in order were hashed as they were written; the rest
-// is read back and hashed here), writes the manifest, renames the data into objects/ and
-// fsyncs the directory. Errors: ErrIncomplete (names how many chunks are held) with nothing
+// Commit makes the object visible once every chunk is held: it fsyncs the data, makes sure
+// the bytes hash to the digest, writes the manifest, renames the data into objects/ and
+// fsyncs the directory. With a Bound manifest the chunks' verification already proved the
+// digest and nothing is hashed here; otherwise chunks that arrived in order were hashed as
+// they were written, and the rest is read back and hashed here. Errors: ErrIncomplete (names how many chunks are held) with nothing
 // changed; ErrDigestMismatch when the bytes do not hash to the digest (the manifest lied:
 // the partial object is discarded, as for Abort); an I/O error, wrapped, with the partial
 // object kept resumable and nothing visible. Committing an object already committed (by any
-// handle) returns nil. Cost: O(size) read and SHA-256 for the part that did not arrive in
-// order (nothing for a pipelined in-order delivery, the whole object after a resume).
+// handle) returns nil. Cost: an fsync; without a Bound manifest also O(size) read and SHA-256
+// for the part that did not arrive in order (the whole object after a resume).
 func (h *Partial) Commit() error {
 	p := h.p
 	if h.closed.Load() {
@@ -403,20 +407,22 @@ func (h *Partial) Commit() error {
 	if err := p.data.Sync(); err != nil {
 		return fmt.Errorf("store: commit %s: sync: %w", p.m.Digest, err)
 	}
-	// Hash what the writes did not already hash in order (everything, after a resume).
-	p.mu.Lock()
-	err := p.hashRangeLocked(int64(p.next)*int64(p.m.ChunkSize), p.m.Size)
-	got := Digest(p.whole.Sum(nil))
-	p.whole.Reset()
-	p.next = 0 // a failed Commit retried hashes the whole file again
-	p.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("store: commit %s: read back: %w", p.m.Digest, err)
-	}
-	if got != p.m.Digest {
-		p.discardLocked()
-		return fmt.Errorf("%w: %s: its verified chunks hash to %s; discarded", ErrDigestMismatch, p.m.Digest, got)
-	}
+	if p.whole != nil {
+		// Hash what the writes did not already hash in order (everything, after a resume).
+		p.mu.Lock()
+		err := p.hashRangeLocked(int64(p.next)*int64(p.m.ChunkSize), p.m.Size)
+		got := Digest(p.whole.Sum(nil))
+		p.whole.Reset()
+		p.next = 0 // a failed Commit retried hashes the whole file again
+		p.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("store: commit %s: read back: %w", p.m.Digest, err)
+		}
+		if got != p.m.Digest {
+			p.discardLocked()
+			return fmt.Errorf("%w: %s: its verified chunks hash to %s; discarded", ErrDigestMismatch, p.m.Digest, got)
+		}
+	} // else every chunk was verified against the SHA-256 chain: the bytes hash to the digest
 	s := p.s
 	dataPath := s.stagingPath(p.m.Digest, dataExt)
 	if err := s.install(p.m, dataPath); err != nil {

@@ -158,19 +158,22 @@ func framesPerChunk(m Manifest) int {
 
 // enqueue hands a verified chunk to the forwarder. It never blocks: when the queue is full
 // (the child is slower than the parent) it records the index, and the forwarder reads the
-// chunk back from the store later. A forwarder whose stream is over takes nothing.
-func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
+// chunk back from the store later. A forwarder whose stream is over takes nothing. It
+// reports whether the forwarder kept a reference to data (queued it).
+func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) (bool, error) {
 	select {
 	case <-f.stopped:
-		return nil
+		return false, nil
 	default:
 	}
 	if f.cutTaken(i) {
-		return ctx.Err()
+		return false, ctx.Err()
 	}
+	kept := false
 	select {
 	case f.queue <- queued{i, data}:
 		f.e.m.addQueued(len(data))
+		kept = true
 	default:
 		f.lagMu.Lock()
 		f.lagging = append(f.lagging, i)
@@ -180,7 +183,7 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
 		default:
 		}
 	}
-	return ctx.Err()
+	return kept, ctx.Err()
 }
 
 // takeLagging returns and clears the chunks that overflowed the queue.
