@@ -35,7 +35,9 @@ type Option func(*Store)
 // WithOpenFile makes the store open every file it writes (object data, manifests, chunk
 // records, exports) through fn instead of os.OpenFile: a hook to inject write errors such as
 // a full disk (syscall.ENOSPC).
-func WithOpenFile(fn OpenFileFunc) Option { return func(s *Store) { s.openFile = fn } }
+func WithOpenFile(fn OpenFileFunc) Option {
+	return func(s *Store) { s.openFile, s.hooked = fn, true }
+}
 
 // WithPathRoot confines Import and Export to paths inside root (after resolving symbolic
 // links): others fail with ErrPathEscape. An agent sets it to the directory it may read and

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 const (
@@ -48,7 +49,8 @@ type partial struct {
 	next    int
 	scratch []byte // read buffer of hashRangeLocked
 	data    File
-	log     File // chunk record: one little-endian uint32 index per verified chunk
+	direct  *os.File // the data opened with O_DIRECT for aligned chunk writes; nil: none
+	log     File     // chunk record: one little-endian uint32 index per verified chunk
 	logSize int64
 }
 
@@ -165,6 +167,9 @@ func (p *partial) load() error {
 	if p.log, err = s.openFile(heldPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
 		return fail(err)
 	}
+	if !s.hooked {
+		p.direct = openDirect(dataPath)
+	}
 	b, err := m.MarshalBinary()
 	if err != nil {
 		return fail(err)
@@ -216,6 +221,9 @@ func (p *partial) resume(dataPath, heldPath string) error {
 		}
 	}
 	p.data, p.log, p.held, p.logSize = data, log, held, int64(len(out))
+	if !p.s.hooked {
+		p.direct = openDirect(dataPath)
+	}
 	return nil
 }
 
@@ -297,7 +305,7 @@ func (h *Partial) WriteChunk(i int, data []byte) error {
 		return nil
 	}
 	// Concurrent writers of the same chunk write the same verified bytes: harmless.
-	if _, err := p.data.WriteAt(data, int64(i)*int64(p.m.ChunkSize)); err != nil {
+	if err := p.writeData(data, int64(i)*int64(p.m.ChunkSize)); err != nil {
 		return fmt.Errorf("store: write chunk %d of %s: %w", i, p.m.Digest, err)
 	}
 	p.mu.Lock()
@@ -316,6 +324,20 @@ func (h *Partial) WriteChunk(i int, data []byte) error {
 		p.advanceLocked(data)
 	}
 	return nil
+}
+
+// writeData writes data at off: directly to the device when the partial has a direct
+// descriptor and data is aligned for it, through the page cache otherwise (or when the
+// direct write fails for a reason other than a full disk). p.io is read-locked.
+func (p *partial) writeData(data []byte, off int64) error {
+	if p.direct != nil && directOK(data, off) {
+		_, err := p.direct.WriteAt(data, off)
+		if err == nil || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return err
+		}
+	}
+	_, err := p.data.WriteAt(data, off)
+	return err
 }
 
 // advanceLocked feeds chunk p.next (data) to the running whole-object hash, then every
@@ -496,6 +518,9 @@ func (p *partial) closeFilesLocked() error {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
+	}
+	if p.direct != nil {
+		errs = append(errs, p.direct.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -28,6 +28,7 @@ const (
 type Store struct {
 	dir      string
 	openFile OpenFileFunc
+	hooked   bool // openFile is a caller's hook: every write goes through it, none direct
 	pathRoot string
 	quota    int64 // bytes; 0: none
 
