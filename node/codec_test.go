@@ -116,6 +116,40 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
+// TestChunkEncoder: chunk frames are encoded exactly as protobuf encodes them, their data
+// not copied.
+func TestChunkEncoder(t *testing.T) {
+	data := bytes.Repeat([]byte{9, 8, 7}, 3000)
+	for _, c := range []*pb.Chunk{
+		{Index: 7, Data: data, Offset: 65536, More: true},
+		{Index: 0, Data: data},
+		{Index: 1 << 40, Data: data, Offset: 3},
+		{Index: 5, Data: data, More: true},
+	} {
+		req := &pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: c}}
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := chunkCodec{}.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bs.Materialize(); !bytes.Equal(got, want) {
+			t.Fatalf("%v: encoded %x, protobuf %x", c, got[:min(len(got), 40)], want[:40])
+		}
+		shared := false
+		for _, b := range bs {
+			if d := b.ReadOnlyData(); len(d) == len(data) && &d[0] == &data[0] {
+				shared = true
+			}
+		}
+		if !shared {
+			t.Fatal("the frame's data was copied")
+		}
+	}
+}
+
 func TestDirtyPool(t *testing.T) {
 	p := newDirtyPool()
 	for _, n := range []int{0, 1, 255, 256, 257, 64 << 10, 64<<10 + 20, 1 << 24, 1<<24 + 1} {
