@@ -11,18 +11,13 @@ import (
 // still referenced once it returns (a forwarder queued it, or parity keeps it): if not, the
 // caller may reuse the buffer.
 func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte) (kept bool, err error) {
-	if t.code != nil {
-		return true, t.deliverData(ctx, hdr, i, data)
-	}
 	orig := data
 	kept, err = t.deliverOne(ctx, hdr, i, &data)
-	return kept && len(data) > 0 && len(orig) > 0 && &data[0] == &orig[0] || err != nil, err
-}
-
-// deliverData is deliver for a push with parity (whose buffers are never reused).
-func (t *receiver) deliverData(ctx context.Context, hdr Header, i int, data []byte) error {
-	_, err := t.deliverOne(ctx, hdr, i, &data)
-	return err
+	if t.code != nil || err != nil {
+		return true, err // a push with parity never reuses its buffers
+	}
+	refetched := len(orig) > 0 && (len(data) == 0 || &data[0] != &orig[0])
+	return kept && !refetched, nil
 }
 
 // deliverOne is deliver; *pdata is the chunk's bytes as accepted (a refetch replaces them),
