@@ -59,7 +59,8 @@
 // for the power-of-two chunk sizes the planner picks, from the receiver's pooled buffers) go
 // to the device with O_DIRECT where the file system allows it: no copy into the page cache
 // and no page cache to allocate, which in a virtual machine costs about as much CPU as
-// hashing. Other writes, and every read, go through the page cache.
+// hashing. Other writes, and every read, go through the page cache. The price: a received
+// object is not in the page cache, so its first read goes to the disk.
 //
 // A write error (a full disk) fails the WriteChunk or Commit that met it with the wrapped
 // error (errors.Is(err, syscall.ENOSPC)); the chunk is not counted, nothing becomes visible,
