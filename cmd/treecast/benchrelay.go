@@ -27,20 +27,7 @@ import (
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
-// The relay-hop benchmark: `treecast bench relay`. It lives in its own file, with its own
-// small `bench` parent, so that other benchmarks can join the parent as further subcommands.
-func init() { commands = append(commands, newBenchWithRelayCmd) }
-
-// newBenchWithRelayCmd is the `bench` parent command carrying the relay subcommand.
-func newBenchWithRelayCmd() *cobra.Command {
-	c := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure treecast on this host's loopback (or on your own hosts)",
-		Args:  cobra.NoArgs,
-	}
-	c.AddCommand(newBenchRelayCmd())
-	return c
-}
+// The relay-hop benchmark: `treecast bench relay`.
 
 // benchRelayResult is what `treecast bench relay --json` prints.
 type benchRelayResult struct {
