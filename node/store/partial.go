@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -174,8 +173,9 @@ func (p *partial) load() error {
 	if err != nil {
 		return fail(err)
 	}
-	// The manifest comes last: a staged manifest means its data and record files exist.
-	if err = s.writeFileAtomic(manPath, b); err != nil {
+	// The manifest comes last: a staged manifest means its data and record files exist. It
+	// is not synced: a crash that loses it loses the resume, and Commit syncs what counts.
+	if err = s.writeFileStaged(manPath, b); err != nil {
 		return fail(err)
 	}
 	p.held = NewBitset(n)
@@ -451,10 +451,11 @@ func (h *Partial) Commit() error {
 		return fmt.Errorf("store: commit %s: %w", p.m.Digest, err)
 	}
 	p.state.Store(stateCommitted)
+	// The staging leftovers go without a sync: after a crash that brings them back, the
+	// committed object wins and the staging expiry removes them.
 	for _, f := range []string{s.stagingPath(p.m.Digest, manifestExt), dataPath, s.stagingPath(p.m.Digest, heldExt)} {
 		_ = os.Remove(f)
 	}
-	_ = syncDir(filepath.Join(s.dir, stagingDir))
 	return nil
 }
 

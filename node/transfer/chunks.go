@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // deliver verifies and writes chunk i, fetching it again from the parent (then the source)
@@ -209,6 +210,7 @@ func (t *receiver) commit() {
 		t.err = fmt.Errorf("transfer: commit: %w", err)
 		t.e.m.errors.WithLabelValues("commit").Inc()
 	}
+	t.e.log.Debug("object committed", "transfer", t.id, "since_start", time.Since(t.start), "err", err)
 	close(t.done)
 }
 

@@ -258,17 +258,21 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 	if d := f.e.cfg.SendTimeout; d > 0 {
 		defer f.watchSends(ctx, cancel, d)()
 	}
+	opened := time.Now()
 	up, err := f.e.net.OpenPush(ctx, f.hdr.Child)
 	if err != nil {
 		return err
 	}
+	tOpen := time.Since(opened)
 	if err := f.sendTimed(func() error { return up.SendHeader(f.hdr) }); err != nil {
 		return fmt.Errorf("send header: %w", err)
 	}
+	tHdr := time.Since(opened)
 	held, err := up.RecvHeld()
 	if err != nil {
 		return fmt.Errorf("header answer: %w", err)
 	}
+	f.e.log.Debug("stream to child", "transfer", f.hdr.Transfer, "stripe", f.hdr.Stripe, "child", f.hdr.Child, "open", time.Since(opened), "dial", tOpen, "hdr", tHdr)
 	// Messages from the child flow up concurrently with the chunks flowing down.
 	upErr := make(chan error, 1)
 	go func() { upErr <- f.relay(up) }()

@@ -147,6 +147,7 @@ func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error
 	t.mu.Unlock()
 
 	fwds := t.startForwarders(s)
+	t.e.log.Debug("stream from parent", "transfer", t.id, "stripe", s, "parent", hdr.Parent, "since_start", time.Since(t.start))
 	err = down.SendHeld(heldNow)
 	for _, m := range replay {
 		if err == nil {
