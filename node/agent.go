@@ -195,6 +195,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		grpc.InitialConnWindowSize(connWindow),
 		grpc.ReadBufferSize(ioBuffer),
 		grpc.WriteBufferSize(ioBuffer),
+		serverCodec, serverPool, // codec.go: chunk frames without extra copies or clearing
 	)
 	registerService(a.srv, a)
 	a.health = health.NewServer()
@@ -420,6 +421,7 @@ func (a *Agent) conn(name, addr string) (*grpc.ClientConn, error) {
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithReadBufferSize(ioBuffer), grpc.WithWriteBufferSize(ioBuffer),
+		clientCodec, clientPool, // codec.go
 	)
 	if err != nil {
 		return nil, fmt.Errorf("node: dial %s at %s: %w", name, addr, err)

@@ -39,6 +39,20 @@ func (g grpcTransport) OpenPush(ctx context.Context, child string) (transfer.Ups
 	return &grpcUp{stream: st}, nil
 }
 
+// Warm opens (TCP, TLS, HTTP/2) the connections to the named members gossip knows, in the
+// background; an unknown member or a failed dial is left to the stream that needs it.
+func (g grpcTransport) Warm(_ context.Context, names []string) {
+	for _, name := range names {
+		addr, err := g.a.members.Addr(name)
+		if err != nil {
+			continue
+		}
+		if c, err := g.a.conn(name, addr); err == nil {
+			c.Connect()
+		}
+	}
+}
+
 func (u *grpcUp) SendHeader(h transfer.Header) error {
 	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{
 		TransferId: h.Transfer, Manifest: h.Manifest.Proto(), Plan: h.Plan, Node: h.Child,

@@ -19,9 +19,9 @@ func init() { commands = append(commands, newBenchCmd) }
 func newBenchCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmark treecast against IP multicast, BitTorrent and HTTP unicast on a namespace testbed",
+		Short: "Benchmark treecast: against its peers on a namespace testbed, and one relay hop against raw TCP",
 	}
-	c.AddCommand(newBenchTestbedCmd(), newBenchServeCmd(), newBenchRemoveCmd())
+	c.AddCommand(newBenchTestbedCmd(), newBenchRelayCmd(), newBenchServeCmd(), newBenchRemoveCmd())
 	return c
 }
 

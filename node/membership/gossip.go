@@ -108,6 +108,9 @@ func New(cfg Config) (*Gossip, error) {
 		mc = memberlist.DefaultLANConfig()
 	}
 	mc.Name = cfg.Name
+	// Gossip messages are small (metadata is at most 512 bytes): LZW on every packet costs
+	// more CPU (a fresh dictionary each time) than the bytes it saves.
+	mc.EnableCompression = false
 	// A restarted agent may come back on another address under its name once the old one
 	// has been dead a while.
 	mc.DeadNodeReclaimTime = 30 * time.Second

@@ -8,26 +8,59 @@
 // never a path). A Manifest gives the object's size, its chunk size and the SHA-256 of every
 // chunk (and optionally Reed-Solomon parity parameters and parity chunk hashes, which the
 // agent verifies and forwards; the store keeps data chunks only). NewManifest hashes a
-// reader into a manifest in O(chunk size) memory. A manifest from the network is converted
-// with ManifestFromProto (or UnmarshalManifest), which runs Validate: a manifest that lies
-// about sizes (chunk count against size, absurd sizes or chunk sizes) fails with
-// ErrBadManifest before anything is allocated or written.
+// reader into a manifest in O(chunk size) memory, with the SHA-256 chain described below. A
+// manifest from the network is converted with ManifestFromProto (or UnmarshalManifest),
+// which runs Validate: a manifest that lies about sizes (chunk count against size, absurd
+// sizes or chunk sizes, a chain of the wrong length) fails with ErrBadManifest before
+// anything is allocated or written.
+//
+// # Hashing each byte once: the SHA-256 chain
+//
+// A content address must hold: an object visible under a digest hashes to that digest. The
+// obvious receiver hashes every chunk against the manifest and then the whole object again,
+// two SHA-256 passes per byte. A manifest from NewManifest (chunk size a multiple of 64 bytes,
+// as every size the planner picks) also carries Chain: SHA-256's 32-byte internal state
+// after each chunk but the last, which the source gets for free while it hashes the whole.
+// SHA-256 is iterative: its state after chunk i is a function of the state after chunk i-1 and
+// chunk i's bytes only. So VerifyChunk checks chunk i by resuming SHA-256 from Chain[i-1]
+// (the standard initial state for chunk 0), absorbing the chunk and comparing with Chain[i],
+// and the last chunk by finishing the hash and comparing with the digest. Each byte is hashed
+// once, chunks still verify in any order and on any goroutine, and when every chunk has
+// verified the object provably hashes to its digest: a lying manifest (a chain or a digest
+// that does not belong to the chunks) fails at a chunk, before anything is written, and is
+// fetched again as any corrupt chunk. Forging a chunk that passes is finding a SHA-256 second
+// preimage, the same assumption the digest itself rests on. Such a manifest is Bound, and
+// Commit then hashes nothing; a manifest without a chain (an odd chunk size, or an older
+// sender) is verified chunk by chunk and as a whole at Commit, as before. Users keep plain
+// SHA-256 digests: `treecast get` still checks the bytes it writes against the digest, and
+// Export re-verifies on its way out. The chain costs 32 bytes per chunk in the manifest. A
+// faster chunk hash (BLAKE3) would have needed the whole-object SHA-256 on every receiver
+// again, or trust in the sender; SHA-256 runs on the SHA extensions where the CPU has them.
 //
 // # Receiving an object
 //
-//  1. Begin(m) returns a Partial: a sparse staging file of the object's size, a record of the
-//     chunks held, and the manifest, under staging/. If the object is already being received
-//     the handle shares that Partial; if a previous run left it staged, Begin resumes it and
-//     Held tells what is already there (each recorded chunk is re-verified); if the object is
-//     complete, every chunk is held.
+//  1. Begin(m) returns a Partial: a staging file of the object's size (its blocks allocated
+//     up front where the file system can), a record of the chunks held, and the manifest,
+//     under staging/. If the object is already being received the handle shares that
+//     Partial; if a previous run left it staged, Begin resumes it and Held tells what is
+//     already there (each recorded chunk is re-verified); if the object is complete, every
+//     chunk is held.
 //  2. WriteChunk(i, data) checks the chunk's length and SHA-256 against the manifest and only
 //     then writes it at offset i*ChunkSize and records it (ErrChunkCorrupt otherwise, nothing
 //     written). Chunks may come in any order, from any number of goroutines.
-//  3. Commit, once every chunk is held: fsync, read back and verify the whole digest, write
-//     the manifest, rename the data into objects/, fsync the directory. Only now do Has, List,
-//     Open, ReadChunk and Export see the object. An object whose chunks verify but whose whole
-//     digest does not (a lying manifest) is discarded with ErrDigestMismatch.
+//  3. Commit, once every chunk is held: fsync, verify the whole digest unless the manifest
+//     is Bound (the chunks proved it), write the manifest, rename the data into objects/,
+//     fsync the directory. Only now do Has, List, Open, ReadChunk and Export see the object.
+//     An object whose chunks verify but whose whole digest does not (a lying manifest
+//     without a chain) is discarded with ErrDigestMismatch.
 //  4. Close releases the handle and keeps what is held for a later resume; Abort discards it.
+//
+// Chunk writes whose buffer, offset and length are 4 KiB-aligned (every chunk but the last,
+// for the power-of-two chunk sizes the planner picks, from the receiver's pooled buffers) go
+// to the device with O_DIRECT where the file system allows it: no copy into the page cache
+// and no page cache to allocate, which in a virtual machine costs about as much CPU as
+// hashing. Other writes, and every read, go through the page cache. The price: a received
+// object is not in the page cache, so its first read goes to the disk.
 //
 // A write error (a full disk) fails the WriteChunk or Commit that met it with the wrapped
 // error (errors.Is(err, syscall.ENOSPC)); the chunk is not counted, nothing becomes visible,

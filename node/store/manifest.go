@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 
 	pb "github.com/treecast/treecast/proto/treecast/v1"
@@ -37,6 +38,10 @@ type Manifest struct {
 	Chunks []Hash
 	// Parity describes Reed-Solomon parity chunks; nil when there are none.
 	Parity *Parity
+	// Chain, when not empty, holds SHA-256 chaining values that bind the chunks to Digest:
+	// Chain[i] is SHA-256's state after absorbing chunks 0..i, for i < NumChunks()-1 (see
+	// Bound). NewManifest computes them when ChunkSize is a multiple of 64 bytes.
+	Chain []Hash
 }
 
 // Parity describes Reed-Solomon parity: each group of DataShards consecutive data chunks (the
@@ -98,8 +103,11 @@ func (m Manifest) ChunkHash(i int) (Hash, bool) {
 	return Hash{}, false
 }
 
-// VerifyChunk checks data against chunk i's length and hash (data or parity chunk). Errors
-// wrap ErrChunkIndex or ErrChunkCorrupt. Cost: O(len(data)), one SHA-256.
+// VerifyChunk checks data against chunk i's length and hash (data or parity chunk). A data
+// chunk of a Bound manifest is checked against the SHA-256 chain (which also proves that its
+// bytes are those the digest was computed on); other chunks against their own SHA-256.
+// Errors wrap ErrChunkIndex or ErrChunkCorrupt. Cost: O(len(data)), one SHA-256 of the
+// chunk's bytes.
 func (m Manifest) VerifyChunk(i int, data []byte) error {
 	want, ok := m.ChunkHash(i)
 	if !ok {
@@ -108,10 +116,59 @@ func (m Manifest) VerifyChunk(i int, data []byte) error {
 	if l := m.ChunkLen(i); len(data) != l {
 		return fmt.Errorf("%w: chunk %d of %s is %d bytes, manifest says %d", ErrChunkCorrupt, i, m.Digest, len(data), l)
 	}
+	if i < len(m.Chunks) && m.chained() {
+		if !m.verifyChained(i, data) {
+			return fmt.Errorf("%w: chunk %d of %s: SHA-256 chain differs from the manifest's", ErrChunkCorrupt, i, m.Digest)
+		}
+		return nil
+	}
 	if sha256.Sum256(data) != want {
 		return fmt.Errorf("%w: chunk %d of %s: SHA-256 differs from the manifest's", ErrChunkCorrupt, i, m.Digest)
 	}
 	return nil
+}
+
+// Bound reports whether verifying every data chunk with VerifyChunk proves that the object's
+// bytes hash to Digest, so that a receiver need not hash the whole object again: an empty
+// object (Validate checks its digest), a single chunk whose hash is the digest, or a manifest
+// with a SHA-256 chain (ChunkSize a multiple of 64, NumChunks()-1 chaining values). Cost:
+// O(1).
+func (m Manifest) Bound() bool {
+	switch n := len(m.Chunks); {
+	case n == 0:
+		return true
+	case n == 1:
+		return m.Chunks[0] == Hash(m.Digest)
+	default:
+		return m.chained()
+	}
+}
+
+// chained reports whether data chunks are verified against the chain.
+func (m Manifest) chained() bool {
+	return chainSupported && len(m.Chunks) > 1 && len(m.Chain) == len(m.Chunks)-1 && m.ChunkSize%sha256.BlockSize == 0
+}
+
+// verifyChained runs SHA-256 from the state before chunk i over data and compares the state
+// after it with Chain[i] (with the digest, for the last chunk).
+func (m Manifest) verifyChained(i int, data []byte) bool {
+	var h hash.Hash
+	if i == 0 {
+		h = sha256.New()
+	} else {
+		var ok bool
+		if h, ok = chainHash(m.Chain[i-1], uint64(i)*uint64(m.ChunkSize)); !ok {
+			return false
+		}
+	}
+	h.Write(data)
+	if i == len(m.Chunks)-1 {
+		var sum Digest
+		h.Sum(sum[:0])
+		return sum == m.Digest
+	}
+	cv, ok := chainValue(h)
+	return ok && cv == m.Chain[i]
 }
 
 // SameLayout reports whether m and o describe the same object cut the same way (digest, size,
@@ -152,6 +209,12 @@ func (m Manifest) Validate() error {
 	if m.Size == 0 && m.Digest != DigestOf(nil) {
 		return bad("size 0 but the digest is not that of no bytes")
 	}
+	if len(m.Chain) > 0 {
+		if m.ChunkSize%sha256.BlockSize != 0 || len(m.Chain) != len(m.Chunks)-1 {
+			return bad("%d chaining values for %d chunks of %d bytes (want NumChunks-1, and a chunk size that is a multiple of %d)",
+				len(m.Chain), len(m.Chunks), m.ChunkSize, sha256.BlockSize)
+		}
+	}
 	if p := m.Parity; p != nil {
 		if p.DataShards < 1 || p.ParityShards < 1 || p.DataShards+p.ParityShards > MaxShards {
 			return bad("parity K=%d M=%d: want K >= 1, M >= 1, K+M <= %d", p.DataShards, p.ParityShards, MaxShards)
@@ -170,6 +233,9 @@ func (m Manifest) Proto() *pb.Manifest {
 		Size:        uint64(m.Size),
 		ChunkSize:   uint32(m.ChunkSize),
 		ChunkHashes: hashBytes(m.Chunks),
+	}
+	if len(m.Chain) > 0 {
+		out.Chain = hashBytes(m.Chain)
 	}
 	if p := m.Parity; p != nil {
 		out.Parity = &pb.Parity{
@@ -221,6 +287,14 @@ func ManifestFromProto(p *pb.Manifest) (Manifest, error) {
 	if m.Chunks, err = toHashes("chunk", p.GetChunkHashes()); err != nil {
 		return Manifest{}, err
 	}
+	if len(p.GetChain()) > len(m.Chunks) {
+		return Manifest{}, fmt.Errorf("%w: %s: %d chaining values for %d chunks", ErrBadManifest, d, len(p.GetChain()), len(m.Chunks))
+	}
+	if len(p.GetChain()) > 0 {
+		if m.Chain, err = toHashes("chain", p.GetChain()); err != nil {
+			return Manifest{}, err
+		}
+	}
 	if pp := p.GetParity(); pp != nil {
 		if pp.GetDataShards() > MaxShards || pp.GetParityShards() > MaxShards {
 			return Manifest{}, fmt.Errorf("%w: %s: parity K=%d M=%d", ErrBadManifest, d, pp.GetDataShards(), pp.GetParityShards())
@@ -252,8 +326,9 @@ func UnmarshalManifest(b []byte) (Manifest, error) {
 }
 
 // NewManifest reads r to its end and returns the manifest of its bytes cut in chunks of
-// chunkSize bytes. It streams: memory is O(chunkSize) whatever the object's size. Cost: one
-// SHA-256 pass per chunk and one over the whole. Errors: ErrBadManifest for a chunk size
+// chunkSize bytes, with the SHA-256 chain (Manifest.Chain) when chunkSize is a multiple of 64.
+// It streams: memory is O(chunkSize) whatever the object's size. Cost: one SHA-256 pass per
+// chunk and one over the whole. Errors: ErrBadManifest for a chunk size
 // outside [1, MaxChunkSize] or an object above MaxChunks chunks; r's errors, wrapped.
 func NewManifest(r io.Reader, chunkSize int) (Manifest, error) {
 	return hashStream(r, chunkSize, io.Discard)
@@ -267,6 +342,7 @@ func hashStream(r io.Reader, chunkSize int, w io.Writer) (Manifest, error) {
 	whole := sha256.New()
 	buf := make([]byte, chunkSize)
 	m := Manifest{ChunkSize: chunkSize}
+	chain := chainSupported && chunkSize%sha256.BlockSize == 0
 	for {
 		n, err := io.ReadFull(r, buf)
 		if n > 0 {
@@ -276,6 +352,11 @@ func hashStream(r io.Reader, chunkSize int, w io.Writer) (Manifest, error) {
 			m.Chunks = append(m.Chunks, sha256.Sum256(buf[:n]))
 			whole.Write(buf[:n])
 			m.Size += int64(n)
+			if chain && n == chunkSize { // the last chunk's value is dropped below
+				cv, ok := chainValue(whole)
+				chain = ok
+				m.Chain = append(m.Chain, cv)
+			}
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return Manifest{}, werr
 			}
@@ -288,5 +369,10 @@ func hashStream(r io.Reader, chunkSize int, w io.Writer) (Manifest, error) {
 		}
 	}
 	m.Digest = Digest(whole.Sum(nil))
+	if !chain || len(m.Chunks) < 2 {
+		m.Chain = nil
+	} else {
+		m.Chain = m.Chain[:len(m.Chunks)-1]
+	}
 	return m, nil
 }

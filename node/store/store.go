@@ -28,6 +28,7 @@ const (
 type Store struct {
 	dir      string
 	openFile OpenFileFunc
+	hooked   bool // openFile is a caller's hook: every write goes through it, none direct
 	pathRoot string
 	quota    int64 // bytes; 0: none
 
@@ -289,7 +290,18 @@ func (s *Store) Put(r io.Reader, chunkSize int) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("store: put: %w", err)
 	}
 	defer os.Remove(tmp) // after the rename, a no-op
+	// A file of known size gets its blocks allocated up front (see preallocate); the file is
+	// cut to what was read in the end, should it have changed meanwhile.
+	sized, known := r.(interface{ Stat() (fs.FileInfo, error) })
+	if known {
+		if fi, err := sized.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+			_ = preallocate(f, fi.Size())
+		}
+	}
 	m, err := hashStream(r, chunkSize, f)
+	if err == nil && known {
+		err = f.Truncate(m.Size)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

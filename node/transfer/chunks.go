@@ -3,12 +3,28 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // deliver verifies and writes chunk i, fetching it again from the parent (then the source)
 // when its hash does not match, and hands it to the stripe's forwarders. With parity, it
-// then decodes the chunk's group if that group has enough pieces.
-func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte) error {
+// then decodes the chunk's group if that group has enough pieces. It reports whether data is
+// still referenced once it returns (a forwarder queued it, or parity keeps it): if not, the
+// caller may reuse the buffer.
+func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte) (kept bool, err error) {
+	orig := data
+	kept, err = t.deliverOne(ctx, hdr, i, &data)
+	if t.code != nil || err != nil {
+		return true, err // a push with parity never reuses its buffers
+	}
+	refetched := len(orig) > 0 && (len(data) == 0 || &data[0] != &orig[0])
+	return kept && !refetched, nil
+}
+
+// deliverOne is deliver; *pdata is the chunk's bytes as accepted (a refetch replaces them),
+// and kept tells whether a forwarder or the parity store kept them.
+func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]byte) (bool, error) {
+	data := *pdata
 	e := t.e
 	e.m.BytesIn.Add(float64(len(data)))
 	t.mu.Lock()
@@ -20,10 +36,10 @@ func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte) 
 	t.mu.Unlock()
 	if dup {
 		e.m.chunksDup.Inc()
-		return nil
+		return false, nil
 	}
 	if t.lay.isParity(i) {
-		return t.deliverParity(ctx, i, data)
+		return true, t.deliverParity(ctx, i, data)
 	}
 	err := t.partial.WriteChunk(i, data)
 	for attempt := 0; err != nil && isHashMismatch(err) && attempt < 4; attempt++ {
@@ -41,19 +57,21 @@ func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte) 
 		}
 		e.m.refetchChunks.Inc()
 		data = fetched
+		*pdata = data
 		err = t.partial.WriteChunk(i, data)
 	}
 	if err != nil {
-		return fmt.Errorf("transfer: chunk %d: %w", i, err)
+		return true, fmt.Errorf("transfer: chunk %d: %w", i, err)
 	}
 	e.m.chunksIn.Inc()
-	if err := t.accept(ctx, i, data); err != nil {
-		return err
+	kept, err := t.accept(ctx, i, data)
+	if err != nil {
+		return true, err
 	}
 	if t.code != nil {
 		t.decodeBehind(ctx, t.lay.group(i))
 	}
-	return nil
+	return kept, nil
 }
 
 // deliverParity verifies parity chunk i against the manifest, keeps it while its group is
@@ -72,7 +90,7 @@ func (t *receiver) deliverParity(ctx context.Context, i int, data []byte) error 
 		t.parity[i] = data
 	}
 	t.mu.Unlock()
-	if err := t.accept(ctx, i, data); err != nil {
+	if _, err := t.accept(ctx, i, data); err != nil {
 		return err
 	}
 	t.decodeBehind(ctx, g)
@@ -81,12 +99,12 @@ func (t *receiver) deliverParity(ctx context.Context, i int, data []byte) error 
 
 // accept records verified chunk i as held and hands it to the forwarders of its tree (once:
 // a chunk that arrives twice, or is decoded and received, is forwarded once). The last data
-// chunk commits the object.
-func (t *receiver) accept(ctx context.Context, i int, data []byte) error {
+// chunk commits the object. It reports whether a forwarder kept a reference to data.
+func (t *receiver) accept(ctx context.Context, i int, data []byte) (bool, error) {
 	t.mu.Lock()
 	if bitGet(t.held, i) {
 		t.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	bitSet(t.held, i)
 	complete := false
@@ -101,8 +119,11 @@ func (t *receiver) accept(ctx context.Context, i int, data []byte) error {
 		t.sendUpAll(*prog)
 	}
 	var err error
+	kept := false
 	for _, f := range fwds {
-		if ferr := f.enqueue(ctx, i, data); ferr != nil && err == nil {
+		k, ferr := f.enqueue(ctx, i, data)
+		kept = kept || k
+		if ferr != nil && err == nil {
 			err = ferr
 		}
 	}
@@ -111,7 +132,7 @@ func (t *receiver) accept(ctx context.Context, i int, data []byte) error {
 	if complete {
 		t.commit()
 	}
-	return err
+	return kept, err
 }
 
 // groupDoneLocked reports whether every data chunk of group g is held.
@@ -189,6 +210,7 @@ func (t *receiver) commit() {
 		t.err = fmt.Errorf("transfer: commit: %w", err)
 		t.e.m.errors.WithLabelValues("commit").Inc()
 	}
+	t.e.log.Debug("object committed", "transfer", t.id, "since_start", time.Since(t.start), "err", err)
 	close(t.done)
 }
 

@@ -210,12 +210,30 @@ func (e *Engine) attach(hdr Header) (*receiver, error) {
 	}
 	t.npreheld = t.nheld
 	e.transfers[t.id] = t
+	e.goFunc(func() { e.warm(p) }) // not under e.mu: the transport takes the agent's locks
 	e.m.active.Inc()
 	if t.nheld == n {
 		// Everything was already here (a resumed or repeated push): commit at once.
 		t.commit()
 	}
 	return t, nil
+}
+
+// warm asks the transport to open connections to this agent's children in every stripe of
+// p (the first stream of a transfer has arrived; the others' headers follow). Cost: one
+// connection per distinct child, opened in the background.
+func (e *Engine) warm(p Plan) {
+	w, ok := e.net.(Warmer)
+	if !ok {
+		return
+	}
+	var kids []string
+	for s := range p.Stripes() {
+		kids = append(kids, p.Children(e.cfg.Name, s)...)
+	}
+	if kids = dedupSorted(kids); len(kids) > 0 {
+		w.Warm(e.ctx, kids)
+	}
 }
 
 // retain takes one more reference on a transfer (an orphaned stripe's waiter).

@@ -28,6 +28,19 @@ type memNet struct {
 	mu     sync.Mutex
 	agents map[string]*testAgent
 	wg     sync.WaitGroup
+	warmed map[string]bool // names the engines asked to warm
+}
+
+// Warm records the names: memNet's streams need no connection.
+func (n *memNet) Warm(_ context.Context, names []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.warmed == nil {
+		n.warmed = map[string]bool{}
+	}
+	for _, name := range names {
+		n.warmed[name] = true
+	}
 }
 
 type memMsg struct {

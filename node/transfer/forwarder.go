@@ -158,19 +158,22 @@ func framesPerChunk(m Manifest) int {
 
 // enqueue hands a verified chunk to the forwarder. It never blocks: when the queue is full
 // (the child is slower than the parent) it records the index, and the forwarder reads the
-// chunk back from the store later. A forwarder whose stream is over takes nothing.
-func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
+// chunk back from the store later. A forwarder whose stream is over takes nothing. It
+// reports whether the forwarder kept a reference to data (queued it).
+func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) (bool, error) {
 	select {
 	case <-f.stopped:
-		return nil
+		return false, nil
 	default:
 	}
 	if f.cutTaken(i) {
-		return ctx.Err()
+		return false, ctx.Err()
 	}
+	kept := false
 	select {
 	case f.queue <- queued{i, data}:
 		f.e.m.addQueued(len(data))
+		kept = true
 	default:
 		f.lagMu.Lock()
 		f.lagging = append(f.lagging, i)
@@ -180,7 +183,7 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) error {
 		default:
 		}
 	}
-	return ctx.Err()
+	return kept, ctx.Err()
 }
 
 // takeLagging returns and clears the chunks that overflowed the queue.
@@ -255,17 +258,21 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 	if d := f.e.cfg.SendTimeout; d > 0 {
 		defer f.watchSends(ctx, cancel, d)()
 	}
+	opened := time.Now()
 	up, err := f.e.net.OpenPush(ctx, f.hdr.Child)
 	if err != nil {
 		return err
 	}
+	tOpen := time.Since(opened)
 	if err := f.sendTimed(func() error { return up.SendHeader(f.hdr) }); err != nil {
 		return fmt.Errorf("send header: %w", err)
 	}
+	tHdr := time.Since(opened)
 	held, err := up.RecvHeld()
 	if err != nil {
 		return fmt.Errorf("header answer: %w", err)
 	}
+	f.e.log.Debug("stream to child", "transfer", f.hdr.Transfer, "stripe", f.hdr.Stripe, "child", f.hdr.Child, "open", time.Since(opened), "dial", tOpen, "hdr", tHdr)
 	// Messages from the child flow up concurrently with the chunks flowing down.
 	upErr := make(chan error, 1)
 	go func() { upErr <- f.relay(up) }()

@@ -60,6 +60,15 @@ type Transport interface {
 	FetchChunk(ctx context.Context, from, digest string, i int) ([]byte, error)
 }
 
+// Warmer is a Transport that can open its connections ahead of the streams: the engine
+// warms the connections to all of an agent's children, in every stripe, as soon as the
+// agent's first stream of a transfer arrives, so that a stripe whose header comes later finds
+// its connection (TCP and TLS handshakes done) ready. Warm returns at once; failures are the
+// streams' to report.
+type Warmer interface {
+	Warm(ctx context.Context, names []string)
+}
+
 // Plan is an overlay forwarding forest: for each stripe, the children of each node. A plan
 // may also code Reed-Solomon parity (Coding() (k, m int)).
 type Plan interface {

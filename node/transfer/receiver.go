@@ -147,6 +147,7 @@ func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error
 	t.mu.Unlock()
 
 	fwds := t.startForwarders(s)
+	t.e.log.Debug("stream from parent", "transfer", t.id, "stripe", s, "parent", hdr.Parent, "since_start", time.Since(t.start))
 	err = down.SendHeld(heldNow)
 	for _, m := range replay {
 		if err == nil {
@@ -265,6 +266,13 @@ func (t *receiver) awaitParent(s int) {
 	}
 }
 
+// assembled is a whole chunk a stream carried, on its way to verification.
+type assembled struct {
+	index  int
+	data   []byte
+	pooled bool // data is a buffer of getChunkBuf
+}
+
 // assembly is a chunk a stream is carrying, as its frames arrive, and the forwarders it is
 // cut through to.
 type assembly struct {
@@ -312,7 +320,9 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 	// Two stages: this goroutine reads the stream while a worker verifies, writes and
 	// forwards, so network reads overlap hashing and disk writes. At most cap(work)+2 chunks
 	// of the stream are in memory here.
-	work := make(chan queued, 2)
+	// A chunk assembled from frames is in a pooled buffer, which goes back to the pool once
+	// verified and written unless a forwarder queued it.
+	work := make(chan assembled, 2)
 	var workErr error
 	workDone, stop := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -321,8 +331,11 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 			if workErr != nil {
 				continue // drain: the reader stops at its next chunk
 			}
-			if workErr = t.deliver(ctx, hdr, q.index, q.data); workErr != nil {
+			kept, err := t.deliver(ctx, hdr, q.index, q.data)
+			if workErr = err; workErr != nil {
 				close(stop)
+			} else if q.pooled && !kept {
+				putChunkBuf(q.data)
 			}
 		}
 	}()
@@ -367,7 +380,7 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 			}
 			cur = &assembly{index: i}
 			if fr.More {
-				cur.buf = make([]byte, 0, size)
+				cur.buf = getChunkBuf(size)
 			}
 			cur.cutters = t.offerCut(hdr.Stripe, fr)
 		case cur == nil || i != cur.index || fr.Offset != len(cur.buf):
@@ -380,8 +393,8 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 		if err != nil {
 			break
 		}
-		data := fr.Data
-		if cur.buf != nil {
+		data, pooled := fr.Data, cur.buf != nil
+		if pooled {
 			cur.buf = append(cur.buf, fr.Data...)
 			data = cur.buf
 		}
@@ -393,7 +406,7 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 		if failed() {
 			break
 		}
-		work <- queued{i, data}
+		work <- assembled{i, data, pooled}
 	}
 	close(work)
 	<-workDone

@@ -292,7 +292,17 @@ type Manifest struct {
 	// ceil(size / chunk_size) (0 for an empty object).
 	ChunkHashes [][]byte `protobuf:"bytes,4,rep,name=chunk_hashes,json=chunkHashes,proto3" json:"chunk_hashes,omitempty"`
 	// Reed-Solomon parity of the object; absent when the push carries no parity.
-	Parity        *Parity `protobuf:"bytes,5,opt,name=parity,proto3" json:"parity,omitempty"`
+	Parity *Parity `protobuf:"bytes,5,opt,name=parity,proto3" json:"parity,omitempty"`
+	// Optional SHA-256 chaining values that bind the chunks to the digest: entry i (32 raw
+	// bytes, the eight 32-bit words of SHA-256's state, big-endian) is the state of SHA-256
+	// after absorbing chunks 0..i, for i < n-1 (n data chunks). With them a receiver verifies
+	// chunk i by running SHA-256 from entry i-1 (the initial state for chunk 0) over the chunk
+	// and comparing with entry i, and the last chunk by finishing the hash and comparing with
+	// the digest: each byte is hashed once and the whole object is proven to hash to the
+	// digest, without a second pass. Only for chunk sizes that are multiples of 64 bytes (the
+	// SHA-256 block); absent (empty) otherwise, or from a sender that does not compute them:
+	// the receiver then checks chunk_hashes and hashes the whole object at the end.
+	Chain         [][]byte `protobuf:"bytes,6,rep,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -358,6 +368,13 @@ func (x *Manifest) GetChunkHashes() [][]byte {
 func (x *Manifest) GetParity() *Parity {
 	if x != nil {
 		return x.Parity
+	}
+	return nil
+}
+
+func (x *Manifest) GetChain() [][]byte {
+	if x != nil {
+		return x.Chain
 	}
 	return nil
 }
@@ -2866,14 +2883,15 @@ var File_treecast_v1_agent_proto protoreflect.FileDescriptor
 
 const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x17treecast/v1/agent.proto\x12\vtreecast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\x01\n" +
+	"\x17treecast/v1/agent.proto\x12\vtreecast.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n" +
 	"\bManifest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x1d\n" +
 	"\n" +
 	"chunk_size\x18\x03 \x01(\rR\tchunkSize\x12!\n" +
 	"\fchunk_hashes\x18\x04 \x03(\fR\vchunkHashes\x12+\n" +
-	"\x06parity\x18\x05 \x01(\v2\x13.treecast.v1.ParityR\x06parity\"s\n" +
+	"\x06parity\x18\x05 \x01(\v2\x13.treecast.v1.ParityR\x06parity\x12\x14\n" +
+	"\x05chain\x18\x06 \x03(\fR\x05chain\"s\n" +
 	"\x06Parity\x12\x1f\n" +
 	"\vdata_shards\x18\x01 \x01(\rR\n" +
 	"dataShards\x12#\n" +

@@ -1,0 +1,237 @@
+package node
+
+import (
+	"fmt"
+	"math/bits"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+)
+
+// The agent's gRPC data path: a codec and a buffer pool that keep the chunk bytes of a Push
+// stream from being copied or cleared more than the wire needs.
+//
+// gRPC's default proto codec materializes every received message into a buffer of its
+// default pool, then protobuf copies the bytes fields out of it; its pool clears a whole
+// tier's buffer (1 MiB for a 64 KiB frame) on every Get, on both the sending and the
+// receiving side. Per 64 KiB frame that was two copies and 2 MiB of clearing. Here:
+//   - dirtyPool hands out buffers without clearing them (gRPC writes every byte it later
+//     reads), in power-of-two tiers so a 64 KiB frame takes a 128 KiB buffer, not 1 MiB;
+//   - chunkCodec decodes a PushRequest that carries a chunk frame by hand, and its Data
+//     aliases the one buffer the message was assembled in (no second copy); every other
+//     message goes through protobuf as before, and so does encoding (one copy into a pooled
+//     buffer, which gRPC frees once written).
+
+// The agent's gRPC server and client options for the data path: the codec and the pool
+// below.
+var (
+	serverCodec = grpc.ForceServerCodecV2(chunkCodec{})
+	serverPool  = experimental.BufferPool(sharedDirtyPool)
+	clientCodec = grpc.WithDefaultCallOptions(grpc.ForceCodecV2(chunkCodec{}))
+	clientPool  = experimental.WithBufferPool(sharedDirtyPool)
+)
+
+// Pool tiers: 2^minPoolShift to 2^maxPoolShift bytes; larger buffers are not pooled.
+const (
+	minPoolShift = 8
+	maxPoolShift = 24
+)
+
+var sharedDirtyPool = newDirtyPool()
+
+// dirtyPool is a mem.BufferPool of power-of-two tiers whose buffers are not cleared: Get
+// returns a buffer of the asked length with whatever bytes it held before. Safe for
+// concurrent use. Cost: O(1) per Get and Put, no clearing; memory is what the pools' users
+// hold plus what sync.Pool keeps until the next GC.
+type dirtyPool struct {
+	tiers [maxPoolShift - minPoolShift + 1]sync.Pool
+}
+
+func newDirtyPool() *dirtyPool { return &dirtyPool{} }
+
+// tier returns the tier index for a buffer of n bytes, or -1 when it is not pooled.
+func tierOf(n int) int {
+	if n > 1<<maxPoolShift {
+		return -1
+	}
+	shift := max(bits.Len(uint(n-1)), minPoolShift)
+	if n <= 1 {
+		shift = minPoolShift
+	}
+	return shift - minPoolShift
+}
+
+// Get returns a buffer of length n (capacity the tier's size).
+func (p *dirtyPool) Get(n int) *[]byte {
+	t := tierOf(n)
+	if t < 0 {
+		b := make([]byte, n)
+		return &b
+	}
+	if b, ok := p.tiers[t].Get().(*[]byte); ok {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, 1<<(t+minPoolShift))
+	return &b
+}
+
+// Put returns a buffer obtained from Get (or a prefix of it) to its tier.
+func (p *dirtyPool) Put(b *[]byte) {
+	c := cap(*b)
+	if c < 1<<minPoolShift || c > 1<<maxPoolShift || c&(c-1) != 0 {
+		return // not one of ours
+	}
+	*b = (*b)[:0]
+	p.tiers[bits.Len(uint(c))-1-minPoolShift].Put(b)
+}
+
+var _ mem.BufferPool = (*dirtyPool)(nil)
+
+// chunkCodec is gRPC's proto codec with the pool above, and a decoder for chunk frames that
+// does not copy their bytes.
+type chunkCodec struct{}
+
+// Name is "proto": peers see the ordinary content type.
+func (chunkCodec) Name() string { return "proto" }
+
+// Marshal encodes v: a PushRequest carrying a chunk frame as a few header bytes and the
+// frame's own bytes (no copy: the engine never modifies chunk bytes it has sent), anything else
+// into one buffer of the dirty pool (small messages into a plain slice).
+func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("node: codec: cannot marshal %T, not a proto message", v)
+	}
+	if req, ok := v.(*pb.PushRequest); ok {
+		if c := req.GetChunk(); c != nil && len(c.GetData()) >= 4<<10 && len(c.ProtoReflect().GetUnknown()) == 0 {
+			return encodeChunkRequest(c), nil
+		}
+	}
+	size := proto.Size(m)
+	opts := proto.MarshalOptions{UseCachedSize: true}
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		b, err := opts.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	buf := sharedDirtyPool.Get(size)
+	out, err := opts.MarshalAppend((*buf)[:0], m)
+	if err != nil {
+		sharedDirtyPool.Put(buf)
+		return nil, err
+	}
+	*buf = out
+	return mem.BufferSlice{mem.NewBuffer(buf, sharedDirtyPool)}, nil
+}
+
+// Unmarshal decodes data into v. A PushRequest carrying a chunk frame is decoded by
+// decodeChunkRequest, its Data aliasing a buffer of its own; anything else by protobuf.
+func (chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("node: codec: cannot unmarshal into %T, not a proto message", v)
+	}
+	if req, ok := v.(*pb.PushRequest); ok && data.Len() >= 64<<10 {
+		b := data.Materialize() // the message's own buffer: chunk data may alias it
+		if decodeChunkRequest(b, req) {
+			return nil
+		}
+		return proto.Unmarshal(b, m)
+	}
+	buf := data.MaterializeToBuffer(sharedDirtyPool)
+	defer buf.Free()
+	return proto.Unmarshal(buf.ReadOnlyData(), m)
+}
+
+// decodeChunkRequest decodes b into req when b is a PushRequest holding exactly one chunk
+// and nothing else protobuf would decode differently (each Chunk field at most once, no
+// unknown fields): then req's Chunk.Data aliases b, and it returns true. Otherwise it returns
+// false and leaves req alone (the caller decodes with protobuf, which reports errors).
+// Cost: O(number of fields), no copy.
+func decodeChunkRequest(b []byte, req *pb.PushRequest) bool {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || num != 2 || typ != protowire.BytesType {
+		return false
+	}
+	body, m := protowire.ConsumeBytes(b[n:])
+	if m < 0 || n+m != len(b) {
+		return false
+	}
+	c := &pb.Chunk{}
+	var seen [5]bool
+	for len(body) > 0 {
+		num, typ, n := protowire.ConsumeTag(body)
+		if n < 0 || num < 1 || num > 4 || seen[num] {
+			return false
+		}
+		seen[num] = true
+		body = body[n:]
+		switch {
+		case num == 2 && typ == protowire.BytesType:
+			d, k := protowire.ConsumeBytes(body)
+			if k < 0 {
+				return false
+			}
+			c.Data = d[:len(d):len(d)]
+			body = body[k:]
+		case num != 2 && typ == protowire.VarintType:
+			x, k := protowire.ConsumeVarint(body)
+			if k < 0 {
+				return false
+			}
+			switch num {
+			case 1:
+				c.Index = x
+			case 3:
+				c.Offset = x
+			case 4:
+				c.More = protowire.DecodeBool(x)
+			}
+			body = body[k:]
+		default:
+			return false
+		}
+	}
+	proto.Reset(req)
+	req.Msg = &pb.PushRequest_Chunk{Chunk: c}
+	return true
+}
+
+// encodeChunkRequest encodes PushRequest{chunk: c} as protobuf does (fields in number order),
+// with c.Data as its own buffer between the bytes before and after it. Cost: O(1) besides
+// two small slices.
+func encodeChunkRequest(c *pb.Chunk) mem.BufferSlice {
+	var body int
+	if c.Index != 0 {
+		body += protowire.SizeTag(1) + protowire.SizeVarint(c.Index)
+	}
+	body += protowire.SizeTag(2) + protowire.SizeBytes(len(c.Data))
+	var tail []byte
+	if c.Offset != 0 {
+		tail = protowire.AppendVarint(protowire.AppendTag(tail, 3, protowire.VarintType), c.Offset)
+	}
+	if c.More {
+		tail = protowire.AppendVarint(protowire.AppendTag(tail, 4, protowire.VarintType), 1)
+	}
+	body += len(tail)
+	head := make([]byte, 0, 32)
+	head = protowire.AppendVarint(protowire.AppendTag(head, 2, protowire.BytesType), uint64(body))
+	if c.Index != 0 {
+		head = protowire.AppendVarint(protowire.AppendTag(head, 1, protowire.VarintType), c.Index)
+	}
+	head = protowire.AppendVarint(protowire.AppendTag(head, 2, protowire.BytesType), uint64(len(c.Data)))
+	out := mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(c.Data)}
+	if len(tail) > 0 {
+		out = append(out, mem.SliceBuffer(tail))
+	}
+	return out
+}

@@ -1,0 +1,165 @@
+package node
+
+import (
+	"bytes"
+	"testing"
+
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+)
+
+// checkChunkDecoder decodes b with decodeChunkRequest and with protobuf and fails unless they
+// agree: the hand decoder either declines or gives the message protobuf gives.
+func checkChunkDecoder(t *testing.T, b []byte) bool {
+	t.Helper()
+	var fast, ref pb.PushRequest
+	ok := decodeChunkRequest(b, &fast)
+	refErr := proto.Unmarshal(b, &ref)
+	if !ok {
+		return false
+	}
+	if refErr != nil {
+		t.Fatalf("hand decoder accepted %x, protobuf says %v", b, refErr)
+	}
+	if !proto.Equal(&fast, &ref) {
+		t.Fatalf("hand decoder gives %v, protobuf %v", &fast, &ref)
+	}
+	return true
+}
+
+func TestChunkDecoder(t *testing.T) {
+	data := bytes.Repeat([]byte{1, 2, 3}, 30000)
+	for _, c := range []*pb.Chunk{
+		{Index: 7, Data: data, Offset: 65536, More: true},
+		{Index: 0, Data: data},
+		{Index: 1 << 40, Data: data[:1], Offset: 3},
+		{Index: 3},
+	} {
+		b, err := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: c}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkChunkDecoder(t, b) {
+			t.Fatalf("declined a chunk frame %v", c)
+		}
+		// The data aliases the message: no copy.
+		var req pb.PushRequest
+		decodeChunkRequest(b, &req)
+		if d := req.GetChunk().GetData(); len(d) > 0 && &d[0] != &b[len(b)-len(d)-chunkTail(c)] {
+			t.Fatal("chunk data was copied")
+		}
+	}
+	hdr, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{TransferId: "x"}}})
+	end, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_End{End: &pb.PushEnd{}}})
+	frame, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: 1, Data: data}}})
+	unknown := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1))
+	twice := append(append([]byte(nil), frame...), frame...)
+	for name, b := range map[string][]byte{"header": hdr, "end": end, "unknown field": unknown, "two chunks": twice, "truncated": frame[:len(frame)-1]} {
+		if checkChunkDecoder(t, b) {
+			t.Fatalf("%s: the hand decoder should leave it to protobuf", name)
+		}
+	}
+}
+
+// chunkTail is how many encoded bytes follow Data in a marshalled chunk (offset and more).
+func chunkTail(c *pb.Chunk) int {
+	n := 0
+	if c.Offset != 0 {
+		n += 1 + protowire.SizeVarint(c.Offset)
+	}
+	if c.More {
+		n += 2
+	}
+	return n
+}
+
+func FuzzChunkDecoder(f *testing.F) {
+	for _, c := range []*pb.Chunk{{Index: 7, Data: []byte("abc"), Offset: 5, More: true}, {}} {
+		b, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: c}})
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkChunkDecoder(t, b) })
+}
+
+// TestCodecRoundTrip sends messages through the codec as gRPC would: marshal, split into
+// several buffers, unmarshal.
+func TestCodecRoundTrip(t *testing.T) {
+	data := bytes.Repeat([]byte("treecast"), 20000)
+	for _, m := range []proto.Message{
+		&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: 9, Data: data, Offset: 1 << 20, More: true}}},
+		&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{TransferId: "t", Plan: data}}},
+		&pb.FetchResponse{Msg: &pb.FetchResponse_Chunk{Chunk: &pb.Chunk{Index: 2, Data: data}}},
+		&pb.StatusRequest{},
+	} {
+		bs, err := chunkCodec{}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flat := bs.Materialize()
+		bs.Free()
+		var split mem.BufferSlice
+		for len(flat) > 0 {
+			n := min(len(flat), 16<<10)
+			split = append(split, mem.SliceBuffer(flat[:n]))
+			flat = flat[n:]
+		}
+		got := m.ProtoReflect().New().Interface()
+		if err := (chunkCodec{}).Unmarshal(split, got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, m) {
+			t.Fatalf("round trip of %T differs", m)
+		}
+	}
+}
+
+// TestChunkEncoder: chunk frames are encoded exactly as protobuf encodes them, their data
+// not copied.
+func TestChunkEncoder(t *testing.T) {
+	data := bytes.Repeat([]byte{9, 8, 7}, 3000)
+	for _, c := range []*pb.Chunk{
+		{Index: 7, Data: data, Offset: 65536, More: true},
+		{Index: 0, Data: data},
+		{Index: 1 << 40, Data: data, Offset: 3},
+		{Index: 5, Data: data, More: true},
+	} {
+		req := &pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: c}}
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := chunkCodec{}.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bs.Materialize(); !bytes.Equal(got, want) {
+			t.Fatalf("%v: encoded %x, protobuf %x", c, got[:min(len(got), 40)], want[:40])
+		}
+		shared := false
+		for _, b := range bs {
+			if d := b.ReadOnlyData(); len(d) == len(data) && &d[0] == &data[0] {
+				shared = true
+			}
+		}
+		if !shared {
+			t.Fatal("the frame's data was copied")
+		}
+	}
+}
+
+func TestDirtyPool(t *testing.T) {
+	p := newDirtyPool()
+	for _, n := range []int{0, 1, 255, 256, 257, 64 << 10, 64<<10 + 20, 1 << 24, 1<<24 + 1} {
+		b := p.Get(n)
+		if len(*b) != n || cap(*b) < n {
+			t.Fatalf("Get(%d): len %d cap %d", n, len(*b), cap(*b))
+		}
+		if n > 256 && n <= 1<<24 && cap(*b) >= 2*n {
+			t.Fatalf("Get(%d): capacity %d, want the next power of two", n, cap(*b))
+		}
+		p.Put(b)
+	}
+}
