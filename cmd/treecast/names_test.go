@@ -79,3 +79,54 @@ func TestTagGetAndOutputSafety(t *testing.T) {
 		}
 	}
 }
+
+// TestRmAndChannelsRm: rm by tag on a target, a channel's latest refused without --force, a
+// channel deleted everywhere.
+func TestRmAndChannelsRm(t *testing.T) {
+	cl := startCluster(t)
+	src := cl.Agents[0].Addr()
+	path, err := cl.WriteFile(0, "x.bin", randomBytes(100_000, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := pushJSONOut(t, path, "--to", "rack=r1", "--tag", "x:1", "--agent", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "rm", "x:1", "--to", "rack=r1", "--agent", src)
+	if err != nil || strings.Count(out, "removed") != 2 {
+		t.Fatalf("rm --to rack=r1: %v\n%s", err, out)
+	}
+	for _, n := range []string{"a03", "a04"} {
+		if _, err := cl.Read(n, res.Digest); err == nil {
+			t.Errorf("%s still holds %s", n, res.Digest)
+		}
+	}
+	if _, _, err := run(t, "rm", "x:1", "--agent", cl.Agents[3].Addr()); exitCode(err) != 1 {
+		t.Errorf("rm of what is not held: exit %d (%v), want 1", exitCode(err), err)
+	}
+	if _, _, err := run(t, "rm", "sha256:abc", "--agent", src); exitCode(err) != 2 {
+		t.Errorf("rm sha256:abc: exit %d, want 2", exitCode(err))
+	}
+	// A channel's latest version is refused without --force.
+	pub, err := pushJSONOut(t, path, "--to", "channel:web", "--agent", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "rm", pub.Digest, "--agent", src); exitCode(err) != 1 {
+		t.Errorf("rm of web's latest: exit %d (%v), want 1", exitCode(err), err)
+	}
+	if _, _, err := run(t, "channels", "rm", "web", "--agent", src); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "channels", "rm", "nosuch", "--agent", src); exitCode(err) != 2 {
+		t.Errorf("channels rm nosuch: exit %d (%v), want 2", exitCode(err), err)
+	}
+	chOut, _, err := run(t, "channels", "--agent", src)
+	if err != nil || strings.Contains(chOut, pub.Digest) {
+		t.Errorf("channels after rm: %v\n%s", err, chOut)
+	}
+	if _, _, err := run(t, "rm", pub.Digest, "--agent", src); err != nil {
+		t.Errorf("rm after the channel's deletion: %v", err)
+	}
+}
