@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/treecast/treecast/node"
+	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
 // lifecycleFlags are the agent's flags for retention, scrub, channel directories and hooks.
@@ -94,4 +95,34 @@ func ago(t time.Time) string {
 		return "-"
 	}
 	return time.Since(t).Round(time.Second).String() + " ago"
+}
+
+// hookJSON is a receiver's channel hook outcome in push --json.
+type hookJSON struct {
+	Exit  int    `json:"exit"`
+	Error string `json:"error,omitempty"`
+}
+
+func hookOf(r *pb.ReceiverResult) *hookJSON {
+	h := r.GetHook()
+	if h == nil {
+		return nil
+	}
+	return &hookJSON{Exit: int(h.GetExitCode()), Error: h.GetError()}
+}
+
+// withHook is a receiver's error column: its error, and its hook's outcome when it ran one.
+func withHook(r *pb.ReceiverResult) string {
+	h := r.GetHook()
+	if h == nil {
+		return r.GetError()
+	}
+	s := fmt.Sprintf("hook exit %d", h.GetExitCode())
+	if h.GetError() != "" {
+		s += ": " + h.GetError()
+	}
+	if r.GetError() != "" {
+		s = r.GetError() + "; " + s
+	}
+	return s
 }
