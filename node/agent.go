@@ -101,6 +101,12 @@ type Agent struct {
 
 	pushStreams, fetchStreams *streamLimit
 
+	life         *lifecycleMetrics
+	scrub        *scrubMetrics
+	updateMu     sync.Mutex            // one channel update (materialise, hook) at a time
+	materialised map[string]string     // channel -> digest last materialised (a.mu)
+	demoted      map[store.Digest]bool // objects the scrub took out of service, to repair (a.mu)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -131,7 +137,12 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		log:   cfg.Logger,
 		m:     newMetrics(),
 		conns: map[string]*grpc.ClientConn{},
+
+		materialised: map[string]string{},
+		demoted:      map[store.Digest]bool{},
 	}
+	a.life = newLifecycleMetrics(a.m.reg)
+	a.scrub = newScrubMetrics(a.m.reg)
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.pushStreams = newStreamLimit("Push", cfg.Limits.MaxPushStreams, cfg.Limits.MaxPushStreamsPerPeer)
 	a.fetchStreams = newStreamLimit("Fetch", cfg.Limits.MaxFetchStreams, cfg.Limits.MaxFetchStreamsPerPeer)
@@ -154,6 +165,10 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		cc.Trust = channel.CertTrust{Source: cfg.TLS, MayPublish: a.mayPublish}
 	}
 	a.chans = channel.NewTable(cc, a.m.reg)
+	a.rawStore().SetEvictPolicy(a.pinned, func(d store.Digest, size int64) {
+		a.life.evicted.Inc()
+		a.log.Info("evicted under the store quota", "digest", d, "size", size)
+	})
 	if err := a.chans.Load(); err != nil {
 		a.log.Warn("channel table not restored; gossip brings it back", "err", err)
 	}
@@ -175,7 +190,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.engine = transfer.New(transfer.Config{Name: cfg.Name, QueueChunks: cfg.QueueChunks, StallTimeout: cfg.StallTimeout, Corrupt: cfg.corrupt,
 		MaxPlanNodes: cfg.Limits.MaxPlanNodes, MaxFanout: cfg.Limits.MaxFanout, MaxDepth: cfg.Limits.MaxDepth, SendTimeout: cfg.Limits.SendTimeout},
 		transfer.Deps{Store: a.store, Members: a.members, Transport: grpcTransport{a}, Metrics: a.m.engine, Log: a.log,
-			Limiter: a.limiter, Context: a.ctx, Go: a.goFunc, Hang: a.hang})
+			Limiter: a.limiter, Context: a.ctx, Go: a.goFunc, Hang: a.hang, Committed: a.committed})
 	creds := insecure.NewCredentials()
 	if cfg.TLS != nil {
 		creds = credentials.NewTLS(cfg.TLS.ServerConfig())
@@ -238,12 +253,15 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		a.goFunc(func() { a.members.Rejoin(a.ctx, cfg.RejoinInterval) })
 	}
 	a.goFunc(a.expireStaging)
+	a.goFunc(a.lifecycle)
+	a.goFunc(a.scrubLoop)
 	a.goFunc(func() {
 		a.chans.Run(a.ctx, channel.Catchup{
 			Members:   a.Members,
 			Has:       func(d string) bool { _, err := a.store.Stat(d); return err == nil },
 			Receiving: func(d string) bool { _, ok := a.engine.Receiving(d); return ok },
 			Fetch:     a.fetchObject,
+			CaughtUp:  a.caughtUp,
 		})
 	})
 	ok = true

@@ -26,6 +26,10 @@ var methodRoles = map[string][]identity.Role{
 	"/treecast.v1.Agent/Push":                                   {identity.RoleNode},
 	"/treecast.v1.Agent/Fetch":                                  {identity.RoleNode, identity.RoleOperator},
 	"/treecast.v1.Agent/Status":                                 {identity.RoleNode, identity.RoleOperator},
+	"/treecast.v1.Agent/Pull":                                   {identity.RoleOperator},
+	"/treecast.v1.Agent/Tags":                                   {identity.RoleNode, identity.RoleOperator},
+	"/treecast.v1.Agent/Remove":                                 {identity.RoleNode, identity.RoleOperator}, // nodes: only on the agent called (see service.Remove)
+	"/treecast.v1.Agent/DeleteChannel":                          {identity.RoleOperator},
 	"/grpc.health.v1.Health/Check":                              {identity.RoleNode, identity.RoleOperator},
 	"/grpc.health.v1.Health/Watch":                              {identity.RoleNode, identity.RoleOperator},
 	"/grpc.health.v1.Health/List":                               {identity.RoleNode, identity.RoleOperator},

@@ -91,6 +91,28 @@ type Config struct {
 	// [DefaultLimits].
 	Limits Limits
 
+	// ChannelRetain keeps the N newest versions of each channel this agent held; older ones
+	// are removed from the store (unless tagged or some channel's latest). 0 keeps every
+	// version (older ones may still be evicted under a StoreQuota).
+	ChannelRetain int
+	// ChannelDirs materialises channels: channel -> path where the agent keeps a copy of the
+	// channel's latest version, replaced atomically (a temporary file beside it, renamed)
+	// whenever a new version is committed here.
+	ChannelDirs map[string]string
+	// ChannelHooks runs a command after a channel's new version is committed (and
+	// materialised): channel -> executable, run with TREECAST_CHANNEL, TREECAST_DIGEST,
+	// TREECAST_VERSION and TREECAST_PATH in its environment, for at most HookTimeout. Its exit
+	// status goes into the push's report for this receiver.
+	ChannelHooks map[string]string
+	// HookTimeout bounds a channel hook's run (0: 60 s); a hook still running then is killed.
+	HookTimeout time.Duration
+	// ScrubRate is the bytes per second the background scrub re-reads and re-verifies stored
+	// chunks at (0: no scrub). A bad chunk takes its object out of the complete objects at once
+	// and the agent fetches it again from another holder.
+	ScrubRate int64
+	// ScrubPause is the pause between two scrub passes (0: DefaultScrubPause).
+	ScrubPause time.Duration
+
 	// corrupt, when set (tests only), may alter a chunk this agent sends on a Push stream
 	// to child; it returns the bytes to send.
 	corrupt func(child string, index int, data []byte) []byte
@@ -179,6 +201,9 @@ func (c *Config) Validate() error {
 		if ch == "" || strings.ContainsAny(ch, " ,=:") {
 			return bad("channel %q: must be a non-empty word", ch)
 		}
+	}
+	if err := c.validateLifecycle(bad); err != nil {
+		return err
 	}
 	if c.RateLimit < 0 {
 		return bad("rate limit %d is negative", c.RateLimit)

@@ -64,6 +64,24 @@
 // ([ChannelVersion]); [Agent.Channels] shows each channel's latest version, the version held
 // and a pending catch-up error.
 //
+// # Names, lifecycle, scrub and software updates
+//
+// A push may carry a tag NAME:VERSION ([PushOptions].Tag) that the source and every receiver
+// record at commit; [Agent.Pull] (the Pull RPC, `treecast get`) resolves a digest or a tag
+// (asking the nearest members for a tag it does not know) and fetches the object from the
+// nearest holder when the store lacks it, resuming what an interrupted pull staged.
+// [Agent.RemoveObject] removes an object here or on every agent of a target (a channel's
+// latest only when forced); [Agent.DeleteChannel] gossips a signed tombstone. A store quota
+// evicts least recently used objects, never a channel's latest, a tagged object or a version
+// kept by Config.ChannelRetain, which removes older channel versions. Staged objects expire
+// after Limits.StagingTTL. With Config.ScrubRate the agent re-verifies stored chunks in the
+// background and repairs a bad one from another holder (scrub.go). With Config.ChannelDirs
+// and ChannelHooks a subscriber keeps a channel's latest version at a path (atomic rename)
+// and runs a hook on each new version; the hook's exit status reaches the push's report in
+// the receiver's [Result].Hook. A push with [PushOptions].Channel publishes the channel
+// whatever its target; publishing a channel nobody subscribes to and no version names is
+// refused ([ErrConfig]).
+//
 // # Rate caps
 //
 // Config.RateLimit caps everything an agent sends (Push chunks and Fetch answers) with a

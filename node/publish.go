@@ -21,6 +21,16 @@ import (
 // agent checks the signature, the signer's certificate and the policy before it takes a
 // version.
 func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOptions) (Report, error) {
+	if !a.channelKnown(ch) {
+		return Report{}, fmt.Errorf("%w: %w: %q: no member subscribes to it and it has no version", ErrConfig, channel.ErrUnknownChannel, ch)
+	}
+	return a.publishTo(ctx, ch, obj, "channel:"+ch, opts)
+}
+
+// publishTo pushes obj to target and publishes it as channel ch's latest version: receivers
+// commit it knowing the version (their channel directories and hooks run), and the version is
+// recorded and gossiped once the push has ended.
+func (a *Agent) publishTo(ctx context.Context, ch string, obj Object, target string, opts PushOptions) (Report, error) {
 	if !channel.ValidName(ch) {
 		return Report{}, fmt.Errorf("%w: channel %q: must be a non-empty word", ErrConfig, ch)
 	}
@@ -34,9 +44,10 @@ func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOpt
 	if err := a.mayPublish(by, ch); err != nil {
 		return Report{}, err
 	}
-	start := time.Now()
-	rep, err := a.push(ctx, obj, "channel:"+ch, opts)
-	if errors.Is(err, ErrNoReceivers) { // no subscriber is up: store the object, record the version
+	opts.Channel = ch
+	opts.channelVersion = a.chans.Next(ch, time.Now())
+	rep, err := a.push(ctx, obj, target, opts)
+	if errors.Is(err, ErrNoReceivers) && target == "channel:"+ch { // no subscriber is up: store the object, record the version
 		man, rerr := a.resolveObject(obj, opts.ChunkSize)
 		if rerr != nil {
 			return Report{}, rerr
@@ -49,12 +60,33 @@ func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOpt
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
-	v, err := a.chans.Publish(ch, rep.Digest, by, rep.Size, start, a.Members())
+	v, err := a.chans.PublishVersion(ch, rep.Digest, by, rep.Size, opts.channelVersion, a.Members())
 	if err != nil {
 		return rep, err
 	}
 	a.log.Info("channel published", "channel", ch, "digest", v.Digest, "version", v.Version, "receivers", len(rep.Receivers))
 	return rep, nil
+}
+
+// channelKnown reports whether a channel exists: this agent or a member (in any gossip state)
+// subscribes to it, or a version of it is known.
+func (a *Agent) channelKnown(ch string) bool {
+	if _, ok := a.chans.Latest(ch); ok {
+		return true
+	}
+	for _, c := range a.cfg.Channels {
+		if c == ch {
+			return true
+		}
+	}
+	for _, m := range a.Members() {
+		for _, c := range m.Channels {
+			if c == ch {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Channels returns the channels this agent subscribes to or knows a version of, sorted by

@@ -41,11 +41,11 @@ func statusErr(err error) error {
 	}
 	code := codes.Internal
 	switch {
-	case errors.Is(err, ErrNoReceivers), errors.Is(err, ErrUnknownDigest), errors.Is(err, ErrUnknownMember):
+	case errors.Is(err, ErrNoReceivers), errors.Is(err, ErrUnknownDigest), errors.Is(err, ErrUnknownMember), errors.Is(err, ErrUnknownTag):
 		code = codes.NotFound
 	case errors.Is(err, ErrOutsideData), errors.Is(err, ErrForbidden):
 		code = codes.PermissionDenied
-	case errors.Is(err, ErrBadHeader), errors.Is(err, ErrManifest), errors.Is(err, ErrPlan), errors.Is(err, ErrConfig):
+	case errors.Is(err, ErrBadHeader), errors.Is(err, ErrManifest), errors.Is(err, ErrPlan), errors.Is(err, ErrConfig), errors.Is(err, ErrBadRef):
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrTruncated):
 		code = codes.DataLoss
@@ -82,7 +82,11 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 		return statusErr(err)
 	}
 	hdr := transfer.Header{Transfer: h.GetTransferId(), Manifest: man, Plan: h.GetPlan(), Child: h.GetNode(),
-		Parent: h.GetParent(), Source: h.GetSource(), Rate: int64(min(h.GetRateLimit(), 1<<62))}
+		Parent: h.GetParent(), Source: h.GetSource(), Rate: int64(min(h.GetRateLimit(), 1<<62)),
+		Meta: transfer.Meta{Tag: h.GetTag(), Channel: h.GetChannel(), ChannelVersion: h.GetChannelVersion()}}
+	if err := checkMeta(hdr.Meta); err != nil {
+		return statusErr(err)
+	}
 	switch len(h.GetStripes()) {
 	case 0:
 		hdr.Stripe = 0
@@ -213,7 +217,7 @@ func upToPB(m transfer.UpMsg) *pb.PushResponse {
 		return &pb.PushResponse{Msg: &pb.PushResponse_Result{Result: &pb.ReceiverResult{
 			Receiver: m.Receiver, Status: st, Error: m.Err, Elapsed: durationpb.New(transfer.SecondsDur(m.Seconds)),
 			BytesReceived: uint64(max(m.BytesIn, 0)), ChunksAlreadyHeld: uint64(max(m.AlreadyHeld, 0)), ChunksDuplicate: uint64(max(m.Duplicates, 0)),
-			ChunksDecoded: uint64(max(m.Decoded, 0)),
+			ChunksDecoded: uint64(max(m.Decoded, 0)), Hook: hookToPB(m.Hook),
 		}}}
 	}
 	return &pb.PushResponse{Msg: &pb.PushResponse_Progress{Progress: &pb.ProgressEvent{Receivers: []*pb.ReceiverProgress{{
@@ -393,6 +397,7 @@ func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) er
 	if id, ok := identity.FromContext(stream.Context()); ok {
 		opts.Publisher = id.Name
 	}
+	opts.Tag, opts.Channel = req.GetTag(), req.GetChannel()
 	obj := Object{Path: req.GetPath(), Digest: req.GetDigest()}
 	rep, err := s.a.Push(stream.Context(), obj, target, opts)
 	if err != nil {
@@ -413,7 +418,7 @@ func resultToPB(r Result) *pb.ReceiverResult {
 	}
 	return &pb.ReceiverResult{Receiver: r.Receiver, Status: st, Error: r.Err, Elapsed: durationpb.New(r.Elapsed), Via: r.Via,
 		BytesReceived: uint64(max(r.BytesIn, 0)), ChunksAlreadyHeld: uint64(max(r.AlreadyHeld, 0)), ChunksDuplicate: uint64(max(r.Duplicates, 0)),
-		ChunksDecoded: uint64(max(r.Decoded, 0))}
+		ChunksDecoded: uint64(max(r.Decoded, 0)), Hook: hookToPB(r.Hook)}
 }
 
 // targetString turns a protocol Target into the target syntax of [Agent.Push].

@@ -30,6 +30,14 @@ type PushOptions struct {
 	Parity    int    // Reed-Solomon parity trees (forest and auto)
 	ChunkSize int    // chunk size for an object stored for this push (0 = the plan's choice)
 	RateLimit int64  // cap on every sender of this push, bytes per second (0 = none)
+	// Tag, when set (NAME:VERSION), is recorded for the object by every receiver when it
+	// commits it, and by the source.
+	Tag string
+	// Channel, when set, makes the push a publish of the object on that channel (whatever the
+	// target): receivers record it as the channel's latest version, as for "channel:NAME".
+	Channel string
+	// channelVersion is the version number a publish reserved for the push.
+	channelVersion uint64
 	// Publisher is the identity a channel publish is made for (checked against
 	// Config.Publishers, recorded in the version); "" is this agent. Submit sets it to the
 	// caller's certificate name.
@@ -79,8 +87,19 @@ type PlanEdge struct {
 // fan-out times a few chunks whatever the object size. A "channel:NAME" target publishes the
 // object as the channel's latest version ([Agent.Publish]).
 func (a *Agent) Push(ctx context.Context, obj Object, target string, opts PushOptions) (Report, error) {
-	if ch, ok := strings.CutPrefix(strings.TrimSpace(target), "channel:"); ok {
+	if opts.Tag != "" {
+		if _, err := store.ParseTag(opts.Tag); err != nil {
+			return Report{}, fmt.Errorf("%w: %w", ErrBadRef, err)
+		}
+	}
+	ch, isChannel := strings.CutPrefix(strings.TrimSpace(target), "channel:")
+	switch {
+	case isChannel && opts.Channel != "" && opts.Channel != ch:
+		return Report{}, fmt.Errorf("%w: target channel:%s and channel %s differ", ErrConfig, ch, opts.Channel)
+	case isChannel:
 		return a.Publish(ctx, ch, obj, opts)
+	case opts.Channel != "":
+		return a.publishTo(ctx, opts.Channel, obj, target, opts)
 	}
 	return a.push(ctx, obj, target, opts)
 }
@@ -126,6 +145,11 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 	if err != nil {
 		return Report{}, err
 	}
+	if opts.Tag != "" {
+		if err := a.SetTag(opts.Tag, man.Digest()); err != nil {
+			return Report{}, err
+		}
+	}
 	man = out.Manifest
 	id := newTransferID()
 	if opts.Plan != nil {
@@ -142,7 +166,8 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 		}
 		opts.Plan(info)
 	}
-	return a.engine.Push(ctx, out, transfer.Push{ID: id, PlanRaw: raw, Receivers: dsts, RateLimit: opts.RateLimit, Progress: opts.Progress}), nil
+	return a.engine.Push(ctx, out, transfer.Push{ID: id, PlanRaw: raw, Receivers: dsts, RateLimit: opts.RateLimit, Progress: opts.Progress,
+		Meta: transfer.Meta{Tag: opts.Tag, Channel: opts.Channel, ChannelVersion: opts.channelVersion}}), nil
 }
 
 // resolveObject returns the manifest of obj, storing the file first when given by path.

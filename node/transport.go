@@ -57,6 +57,7 @@ func (u *grpcUp) SendHeader(h transfer.Header) error {
 	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{
 		TransferId: h.Transfer, Manifest: h.Manifest.Proto(), Plan: h.Plan, Node: h.Child,
 		Source: h.Source, Parent: h.Parent, Stripes: []uint32{uint32(h.Stripe)}, RateLimit: uint64(max(h.Rate, 0)),
+		Tag: h.Meta.Tag, Channel: h.Meta.Channel, ChannelVersion: h.Meta.ChannelVersion,
 	}}})
 }
 
@@ -100,7 +101,7 @@ func (u *grpcUp) RecvUp() (transfer.UpMsg, error) {
 			return transfer.UpMsg{Receiver: r.GetReceiver(), Final: true, OK: r.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED,
 				Err: r.GetError(), Seconds: r.GetElapsed().AsDuration().Seconds(), BytesIn: int64(min(r.GetBytesReceived(), 1<<62)),
 				AlreadyHeld: int(min(r.GetChunksAlreadyHeld(), 1<<40)), Duplicates: int(min(r.GetChunksDuplicate(), 1<<40)),
-				Decoded: int(min(r.GetChunksDecoded(), 1<<40))}, nil
+				Decoded: int(min(r.GetChunksDecoded(), 1<<40)), Hook: hookFromPB(r.GetHook())}, nil
 		case *pb.PushResponse_Done:
 			// Drain to the end of the stream so its status is seen.
 			if _, err := u.stream.Recv(); err != nil && !errors.Is(err, io.EOF) {

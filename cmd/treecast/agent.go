@@ -24,6 +24,7 @@ func newAgentCmd() *cobra.Command {
 		verbose   bool
 		gossipKey string
 		quota     string
+		life      lifecycleFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "agent --name N --data DIR --listen ADDR --gossip ADDR [--join ADDR,...]",
@@ -55,6 +56,9 @@ encrypts gossip. 'treecast certs' makes all of them. --insecure runs without eit
 					return fmt.Errorf("--labels: %q is not key=value", kv)
 				}
 				cfg.Labels[strings.TrimSpace(k)] = strings.TrimSpace(v)
+			}
+			if err := life.apply(&cfg); err != nil {
+				return err
 			}
 			if quota != "" {
 				if cfg.Limits.StoreQuota, err = parseSize(quota); err != nil {
@@ -121,6 +125,7 @@ encrypts gossip. 'treecast certs' makes all of them. --insecure runs without eit
 	f.StringVar(&quota, "store-quota", "", "bound on the store's bytes, complete and staged objects together (default: none)")
 	f.DurationVar(&cfg.Limits.StagingTTL, "staging-ttl", node.DefaultLimits().StagingTTL, "remove staged objects untouched for this long")
 	f.DurationVar(&cfg.Limits.SendTimeout, "send-timeout", node.DefaultLimits().SendTimeout, "fail a child that takes nothing for this long")
+	life.register(cmd, &cfg)
 	addTLSFlags(cmd, identity.RoleNode)
 	_ = cmd.MarkFlagRequired("name")
 	_ = cmd.MarkFlagRequired("data")

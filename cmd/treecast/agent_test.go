@@ -19,6 +19,12 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"agent", "--name", "n1", "--data", dir, "--labels", "rack"}, `--labels: "rack" is not key=value`},
 		{[]string{"agent", "--name", "n1", "--data", dir, "--rate-limit", "fast"}, `--rate-limit`},
 		{[]string{"agent", "--name", "n1", "--data", dir, "--listen", "nowhere"}, `listen address "nowhere"`},
+		{[]string{"agent", "--name", "n1", "--data", dir, "--channel-dir", "web"}, `--channel-dir "web": want CHANNEL=PATH`},
+		{[]string{"agent", "--name", "n1", "--data", dir, "--channel-dir", "web=rel/path"}, `must be absolute`},
+		{[]string{"agent", "--name", "n1", "--data", dir, "--channel-dir", "web=/nonexistent-dir/x"}, `does not exist`},
+		{[]string{"agent", "--name", "n1", "--data", dir, "--channel-hook", "a:b=/bin/true"}, `not a channel name`},
+		{[]string{"agent", "--name", "n1", "--data", dir, "--scrub-rate", "fast"}, `--scrub-rate`},
+		{[]string{"agent", "--name", "n1", "--data", dir, "--channel-retain", "-1"}, `channel retain -1`},
 	}
 	for _, c := range cases {
 		_, _, err := run(t, c.args...)

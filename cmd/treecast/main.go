@@ -8,6 +8,10 @@
 //	treecast sim     simulate multicast schemes on fat-tree and WAN topologies
 //	treecast agent   run a node agent
 //	treecast push    push an object to a target group through the local agent
+//	treecast get     write an object (by digest or tag) to a file, fetching it from the cluster
+//	treecast tags    list an agent's tags
+//	treecast rm      remove an object from one agent or from a target group
+//	treecast channels list channels; channels rm deletes one
 //	treecast demo    run a local cluster of agents, push an object, report
 //	treecast bench   benchmark treecast against its peers on a network-namespace testbed
 //

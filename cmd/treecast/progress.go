@@ -215,6 +215,8 @@ type receiverJSON struct {
 	Status  string  `json:"status"`
 	Seconds float64 `json:"seconds"`
 	Error   string  `json:"error,omitempty"`
+	// Hook is the outcome of the receiver's channel hook (absent: it ran none).
+	Hook *hookJSON `json:"hook,omitempty"`
 }
 
 func reportJSON(r *pb.Report) pushJSON {
@@ -224,7 +226,8 @@ func reportJSON(r *pb.Report) pushJSON {
 		if rr.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED {
 			status = "verified"
 		}
-		out.Receivers = append(out.Receivers, receiverJSON{Name: rr.GetReceiver(), Status: status, Seconds: rr.GetElapsed().AsDuration().Seconds(), Error: rr.GetError()})
+		out.Receivers = append(out.Receivers, receiverJSON{Name: rr.GetReceiver(), Status: status, Seconds: rr.GetElapsed().AsDuration().Seconds(), Error: rr.GetError(),
+			Hook: hookOf(rr)})
 	}
 	return out
 }
@@ -248,7 +251,7 @@ func writeReport(w io.Writer, r *pb.Report, size uint64) {
 				rate = fmt.Sprintf("%.1f", float64(size)/1e6/secs)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%s\n", rr.GetReceiver(), status, secs, rate, oneLine(rr.GetError()))
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%s\n", rr.GetReceiver(), status, secs, rate, oneLine(withHook(rr)))
 	}
 	tw.Flush()
 	v, f := countResults(r)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/treecast/treecast/node"
+
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
@@ -18,6 +20,7 @@ type pushFlags struct {
 	parity   int
 	chunk    string
 	asJSON   bool
+	rate     string
 }
 
 func (f *pushFlags) register(c *cobra.Command) {
@@ -27,6 +30,7 @@ func (f *pushFlags) register(c *cobra.Command) {
 	c.Flags().IntVar(&f.parity, "parity", 0, "Reed-Solomon parity trees of a forest: a receiver that loses that many trees still decodes")
 	c.Flags().StringVar(&f.chunk, "chunk", "", "chunk size of a new object (default: the plan chooses)")
 	c.Flags().BoolVar(&f.asJSON, "json", false, "print one JSON object instead of progress and a table")
+	c.Flags().StringVar(&f.rate, "rate-limit", "", "cap on this push's sending on every agent it passes, e.g. 100M, 1G (bytes per second; the agents' own --rate-limit still applies)")
 }
 
 func (f *pushFlags) options() (*pb.PushOptions, error) {
@@ -54,7 +58,15 @@ func (f *pushFlags) options() (*pb.PushOptions, error) {
 	if f.parity > 0 && st != pb.Strategy_STRATEGY_FOREST && st != pb.Strategy_STRATEGY_AUTO {
 		return nil, usageErr(fmt.Errorf("--parity %d needs --strategy forest or auto", f.parity))
 	}
-	return &pb.PushOptions{ChunkSize: uint32(chunk), Strategy: st, Fanout: uint32(f.fanout), Stripes: uint32(f.stripes), Parity: uint32(f.parity)}, nil
+	var rate int64
+	if f.rate != "" {
+		var err error
+		if rate, err = node.ParseRate(f.rate); err != nil || rate <= 0 {
+			return nil, usageErr(fmt.Errorf("--rate-limit %q: want a positive byte rate such as 100M or 1G", f.rate))
+		}
+	}
+	return &pb.PushOptions{ChunkSize: uint32(chunk), Strategy: st, Fanout: uint32(f.fanout), Stripes: uint32(f.stripes), Parity: uint32(f.parity),
+		RateLimit: uint64(rate)}, nil
 }
 
 func newPushCmd() *cobra.Command {
@@ -63,6 +75,7 @@ func newPushCmd() *cobra.Command {
 		agent   string
 		to      string
 		channel string
+		tag     string
 	)
 	c := &cobra.Command{
 		Use:   "push FILE|DIGEST --to TARGET",
@@ -88,7 +101,10 @@ each receiver; without a terminal, plain lines. The command ends with a table of
 			if err != nil {
 				return usageErr(err)
 			}
-			req := &pb.SubmitRequest{Target: target, Options: opts, Channel: channel}
+			if err := checkPushNames(tag, channel); err != nil {
+				return err
+			}
+			req := &pb.SubmitRequest{Target: target, Options: opts, Channel: channel, Tag: tag}
 			if err := objectRequest(req, args[0]); err != nil {
 				return usageErr(err)
 			}
@@ -103,7 +119,7 @@ each receiver; without a terminal, plain lines. The command ends with a table of
 			}
 			plan, report, err := followPush(stream, newPushView(c.ErrOrStderr(), pf.asJSON))
 			if err != nil {
-				return fmt.Errorf("push: %w", err)
+				return refusedAsUsage(fmt.Errorf("push: %w", err))
 			}
 			return finishPush(c, report, plan, pf.asJSON)
 		},
@@ -111,7 +127,8 @@ each receiver; without a terminal, plain lines. The command ends with a table of
 	pf.register(c)
 	agentFlag(c, &agent)
 	c.Flags().StringVar(&to, "to", "", "receivers: names a,b; selector rack=r1; channel:NAME; or all")
-	c.Flags().StringVar(&channel, "channel", "", "record the object as this channel's latest version on every receiver")
+	c.Flags().StringVar(&channel, "channel", "", "publish the object as this channel's latest version (receivers record it; --to may be any target)")
+	c.Flags().StringVar(&tag, "tag", "", "name the object NAME:VERSION on every receiver and the source (treecast get NAME:VERSION)")
 	return c
 }
 

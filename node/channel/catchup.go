@@ -47,6 +47,8 @@ type Catchup struct {
 	// is staged; the object becomes visible only when whole. It calls received with the
 	// bytes of every chunk it receives.
 	Fetch func(ctx context.Context, m membership.Member, digest string, received func(bytes int)) error
+	// CaughtUp, when not nil, is called after a catch-up made version v held here.
+	CaughtUp func(v Version)
 }
 
 // Run is the agent's catch-up loop: every second, and at once when the table changes, it
@@ -80,6 +82,9 @@ func (c *Table) pass(ctx context.Context, deps Catchup) {
 	latest := sortedVersions(c.latest)
 	c.mu.Unlock()
 	for _, v := range latest {
+		if v.Deleted {
+			continue
+		}
 		if deps.Has(v.Digest) {
 			c.SetHeld(v)
 			continue
@@ -126,6 +131,9 @@ func (c *Table) pass(ctx context.Context, deps Catchup) {
 		}
 		c.catchups.WithLabelValues("ok").Inc()
 		c.SetHeld(v)
+		if deps.CaughtUp != nil {
+			deps.CaughtUp(v)
+		}
 		c.log.Info("channel caught up", "channel", v.Channel, "version", v.Version, "digest", v.Digest, "elapsed", time.Since(start))
 	}
 }
@@ -137,6 +145,9 @@ func (c *Table) SetHeld(v Version) {
 	delete(c.retry, v.Channel)
 	if h, ok := c.held[v.Channel]; !ok || v.newer(h) {
 		c.held[v.Channel] = v
+		c.dirty = true
+	}
+	if c.addHistLocked(v) {
 		c.dirty = true
 	}
 }

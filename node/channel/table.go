@@ -39,16 +39,24 @@ type Version struct {
 	// receiver checks against the cluster CA; both empty on an insecure cluster.
 	Sig  []byte `json:"x,omitempty"`
 	Cert []byte `json:"y,omitempty"`
+	// Deleted marks a tombstone: the channel was deleted by this version (Digest empty).
+	// Like any version it supersedes the older ones, and a later publish revives the channel.
+	Deleted bool `json:"z,omitempty"`
 }
 
 // Signed returns the bytes a version's signature covers.
 func (v Version) Signed() []byte {
-	return fmt.Appendf(nil, "treecast channel version 1\x00%s\x00%s\x00%d\x00%d\x00%s\x00%s", v.Channel, v.Digest, v.Version, v.Size, v.Origin, v.By)
+	b := fmt.Appendf(nil, "treecast channel version 1\x00%s\x00%s\x00%d\x00%d\x00%s\x00%s", v.Channel, v.Digest, v.Version, v.Size, v.Origin, v.By)
+	if v.Deleted {
+		b = append(b, "\x00deleted"...)
+	}
+	return b
 }
 
 // Same reports whether v and w are the same version (signatures aside).
 func (v Version) Same(w Version) bool {
-	return v.Channel == w.Channel && v.Digest == w.Digest && v.Version == w.Version && v.Size == w.Size && v.Origin == w.Origin && v.By == w.By
+	return v.Channel == w.Channel && v.Digest == w.Digest && v.Version == w.Version && v.Size == w.Size && v.Origin == w.Origin && v.By == w.By &&
+		v.Deleted == w.Deleted
 }
 
 // Trust signs this agent's channel versions and checks the versions it learns (from
@@ -92,7 +100,10 @@ func (v Version) check() error {
 	if !ValidName(v.Channel) {
 		return fmt.Errorf("%w: channel name %q", ErrChannelState, v.Channel)
 	}
-	if _, err := store.ParseDigest(v.Digest); err != nil {
+	if v.Deleted && v.Digest != "" {
+		return fmt.Errorf("%w: channel %s: a deletion names digest %q", ErrChannelState, v.Channel, v.Digest)
+	}
+	if _, err := store.ParseDigest(v.Digest); err != nil && !v.Deleted {
 		return fmt.Errorf("%w: channel %s: digest %q: %w", ErrChannelState, v.Channel, v.Digest, err)
 	}
 	if v.Size < 0 {
@@ -114,6 +125,7 @@ func (v Version) check() error {
 type channelState struct {
 	Latest []Version `json:"l"`
 	Held   []Version `json:"h,omitempty"` // persisted only: what this agent holds
+	Hist   []Version `json:"r,omitempty"` // persisted only: the versions held, for retention
 }
 
 // decodeChannelState parses a table from gossip or disk: at most maxChannels entries, each
@@ -123,10 +135,10 @@ func decodeChannelState(b []byte) (channelState, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return channelState{}, fmt.Errorf("%w: %w", ErrChannelState, err)
 	}
-	if len(s.Latest) > maxChannels || len(s.Held) > maxChannels {
+	if len(s.Latest) > maxChannels || len(s.Held) > maxChannels || len(s.Hist) > maxChannels*maxHist {
 		return channelState{}, fmt.Errorf("%w: %d channels, at most %d", ErrChannelState, max(len(s.Latest), len(s.Held)), maxChannels)
 	}
-	for _, list := range [][]Version{s.Latest, s.Held} {
+	for _, list := range [][]Version{s.Latest, s.Held, s.Hist} {
 		for _, v := range list {
 			if err := v.check(); err != nil {
 				return channelState{}, err
@@ -187,6 +199,7 @@ type Table struct {
 	latest  map[string]Version
 	learned map[string]time.Time
 	held    map[string]Version       // newest version of each channel held complete here
+	hist    map[string][]Version     // versions of each channel held here, oldest first (retention)
 	retry   map[string]*catchupRetry // subscribed channels whose catch-up failed
 	dirty   bool                     // the table changed since it was saved
 
@@ -212,6 +225,7 @@ func NewTable(cfg Config, reg prometheus.Registerer) *Table {
 		latest:     map[string]Version{},
 		learned:    map[string]time.Time{},
 		held:       map[string]Version{},
+		hist:       map[string][]Version{},
 		retry:      map[string]*catchupRetry{},
 		catchups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "treecast_catchups_total", Help: "Channel catch-ups (background fetches of a channel's latest version), by result.",
@@ -254,6 +268,9 @@ func (c *Table) Load() error {
 			c.held[v.Channel] = v
 		}
 	}
+	for _, v := range s.Hist {
+		c.addHistLocked(v)
+	}
 	c.mu.Unlock()
 	return nil
 }
@@ -265,7 +282,7 @@ func (c *Table) Save() error {
 		c.mu.Unlock()
 		return nil
 	}
-	s := channelState{Latest: sortedVersions(c.latest), Held: sortedVersions(c.held)}
+	s := channelState{Latest: sortedVersions(c.latest), Held: sortedVersions(c.held), Hist: c.histLocked()}
 	c.dirty = false
 	c.mu.Unlock()
 	b, err := json.Marshal(s)
@@ -425,12 +442,17 @@ func (c *Table) Status() []Status {
 	for n := range c.subscribed {
 		names[n] = true
 	}
-	for n := range c.latest {
-		names[n] = true
+	for n, v := range c.latest {
+		if !v.Deleted {
+			names[n] = true
+		}
 	}
 	out := make([]Status, 0, len(names))
 	for n := range names {
 		cs := Status{Name: n, Subscribed: c.subscribed[n], Latest: c.latest[n], Learned: c.learned[n], Held: c.held[n]}
+		if cs.Latest.Deleted {
+			cs.Latest, cs.Learned = Version{}, time.Time{}
+		}
 		if r := c.retry[n]; r != nil && r.err != nil {
 			cs.CatchupErr = r.err.Error()
 		}
@@ -451,6 +473,12 @@ func (c *Table) Status() []Status {
 func (c *Table) Publish(channel, digest, by string, size int64, start time.Time, members []membership.Member) (Version, error) {
 	v := c.next(channel, digest, c.cfg.Self, size, start)
 	v.By = by
+	return c.record(v, members)
+}
+
+// record signs v (with a Trust), merges it and spreads it as Publish says.
+func (c *Table) record(v Version, members []membership.Member) (Version, error) {
+	channel := v.Channel
 	if c.cfg.Trust != nil {
 		var err error
 		if v, err = c.cfg.Trust.Sign(v); err != nil {

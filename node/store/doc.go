@@ -81,6 +81,16 @@
 //	DIR/staging/<hex>.held       record of verified chunks (little-endian uint32 indexes)
 //	DIR/staging/<hex>.manifest   its manifest (written last: its presence means the others exist)
 //	DIR/tmp/                     Put's temporary files, removed by Open
+//	DIR/tags.json                tags NAME:VERSION -> digest (SetTag, Tags, Untag)
+//
+// # Tags, quota and repair
+//
+// A tag (ParseTag: NAME:VERSION) names an object; ParseRef tells a digest from a tag, and a
+// malformed "sha256:..." is a digest error, never a tag. With WithQuota, Begin evicts complete
+// objects, least recently used first (use is the manifest file's mtime, refreshed by Open at
+// most once a minute), skipping tagged objects and those SetEvictPolicy pins. Demote takes a
+// complete object whose chunk went bad back to staging with its other chunks held, so a fetch
+// of the bad chunks repairs it; RemoveStaged discards a staged object.
 //
 // Manifests are stored in the protocol's encoding (treecast.v1.Manifest). Errors wrap the
 // package's sentinel errors ("store: ...") and name the digest, chunk or path at fault.

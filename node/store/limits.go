@@ -13,8 +13,10 @@ import (
 var ErrQuota = errors.New("store: quota exceeded")
 
 // WithQuota bounds the bytes of the store: complete objects and staged ones (counted at
-// their full size, as their sparse files may fill). Begin refuses an object that does not
-// fit with ErrQuota before writing anything. 0: no quota.
+// their full size, as their sparse files may fill). Begin first makes room by evicting
+// complete objects, least recently used first, that are neither tagged nor pinned (see
+// SetEvictPolicy), and refuses an object that still does not fit with ErrQuota before
+// writing anything. 0: no quota.
 func WithQuota(bytes int64) Option { return func(s *Store) { s.quota = bytes } }
 
 // Usage returns the bytes of the complete objects and of the staged ones (their full
@@ -33,10 +35,10 @@ func (s *Store) Usage() (int64, error) {
 	return n, nil
 }
 
-// checkQuota reports ErrQuota when an object of m's size, not yet staged, would take the
-// store over its quota.
+// checkQuota reports ErrQuota when an object of m's size, not yet staged nor complete, would
+// take the store over its quota and eviction (see makeRoom) cannot free enough.
 func (s *Store) checkQuota(m Manifest) error {
-	if s.quota <= 0 {
+	if s.quota <= 0 || s.Has(m.Digest) {
 		return nil
 	}
 	if _, err := os.Stat(s.stagingPath(m.Digest, manifestExt)); err == nil {
@@ -47,7 +49,12 @@ func (s *Store) checkQuota(m Manifest) error {
 		return err
 	}
 	if used+m.Size > s.quota {
-		return fmt.Errorf("%w: %s needs %d bytes, %d of %d in use", ErrQuota, m.Digest, m.Size, used, s.quota)
+		if used, err = s.makeRoom(used, m.Size, m.Digest); err != nil {
+			return err
+		}
+	}
+	if used+m.Size > s.quota {
+		return fmt.Errorf("%w: %s needs %d bytes, %d of %d in use by objects that may not be evicted", ErrQuota, m.Digest, m.Size, used, s.quota)
 	}
 	return nil
 }

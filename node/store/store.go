@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Layout of a data directory.
@@ -34,8 +35,12 @@ type Store struct {
 
 	mu        sync.Mutex
 	closed    bool
-	partials  map[Digest]*partial // objects being received, shared by their handles
-	manifests map[Digest]Manifest // cache of complete objects' manifests
+	partials  map[Digest]*partial  // objects being received, shared by their handles
+	manifests map[Digest]Manifest  // cache of complete objects' manifests
+	used      map[Digest]time.Time // last use recorded on disk (manifest mtime), see touch
+
+	tags  *tagTable
+	evict evictPolicy
 }
 
 // Info describes an object of the store, complete or in progress.
@@ -56,7 +61,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: data dir %q: %w", dir, err)
 	}
-	s := &Store{dir: abs, openFile: osOpenFile, partials: map[Digest]*partial{}, manifests: map[Digest]Manifest{}}
+	s := &Store{dir: abs, openFile: osOpenFile, partials: map[Digest]*partial{}, manifests: map[Digest]Manifest{}, used: map[Digest]time.Time{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -71,6 +76,9 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	for _, e := range ents {
 		_ = os.RemoveAll(filepath.Join(abs, tmpDir, e.Name()))
+	}
+	if s.tags, err = loadTags(abs); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -148,6 +156,7 @@ func (s *Store) Open(d Digest) (Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", d, err)
 	}
+	s.touch(d)
 	return f, nil
 }
 

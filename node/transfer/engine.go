@@ -66,22 +66,27 @@ type Deps struct {
 	Go func(f func()) bool
 	// Hang blocks while the agent is frozen (a test hook: a host that stops dead); nil: never.
 	Hang func()
+	// Committed, when not nil, is called once per transfer on a receiver that committed the
+	// object (or already held it), with the push's Meta, before the receiver's result goes
+	// up; what it returns travels in the result. It may block (bounded by the caller).
+	Committed func(digest string, meta Meta) *Hook
 }
 
 // Engine is an agent's forwarding engine: the state of every push it takes part in, as a
 // source ([Engine.Push]) or a receiver ([Engine.Receive]). All methods are safe for
 // concurrent use.
 type Engine struct {
-	cfg     Config
-	store   Store
-	members Members
-	net     Transport
-	m       *Metrics
-	log     *slog.Logger
-	limiter *rate.Limiter
-	ctx     context.Context
-	goFunc  func(func()) bool
-	hangFn  func()
+	cfg      Config
+	store    Store
+	members  Members
+	net      Transport
+	m        *Metrics
+	log      *slog.Logger
+	limiter  *rate.Limiter
+	ctx      context.Context
+	goFunc   func(func()) bool
+	hangFn   func()
+	onCommit func(string, Meta) *Hook
 
 	mu        sync.Mutex
 	closed    bool
@@ -95,7 +100,7 @@ func New(cfg Config, d Deps) *Engine {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{cfg: cfg, store: d.Store, members: d.Members, net: d.Transport, m: d.Metrics, log: d.Log,
-		limiter: d.Limiter, ctx: d.Context, goFunc: d.Go, hangFn: d.Hang,
+		limiter: d.Limiter, ctx: d.Context, goFunc: d.Go, hangFn: d.Hang, onCommit: d.Committed,
 		transfers: map[string]*receiver{}, sources: map[string]*tally{}}
 }
 
@@ -192,7 +197,7 @@ func (e *Engine) attach(hdr Header) (*receiver, error) {
 		return nil, fmt.Errorf("transfer: begin %s: %w", hdr.Manifest.Digest(), err)
 	}
 	t := &receiver{
-		e: e, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, source: hdr.Source,
+		e: e, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, source: hdr.Source, meta: hdr.Meta,
 		start: time.Now(), partial: part, rate: hdr.Rate, limiter: NewLimiter(hdr.Rate),
 		lay: lay, code: code, smf: smf, parity: map[int][]byte{}, decoding: map[int]bool{},
 		held: newBitmap(lay.total()), claims: map[int]*claim{}, claimed: make(chan struct{}), fwd: map[int][]*forwarder{},

@@ -26,6 +26,7 @@ type receiver struct {
 	plan    Plan
 	planRaw []byte
 	source  string
+	meta    Meta // what to record at commit
 	start   time.Time
 	partial Partial
 	limiter *rate.Limiter // the push's cap on this agent's sending (nil: none)
@@ -55,6 +56,9 @@ type receiver struct {
 	dups     int   // chunks received although already held
 	decoded  int   // data chunks rebuilt from parity
 	bytesIn  int64 // chunk bytes received on this transfer's streams
+
+	hookOnce sync.Once
+	hook     *Hook // what Deps.Committed returned
 }
 
 // claim is the incoming stream that currently feeds one stripe of a transfer.
@@ -186,8 +190,16 @@ func (t *receiver) finishStripe(ctx context.Context, s int, c *claim, fwds []*fo
 		return fmt.Errorf("%w: while waiting for the other stripes", ErrParentLost)
 	}
 	t.mu.Lock()
+	ok := t.err == nil
+	t.mu.Unlock()
+	var hook *Hook
+	if ok && t.e.onCommit != nil { // once, whichever stripe ends first; the others wait for it
+		t.hookOnce.Do(func() { t.hook = t.e.onCommit(t.man.Digest(), t.meta) })
+		hook = t.hook
+	}
+	t.mu.Lock()
 	res := UpMsg{Receiver: t.e.cfg.Name, Held: t.nheld, Total: t.man.NumChunks(), Final: true, OK: t.err == nil, Seconds: since(t.start),
-		AlreadyHeld: t.npreheld, Duplicates: t.dups, BytesIn: t.bytesIn, Decoded: t.decoded}
+		AlreadyHeld: t.npreheld, Duplicates: t.dups, BytesIn: t.bytesIn, Decoded: t.decoded, Hook: hook}
 	if t.err != nil {
 		res.Err = t.err.Error()
 	}

@@ -47,6 +47,7 @@ type Push struct {
 	Receivers []string    // who must answer
 	RateLimit int64       // cap on every sender of this push, bytes per second (0: none)
 	Progress  func(Event) // receives progress and results as they arrive (nil: none)
+	Meta      Meta        // what every receiver records when it commits
 }
 
 // Push sends o to its plan's receivers and returns when every receiver has answered, with
@@ -78,7 +79,7 @@ func (e *Engine) Push(ctx context.Context, o *Outgoing, p Push) Report {
 	stop := context.AfterFunc(e.ctx, cancel)
 	defer stop()
 	src := &source{e: e, ctx: ctx, st: st, plan: o.plan, lay: o.lay, read: o.read, parity: o.parity, limiter: NewLimiter(p.RateLimit),
-		hdr: Header{Transfer: p.ID, Manifest: man, Plan: p.PlanRaw, Parent: e.cfg.Name, Source: e.cfg.Name, Rate: p.RateLimit}}
+		hdr: Header{Transfer: p.ID, Manifest: man, Plan: p.PlanRaw, Parent: e.cfg.Name, Source: e.cfg.Name, Rate: p.RateLimit, Meta: p.Meta}}
 	var fwds []*forwarder
 	for s := 0; s < o.plan.Stripes(); s++ {
 		for _, c := range o.plan.Children(e.cfg.Name, s) {
@@ -137,7 +138,7 @@ func (st *tally) report(child string, m UpMsg) {
 			return // first verdict wins, verified over failed
 		}
 		st.results[m.Receiver] = Result{Receiver: m.Receiver, OK: m.OK, Err: m.Err, Elapsed: time.Since(st.start),
-			AlreadyHeld: m.AlreadyHeld, Duplicates: m.Duplicates, BytesIn: m.BytesIn, Decoded: m.Decoded, Via: child}
+			AlreadyHeld: m.AlreadyHeld, Duplicates: m.Duplicates, BytesIn: m.BytesIn, Decoded: m.Decoded, Via: child, Hook: m.Hook}
 		ev.Final, ev.OK, ev.Err = true, m.OK, m.Err
 		if m.OK {
 			ev.Held = st.total

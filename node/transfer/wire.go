@@ -16,6 +16,22 @@ type Header struct {
 	Source   string   // the root of the push
 	Stripe   int      // the stripe this stream carries (chunk i belongs to stripe i mod Stripes)
 	Rate     int64    // cap on every sender of this push, bytes per second (0: none)
+	Meta     Meta     // what receivers record when they commit the object
+}
+
+// Meta is what a push asks every receiver to record when it commits the object (given to
+// [Deps].Committed): a tag, and the channel version the push publishes.
+type Meta struct {
+	Tag            string // NAME:VERSION, or ""
+	Channel        string // the channel the push publishes, or ""
+	ChannelVersion uint64 // the version number the publish gives the channel
+}
+
+// Hook is the outcome of the command a receiver ran after it committed the object (a
+// channel hook).
+type Hook struct {
+	Exit int    // exit status; -1 when it did not exit by itself
+	Err  string // why it did not run or was stopped; "" when it exited by itself
 }
 
 // UpMsg is a message a receiver sends toward the source: progress of one receiver, or its
@@ -33,6 +49,7 @@ type UpMsg struct {
 	Duplicates  int   // chunks it received although it held them
 	Decoded     int   // data chunks it rebuilt from Reed-Solomon parity
 	BytesIn     int64 // chunk bytes it received
+	Hook        *Hook // the hook it ran after committing (nil: none)
 }
 
 // Frame is a piece of a chunk on a Push stream: Data holds the chunk's bytes from Offset on,
@@ -94,6 +111,8 @@ type Result struct {
 	// Via is the source's child whose stream carried the result: the agent that vouched for
 	// it (a child's reports count only for receivers in its own subtree of the plan).
 	Via string
+	// Hook is the outcome of the channel hook the receiver ran after committing (nil: none).
+	Hook *Hook
 }
 
 // Report is the outcome of a push: one Result per receiver, sorted by name.

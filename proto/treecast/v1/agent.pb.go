@@ -799,7 +799,10 @@ type SubmitRequest struct {
 	Options *PushOptions `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
 	// When set, every receiver records the object as this channel's latest version (channel
 	// catch-up serves it to nodes that subscribe or return later).
-	Channel       string `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	Channel string `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	// When set, a tag NAME:VERSION every receiver (and the source) records for the object when
+	// it commits it.
+	Tag           string `protobuf:"bytes,6,opt,name=tag,proto3" json:"tag,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -876,6 +879,13 @@ func (x *SubmitRequest) GetOptions() *PushOptions {
 func (x *SubmitRequest) GetChannel() string {
 	if x != nil {
 		return x.Channel
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetTag() string {
+	if x != nil {
+		return x.Tag
 	}
 	return ""
 }
@@ -1430,7 +1440,9 @@ type ReceiverResult struct {
 	ChunksDecoded uint64 `protobuf:"varint,8,opt,name=chunks_decoded,json=chunksDecoded,proto3" json:"chunks_decoded,omitempty"`
 	// In the source's report: its child whose stream carried this result, the agent that
 	// vouched for it (a child's reports count only for receivers in its own subtree).
-	Via           string `protobuf:"bytes,9,opt,name=via,proto3" json:"via,omitempty"`
+	Via string `protobuf:"bytes,9,opt,name=via,proto3" json:"via,omitempty"`
+	// The channel hook the receiver ran after it committed the object; absent when it ran none.
+	Hook          *HookResult `protobuf:"bytes,10,opt,name=hook,proto3" json:"hook,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1528,6 +1540,68 @@ func (x *ReceiverResult) GetVia() string {
 	return ""
 }
 
+func (x *ReceiverResult) GetHook() *HookResult {
+	if x != nil {
+		return x.Hook
+	}
+	return nil
+}
+
+// HookResult is the outcome of a receiver's channel hook.
+type HookResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hook's exit status (-1 when it did not exit by itself: killed, timed out, not run).
+	ExitCode int32 `protobuf:"varint,1,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// Why the hook failed to run or was stopped; empty when it exited by itself.
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookResult) Reset() {
+	*x = HookResult{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookResult) ProtoMessage() {}
+
+func (x *HookResult) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
+func (*HookResult) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HookResult) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *HookResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // Report ends a push: the result of every receiver.
 type Report struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1547,7 +1621,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1559,7 +1633,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1572,7 +1646,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Report) GetTransferId() string {
@@ -1627,7 +1701,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +1713,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +1726,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PushRequest) GetMsg() isPushRequest_Msg {
@@ -1738,14 +1812,19 @@ type PushHeader struct {
 	Parent string `protobuf:"bytes,8,opt,name=parent,proto3" json:"parent,omitempty"`
 	// Stripes this stream carries: the stripes of the plan in which parent is the child's
 	// parent. A parent may open one stream per stripe. Empty means every stripe.
-	Stripes       []uint32 `protobuf:"varint,9,rep,packed,name=stripes,proto3" json:"stripes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Stripes []uint32 `protobuf:"varint,9,rep,packed,name=stripes,proto3" json:"stripes,omitempty"`
+	// When set, the child records this tag (NAME:VERSION) for the object when it commits it.
+	Tag string `protobuf:"bytes,10,opt,name=tag,proto3" json:"tag,omitempty"`
+	// With channel: the version number the publish gives the channel (the hook's
+	// TREECAST_VERSION).
+	ChannelVersion uint64 `protobuf:"varint,11,opt,name=channel_version,json=channelVersion,proto3" json:"channel_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PushHeader) Reset() {
 	*x = PushHeader{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1757,7 +1836,7 @@ func (x *PushHeader) String() string {
 func (*PushHeader) ProtoMessage() {}
 
 func (x *PushHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1770,7 +1849,7 @@ func (x *PushHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushHeader.ProtoReflect.Descriptor instead.
 func (*PushHeader) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PushHeader) GetTransferId() string {
@@ -1836,6 +1915,20 @@ func (x *PushHeader) GetStripes() []uint32 {
 	return nil
 }
 
+func (x *PushHeader) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *PushHeader) GetChannelVersion() uint64 {
+	if x != nil {
+		return x.ChannelVersion
+	}
+	return 0
+}
+
 // PushEnd closes the parent's side of a Push stream.
 type PushEnd struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1850,7 +1943,7 @@ type PushEnd struct {
 
 func (x *PushEnd) Reset() {
 	*x = PushEnd{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1955,7 @@ func (x *PushEnd) String() string {
 func (*PushEnd) ProtoMessage() {}
 
 func (x *PushEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +1968,7 @@ func (x *PushEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEnd.ProtoReflect.Descriptor instead.
 func (*PushEnd) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PushEnd) GetAborted() bool {
@@ -1910,7 +2003,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2015,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2028,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PushResponse) GetMsg() isPushResponse_Msg {
@@ -2026,7 +2119,7 @@ type Holding struct {
 
 func (x *Holding) Reset() {
 	*x = Holding{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2131,7 @@ func (x *Holding) String() string {
 func (*Holding) ProtoMessage() {}
 
 func (x *Holding) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2144,7 @@ func (x *Holding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Holding.ProtoReflect.Descriptor instead.
 func (*Holding) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Holding) GetBitmap() []byte {
@@ -2083,7 +2176,7 @@ type PushDone struct {
 
 func (x *PushDone) Reset() {
 	*x = PushDone{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2188,7 @@ func (x *PushDone) String() string {
 func (*PushDone) ProtoMessage() {}
 
 func (x *PushDone) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2201,7 @@ func (x *PushDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDone.ProtoReflect.Descriptor instead.
 func (*PushDone) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PushDone) GetVerified() uint32 {
@@ -2145,7 +2238,7 @@ type ChunkRange struct {
 
 func (x *ChunkRange) Reset() {
 	*x = ChunkRange{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2250,7 @@ func (x *ChunkRange) String() string {
 func (*ChunkRange) ProtoMessage() {}
 
 func (x *ChunkRange) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2263,7 @@ func (x *ChunkRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRange.ProtoReflect.Descriptor instead.
 func (*ChunkRange) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChunkRange) GetStart() uint64 {
@@ -2204,7 +2297,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2309,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2322,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FetchRequest) GetDigest() string {
@@ -2269,7 +2362,7 @@ type FetchResponse struct {
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +2374,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +2387,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FetchResponse) GetMsg() isFetchResponse_Msg {
@@ -2349,7 +2442,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2454,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2467,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 // StatusResponse describes an agent.
@@ -2396,7 +2489,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +2501,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +2514,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StatusResponse) GetNode() string {
@@ -2480,7 +2573,7 @@ type ObjectInfo struct {
 
 func (x *ObjectInfo) Reset() {
 	*x = ObjectInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2585,7 @@ func (x *ObjectInfo) String() string {
 func (*ObjectInfo) ProtoMessage() {}
 
 func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2598,7 @@ func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectInfo.ProtoReflect.Descriptor instead.
 func (*ObjectInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ObjectInfo) GetDigest() string {
@@ -2575,7 +2668,7 @@ type TransferInfo struct {
 
 func (x *TransferInfo) Reset() {
 	*x = TransferInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +2680,7 @@ func (x *TransferInfo) String() string {
 func (*TransferInfo) ProtoMessage() {}
 
 func (x *TransferInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +2693,7 @@ func (x *TransferInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferInfo.ProtoReflect.Descriptor instead.
 func (*TransferInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TransferInfo) GetTransferId() string {
@@ -2680,7 +2773,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2692,7 +2785,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2705,7 +2798,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Member) GetName() string {
@@ -2781,7 +2874,7 @@ type ChannelInfo struct {
 
 func (x *ChannelInfo) Reset() {
 	*x = ChannelInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[29]
+	mi := &file_treecast_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2793,7 +2886,7 @@ func (x *ChannelInfo) String() string {
 func (*ChannelInfo) ProtoMessage() {}
 
 func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[29]
+	mi := &file_treecast_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2806,7 +2899,7 @@ func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
 func (*ChannelInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ChannelInfo) GetName() string {
@@ -2879,6 +2972,570 @@ func (x *ChannelInfo) GetCatchupError() string {
 	return ""
 }
 
+// PullRequest names the object an agent must hold.
+type PullRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "sha256:<hex>" or a tag NAME:VERSION.
+	Ref           string `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullRequest) Reset() {
+	*x = PullRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullRequest) ProtoMessage() {}
+
+func (x *PullRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
+func (*PullRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *PullRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+// PullResponse tells where the object came from.
+type PullResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Digest of the object the agent now holds complete.
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Size in bytes.
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// The member it was fetched from; empty when the agent already held it.
+	Holder string `protobuf:"bytes,3,opt,name=holder,proto3" json:"holder,omitempty"`
+	// Chunk bytes fetched over the network.
+	BytesFetched uint64 `protobuf:"varint,4,opt,name=bytes_fetched,json=bytesFetched,proto3" json:"bytes_fetched,omitempty"`
+	// Chunks already staged from an earlier, interrupted pull (not fetched again).
+	ChunksAlreadyHeld uint64 `protobuf:"varint,5,opt,name=chunks_already_held,json=chunksAlreadyHeld,proto3" json:"chunks_already_held,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *PullResponse) Reset() {
+	*x = PullResponse{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullResponse) ProtoMessage() {}
+
+func (x *PullResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
+func (*PullResponse) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *PullResponse) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *PullResponse) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PullResponse) GetHolder() string {
+	if x != nil {
+		return x.Holder
+	}
+	return ""
+}
+
+func (x *PullResponse) GetBytesFetched() uint64 {
+	if x != nil {
+		return x.BytesFetched
+	}
+	return 0
+}
+
+func (x *PullResponse) GetChunksAlreadyHeld() uint64 {
+	if x != nil {
+		return x.ChunksAlreadyHeld
+	}
+	return 0
+}
+
+// TagsRequest asks for tags.
+type TagsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One tag NAME:VERSION; empty for every tag the agent knows.
+	Tag           string `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagsRequest) Reset() {
+	*x = TagsRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagsRequest) ProtoMessage() {}
+
+func (x *TagsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagsRequest.ProtoReflect.Descriptor instead.
+func (*TagsRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *TagsRequest) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+// TagsResponse lists tags, sorted by tag.
+type TagsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tags          []*TagInfo             `protobuf:"bytes,1,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagsResponse) Reset() {
+	*x = TagsResponse{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagsResponse) ProtoMessage() {}
+
+func (x *TagsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagsResponse.ProtoReflect.Descriptor instead.
+func (*TagsResponse) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *TagsResponse) GetTags() []*TagInfo {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+// TagInfo is one tag as an agent knows it.
+type TagInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NAME:VERSION.
+	Tag string `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	// The object it names.
+	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// When the agent recorded it.
+	Created *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
+	// True when the agent's store holds the object complete.
+	Held          bool `protobuf:"varint,4,opt,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TagInfo) Reset() {
+	*x = TagInfo{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TagInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TagInfo) ProtoMessage() {}
+
+func (x *TagInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TagInfo.ProtoReflect.Descriptor instead.
+func (*TagInfo) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *TagInfo) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+func (x *TagInfo) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *TagInfo) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *TagInfo) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
+// RemoveRequest asks to delete an object.
+type RemoveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "sha256:<hex>" or a tag NAME:VERSION.
+	Ref string `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// Every agent the target selects removes it; absent: only the agent called.
+	Target *Target `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// Remove a channel's latest version too.
+	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveRequest) Reset() {
+	*x = RemoveRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveRequest) ProtoMessage() {}
+
+func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
+func (*RemoveRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RemoveRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *RemoveRequest) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *RemoveRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// RemoveResponse has one result per agent asked.
+type RemoveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*RemoveResult        `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveResponse) Reset() {
+	*x = RemoveResponse{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveResponse) ProtoMessage() {}
+
+func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
+func (*RemoveResponse) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RemoveResponse) GetResults() []*RemoveResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// RemoveResult is one agent's answer to a remove.
+type RemoveResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent.
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// The digest the reference named there.
+	Digest string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	// True when the agent held the object (complete or staged) and removed it.
+	Removed bool `protobuf:"varint,3,opt,name=removed,proto3" json:"removed,omitempty"`
+	// Why it refused or failed; empty otherwise (an agent that did not hold it is not an error).
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveResult) Reset() {
+	*x = RemoveResult{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveResult) ProtoMessage() {}
+
+func (x *RemoveResult) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveResult.ProtoReflect.Descriptor instead.
+func (*RemoveResult) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RemoveResult) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *RemoveResult) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *RemoveResult) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+func (x *RemoveResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// DeleteChannelRequest names the channel to delete.
+type DeleteChannelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteChannelRequest) Reset() {
+	*x = DeleteChannelRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteChannelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteChannelRequest) ProtoMessage() {}
+
+func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteChannelRequest.ProtoReflect.Descriptor instead.
+func (*DeleteChannelRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *DeleteChannelRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteChannelResponse gives the tombstone's version.
+type DeleteChannelResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteChannelResponse) Reset() {
+	*x = DeleteChannelResponse{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteChannelResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteChannelResponse) ProtoMessage() {}
+
+func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteChannelResponse.ProtoReflect.Descriptor instead.
+func (*DeleteChannelResponse) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *DeleteChannelResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 var File_treecast_v1_agent_proto protoreflect.FileDescriptor
 
 const file_treecast_v1_agent_proto_rawDesc = "" +
@@ -2918,13 +3575,14 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\astripes\x18\x04 \x01(\rR\astripes\x12\x16\n" +
 	"\x06parity\x18\x05 \x01(\rR\x06parity\x12\x1d\n" +
 	"\n" +
-	"rate_limit\x18\x06 \x01(\x04R\trateLimit\"\xc4\x01\n" +
+	"rate_limit\x18\x06 \x01(\x04R\trateLimit\"\xd6\x01\n" +
 	"\rSubmitRequest\x12\x14\n" +
 	"\x04path\x18\x01 \x01(\tH\x00R\x04path\x12\x18\n" +
 	"\x06digest\x18\x02 \x01(\tH\x00R\x06digest\x12+\n" +
 	"\x06target\x18\x03 \x01(\v2\x13.treecast.v1.TargetR\x06target\x122\n" +
 	"\aoptions\x18\x04 \x01(\v2\x18.treecast.v1.PushOptionsR\aoptions\x12\x18\n" +
-	"\achannel\x18\x05 \x01(\tR\achannelB\b\n" +
+	"\achannel\x18\x05 \x01(\tR\achannel\x12\x10\n" +
+	"\x03tag\x18\x06 \x01(\tR\x03tagB\b\n" +
 	"\x06object\"\xe4\x01\n" +
 	"\vSubmitEvent\x12,\n" +
 	"\x04plan\x18\x01 \x01(\v2\x16.treecast.v1.PlanEventH\x00R\x04plan\x128\n" +
@@ -2963,7 +3621,7 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"chunksHeld\x12!\n" +
 	"\fchunks_total\x18\x03 \x01(\x04R\vchunksTotal\x12\x1d\n" +
 	"\n" +
-	"bytes_held\x18\x04 \x01(\x04R\tbytesHeld\"\xe7\x02\n" +
+	"bytes_held\x18\x04 \x01(\x04R\tbytesHeld\"\x94\x03\n" +
 	"\x0eReceiverResult\x12\x1a\n" +
 	"\breceiver\x18\x01 \x01(\tR\breceiver\x123\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1b.treecast.v1.ReceiverStatusR\x06status\x12\x14\n" +
@@ -2973,7 +3631,13 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x13chunks_already_held\x18\x06 \x01(\x04R\x11chunksAlreadyHeld\x12)\n" +
 	"\x10chunks_duplicate\x18\a \x01(\x04R\x0fchunksDuplicate\x12%\n" +
 	"\x0echunks_decoded\x18\b \x01(\x04R\rchunksDecoded\x12\x10\n" +
-	"\x03via\x18\t \x01(\tR\x03via\"\xd0\x01\n" +
+	"\x03via\x18\t \x01(\tR\x03via\x12+\n" +
+	"\x04hook\x18\n" +
+	" \x01(\v2\x17.treecast.v1.HookResultR\x04hook\"?\n" +
+	"\n" +
+	"HookResult\x12\x1b\n" +
+	"\texit_code\x18\x01 \x01(\x05R\bexitCode\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xd0\x01\n" +
 	"\x06Report\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12\x16\n" +
@@ -2986,7 +3650,7 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x17.treecast.v1.PushHeaderH\x00R\x06header\x12*\n" +
 	"\x05chunk\x18\x02 \x01(\v2\x12.treecast.v1.ChunkH\x00R\x05chunk\x12(\n" +
 	"\x03end\x18\x03 \x01(\v2\x14.treecast.v1.PushEndH\x00R\x03endB\x05\n" +
-	"\x03msg\"\x8b\x02\n" +
+	"\x03msg\"\xc6\x02\n" +
 	"\n" +
 	"PushHeader\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
@@ -2999,7 +3663,10 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"rate_limit\x18\a \x01(\x04R\trateLimit\x12\x16\n" +
 	"\x06parent\x18\b \x01(\tR\x06parent\x12\x18\n" +
-	"\astripes\x18\t \x03(\rR\astripes\";\n" +
+	"\astripes\x18\t \x03(\rR\astripes\x12\x10\n" +
+	"\x03tag\x18\n" +
+	" \x01(\tR\x03tag\x12'\n" +
+	"\x0fchannel_version\x18\v \x01(\x04R\x0echannelVersion\";\n" +
 	"\aPushEnd\x12\x18\n" +
 	"\aaborted\x18\x01 \x01(\bR\aaborted\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe5\x01\n" +
@@ -3081,7 +3748,39 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"heldDigest\x12!\n" +
 	"\fheld_version\x18\t \x01(\x04R\vheldVersion\x12#\n" +
 	"\rcatchup_error\x18\n" +
-	" \x01(\tR\fcatchupError*\x89\x01\n" +
+	" \x01(\tR\fcatchupError\"\x1f\n" +
+	"\vPullRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"\xa7\x01\n" +
+	"\fPullResponse\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06holder\x18\x03 \x01(\tR\x06holder\x12#\n" +
+	"\rbytes_fetched\x18\x04 \x01(\x04R\fbytesFetched\x12.\n" +
+	"\x13chunks_already_held\x18\x05 \x01(\x04R\x11chunksAlreadyHeld\"\x1f\n" +
+	"\vTagsRequest\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\tR\x03tag\"8\n" +
+	"\fTagsResponse\x12(\n" +
+	"\x04tags\x18\x01 \x03(\v2\x14.treecast.v1.TagInfoR\x04tags\"}\n" +
+	"\aTagInfo\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\tR\x03tag\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x124\n" +
+	"\acreated\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x12\n" +
+	"\x04held\x18\x04 \x01(\bR\x04held\"d\n" +
+	"\rRemoveRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12+\n" +
+	"\x06target\x18\x02 \x01(\v2\x13.treecast.v1.TargetR\x06target\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\"E\n" +
+	"\x0eRemoveResponse\x123\n" +
+	"\aresults\x18\x01 \x03(\v2\x19.treecast.v1.RemoveResultR\aresults\"j\n" +
+	"\fRemoveResult\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x18\n" +
+	"\aremoved\x18\x03 \x01(\bR\aremoved\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"*\n" +
+	"\x14DeleteChannelRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"1\n" +
+	"\x15DeleteChannelResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion*\x89\x01\n" +
 	"\bStrategy\x12\x18\n" +
 	"\x14STRATEGY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTRATEGY_CHAIN\x10\x01\x12\x11\n" +
@@ -3104,12 +3803,16 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
 	"\x14MEMBER_STATE_SUSPECT\x10\x02\x12\x15\n" +
 	"\x11MEMBER_STATE_DEAD\x10\x03\x12\x15\n" +
-	"\x11MEMBER_STATE_LEFT\x10\x042\x8f\x02\n" +
+	"\x11MEMBER_STATE_LEFT\x10\x042\xa4\x04\n" +
 	"\x05Agent\x12@\n" +
 	"\x06Submit\x12\x1a.treecast.v1.SubmitRequest\x1a\x18.treecast.v1.SubmitEvent0\x01\x12?\n" +
 	"\x04Push\x12\x18.treecast.v1.PushRequest\x1a\x19.treecast.v1.PushResponse(\x010\x01\x12@\n" +
 	"\x05Fetch\x12\x19.treecast.v1.FetchRequest\x1a\x1a.treecast.v1.FetchResponse0\x01\x12A\n" +
-	"\x06Status\x12\x1a.treecast.v1.StatusRequest\x1a\x1b.treecast.v1.StatusResponseB;Z9github.com/treecast/treecast/proto/treecast/v1;treecastv1b\x06proto3"
+	"\x06Status\x12\x1a.treecast.v1.StatusRequest\x1a\x1b.treecast.v1.StatusResponse\x12;\n" +
+	"\x04Pull\x12\x18.treecast.v1.PullRequest\x1a\x19.treecast.v1.PullResponse\x12;\n" +
+	"\x04Tags\x12\x18.treecast.v1.TagsRequest\x1a\x19.treecast.v1.TagsResponse\x12A\n" +
+	"\x06Remove\x12\x1a.treecast.v1.RemoveRequest\x1a\x1b.treecast.v1.RemoveResponse\x12V\n" +
+	"\rDeleteChannel\x12!.treecast.v1.DeleteChannelRequest\x1a\".treecast.v1.DeleteChannelResponseB;Z9github.com/treecast/treecast/proto/treecast/v1;treecastv1b\x06proto3"
 
 var (
 	file_treecast_v1_agent_proto_rawDescOnce sync.Once
@@ -3124,7 +3827,7 @@ func file_treecast_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_treecast_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_treecast_v1_agent_proto_goTypes = []any{
 	(Strategy)(0),                 // 0: treecast.v1.Strategy
 	(ReceiverStatus)(0),           // 1: treecast.v1.ReceiverStatus
@@ -3144,25 +3847,36 @@ var file_treecast_v1_agent_proto_goTypes = []any{
 	(*ProgressEvent)(nil),         // 15: treecast.v1.ProgressEvent
 	(*ReceiverProgress)(nil),      // 16: treecast.v1.ReceiverProgress
 	(*ReceiverResult)(nil),        // 17: treecast.v1.ReceiverResult
-	(*Report)(nil),                // 18: treecast.v1.Report
-	(*PushRequest)(nil),           // 19: treecast.v1.PushRequest
-	(*PushHeader)(nil),            // 20: treecast.v1.PushHeader
-	(*PushEnd)(nil),               // 21: treecast.v1.PushEnd
-	(*PushResponse)(nil),          // 22: treecast.v1.PushResponse
-	(*Holding)(nil),               // 23: treecast.v1.Holding
-	(*PushDone)(nil),              // 24: treecast.v1.PushDone
-	(*ChunkRange)(nil),            // 25: treecast.v1.ChunkRange
-	(*FetchRequest)(nil),          // 26: treecast.v1.FetchRequest
-	(*FetchResponse)(nil),         // 27: treecast.v1.FetchResponse
-	(*StatusRequest)(nil),         // 28: treecast.v1.StatusRequest
-	(*StatusResponse)(nil),        // 29: treecast.v1.StatusResponse
-	(*ObjectInfo)(nil),            // 30: treecast.v1.ObjectInfo
-	(*TransferInfo)(nil),          // 31: treecast.v1.TransferInfo
-	(*Member)(nil),                // 32: treecast.v1.Member
-	(*ChannelInfo)(nil),           // 33: treecast.v1.ChannelInfo
-	nil,                           // 34: treecast.v1.Member.LabelsEntry
-	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
+	(*HookResult)(nil),            // 18: treecast.v1.HookResult
+	(*Report)(nil),                // 19: treecast.v1.Report
+	(*PushRequest)(nil),           // 20: treecast.v1.PushRequest
+	(*PushHeader)(nil),            // 21: treecast.v1.PushHeader
+	(*PushEnd)(nil),               // 22: treecast.v1.PushEnd
+	(*PushResponse)(nil),          // 23: treecast.v1.PushResponse
+	(*Holding)(nil),               // 24: treecast.v1.Holding
+	(*PushDone)(nil),              // 25: treecast.v1.PushDone
+	(*ChunkRange)(nil),            // 26: treecast.v1.ChunkRange
+	(*FetchRequest)(nil),          // 27: treecast.v1.FetchRequest
+	(*FetchResponse)(nil),         // 28: treecast.v1.FetchResponse
+	(*StatusRequest)(nil),         // 29: treecast.v1.StatusRequest
+	(*StatusResponse)(nil),        // 30: treecast.v1.StatusResponse
+	(*ObjectInfo)(nil),            // 31: treecast.v1.ObjectInfo
+	(*TransferInfo)(nil),          // 32: treecast.v1.TransferInfo
+	(*Member)(nil),                // 33: treecast.v1.Member
+	(*ChannelInfo)(nil),           // 34: treecast.v1.ChannelInfo
+	(*PullRequest)(nil),           // 35: treecast.v1.PullRequest
+	(*PullResponse)(nil),          // 36: treecast.v1.PullResponse
+	(*TagsRequest)(nil),           // 37: treecast.v1.TagsRequest
+	(*TagsResponse)(nil),          // 38: treecast.v1.TagsResponse
+	(*TagInfo)(nil),               // 39: treecast.v1.TagInfo
+	(*RemoveRequest)(nil),         // 40: treecast.v1.RemoveRequest
+	(*RemoveResponse)(nil),        // 41: treecast.v1.RemoveResponse
+	(*RemoveResult)(nil),          // 42: treecast.v1.RemoveResult
+	(*DeleteChannelRequest)(nil),  // 43: treecast.v1.DeleteChannelRequest
+	(*DeleteChannelResponse)(nil), // 44: treecast.v1.DeleteChannelResponse
+	nil,                           // 45: treecast.v1.Member.LabelsEntry
+	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 47: google.protobuf.Timestamp
 }
 var file_treecast_v1_agent_proto_depIdxs = []int32{
 	5,  // 0: treecast.v1.Manifest.parity:type_name -> treecast.v1.Parity
@@ -3173,48 +3887,61 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	12, // 5: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
 	15, // 6: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
 	17, // 7: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
-	18, // 8: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
+	19, // 8: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
 	4,  // 9: treecast.v1.PlanEvent.manifest:type_name -> treecast.v1.Manifest
 	14, // 10: treecast.v1.PlanEvent.edges:type_name -> treecast.v1.PlanEdge
 	13, // 11: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
 	16, // 12: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
 	1,  // 13: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
-	35, // 14: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
-	35, // 15: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
-	17, // 16: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
-	20, // 17: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
-	6,  // 18: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
-	21, // 19: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
-	4,  // 20: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
-	23, // 21: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
-	15, // 22: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
-	17, // 23: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
-	24, // 24: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
-	25, // 25: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
-	4,  // 26: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
-	6,  // 27: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
-	30, // 28: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
-	31, // 29: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
-	32, // 30: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
-	33, // 31: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
-	2,  // 32: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
-	36, // 33: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
-	34, // 34: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
-	3,  // 35: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
-	36, // 36: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
-	10, // 37: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
-	19, // 38: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
-	26, // 39: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
-	28, // 40: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
-	11, // 41: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
-	22, // 42: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
-	27, // 43: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
-	29, // 44: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
-	41, // [41:45] is the sub-list for method output_type
-	37, // [37:41] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	46, // 14: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
+	18, // 15: treecast.v1.ReceiverResult.hook:type_name -> treecast.v1.HookResult
+	46, // 16: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
+	17, // 17: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
+	21, // 18: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
+	6,  // 19: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
+	22, // 20: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
+	4,  // 21: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
+	24, // 22: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
+	15, // 23: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
+	17, // 24: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
+	25, // 25: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
+	26, // 26: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
+	4,  // 27: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
+	6,  // 28: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
+	31, // 29: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
+	32, // 30: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
+	33, // 31: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
+	34, // 32: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
+	2,  // 33: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
+	47, // 34: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
+	45, // 35: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
+	3,  // 36: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
+	47, // 37: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
+	39, // 38: treecast.v1.TagsResponse.tags:type_name -> treecast.v1.TagInfo
+	47, // 39: treecast.v1.TagInfo.created:type_name -> google.protobuf.Timestamp
+	7,  // 40: treecast.v1.RemoveRequest.target:type_name -> treecast.v1.Target
+	42, // 41: treecast.v1.RemoveResponse.results:type_name -> treecast.v1.RemoveResult
+	10, // 42: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
+	20, // 43: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
+	27, // 44: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
+	29, // 45: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
+	35, // 46: treecast.v1.Agent.Pull:input_type -> treecast.v1.PullRequest
+	37, // 47: treecast.v1.Agent.Tags:input_type -> treecast.v1.TagsRequest
+	40, // 48: treecast.v1.Agent.Remove:input_type -> treecast.v1.RemoveRequest
+	43, // 49: treecast.v1.Agent.DeleteChannel:input_type -> treecast.v1.DeleteChannelRequest
+	11, // 50: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
+	23, // 51: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
+	28, // 52: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
+	30, // 53: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
+	36, // 54: treecast.v1.Agent.Pull:output_type -> treecast.v1.PullResponse
+	38, // 55: treecast.v1.Agent.Tags:output_type -> treecast.v1.TagsResponse
+	41, // 56: treecast.v1.Agent.Remove:output_type -> treecast.v1.RemoveResponse
+	44, // 57: treecast.v1.Agent.DeleteChannel:output_type -> treecast.v1.DeleteChannelResponse
+	50, // [50:58] is the sub-list for method output_type
+	42, // [42:50] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_treecast_v1_agent_proto_init() }
@@ -3238,18 +3965,18 @@ func file_treecast_v1_agent_proto_init() {
 		(*SubmitEvent_Result)(nil),
 		(*SubmitEvent_Report)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[15].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[16].OneofWrappers = []any{
 		(*PushRequest_Header)(nil),
 		(*PushRequest_Chunk)(nil),
 		(*PushRequest_End)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[18].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[19].OneofWrappers = []any{
 		(*PushResponse_Holding)(nil),
 		(*PushResponse_Progress)(nil),
 		(*PushResponse_Result)(nil),
 		(*PushResponse_Done)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[23].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[24].OneofWrappers = []any{
 		(*FetchResponse_Manifest)(nil),
 		(*FetchResponse_Chunk)(nil),
 	}
@@ -3259,7 +3986,7 @@ func file_treecast_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_treecast_v1_agent_proto_rawDesc), len(file_treecast_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   31,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

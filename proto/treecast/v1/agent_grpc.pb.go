@@ -36,10 +36,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Agent_Submit_FullMethodName = "/treecast.v1.Agent/Submit"
-	Agent_Push_FullMethodName   = "/treecast.v1.Agent/Push"
-	Agent_Fetch_FullMethodName  = "/treecast.v1.Agent/Fetch"
-	Agent_Status_FullMethodName = "/treecast.v1.Agent/Status"
+	Agent_Submit_FullMethodName        = "/treecast.v1.Agent/Submit"
+	Agent_Push_FullMethodName          = "/treecast.v1.Agent/Push"
+	Agent_Fetch_FullMethodName         = "/treecast.v1.Agent/Fetch"
+	Agent_Status_FullMethodName        = "/treecast.v1.Agent/Status"
+	Agent_Pull_FullMethodName          = "/treecast.v1.Agent/Pull"
+	Agent_Tags_FullMethodName          = "/treecast.v1.Agent/Tags"
+	Agent_Remove_FullMethodName        = "/treecast.v1.Agent/Remove"
+	Agent_DeleteChannel_FullMethodName = "/treecast.v1.Agent/DeleteChannel"
 )
 
 // AgentClient is the client API for Agent service.
@@ -64,6 +68,20 @@ type AgentClient interface {
 	Fetch(ctx context.Context, in *FetchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchResponse], error)
 	// Status describes what this agent holds and does: objects, transfers, members, channels.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// Pull makes this agent hold an object named by digest or by tag (NAME:VERSION): when its
+	// store lacks it, the agent fetches it from the nearest member that holds it (same rack
+	// first), every chunk verified, resuming the chunks a previous Pull left staged. The CLI
+	// then reads it with Fetch (`treecast get`).
+	Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (*PullResponse, error)
+	// Tags lists the tags this agent knows, or the one asked for (agents resolve a tag they
+	// do not know by asking their peers with it).
+	Tags(ctx context.Context, in *TagsRequest, opts ...grpc.CallOption) (*TagsResponse, error)
+	// Remove deletes an object (and the tags naming it) from this agent's store, or from every
+	// agent a target selects.
+	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
+	// DeleteChannel deletes a channel on every agent: a signed tombstone version, gossiped like
+	// a publish.
+	DeleteChannel(ctx context.Context, in *DeleteChannelRequest, opts ...grpc.CallOption) (*DeleteChannelResponse, error)
 }
 
 type agentClient struct {
@@ -135,6 +153,46 @@ func (c *agentClient) Status(ctx context.Context, in *StatusRequest, opts ...grp
 	return out, nil
 }
 
+func (c *agentClient) Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (*PullResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PullResponse)
+	err := c.cc.Invoke(ctx, Agent_Pull_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Tags(ctx context.Context, in *TagsRequest, opts ...grpc.CallOption) (*TagsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TagsResponse)
+	err := c.cc.Invoke(ctx, Agent_Tags_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveResponse)
+	err := c.cc.Invoke(ctx, Agent_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) DeleteChannel(ctx context.Context, in *DeleteChannelRequest, opts ...grpc.CallOption) (*DeleteChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteChannelResponse)
+	err := c.cc.Invoke(ctx, Agent_DeleteChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -157,6 +215,20 @@ type AgentServer interface {
 	Fetch(*FetchRequest, grpc.ServerStreamingServer[FetchResponse]) error
 	// Status describes what this agent holds and does: objects, transfers, members, channels.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// Pull makes this agent hold an object named by digest or by tag (NAME:VERSION): when its
+	// store lacks it, the agent fetches it from the nearest member that holds it (same rack
+	// first), every chunk verified, resuming the chunks a previous Pull left staged. The CLI
+	// then reads it with Fetch (`treecast get`).
+	Pull(context.Context, *PullRequest) (*PullResponse, error)
+	// Tags lists the tags this agent knows, or the one asked for (agents resolve a tag they
+	// do not know by asking their peers with it).
+	Tags(context.Context, *TagsRequest) (*TagsResponse, error)
+	// Remove deletes an object (and the tags naming it) from this agent's store, or from every
+	// agent a target selects.
+	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
+	// DeleteChannel deletes a channel on every agent: a signed tombstone version, gossiped like
+	// a publish.
+	DeleteChannel(context.Context, *DeleteChannelRequest) (*DeleteChannelResponse, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -178,6 +250,18 @@ func (UnimplementedAgentServer) Fetch(*FetchRequest, grpc.ServerStreamingServer[
 }
 func (UnimplementedAgentServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedAgentServer) Pull(context.Context, *PullRequest) (*PullResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Pull not implemented")
+}
+func (UnimplementedAgentServer) Tags(context.Context, *TagsRequest) (*TagsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Tags not implemented")
+}
+func (UnimplementedAgentServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedAgentServer) DeleteChannel(context.Context, *DeleteChannelRequest) (*DeleteChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteChannel not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -247,6 +331,78 @@ func _Agent_Status_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_Pull_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PullRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Pull(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Pull_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Pull(ctx, req.(*PullRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Tags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TagsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Tags(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Tags_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Tags(ctx, req.(*TagsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).Remove(ctx, req.(*RemoveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_DeleteChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).DeleteChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_DeleteChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).DeleteChannel(ctx, req.(*DeleteChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -257,6 +413,22 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _Agent_Status_Handler,
+		},
+		{
+			MethodName: "Pull",
+			Handler:    _Agent_Pull_Handler,
+		},
+		{
+			MethodName: "Tags",
+			Handler:    _Agent_Tags_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _Agent_Remove_Handler,
+		},
+		{
+			MethodName: "DeleteChannel",
+			Handler:    _Agent_DeleteChannel_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
