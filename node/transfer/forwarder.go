@@ -32,6 +32,7 @@ type queued struct {
 // only when the replacements have ended.
 type forwarder struct {
 	e        *Engine
+	heard    atomic.Int64 // unix nanoseconds of the stream's last sign of life (see liveUp)
 	hdr      Header // header to send (Child, Stripe set)
 	backlog  []int  // chunks of the stripe held when the forwarder started, sent first
 	read     func(i int) ([]byte, error)
@@ -85,8 +86,8 @@ type forwardHost interface {
 // timed out on a saturated link, or a quick restart resumes where it stopped. The data plane
 // is evidence of life too: a stream that delivered chunks before it broke starts the count
 // again. After maxReopen fruitless attempts in a row (about 6 s), or when gossip declared the
-// child gone and it did not show up alive within suspectGrace, it is reported failed and its
-// children are re-attached to this agent.
+// child gone and for suspectGrace neither gossip nor the child's stream showed it alive, it
+// is reported failed and its children are re-attached to this agent.
 const (
 	maxReopen     = 6
 	reopenBackoff = 100 * time.Millisecond
@@ -235,11 +236,11 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	// When gossip declares the child gone the stream is cut, unless the member shows up
-	// alive again within suspectGrace: a host too busy to answer a probe in time refutes its
-	// death, and its stream goes on undisturbed.
+	// alive again or its stream shows it alive (see stillAlive): a host too busy, or behind
+	// links too full, to answer gossip's probes in time keeps its stream undisturbed.
 	stopWatch := context.AfterFunc(wctx, func() {
 		cause := context.Cause(wctx)
-		if errors.Is(cause, membership.ErrMemberGone) && f.aliveWithin(ctx, f.hdr.Child, suspectGrace) {
+		if errors.Is(cause, membership.ErrMemberGone) && f.stillAlive(ctx, f.hdr.Child) {
 			return
 		}
 		cancel(cause)
@@ -272,6 +273,8 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("header answer: %w", err)
 	}
+	f.heard.Store(time.Now().UnixNano())
+	up = liveUp{Upstream: up, heard: &f.heard}
 	f.e.log.Debug("stream to child", "transfer", f.hdr.Transfer, "stripe", f.hdr.Stripe, "child", f.hdr.Child, "open", time.Since(opened), "dial", tOpen, "hdr", tHdr)
 	// Messages from the child flow up concurrently with the chunks flowing down.
 	upErr := make(chan error, 1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -116,26 +117,59 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 	return nil
 }
 
-// aliveWithin reports whether gossip lists the member alive now or within grace (polled
-// every 50 ms).
-func (f *forwarder) aliveWithin(ctx context.Context, name string, grace time.Duration) bool {
-	if f.e.members.Alive(name) || grace <= 0 {
-		return f.e.members.Alive(name)
+// liveUp is a child's stream that records, in heard, when it last showed the child alive: a
+// frame the child's flow control let through, or a message from it.
+type liveUp struct {
+	Upstream
+	heard *atomic.Int64
+}
+
+func (u liveUp) SendFrame(fr Frame) error {
+	err := u.Upstream.SendFrame(fr)
+	if err == nil {
+		u.heard.Store(time.Now().UnixNano())
 	}
-	deadline := time.NewTimer(grace)
-	defer deadline.Stop()
+	return err
+}
+
+func (u liveUp) RecvUp() (UpMsg, error) {
+	m, err := u.Upstream.RecvUp()
+	if err == nil {
+		u.heard.Store(time.Now().UnixNano())
+	}
+	return m, err
+}
+
+// stillAlive decides, once gossip has declared the child gone, whether its stream is kept:
+// it is while gossip lists the member alive again, or the stream itself shows the child alive
+// (a frame taken or a message sent within the last suspectGrace: gossip's probes travel the
+// same saturated links as the data, and are lost there first). It returns false, and the
+// stream is cut, once the member has been neither for suspectGrace; true when the stream
+// ends meanwhile. Polls every 50 ms.
+func (f *forwarder) stillAlive(ctx context.Context, name string) bool {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	since := time.Now()
+	logged := false
 	for {
+		if f.e.members.Alive(name) {
+			return true
+		}
+		now := time.Now()
+		if now.Sub(time.Unix(0, f.heard.Load())) < suspectGrace {
+			if !logged {
+				f.e.log.Info("gossip declared a child gone, its stream shows it alive: kept", "transfer", f.hdr.Transfer, "child", name, "stripe", f.hdr.Stripe)
+				logged = true
+			}
+			since = now
+		} else if now.Sub(since) >= suspectGrace {
+			return false
+		}
 		select {
 		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return f.e.members.Alive(name)
+			return true
 		case <-tick.C:
-			if f.e.members.Alive(name) {
-				return true
-			}
 		}
 	}
 }
+
