@@ -33,8 +33,8 @@ type queued struct {
 type forwarder struct {
 	e        *Engine
 	heard    atomic.Int64 // unix nanoseconds of the stream's last sign of life (see liveUp)
-	hdr      Header // header to send (Child, Stripe set)
-	backlog  []int  // chunks of the stripe held when the forwarder started, sent first
+	hdr      Header       // header to send (Child, Stripe set)
+	backlog  []int        // chunks of the stripe held when the forwarder started, sent first
 	read     func(i int) ([]byte, error)
 	limiter  *rate.Limiter // the push's own cap on this sender (nil: none)
 	queue    chan queued

@@ -172,4 +172,3 @@ func (f *forwarder) stillAlive(ctx context.Context, name string) bool {
 		}
 	}
 }
-
