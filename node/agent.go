@@ -100,6 +100,7 @@ type Agent struct {
 	conns  map[string]*grpc.ClientConn // by member name and gRPC address
 
 	pushStreams, fetchStreams *streamLimit
+	pushes                    *pushManager // detached pushes (pushes.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -176,6 +177,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		MaxPlanNodes: cfg.Limits.MaxPlanNodes, MaxFanout: cfg.Limits.MaxFanout, MaxDepth: cfg.Limits.MaxDepth, SendTimeout: cfg.Limits.SendTimeout},
 		transfer.Deps{Store: a.store, Members: a.members, Transport: grpcTransport{a}, Metrics: a.m.engine, Log: a.log,
 			Limiter: a.limiter, Context: a.ctx, Go: a.goFunc, Hang: a.hang})
+	a.pushes = newPushManager(a)
 	creds := insecure.NewCredentials()
 	if cfg.TLS != nil {
 		creds = credentials.NewTLS(cfg.TLS.ServerConfig())
@@ -245,6 +247,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 			Fetch:     a.fetchObject,
 		})
 	})
+	if err := a.pushes.load(); err != nil {
+		a.log.Warn("push records not restored", "err", err)
+	}
 	ok = true
 	a.log.Info("agent started", "grpc", a.advertise, "gossip", a.GossipAddr(), "data", cfg.DataDir)
 	return a, nil

@@ -116,6 +116,8 @@ const (
 	ReceiverStatus_RECEIVER_STATUS_VERIFIED ReceiverStatus = 1
 	// The receiver failed; the result's error says why.
 	ReceiverStatus_RECEIVER_STATUS_FAILED ReceiverStatus = 2
+	// The target matches the member but gossip does not see it alive: nothing was sent to it.
+	ReceiverStatus_RECEIVER_STATUS_OFFLINE ReceiverStatus = 3
 )
 
 // Enum value maps for ReceiverStatus.
@@ -124,11 +126,13 @@ var (
 		0: "RECEIVER_STATUS_UNSPECIFIED",
 		1: "RECEIVER_STATUS_VERIFIED",
 		2: "RECEIVER_STATUS_FAILED",
+		3: "RECEIVER_STATUS_OFFLINE",
 	}
 	ReceiverStatus_value = map[string]int32{
 		"RECEIVER_STATUS_UNSPECIFIED": 0,
 		"RECEIVER_STATUS_VERIFIED":    1,
 		"RECEIVER_STATUS_FAILED":      2,
+		"RECEIVER_STATUS_OFFLINE":     3,
 	}
 )
 
@@ -782,7 +786,10 @@ type SubmitRequest struct {
 	Options *PushOptions `protobuf:"bytes,4,opt,name=options,proto3" json:"options,omitempty"`
 	// When set, every receiver records the object as this channel's latest version (channel
 	// catch-up serves it to nodes that subscribe or return later).
-	Channel       string `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	Channel string `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	// When set, the push goes on for this long after its first round: members the target
+	// matches that come back (or join) and lack the object are fed as they appear.
+	Follow        *durationpb.Duration `protobuf:"bytes,6,opt,name=follow,proto3" json:"follow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -863,6 +870,13 @@ func (x *SubmitRequest) GetChannel() string {
 	return ""
 }
 
+func (x *SubmitRequest) GetFollow() *durationpb.Duration {
+	if x != nil {
+		return x.Follow
+	}
+	return nil
+}
+
 type isSubmitRequest_Object interface {
 	isSubmitRequest_Object()
 }
@@ -892,6 +906,7 @@ type SubmitEvent struct {
 	//	*SubmitEvent_Progress
 	//	*SubmitEvent_Result
 	//	*SubmitEvent_Report
+	//	*SubmitEvent_Accepted
 	Event         isSubmitEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -970,6 +985,15 @@ func (x *SubmitEvent) GetReport() *Report {
 	return nil
 }
 
+func (x *SubmitEvent) GetAccepted() *Accepted {
+	if x != nil {
+		if x, ok := x.Event.(*SubmitEvent_Accepted); ok {
+			return x.Accepted
+		}
+	}
+	return nil
+}
+
 type isSubmitEvent_Event interface {
 	isSubmitEvent_Event()
 }
@@ -994,6 +1018,11 @@ type SubmitEvent_Report struct {
 	Report *Report `protobuf:"bytes,4,opt,name=report,proto3,oneof"`
 }
 
+type SubmitEvent_Accepted struct {
+	// The push exists: always the first event, before the plan (which an upload delays).
+	Accepted *Accepted `protobuf:"bytes,5,opt,name=accepted,proto3,oneof"`
+}
+
 func (*SubmitEvent_Plan) isSubmitEvent_Event() {}
 
 func (*SubmitEvent_Progress) isSubmitEvent_Event() {}
@@ -1001,6 +1030,54 @@ func (*SubmitEvent_Progress) isSubmitEvent_Event() {}
 func (*SubmitEvent_Result) isSubmitEvent_Event() {}
 
 func (*SubmitEvent_Report) isSubmitEvent_Event() {}
+
+func (*SubmitEvent_Accepted) isSubmitEvent_Event() {}
+
+// Accepted names a push as soon as it exists.
+type Accepted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the push on its agent (Watch, ListPushes, CancelPush take it).
+	PushId        string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Accepted) Reset() {
+	*x = Accepted{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Accepted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Accepted) ProtoMessage() {}
+
+func (x *Accepted) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Accepted.ProtoReflect.Descriptor instead.
+func (*Accepted) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Accepted) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
 
 // PlanEvent announces the transfer and its plan.
 type PlanEvent struct {
@@ -1023,7 +1100,7 @@ type PlanEvent struct {
 
 func (x *PlanEvent) Reset() {
 	*x = PlanEvent{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	mi := &file_treecast_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1035,7 +1112,7 @@ func (x *PlanEvent) String() string {
 func (*PlanEvent) ProtoMessage() {}
 
 func (x *PlanEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	mi := &file_treecast_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1048,7 +1125,7 @@ func (x *PlanEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanEvent.ProtoReflect.Descriptor instead.
 func (*PlanEvent) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PlanEvent) GetTransferId() string {
@@ -1118,7 +1195,7 @@ type PlanSummary struct {
 
 func (x *PlanSummary) Reset() {
 	*x = PlanSummary{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	mi := &file_treecast_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1207,7 @@ func (x *PlanSummary) String() string {
 func (*PlanSummary) ProtoMessage() {}
 
 func (x *PlanSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	mi := &file_treecast_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1220,7 @@ func (x *PlanSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanSummary.ProtoReflect.Descriptor instead.
 func (*PlanSummary) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PlanSummary) GetStrategy() string {
@@ -1224,7 +1301,7 @@ type PlanEdge struct {
 
 func (x *PlanEdge) Reset() {
 	*x = PlanEdge{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[10]
+	mi := &file_treecast_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1313,7 @@ func (x *PlanEdge) String() string {
 func (*PlanEdge) ProtoMessage() {}
 
 func (x *PlanEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[10]
+	mi := &file_treecast_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1326,7 @@ func (x *PlanEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanEdge.ProtoReflect.Descriptor instead.
 func (*PlanEdge) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PlanEdge) GetParent() string {
@@ -1284,7 +1361,7 @@ type ProgressEvent struct {
 
 func (x *ProgressEvent) Reset() {
 	*x = ProgressEvent{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[11]
+	mi := &file_treecast_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1373,7 @@ func (x *ProgressEvent) String() string {
 func (*ProgressEvent) ProtoMessage() {}
 
 func (x *ProgressEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[11]
+	mi := &file_treecast_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1386,7 @@ func (x *ProgressEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressEvent.ProtoReflect.Descriptor instead.
 func (*ProgressEvent) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProgressEvent) GetReceivers() []*ReceiverProgress {
@@ -1336,7 +1413,7 @@ type ReceiverProgress struct {
 
 func (x *ReceiverProgress) Reset() {
 	*x = ReceiverProgress{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[12]
+	mi := &file_treecast_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1425,7 @@ func (x *ReceiverProgress) String() string {
 func (*ReceiverProgress) ProtoMessage() {}
 
 func (x *ReceiverProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[12]
+	mi := &file_treecast_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1438,7 @@ func (x *ReceiverProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverProgress.ProtoReflect.Descriptor instead.
 func (*ReceiverProgress) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReceiverProgress) GetReceiver() string {
@@ -1420,7 +1497,7 @@ type ReceiverResult struct {
 
 func (x *ReceiverResult) Reset() {
 	*x = ReceiverResult{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[13]
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1509,7 @@ func (x *ReceiverResult) String() string {
 func (*ReceiverResult) ProtoMessage() {}
 
 func (x *ReceiverResult) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[13]
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1522,7 @@ func (x *ReceiverResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverResult.ProtoReflect.Descriptor instead.
 func (*ReceiverResult) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReceiverResult) GetReceiver() string {
@@ -1530,7 +1607,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1619,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1632,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Report) GetTransferId() string {
@@ -1610,7 +1687,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1699,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1712,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PushRequest) GetMsg() isPushRequest_Msg {
@@ -1728,7 +1805,7 @@ type PushHeader struct {
 
 func (x *PushHeader) Reset() {
 	*x = PushHeader{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1817,7 @@ func (x *PushHeader) String() string {
 func (*PushHeader) ProtoMessage() {}
 
 func (x *PushHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1753,7 +1830,7 @@ func (x *PushHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushHeader.ProtoReflect.Descriptor instead.
 func (*PushHeader) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PushHeader) GetTransferId() string {
@@ -1833,7 +1910,7 @@ type PushEnd struct {
 
 func (x *PushEnd) Reset() {
 	*x = PushEnd{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1922,7 @@ func (x *PushEnd) String() string {
 func (*PushEnd) ProtoMessage() {}
 
 func (x *PushEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1935,7 @@ func (x *PushEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEnd.ProtoReflect.Descriptor instead.
 func (*PushEnd) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PushEnd) GetAborted() bool {
@@ -1893,7 +1970,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +1982,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +1995,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PushResponse) GetMsg() isPushResponse_Msg {
@@ -2009,7 +2086,7 @@ type Holding struct {
 
 func (x *Holding) Reset() {
 	*x = Holding{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2098,7 @@ func (x *Holding) String() string {
 func (*Holding) ProtoMessage() {}
 
 func (x *Holding) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2111,7 @@ func (x *Holding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Holding.ProtoReflect.Descriptor instead.
 func (*Holding) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Holding) GetBitmap() []byte {
@@ -2066,7 +2143,7 @@ type PushDone struct {
 
 func (x *PushDone) Reset() {
 	*x = PushDone{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2078,7 +2155,7 @@ func (x *PushDone) String() string {
 func (*PushDone) ProtoMessage() {}
 
 func (x *PushDone) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2091,7 +2168,7 @@ func (x *PushDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDone.ProtoReflect.Descriptor instead.
 func (*PushDone) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PushDone) GetVerified() uint32 {
@@ -2128,7 +2205,7 @@ type ChunkRange struct {
 
 func (x *ChunkRange) Reset() {
 	*x = ChunkRange{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2217,7 @@ func (x *ChunkRange) String() string {
 func (*ChunkRange) ProtoMessage() {}
 
 func (x *ChunkRange) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2230,7 @@ func (x *ChunkRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRange.ProtoReflect.Descriptor instead.
 func (*ChunkRange) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ChunkRange) GetStart() uint64 {
@@ -2187,7 +2264,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2199,7 +2276,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2212,7 +2289,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FetchRequest) GetDigest() string {
@@ -2252,7 +2329,7 @@ type FetchResponse struct {
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2264,7 +2341,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2354,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FetchResponse) GetMsg() isFetchResponse_Msg {
@@ -2332,7 +2409,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2421,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2434,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 // StatusResponse describes an agent.
@@ -2379,7 +2456,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2468,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2481,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StatusResponse) GetNode() string {
@@ -2463,7 +2540,7 @@ type ObjectInfo struct {
 
 func (x *ObjectInfo) Reset() {
 	*x = ObjectInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2552,7 @@ func (x *ObjectInfo) String() string {
 func (*ObjectInfo) ProtoMessage() {}
 
 func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2565,7 @@ func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectInfo.ProtoReflect.Descriptor instead.
 func (*ObjectInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ObjectInfo) GetDigest() string {
@@ -2558,7 +2635,7 @@ type TransferInfo struct {
 
 func (x *TransferInfo) Reset() {
 	*x = TransferInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2570,7 +2647,7 @@ func (x *TransferInfo) String() string {
 func (*TransferInfo) ProtoMessage() {}
 
 func (x *TransferInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2583,7 +2660,7 @@ func (x *TransferInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferInfo.ProtoReflect.Descriptor instead.
 func (*TransferInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TransferInfo) GetTransferId() string {
@@ -2663,7 +2740,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2675,7 +2752,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2688,7 +2765,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Member) GetName() string {
@@ -2764,7 +2841,7 @@ type ChannelInfo struct {
 
 func (x *ChannelInfo) Reset() {
 	*x = ChannelInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[29]
+	mi := &file_treecast_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2776,7 +2853,7 @@ func (x *ChannelInfo) String() string {
 func (*ChannelInfo) ProtoMessage() {}
 
 func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[29]
+	mi := &file_treecast_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2789,7 +2866,7 @@ func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
 func (*ChannelInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ChannelInfo) GetName() string {
@@ -2862,6 +2939,606 @@ func (x *ChannelInfo) GetCatchupError() string {
 	return ""
 }
 
+// UploadRequest is one message from the client on an Upload stream.
+type UploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message.
+	//
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*UploadRequest_Header
+	//	*UploadRequest_Data
+	//	*UploadRequest_End
+	Msg           isUploadRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadRequest) Reset() {
+	*x = UploadRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadRequest) ProtoMessage() {}
+
+func (x *UploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
+func (*UploadRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UploadRequest) GetMsg() isUploadRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetHeader() *UploadHeader {
+	if x != nil {
+		if x, ok := x.Msg.(*UploadRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*UploadRequest_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetEnd() *UploadEnd {
+	if x != nil {
+		if x, ok := x.Msg.(*UploadRequest_End); ok {
+			return x.End
+		}
+	}
+	return nil
+}
+
+type isUploadRequest_Msg interface {
+	isUploadRequest_Msg()
+}
+
+type UploadRequest_Header struct {
+	// Always first, once.
+	Header *UploadHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type UploadRequest_Data struct {
+	// The next bytes of the object (at most 4 MiB per message).
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+type UploadRequest_End struct {
+	// Always last, once: the object is complete (or the client gives up).
+	End *UploadEnd `protobuf:"bytes,3,opt,name=end,proto3,oneof"`
+}
+
+func (*UploadRequest_Header) isUploadRequest_Msg() {}
+
+func (*UploadRequest_Data) isUploadRequest_Msg() {}
+
+func (*UploadRequest_End) isUploadRequest_Msg() {}
+
+// UploadHeader opens an Upload stream.
+type UploadHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The push to run once the object is stored: its object field is ignored.
+	Submit *SubmitRequest `protobuf:"bytes,1,opt,name=submit,proto3" json:"submit,omitempty"`
+	// Size of the object in bytes when the client knows it (a file), for the plan's chunk size
+	// and the quota; -1 when it does not (standard input).
+	Size int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// Where the bytes come from, for logs and reports (a file name, or "-").
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadHeader) Reset() {
+	*x = UploadHeader{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadHeader) ProtoMessage() {}
+
+func (x *UploadHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadHeader.ProtoReflect.Descriptor instead.
+func (*UploadHeader) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *UploadHeader) GetSubmit() *SubmitRequest {
+	if x != nil {
+		return x.Submit
+	}
+	return nil
+}
+
+func (x *UploadHeader) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadHeader) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// UploadEnd closes the client's side of an Upload stream.
+type UploadEnd struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client's digest of what it sent ("sha256:..."); the agent refuses to commit an object
+	// whose digest differs.
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Bytes the client sent.
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// When set, the client gives up (e.g. the file changed while it was read): nothing is
+	// stored or pushed, and the push fails with this reason.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadEnd) Reset() {
+	*x = UploadEnd{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadEnd) ProtoMessage() {}
+
+func (x *UploadEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadEnd.ProtoReflect.Descriptor instead.
+func (*UploadEnd) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *UploadEnd) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *UploadEnd) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadEnd) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// WatchRequest names a push to follow.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the push (from Accepted or ListPushes).
+	PushId        string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *WatchRequest) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
+
+// ListPushesRequest asks for the recent pushes, or one.
+type ListPushesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When set, only this push (NOT_FOUND when unknown).
+	PushId string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	// At most this many, newest first; 0 for the agent's default (50).
+	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPushesRequest) Reset() {
+	*x = ListPushesRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPushesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPushesRequest) ProtoMessage() {}
+
+func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPushesRequest.ProtoReflect.Descriptor instead.
+func (*ListPushesRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListPushesRequest) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
+
+func (x *ListPushesRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListPushesResponse lists pushes, newest first.
+type ListPushesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pushes.
+	Pushes        []*PushInfo `protobuf:"bytes,1,rep,name=pushes,proto3" json:"pushes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPushesResponse) Reset() {
+	*x = ListPushesResponse{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPushesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPushesResponse) ProtoMessage() {}
+
+func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPushesResponse.ProtoReflect.Descriptor instead.
+func (*ListPushesResponse) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListPushesResponse) GetPushes() []*PushInfo {
+	if x != nil {
+		return x.Pushes
+	}
+	return nil
+}
+
+// PushInfo describes one push an agent runs or ran.
+type PushInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the push.
+	PushId string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	// uploading, running, following, done, cancelled or failed.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// Digest of the object (empty while uploading).
+	Digest string `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The target as given ("all", "rack=r1", "a,b", "channel:NAME").
+	Target string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	// When the push was accepted, and when it ended (unset while it runs).
+	Started *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started,proto3" json:"started,omitempty"`
+	Ended   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=ended,proto3" json:"ended,omitempty"`
+	// Why the push failed as a whole (the upload broke, the plan failed, cancelled).
+	Error string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// The results so far, one per member the target matched (offline ones included).
+	Report *Report `protobuf:"bytes,8,opt,name=report,proto3" json:"report,omitempty"`
+	// Size of the object in bytes.
+	Size uint64 `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
+	// Until when a following push feeds members that come back; unset when not following.
+	FollowUntil   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=follow_until,json=followUntil,proto3" json:"follow_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushInfo) Reset() {
+	*x = PushInfo{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushInfo) ProtoMessage() {}
+
+func (x *PushInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushInfo.ProtoReflect.Descriptor instead.
+func (*PushInfo) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *PushInfo) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
+
+func (x *PushInfo) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *PushInfo) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *PushInfo) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *PushInfo) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *PushInfo) GetEnded() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Ended
+	}
+	return nil
+}
+
+func (x *PushInfo) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *PushInfo) GetReport() *Report {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *PushInfo) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PushInfo) GetFollowUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FollowUntil
+	}
+	return nil
+}
+
+// CancelPushRequest names a push to stop.
+type CancelPushRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the push.
+	PushId        string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelPushRequest) Reset() {
+	*x = CancelPushRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelPushRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelPushRequest) ProtoMessage() {}
+
+func (x *CancelPushRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelPushRequest.ProtoReflect.Descriptor instead.
+func (*CancelPushRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CancelPushRequest) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
+
+// CancelPushResponse tells what cancelling did.
+type CancelPushResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The push's state after the call (cancelled, or the state it had already ended in).
+	State         string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelPushResponse) Reset() {
+	*x = CancelPushResponse{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelPushResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelPushResponse) ProtoMessage() {}
+
+func (x *CancelPushResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelPushResponse.ProtoReflect.Descriptor instead.
+func (*CancelPushResponse) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CancelPushResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
 var File_treecast_v1_agent_proto protoreflect.FileDescriptor
 
 const file_treecast_v1_agent_proto_rawDesc = "" +
@@ -2900,20 +3577,24 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\astripes\x18\x04 \x01(\rR\astripes\x12\x16\n" +
 	"\x06parity\x18\x05 \x01(\rR\x06parity\x12\x1d\n" +
 	"\n" +
-	"rate_limit\x18\x06 \x01(\x04R\trateLimit\"\xc4\x01\n" +
+	"rate_limit\x18\x06 \x01(\x04R\trateLimit\"\xf7\x01\n" +
 	"\rSubmitRequest\x12\x14\n" +
 	"\x04path\x18\x01 \x01(\tH\x00R\x04path\x12\x18\n" +
 	"\x06digest\x18\x02 \x01(\tH\x00R\x06digest\x12+\n" +
 	"\x06target\x18\x03 \x01(\v2\x13.treecast.v1.TargetR\x06target\x122\n" +
 	"\aoptions\x18\x04 \x01(\v2\x18.treecast.v1.PushOptionsR\aoptions\x12\x18\n" +
-	"\achannel\x18\x05 \x01(\tR\achannelB\b\n" +
-	"\x06object\"\xe4\x01\n" +
+	"\achannel\x18\x05 \x01(\tR\achannel\x121\n" +
+	"\x06follow\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x06followB\b\n" +
+	"\x06object\"\x99\x02\n" +
 	"\vSubmitEvent\x12,\n" +
 	"\x04plan\x18\x01 \x01(\v2\x16.treecast.v1.PlanEventH\x00R\x04plan\x128\n" +
 	"\bprogress\x18\x02 \x01(\v2\x1a.treecast.v1.ProgressEventH\x00R\bprogress\x125\n" +
 	"\x06result\x18\x03 \x01(\v2\x1b.treecast.v1.ReceiverResultH\x00R\x06result\x12-\n" +
-	"\x06report\x18\x04 \x01(\v2\x13.treecast.v1.ReportH\x00R\x06reportB\a\n" +
-	"\x05event\"\xf2\x01\n" +
+	"\x06report\x18\x04 \x01(\v2\x13.treecast.v1.ReportH\x00R\x06report\x123\n" +
+	"\baccepted\x18\x05 \x01(\v2\x15.treecast.v1.AcceptedH\x00R\bacceptedB\a\n" +
+	"\x05event\"#\n" +
+	"\bAccepted\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\"\xf2\x01\n" +
 	"\tPlanEvent\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x121\n" +
@@ -3063,18 +3744,55 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"heldDigest\x12!\n" +
 	"\fheld_version\x18\t \x01(\x04R\vheldVersion\x12#\n" +
 	"\rcatchup_error\x18\n" +
-	" \x01(\tR\fcatchupError*\x89\x01\n" +
+	" \x01(\tR\fcatchupError\"\x8d\x01\n" +
+	"\rUploadRequest\x123\n" +
+	"\x06header\x18\x01 \x01(\v2\x19.treecast.v1.UploadHeaderH\x00R\x06header\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12*\n" +
+	"\x03end\x18\x03 \x01(\v2\x16.treecast.v1.UploadEndH\x00R\x03endB\x05\n" +
+	"\x03msg\"j\n" +
+	"\fUploadHeader\x122\n" +
+	"\x06submit\x18\x01 \x01(\v2\x1a.treecast.v1.SubmitRequestR\x06submit\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"M\n" +
+	"\tUploadEnd\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"'\n" +
+	"\fWatchRequest\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\"B\n" +
+	"\x11ListPushesRequest\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"C\n" +
+	"\x12ListPushesResponse\x12-\n" +
+	"\x06pushes\x18\x01 \x03(\v2\x15.treecast.v1.PushInfoR\x06pushes\"\xe7\x02\n" +
+	"\bPushInfo\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x124\n" +
+	"\astarted\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x120\n" +
+	"\x05ended\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05ended\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x12+\n" +
+	"\x06report\x18\b \x01(\v2\x13.treecast.v1.ReportR\x06report\x12\x12\n" +
+	"\x04size\x18\t \x01(\x04R\x04size\x12=\n" +
+	"\ffollow_until\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vfollowUntil\",\n" +
+	"\x11CancelPushRequest\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\"*\n" +
+	"\x12CancelPushResponse\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state*\x89\x01\n" +
 	"\bStrategy\x12\x18\n" +
 	"\x14STRATEGY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTRATEGY_CHAIN\x10\x01\x12\x11\n" +
 	"\rSTRATEGY_TREE\x10\x02\x12\x13\n" +
 	"\x0fSTRATEGY_FOREST\x10\x03\x12\x14\n" +
 	"\x10STRATEGY_UNICAST\x10\x04\x12\x11\n" +
-	"\rSTRATEGY_AUTO\x10\x05*k\n" +
+	"\rSTRATEGY_AUTO\x10\x05*\x88\x01\n" +
 	"\x0eReceiverStatus\x12\x1f\n" +
 	"\x1bRECEIVER_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECEIVER_STATUS_VERIFIED\x10\x01\x12\x1a\n" +
-	"\x16RECEIVER_STATUS_FAILED\x10\x02*P\n" +
+	"\x16RECEIVER_STATUS_FAILED\x10\x02\x12\x1b\n" +
+	"\x17RECEIVER_STATUS_OFFLINE\x10\x03*P\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_SOURCE\x10\x01\x12\x0e\n" +
@@ -3086,12 +3804,18 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
 	"\x14MEMBER_STATE_SUSPECT\x10\x02\x12\x15\n" +
 	"\x11MEMBER_STATE_DEAD\x10\x03\x12\x15\n" +
-	"\x11MEMBER_STATE_LEFT\x10\x042\x8f\x02\n" +
+	"\x11MEMBER_STATE_LEFT\x10\x042\xb1\x04\n" +
 	"\x05Agent\x12@\n" +
 	"\x06Submit\x12\x1a.treecast.v1.SubmitRequest\x1a\x18.treecast.v1.SubmitEvent0\x01\x12?\n" +
 	"\x04Push\x12\x18.treecast.v1.PushRequest\x1a\x19.treecast.v1.PushResponse(\x010\x01\x12@\n" +
 	"\x05Fetch\x12\x19.treecast.v1.FetchRequest\x1a\x1a.treecast.v1.FetchResponse0\x01\x12A\n" +
-	"\x06Status\x12\x1a.treecast.v1.StatusRequest\x1a\x1b.treecast.v1.StatusResponseB;Z9github.com/treecast/treecast/proto/treecast/v1;treecastv1b\x06proto3"
+	"\x06Status\x12\x1a.treecast.v1.StatusRequest\x1a\x1b.treecast.v1.StatusResponse\x12B\n" +
+	"\x06Upload\x12\x1a.treecast.v1.UploadRequest\x1a\x18.treecast.v1.SubmitEvent(\x010\x01\x12>\n" +
+	"\x05Watch\x12\x19.treecast.v1.WatchRequest\x1a\x18.treecast.v1.SubmitEvent0\x01\x12M\n" +
+	"\n" +
+	"ListPushes\x12\x1e.treecast.v1.ListPushesRequest\x1a\x1f.treecast.v1.ListPushesResponse\x12M\n" +
+	"\n" +
+	"CancelPush\x12\x1e.treecast.v1.CancelPushRequest\x1a\x1f.treecast.v1.CancelPushResponseB;Z9github.com/treecast/treecast/proto/treecast/v1;treecastv1b\x06proto3"
 
 var (
 	file_treecast_v1_agent_proto_rawDescOnce sync.Once
@@ -3106,7 +3830,7 @@ func file_treecast_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_treecast_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_treecast_v1_agent_proto_goTypes = []any{
 	(Strategy)(0),                 // 0: treecast.v1.Strategy
 	(ReceiverStatus)(0),           // 1: treecast.v1.ReceiverStatus
@@ -3120,31 +3844,41 @@ var file_treecast_v1_agent_proto_goTypes = []any{
 	(*PushOptions)(nil),           // 9: treecast.v1.PushOptions
 	(*SubmitRequest)(nil),         // 10: treecast.v1.SubmitRequest
 	(*SubmitEvent)(nil),           // 11: treecast.v1.SubmitEvent
-	(*PlanEvent)(nil),             // 12: treecast.v1.PlanEvent
-	(*PlanSummary)(nil),           // 13: treecast.v1.PlanSummary
-	(*PlanEdge)(nil),              // 14: treecast.v1.PlanEdge
-	(*ProgressEvent)(nil),         // 15: treecast.v1.ProgressEvent
-	(*ReceiverProgress)(nil),      // 16: treecast.v1.ReceiverProgress
-	(*ReceiverResult)(nil),        // 17: treecast.v1.ReceiverResult
-	(*Report)(nil),                // 18: treecast.v1.Report
-	(*PushRequest)(nil),           // 19: treecast.v1.PushRequest
-	(*PushHeader)(nil),            // 20: treecast.v1.PushHeader
-	(*PushEnd)(nil),               // 21: treecast.v1.PushEnd
-	(*PushResponse)(nil),          // 22: treecast.v1.PushResponse
-	(*Holding)(nil),               // 23: treecast.v1.Holding
-	(*PushDone)(nil),              // 24: treecast.v1.PushDone
-	(*ChunkRange)(nil),            // 25: treecast.v1.ChunkRange
-	(*FetchRequest)(nil),          // 26: treecast.v1.FetchRequest
-	(*FetchResponse)(nil),         // 27: treecast.v1.FetchResponse
-	(*StatusRequest)(nil),         // 28: treecast.v1.StatusRequest
-	(*StatusResponse)(nil),        // 29: treecast.v1.StatusResponse
-	(*ObjectInfo)(nil),            // 30: treecast.v1.ObjectInfo
-	(*TransferInfo)(nil),          // 31: treecast.v1.TransferInfo
-	(*Member)(nil),                // 32: treecast.v1.Member
-	(*ChannelInfo)(nil),           // 33: treecast.v1.ChannelInfo
-	nil,                           // 34: treecast.v1.Member.LabelsEntry
-	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 36: google.protobuf.Timestamp
+	(*Accepted)(nil),              // 12: treecast.v1.Accepted
+	(*PlanEvent)(nil),             // 13: treecast.v1.PlanEvent
+	(*PlanSummary)(nil),           // 14: treecast.v1.PlanSummary
+	(*PlanEdge)(nil),              // 15: treecast.v1.PlanEdge
+	(*ProgressEvent)(nil),         // 16: treecast.v1.ProgressEvent
+	(*ReceiverProgress)(nil),      // 17: treecast.v1.ReceiverProgress
+	(*ReceiverResult)(nil),        // 18: treecast.v1.ReceiverResult
+	(*Report)(nil),                // 19: treecast.v1.Report
+	(*PushRequest)(nil),           // 20: treecast.v1.PushRequest
+	(*PushHeader)(nil),            // 21: treecast.v1.PushHeader
+	(*PushEnd)(nil),               // 22: treecast.v1.PushEnd
+	(*PushResponse)(nil),          // 23: treecast.v1.PushResponse
+	(*Holding)(nil),               // 24: treecast.v1.Holding
+	(*PushDone)(nil),              // 25: treecast.v1.PushDone
+	(*ChunkRange)(nil),            // 26: treecast.v1.ChunkRange
+	(*FetchRequest)(nil),          // 27: treecast.v1.FetchRequest
+	(*FetchResponse)(nil),         // 28: treecast.v1.FetchResponse
+	(*StatusRequest)(nil),         // 29: treecast.v1.StatusRequest
+	(*StatusResponse)(nil),        // 30: treecast.v1.StatusResponse
+	(*ObjectInfo)(nil),            // 31: treecast.v1.ObjectInfo
+	(*TransferInfo)(nil),          // 32: treecast.v1.TransferInfo
+	(*Member)(nil),                // 33: treecast.v1.Member
+	(*ChannelInfo)(nil),           // 34: treecast.v1.ChannelInfo
+	(*UploadRequest)(nil),         // 35: treecast.v1.UploadRequest
+	(*UploadHeader)(nil),          // 36: treecast.v1.UploadHeader
+	(*UploadEnd)(nil),             // 37: treecast.v1.UploadEnd
+	(*WatchRequest)(nil),          // 38: treecast.v1.WatchRequest
+	(*ListPushesRequest)(nil),     // 39: treecast.v1.ListPushesRequest
+	(*ListPushesResponse)(nil),    // 40: treecast.v1.ListPushesResponse
+	(*PushInfo)(nil),              // 41: treecast.v1.PushInfo
+	(*CancelPushRequest)(nil),     // 42: treecast.v1.CancelPushRequest
+	(*CancelPushResponse)(nil),    // 43: treecast.v1.CancelPushResponse
+	nil,                           // 44: treecast.v1.Member.LabelsEntry
+	(*durationpb.Duration)(nil),   // 45: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 46: google.protobuf.Timestamp
 }
 var file_treecast_v1_agent_proto_depIdxs = []int32{
 	5,  // 0: treecast.v1.Manifest.parity:type_name -> treecast.v1.Parity
@@ -3152,51 +3886,69 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	0,  // 2: treecast.v1.PushOptions.strategy:type_name -> treecast.v1.Strategy
 	7,  // 3: treecast.v1.SubmitRequest.target:type_name -> treecast.v1.Target
 	9,  // 4: treecast.v1.SubmitRequest.options:type_name -> treecast.v1.PushOptions
-	12, // 5: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
-	15, // 6: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
-	17, // 7: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
-	18, // 8: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
-	4,  // 9: treecast.v1.PlanEvent.manifest:type_name -> treecast.v1.Manifest
-	14, // 10: treecast.v1.PlanEvent.edges:type_name -> treecast.v1.PlanEdge
-	13, // 11: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
-	16, // 12: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
-	1,  // 13: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
-	35, // 14: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
-	35, // 15: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
-	17, // 16: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
-	20, // 17: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
-	6,  // 18: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
-	21, // 19: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
-	4,  // 20: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
-	23, // 21: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
-	15, // 22: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
-	17, // 23: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
-	24, // 24: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
-	25, // 25: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
-	4,  // 26: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
-	6,  // 27: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
-	30, // 28: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
-	31, // 29: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
-	32, // 30: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
-	33, // 31: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
-	2,  // 32: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
-	36, // 33: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
-	34, // 34: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
-	3,  // 35: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
-	36, // 36: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
-	10, // 37: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
-	19, // 38: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
-	26, // 39: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
-	28, // 40: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
-	11, // 41: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
-	22, // 42: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
-	27, // 43: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
-	29, // 44: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
-	41, // [41:45] is the sub-list for method output_type
-	37, // [37:41] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	45, // 5: treecast.v1.SubmitRequest.follow:type_name -> google.protobuf.Duration
+	13, // 6: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
+	16, // 7: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
+	18, // 8: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
+	19, // 9: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
+	12, // 10: treecast.v1.SubmitEvent.accepted:type_name -> treecast.v1.Accepted
+	4,  // 11: treecast.v1.PlanEvent.manifest:type_name -> treecast.v1.Manifest
+	15, // 12: treecast.v1.PlanEvent.edges:type_name -> treecast.v1.PlanEdge
+	14, // 13: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
+	17, // 14: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
+	1,  // 15: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
+	45, // 16: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
+	45, // 17: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
+	18, // 18: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
+	21, // 19: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
+	6,  // 20: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
+	22, // 21: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
+	4,  // 22: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
+	24, // 23: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
+	16, // 24: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
+	18, // 25: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
+	25, // 26: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
+	26, // 27: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
+	4,  // 28: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
+	6,  // 29: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
+	31, // 30: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
+	32, // 31: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
+	33, // 32: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
+	34, // 33: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
+	2,  // 34: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
+	46, // 35: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
+	44, // 36: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
+	3,  // 37: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
+	46, // 38: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
+	36, // 39: treecast.v1.UploadRequest.header:type_name -> treecast.v1.UploadHeader
+	37, // 40: treecast.v1.UploadRequest.end:type_name -> treecast.v1.UploadEnd
+	10, // 41: treecast.v1.UploadHeader.submit:type_name -> treecast.v1.SubmitRequest
+	41, // 42: treecast.v1.ListPushesResponse.pushes:type_name -> treecast.v1.PushInfo
+	46, // 43: treecast.v1.PushInfo.started:type_name -> google.protobuf.Timestamp
+	46, // 44: treecast.v1.PushInfo.ended:type_name -> google.protobuf.Timestamp
+	19, // 45: treecast.v1.PushInfo.report:type_name -> treecast.v1.Report
+	46, // 46: treecast.v1.PushInfo.follow_until:type_name -> google.protobuf.Timestamp
+	10, // 47: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
+	20, // 48: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
+	27, // 49: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
+	29, // 50: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
+	35, // 51: treecast.v1.Agent.Upload:input_type -> treecast.v1.UploadRequest
+	38, // 52: treecast.v1.Agent.Watch:input_type -> treecast.v1.WatchRequest
+	39, // 53: treecast.v1.Agent.ListPushes:input_type -> treecast.v1.ListPushesRequest
+	42, // 54: treecast.v1.Agent.CancelPush:input_type -> treecast.v1.CancelPushRequest
+	11, // 55: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
+	23, // 56: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
+	28, // 57: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
+	30, // 58: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
+	11, // 59: treecast.v1.Agent.Upload:output_type -> treecast.v1.SubmitEvent
+	11, // 60: treecast.v1.Agent.Watch:output_type -> treecast.v1.SubmitEvent
+	40, // 61: treecast.v1.Agent.ListPushes:output_type -> treecast.v1.ListPushesResponse
+	43, // 62: treecast.v1.Agent.CancelPush:output_type -> treecast.v1.CancelPushResponse
+	55, // [55:63] is the sub-list for method output_type
+	47, // [47:55] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_treecast_v1_agent_proto_init() }
@@ -3219,21 +3971,27 @@ func file_treecast_v1_agent_proto_init() {
 		(*SubmitEvent_Progress)(nil),
 		(*SubmitEvent_Result)(nil),
 		(*SubmitEvent_Report)(nil),
+		(*SubmitEvent_Accepted)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[15].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[16].OneofWrappers = []any{
 		(*PushRequest_Header)(nil),
 		(*PushRequest_Chunk)(nil),
 		(*PushRequest_End)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[18].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[19].OneofWrappers = []any{
 		(*PushResponse_Holding)(nil),
 		(*PushResponse_Progress)(nil),
 		(*PushResponse_Result)(nil),
 		(*PushResponse_Done)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[23].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[24].OneofWrappers = []any{
 		(*FetchResponse_Manifest)(nil),
 		(*FetchResponse_Chunk)(nil),
+	}
+	file_treecast_v1_agent_proto_msgTypes[31].OneofWrappers = []any{
+		(*UploadRequest_Header)(nil),
+		(*UploadRequest_Data)(nil),
+		(*UploadRequest_End)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3241,7 +3999,7 @@ func file_treecast_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_treecast_v1_agent_proto_rawDesc), len(file_treecast_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   31,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
