@@ -166,10 +166,10 @@ func TestSubmit(t *testing.T) {
 		}
 		events = append(events, ev)
 	}
-	if len(events) < 2 || events[0].GetPlan() == nil || events[len(events)-1].GetReport() == nil {
-		t.Fatalf("events %v: want a plan first and a report last", events)
+	if len(events) < 3 || events[0].GetAccepted().GetPushId() == "" || events[1].GetPlan() == nil || events[len(events)-1].GetReport() == nil {
+		t.Fatalf("events %v: want the push's id first, then a plan, and a report last", events)
 	}
-	plan := events[0].GetPlan()
+	plan := events[1].GetPlan()
 	want := []string{"a01", "a03"} // channel web, without the source a02
 	if fmt.Sprint(plan.GetReceivers()) != fmt.Sprint(want) {
 		t.Fatalf("receivers %v, want %v", plan.GetReceivers(), want)

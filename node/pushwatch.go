@@ -20,13 +20,13 @@ func ended(state string) bool {
 // watch streams the push's events to send: Accepted, the plan, every receiver's progress and
 // result as they change, and the Report once the push has ended. Progress is coalesced (a
 // slow watcher sees the latest counts, never a backlog); no result is ever skipped. It
-// returns when the push has ended (with a FailedPrecondition status when the push failed as
+// returns when the push has ended or its first round is over (with a FailedPrecondition status when the push failed as
 // a whole, e.g. its upload broke) or when ctx ends; the push goes on either way.
 func (r *pushRun) watch(ctx context.Context, send func(*pb.SubmitEvent) error) error {
 	if err := send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Accepted{Accepted: &pb.Accepted{PushId: r.rec.ID}}}); err != nil {
 		return err
 	}
-	planSent := false
+	planSent, storedSent := false, false
 	sentHeld := map[string]uint64{}
 	sentResult := map[string]string{}
 	for {
@@ -55,11 +55,17 @@ func (r *pushRun) watch(ctx context.Context, send func(*pb.SubmitEvent) error) e
 			plan = r.syntheticPlanLocked()
 		}
 		var report *pb.Report
-		if ended(rec.State) {
+		if ended(rec.State) || rec.State == PushFollowing { // a following push reports its first round
 			report = r.reportLocked()
 		}
 		r.mu.Unlock()
 
+		if rec.Digest != "" && !storedSent {
+			if err := send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Stored{Stored: &pb.Stored{Digest: rec.Digest, Size: uint64(max(rec.Size, 0))}}}); err != nil {
+				return err
+			}
+			storedSent = true
+		}
 		if rec.State == PushFailed && plan == nil {
 			return status.Errorf(codes.FailedPrecondition, "push %s failed: %s", rec.ID, rec.Error)
 		}

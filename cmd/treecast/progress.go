@@ -224,13 +224,16 @@ type receiverJSON struct {
 	Status  string  `json:"status"`
 	Seconds float64 `json:"seconds"`
 	Error   string  `json:"error,omitempty"`
+	// AlreadyHeld counts the chunks the receiver held before the push reached it (not sent).
+	AlreadyHeld uint64 `json:"chunks_already_held,omitempty"`
 }
 
 func reportJSON(r *pb.Report) pushJSON {
 	out := pushJSON{Digest: r.GetDigest(), Seconds: r.GetElapsed().AsDuration().Seconds(), Receivers: []receiverJSON{}}
 	for _, rr := range sortedResults(r) {
 		status := statusWord(rr.GetStatus())
-		out.Receivers = append(out.Receivers, receiverJSON{Name: rr.GetReceiver(), Status: status, Seconds: rr.GetElapsed().AsDuration().Seconds(), Error: rr.GetError()})
+		out.Receivers = append(out.Receivers, receiverJSON{Name: rr.GetReceiver(), Status: status, Seconds: rr.GetElapsed().AsDuration().Seconds(), Error: rr.GetError(),
+			AlreadyHeld: rr.GetChunksAlreadyHeld()})
 	}
 	return out
 }

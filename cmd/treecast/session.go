@@ -30,17 +30,27 @@ type session struct {
 
 	uploading chan struct{} // closed when the upload ends; nil without one
 	uploadErr error         // why the upload gave up (errInterrupted for Ctrl-C)
+	stored    chan struct{} // closed when the agent says the object is stored
 	id        string
 }
 
-// uploadOK waits for the upload, if any, and reports whether it completed.
+// uploadOK waits until the agent has stored the object of an upload (it needs the client no
+// more) and reports whether it did; without an upload it reports true at once.
 func (s *session) uploadOK(stop <-chan struct{}) bool {
 	if s.uploading == nil {
 		return true
 	}
 	select {
 	case <-s.uploading:
-		return s.uploadErr == nil
+		if s.uploadErr != nil {
+			return false
+		}
+	case <-stop:
+		return false
+	}
+	select {
+	case <-s.stored:
+		return true
 	case <-stop:
 		return false
 	}
@@ -50,6 +60,7 @@ func (s *session) uploadOK(stop <-chan struct{}) bool {
 func (s *session) run(open func(context.Context) (eventStream, error)) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	s.stored = make(chan struct{})
 	stream, err := open(ctx)
 	if err != nil {
 		return rpcError(s.agent, err)
@@ -104,13 +115,20 @@ func (a *acceptStream) Recv() (*pb.SubmitEvent, error) {
 		if err != nil {
 			return nil, err
 		}
+		if ev.GetStored() != nil {
+			close(a.sess.stored)
+			if a.sess.detach && a.sess.uploading != nil && a.sess.uploadOK(a.stop) {
+				return nil, errDetached
+			}
+			continue
+		}
 		acc := ev.GetAccepted()
 		if acc == nil {
 			return ev, nil
 		}
 		a.sess.id = acc.GetPushId()
 		fmt.Fprintf(a.sess.c.ErrOrStderr(), "push %s (Ctrl-C detaches; reattach with: treecast watch %s)\n", acc.GetPushId(), acc.GetPushId())
-		if a.sess.detach && a.sess.uploadOK(a.stop) {
+		if a.sess.detach && a.sess.uploading == nil {
 			return nil, errDetached
 		}
 	}

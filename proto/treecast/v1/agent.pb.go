@@ -907,6 +907,7 @@ type SubmitEvent struct {
 	//	*SubmitEvent_Result
 	//	*SubmitEvent_Report
 	//	*SubmitEvent_Accepted
+	//	*SubmitEvent_Stored
 	Event         isSubmitEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -994,6 +995,15 @@ func (x *SubmitEvent) GetAccepted() *Accepted {
 	return nil
 }
 
+func (x *SubmitEvent) GetStored() *Stored {
+	if x != nil {
+		if x, ok := x.Event.(*SubmitEvent_Stored); ok {
+			return x.Stored
+		}
+	}
+	return nil
+}
+
 type isSubmitEvent_Event interface {
 	isSubmitEvent_Event()
 }
@@ -1023,6 +1033,12 @@ type SubmitEvent_Accepted struct {
 	Accepted *Accepted `protobuf:"bytes,5,opt,name=accepted,proto3,oneof"`
 }
 
+type SubmitEvent_Stored struct {
+	// The object is stored on the agent (an upload is complete): the push no longer needs
+	// the client. Sent once, before the plan.
+	Stored *Stored `protobuf:"bytes,6,opt,name=stored,proto3,oneof"`
+}
+
 func (*SubmitEvent_Plan) isSubmitEvent_Event() {}
 
 func (*SubmitEvent_Progress) isSubmitEvent_Event() {}
@@ -1032,6 +1048,63 @@ func (*SubmitEvent_Result) isSubmitEvent_Event() {}
 func (*SubmitEvent_Report) isSubmitEvent_Event() {}
 
 func (*SubmitEvent_Accepted) isSubmitEvent_Event() {}
+
+func (*SubmitEvent_Stored) isSubmitEvent_Event() {}
+
+// Stored says the object of a push is in the agent's store.
+type Stored struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Digest of the object.
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Size of the object in bytes.
+	Size          uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stored) Reset() {
+	*x = Stored{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stored) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stored) ProtoMessage() {}
+
+func (x *Stored) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stored.ProtoReflect.Descriptor instead.
+func (*Stored) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Stored) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Stored) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
 
 // Accepted names a push as soon as it exists.
 type Accepted struct {
@@ -1044,7 +1117,7 @@ type Accepted struct {
 
 func (x *Accepted) Reset() {
 	*x = Accepted{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	mi := &file_treecast_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1129,7 @@ func (x *Accepted) String() string {
 func (*Accepted) ProtoMessage() {}
 
 func (x *Accepted) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	mi := &file_treecast_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1142,7 @@ func (x *Accepted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Accepted.ProtoReflect.Descriptor instead.
 func (*Accepted) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Accepted) GetPushId() string {
@@ -1100,7 +1173,7 @@ type PlanEvent struct {
 
 func (x *PlanEvent) Reset() {
 	*x = PlanEvent{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	mi := &file_treecast_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1185,7 @@ func (x *PlanEvent) String() string {
 func (*PlanEvent) ProtoMessage() {}
 
 func (x *PlanEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	mi := &file_treecast_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1198,7 @@ func (x *PlanEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanEvent.ProtoReflect.Descriptor instead.
 func (*PlanEvent) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PlanEvent) GetTransferId() string {
@@ -1195,7 +1268,7 @@ type PlanSummary struct {
 
 func (x *PlanSummary) Reset() {
 	*x = PlanSummary{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[10]
+	mi := &file_treecast_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1280,7 @@ func (x *PlanSummary) String() string {
 func (*PlanSummary) ProtoMessage() {}
 
 func (x *PlanSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[10]
+	mi := &file_treecast_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1293,7 @@ func (x *PlanSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanSummary.ProtoReflect.Descriptor instead.
 func (*PlanSummary) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PlanSummary) GetStrategy() string {
@@ -1301,7 +1374,7 @@ type PlanEdge struct {
 
 func (x *PlanEdge) Reset() {
 	*x = PlanEdge{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[11]
+	mi := &file_treecast_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1386,7 @@ func (x *PlanEdge) String() string {
 func (*PlanEdge) ProtoMessage() {}
 
 func (x *PlanEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[11]
+	mi := &file_treecast_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1399,7 @@ func (x *PlanEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanEdge.ProtoReflect.Descriptor instead.
 func (*PlanEdge) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PlanEdge) GetParent() string {
@@ -1361,7 +1434,7 @@ type ProgressEvent struct {
 
 func (x *ProgressEvent) Reset() {
 	*x = ProgressEvent{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[12]
+	mi := &file_treecast_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1446,7 @@ func (x *ProgressEvent) String() string {
 func (*ProgressEvent) ProtoMessage() {}
 
 func (x *ProgressEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[12]
+	mi := &file_treecast_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1459,7 @@ func (x *ProgressEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressEvent.ProtoReflect.Descriptor instead.
 func (*ProgressEvent) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProgressEvent) GetReceivers() []*ReceiverProgress {
@@ -1413,7 +1486,7 @@ type ReceiverProgress struct {
 
 func (x *ReceiverProgress) Reset() {
 	*x = ReceiverProgress{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[13]
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1498,7 @@ func (x *ReceiverProgress) String() string {
 func (*ReceiverProgress) ProtoMessage() {}
 
 func (x *ReceiverProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[13]
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1511,7 @@ func (x *ReceiverProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverProgress.ProtoReflect.Descriptor instead.
 func (*ReceiverProgress) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReceiverProgress) GetReceiver() string {
@@ -1497,7 +1570,7 @@ type ReceiverResult struct {
 
 func (x *ReceiverResult) Reset() {
 	*x = ReceiverResult{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1582,7 @@ func (x *ReceiverResult) String() string {
 func (*ReceiverResult) ProtoMessage() {}
 
 func (x *ReceiverResult) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1595,7 @@ func (x *ReceiverResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverResult.ProtoReflect.Descriptor instead.
 func (*ReceiverResult) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReceiverResult) GetReceiver() string {
@@ -1607,7 +1680,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1692,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1705,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Report) GetTransferId() string {
@@ -1687,7 +1760,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1772,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1785,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PushRequest) GetMsg() isPushRequest_Msg {
@@ -1805,7 +1878,7 @@ type PushHeader struct {
 
 func (x *PushHeader) Reset() {
 	*x = PushHeader{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1890,7 @@ func (x *PushHeader) String() string {
 func (*PushHeader) ProtoMessage() {}
 
 func (x *PushHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1903,7 @@ func (x *PushHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushHeader.ProtoReflect.Descriptor instead.
 func (*PushHeader) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PushHeader) GetTransferId() string {
@@ -1910,7 +1983,7 @@ type PushEnd struct {
 
 func (x *PushEnd) Reset() {
 	*x = PushEnd{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +1995,7 @@ func (x *PushEnd) String() string {
 func (*PushEnd) ProtoMessage() {}
 
 func (x *PushEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2008,7 @@ func (x *PushEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEnd.ProtoReflect.Descriptor instead.
 func (*PushEnd) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PushEnd) GetAborted() bool {
@@ -1970,7 +2043,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2055,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2068,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PushResponse) GetMsg() isPushResponse_Msg {
@@ -2086,7 +2159,7 @@ type Holding struct {
 
 func (x *Holding) Reset() {
 	*x = Holding{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2171,7 @@ func (x *Holding) String() string {
 func (*Holding) ProtoMessage() {}
 
 func (x *Holding) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2184,7 @@ func (x *Holding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Holding.ProtoReflect.Descriptor instead.
 func (*Holding) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Holding) GetBitmap() []byte {
@@ -2143,7 +2216,7 @@ type PushDone struct {
 
 func (x *PushDone) Reset() {
 	*x = PushDone{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2228,7 @@ func (x *PushDone) String() string {
 func (*PushDone) ProtoMessage() {}
 
 func (x *PushDone) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2241,7 @@ func (x *PushDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDone.ProtoReflect.Descriptor instead.
 func (*PushDone) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PushDone) GetVerified() uint32 {
@@ -2205,7 +2278,7 @@ type ChunkRange struct {
 
 func (x *ChunkRange) Reset() {
 	*x = ChunkRange{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2290,7 @@ func (x *ChunkRange) String() string {
 func (*ChunkRange) ProtoMessage() {}
 
 func (x *ChunkRange) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2303,7 @@ func (x *ChunkRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRange.ProtoReflect.Descriptor instead.
 func (*ChunkRange) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ChunkRange) GetStart() uint64 {
@@ -2264,7 +2337,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2276,7 +2349,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2289,7 +2362,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FetchRequest) GetDigest() string {
@@ -2329,7 +2402,7 @@ type FetchResponse struct {
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2414,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2427,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FetchResponse) GetMsg() isFetchResponse_Msg {
@@ -2409,7 +2482,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2494,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2507,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 // StatusResponse describes an agent.
@@ -2456,7 +2529,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2541,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2554,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StatusResponse) GetNode() string {
@@ -2540,7 +2613,7 @@ type ObjectInfo struct {
 
 func (x *ObjectInfo) Reset() {
 	*x = ObjectInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +2625,7 @@ func (x *ObjectInfo) String() string {
 func (*ObjectInfo) ProtoMessage() {}
 
 func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +2638,7 @@ func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectInfo.ProtoReflect.Descriptor instead.
 func (*ObjectInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ObjectInfo) GetDigest() string {
@@ -2635,7 +2708,7 @@ type TransferInfo struct {
 
 func (x *TransferInfo) Reset() {
 	*x = TransferInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +2720,7 @@ func (x *TransferInfo) String() string {
 func (*TransferInfo) ProtoMessage() {}
 
 func (x *TransferInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +2733,7 @@ func (x *TransferInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferInfo.ProtoReflect.Descriptor instead.
 func (*TransferInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TransferInfo) GetTransferId() string {
@@ -2740,7 +2813,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[29]
+	mi := &file_treecast_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2752,7 +2825,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[29]
+	mi := &file_treecast_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2765,7 +2838,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Member) GetName() string {
@@ -2841,7 +2914,7 @@ type ChannelInfo struct {
 
 func (x *ChannelInfo) Reset() {
 	*x = ChannelInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[30]
+	mi := &file_treecast_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2853,7 +2926,7 @@ func (x *ChannelInfo) String() string {
 func (*ChannelInfo) ProtoMessage() {}
 
 func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[30]
+	mi := &file_treecast_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2866,7 +2939,7 @@ func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
 func (*ChannelInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ChannelInfo) GetName() string {
@@ -2956,7 +3029,7 @@ type UploadRequest struct {
 
 func (x *UploadRequest) Reset() {
 	*x = UploadRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[31]
+	mi := &file_treecast_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2968,7 +3041,7 @@ func (x *UploadRequest) String() string {
 func (*UploadRequest) ProtoMessage() {}
 
 func (x *UploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[31]
+	mi := &file_treecast_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2981,7 +3054,7 @@ func (x *UploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
 func (*UploadRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UploadRequest) GetMsg() isUploadRequest_Msg {
@@ -3059,7 +3132,7 @@ type UploadHeader struct {
 
 func (x *UploadHeader) Reset() {
 	*x = UploadHeader{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[32]
+	mi := &file_treecast_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3144,7 @@ func (x *UploadHeader) String() string {
 func (*UploadHeader) ProtoMessage() {}
 
 func (x *UploadHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[32]
+	mi := &file_treecast_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3157,7 @@ func (x *UploadHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadHeader.ProtoReflect.Descriptor instead.
 func (*UploadHeader) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UploadHeader) GetSubmit() *SubmitRequest {
@@ -3125,7 +3198,7 @@ type UploadEnd struct {
 
 func (x *UploadEnd) Reset() {
 	*x = UploadEnd{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[33]
+	mi := &file_treecast_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3137,7 +3210,7 @@ func (x *UploadEnd) String() string {
 func (*UploadEnd) ProtoMessage() {}
 
 func (x *UploadEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[33]
+	mi := &file_treecast_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3150,7 +3223,7 @@ func (x *UploadEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadEnd.ProtoReflect.Descriptor instead.
 func (*UploadEnd) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UploadEnd) GetDigest() string {
@@ -3185,7 +3258,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[34]
+	mi := &file_treecast_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3197,7 +3270,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[34]
+	mi := &file_treecast_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3210,7 +3283,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *WatchRequest) GetPushId() string {
@@ -3233,7 +3306,7 @@ type ListPushesRequest struct {
 
 func (x *ListPushesRequest) Reset() {
 	*x = ListPushesRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[35]
+	mi := &file_treecast_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3245,7 +3318,7 @@ func (x *ListPushesRequest) String() string {
 func (*ListPushesRequest) ProtoMessage() {}
 
 func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[35]
+	mi := &file_treecast_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3258,7 +3331,7 @@ func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPushesRequest.ProtoReflect.Descriptor instead.
 func (*ListPushesRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListPushesRequest) GetPushId() string {
@@ -3286,7 +3359,7 @@ type ListPushesResponse struct {
 
 func (x *ListPushesResponse) Reset() {
 	*x = ListPushesResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[36]
+	mi := &file_treecast_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3298,7 +3371,7 @@ func (x *ListPushesResponse) String() string {
 func (*ListPushesResponse) ProtoMessage() {}
 
 func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[36]
+	mi := &file_treecast_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3311,7 +3384,7 @@ func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPushesResponse.ProtoReflect.Descriptor instead.
 func (*ListPushesResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListPushesResponse) GetPushes() []*PushInfo {
@@ -3349,7 +3422,7 @@ type PushInfo struct {
 
 func (x *PushInfo) Reset() {
 	*x = PushInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[37]
+	mi := &file_treecast_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3361,7 +3434,7 @@ func (x *PushInfo) String() string {
 func (*PushInfo) ProtoMessage() {}
 
 func (x *PushInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[37]
+	mi := &file_treecast_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3374,7 +3447,7 @@ func (x *PushInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushInfo.ProtoReflect.Descriptor instead.
 func (*PushInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PushInfo) GetPushId() string {
@@ -3458,7 +3531,7 @@ type CancelPushRequest struct {
 
 func (x *CancelPushRequest) Reset() {
 	*x = CancelPushRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[38]
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3470,7 +3543,7 @@ func (x *CancelPushRequest) String() string {
 func (*CancelPushRequest) ProtoMessage() {}
 
 func (x *CancelPushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[38]
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3483,7 +3556,7 @@ func (x *CancelPushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelPushRequest.ProtoReflect.Descriptor instead.
 func (*CancelPushRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CancelPushRequest) GetPushId() string {
@@ -3504,7 +3577,7 @@ type CancelPushResponse struct {
 
 func (x *CancelPushResponse) Reset() {
 	*x = CancelPushResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	mi := &file_treecast_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3516,7 +3589,7 @@ func (x *CancelPushResponse) String() string {
 func (*CancelPushResponse) ProtoMessage() {}
 
 func (x *CancelPushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	mi := &file_treecast_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3529,7 +3602,7 @@ func (x *CancelPushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelPushResponse.ProtoReflect.Descriptor instead.
 func (*CancelPushResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CancelPushResponse) GetState() string {
@@ -3585,14 +3658,18 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\aoptions\x18\x04 \x01(\v2\x18.treecast.v1.PushOptionsR\aoptions\x12\x18\n" +
 	"\achannel\x18\x05 \x01(\tR\achannel\x121\n" +
 	"\x06follow\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x06followB\b\n" +
-	"\x06object\"\x99\x02\n" +
+	"\x06object\"\xc8\x02\n" +
 	"\vSubmitEvent\x12,\n" +
 	"\x04plan\x18\x01 \x01(\v2\x16.treecast.v1.PlanEventH\x00R\x04plan\x128\n" +
 	"\bprogress\x18\x02 \x01(\v2\x1a.treecast.v1.ProgressEventH\x00R\bprogress\x125\n" +
 	"\x06result\x18\x03 \x01(\v2\x1b.treecast.v1.ReceiverResultH\x00R\x06result\x12-\n" +
 	"\x06report\x18\x04 \x01(\v2\x13.treecast.v1.ReportH\x00R\x06report\x123\n" +
-	"\baccepted\x18\x05 \x01(\v2\x15.treecast.v1.AcceptedH\x00R\bacceptedB\a\n" +
-	"\x05event\"#\n" +
+	"\baccepted\x18\x05 \x01(\v2\x15.treecast.v1.AcceptedH\x00R\baccepted\x12-\n" +
+	"\x06stored\x18\x06 \x01(\v2\x13.treecast.v1.StoredH\x00R\x06storedB\a\n" +
+	"\x05event\"4\n" +
+	"\x06Stored\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\"#\n" +
 	"\bAccepted\x12\x17\n" +
 	"\apush_id\x18\x01 \x01(\tR\x06pushId\"\xf2\x01\n" +
 	"\tPlanEvent\x12\x1f\n" +
@@ -3830,7 +3907,7 @@ func file_treecast_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_treecast_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_treecast_v1_agent_proto_goTypes = []any{
 	(Strategy)(0),                 // 0: treecast.v1.Strategy
 	(ReceiverStatus)(0),           // 1: treecast.v1.ReceiverStatus
@@ -3844,41 +3921,42 @@ var file_treecast_v1_agent_proto_goTypes = []any{
 	(*PushOptions)(nil),           // 9: treecast.v1.PushOptions
 	(*SubmitRequest)(nil),         // 10: treecast.v1.SubmitRequest
 	(*SubmitEvent)(nil),           // 11: treecast.v1.SubmitEvent
-	(*Accepted)(nil),              // 12: treecast.v1.Accepted
-	(*PlanEvent)(nil),             // 13: treecast.v1.PlanEvent
-	(*PlanSummary)(nil),           // 14: treecast.v1.PlanSummary
-	(*PlanEdge)(nil),              // 15: treecast.v1.PlanEdge
-	(*ProgressEvent)(nil),         // 16: treecast.v1.ProgressEvent
-	(*ReceiverProgress)(nil),      // 17: treecast.v1.ReceiverProgress
-	(*ReceiverResult)(nil),        // 18: treecast.v1.ReceiverResult
-	(*Report)(nil),                // 19: treecast.v1.Report
-	(*PushRequest)(nil),           // 20: treecast.v1.PushRequest
-	(*PushHeader)(nil),            // 21: treecast.v1.PushHeader
-	(*PushEnd)(nil),               // 22: treecast.v1.PushEnd
-	(*PushResponse)(nil),          // 23: treecast.v1.PushResponse
-	(*Holding)(nil),               // 24: treecast.v1.Holding
-	(*PushDone)(nil),              // 25: treecast.v1.PushDone
-	(*ChunkRange)(nil),            // 26: treecast.v1.ChunkRange
-	(*FetchRequest)(nil),          // 27: treecast.v1.FetchRequest
-	(*FetchResponse)(nil),         // 28: treecast.v1.FetchResponse
-	(*StatusRequest)(nil),         // 29: treecast.v1.StatusRequest
-	(*StatusResponse)(nil),        // 30: treecast.v1.StatusResponse
-	(*ObjectInfo)(nil),            // 31: treecast.v1.ObjectInfo
-	(*TransferInfo)(nil),          // 32: treecast.v1.TransferInfo
-	(*Member)(nil),                // 33: treecast.v1.Member
-	(*ChannelInfo)(nil),           // 34: treecast.v1.ChannelInfo
-	(*UploadRequest)(nil),         // 35: treecast.v1.UploadRequest
-	(*UploadHeader)(nil),          // 36: treecast.v1.UploadHeader
-	(*UploadEnd)(nil),             // 37: treecast.v1.UploadEnd
-	(*WatchRequest)(nil),          // 38: treecast.v1.WatchRequest
-	(*ListPushesRequest)(nil),     // 39: treecast.v1.ListPushesRequest
-	(*ListPushesResponse)(nil),    // 40: treecast.v1.ListPushesResponse
-	(*PushInfo)(nil),              // 41: treecast.v1.PushInfo
-	(*CancelPushRequest)(nil),     // 42: treecast.v1.CancelPushRequest
-	(*CancelPushResponse)(nil),    // 43: treecast.v1.CancelPushResponse
-	nil,                           // 44: treecast.v1.Member.LabelsEntry
-	(*durationpb.Duration)(nil),   // 45: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 46: google.protobuf.Timestamp
+	(*Stored)(nil),                // 12: treecast.v1.Stored
+	(*Accepted)(nil),              // 13: treecast.v1.Accepted
+	(*PlanEvent)(nil),             // 14: treecast.v1.PlanEvent
+	(*PlanSummary)(nil),           // 15: treecast.v1.PlanSummary
+	(*PlanEdge)(nil),              // 16: treecast.v1.PlanEdge
+	(*ProgressEvent)(nil),         // 17: treecast.v1.ProgressEvent
+	(*ReceiverProgress)(nil),      // 18: treecast.v1.ReceiverProgress
+	(*ReceiverResult)(nil),        // 19: treecast.v1.ReceiverResult
+	(*Report)(nil),                // 20: treecast.v1.Report
+	(*PushRequest)(nil),           // 21: treecast.v1.PushRequest
+	(*PushHeader)(nil),            // 22: treecast.v1.PushHeader
+	(*PushEnd)(nil),               // 23: treecast.v1.PushEnd
+	(*PushResponse)(nil),          // 24: treecast.v1.PushResponse
+	(*Holding)(nil),               // 25: treecast.v1.Holding
+	(*PushDone)(nil),              // 26: treecast.v1.PushDone
+	(*ChunkRange)(nil),            // 27: treecast.v1.ChunkRange
+	(*FetchRequest)(nil),          // 28: treecast.v1.FetchRequest
+	(*FetchResponse)(nil),         // 29: treecast.v1.FetchResponse
+	(*StatusRequest)(nil),         // 30: treecast.v1.StatusRequest
+	(*StatusResponse)(nil),        // 31: treecast.v1.StatusResponse
+	(*ObjectInfo)(nil),            // 32: treecast.v1.ObjectInfo
+	(*TransferInfo)(nil),          // 33: treecast.v1.TransferInfo
+	(*Member)(nil),                // 34: treecast.v1.Member
+	(*ChannelInfo)(nil),           // 35: treecast.v1.ChannelInfo
+	(*UploadRequest)(nil),         // 36: treecast.v1.UploadRequest
+	(*UploadHeader)(nil),          // 37: treecast.v1.UploadHeader
+	(*UploadEnd)(nil),             // 38: treecast.v1.UploadEnd
+	(*WatchRequest)(nil),          // 39: treecast.v1.WatchRequest
+	(*ListPushesRequest)(nil),     // 40: treecast.v1.ListPushesRequest
+	(*ListPushesResponse)(nil),    // 41: treecast.v1.ListPushesResponse
+	(*PushInfo)(nil),              // 42: treecast.v1.PushInfo
+	(*CancelPushRequest)(nil),     // 43: treecast.v1.CancelPushRequest
+	(*CancelPushResponse)(nil),    // 44: treecast.v1.CancelPushResponse
+	nil,                           // 45: treecast.v1.Member.LabelsEntry
+	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 47: google.protobuf.Timestamp
 }
 var file_treecast_v1_agent_proto_depIdxs = []int32{
 	5,  // 0: treecast.v1.Manifest.parity:type_name -> treecast.v1.Parity
@@ -3886,69 +3964,70 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	0,  // 2: treecast.v1.PushOptions.strategy:type_name -> treecast.v1.Strategy
 	7,  // 3: treecast.v1.SubmitRequest.target:type_name -> treecast.v1.Target
 	9,  // 4: treecast.v1.SubmitRequest.options:type_name -> treecast.v1.PushOptions
-	45, // 5: treecast.v1.SubmitRequest.follow:type_name -> google.protobuf.Duration
-	13, // 6: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
-	16, // 7: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
-	18, // 8: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
-	19, // 9: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
-	12, // 10: treecast.v1.SubmitEvent.accepted:type_name -> treecast.v1.Accepted
-	4,  // 11: treecast.v1.PlanEvent.manifest:type_name -> treecast.v1.Manifest
-	15, // 12: treecast.v1.PlanEvent.edges:type_name -> treecast.v1.PlanEdge
-	14, // 13: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
-	17, // 14: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
-	1,  // 15: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
-	45, // 16: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
-	45, // 17: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
-	18, // 18: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
-	21, // 19: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
-	6,  // 20: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
-	22, // 21: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
-	4,  // 22: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
-	24, // 23: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
-	16, // 24: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
-	18, // 25: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
-	25, // 26: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
-	26, // 27: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
-	4,  // 28: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
-	6,  // 29: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
-	31, // 30: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
-	32, // 31: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
-	33, // 32: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
-	34, // 33: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
-	2,  // 34: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
-	46, // 35: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
-	44, // 36: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
-	3,  // 37: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
-	46, // 38: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
-	36, // 39: treecast.v1.UploadRequest.header:type_name -> treecast.v1.UploadHeader
-	37, // 40: treecast.v1.UploadRequest.end:type_name -> treecast.v1.UploadEnd
-	10, // 41: treecast.v1.UploadHeader.submit:type_name -> treecast.v1.SubmitRequest
-	41, // 42: treecast.v1.ListPushesResponse.pushes:type_name -> treecast.v1.PushInfo
-	46, // 43: treecast.v1.PushInfo.started:type_name -> google.protobuf.Timestamp
-	46, // 44: treecast.v1.PushInfo.ended:type_name -> google.protobuf.Timestamp
-	19, // 45: treecast.v1.PushInfo.report:type_name -> treecast.v1.Report
-	46, // 46: treecast.v1.PushInfo.follow_until:type_name -> google.protobuf.Timestamp
-	10, // 47: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
-	20, // 48: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
-	27, // 49: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
-	29, // 50: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
-	35, // 51: treecast.v1.Agent.Upload:input_type -> treecast.v1.UploadRequest
-	38, // 52: treecast.v1.Agent.Watch:input_type -> treecast.v1.WatchRequest
-	39, // 53: treecast.v1.Agent.ListPushes:input_type -> treecast.v1.ListPushesRequest
-	42, // 54: treecast.v1.Agent.CancelPush:input_type -> treecast.v1.CancelPushRequest
-	11, // 55: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
-	23, // 56: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
-	28, // 57: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
-	30, // 58: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
-	11, // 59: treecast.v1.Agent.Upload:output_type -> treecast.v1.SubmitEvent
-	11, // 60: treecast.v1.Agent.Watch:output_type -> treecast.v1.SubmitEvent
-	40, // 61: treecast.v1.Agent.ListPushes:output_type -> treecast.v1.ListPushesResponse
-	43, // 62: treecast.v1.Agent.CancelPush:output_type -> treecast.v1.CancelPushResponse
-	55, // [55:63] is the sub-list for method output_type
-	47, // [47:55] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	46, // 5: treecast.v1.SubmitRequest.follow:type_name -> google.protobuf.Duration
+	14, // 6: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
+	17, // 7: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
+	19, // 8: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
+	20, // 9: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
+	13, // 10: treecast.v1.SubmitEvent.accepted:type_name -> treecast.v1.Accepted
+	12, // 11: treecast.v1.SubmitEvent.stored:type_name -> treecast.v1.Stored
+	4,  // 12: treecast.v1.PlanEvent.manifest:type_name -> treecast.v1.Manifest
+	16, // 13: treecast.v1.PlanEvent.edges:type_name -> treecast.v1.PlanEdge
+	15, // 14: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
+	18, // 15: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
+	1,  // 16: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
+	46, // 17: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
+	46, // 18: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
+	19, // 19: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
+	22, // 20: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
+	6,  // 21: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
+	23, // 22: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
+	4,  // 23: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
+	25, // 24: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
+	17, // 25: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
+	19, // 26: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
+	26, // 27: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
+	27, // 28: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
+	4,  // 29: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
+	6,  // 30: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
+	32, // 31: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
+	33, // 32: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
+	34, // 33: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
+	35, // 34: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
+	2,  // 35: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
+	47, // 36: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
+	45, // 37: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
+	3,  // 38: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
+	47, // 39: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
+	37, // 40: treecast.v1.UploadRequest.header:type_name -> treecast.v1.UploadHeader
+	38, // 41: treecast.v1.UploadRequest.end:type_name -> treecast.v1.UploadEnd
+	10, // 42: treecast.v1.UploadHeader.submit:type_name -> treecast.v1.SubmitRequest
+	42, // 43: treecast.v1.ListPushesResponse.pushes:type_name -> treecast.v1.PushInfo
+	47, // 44: treecast.v1.PushInfo.started:type_name -> google.protobuf.Timestamp
+	47, // 45: treecast.v1.PushInfo.ended:type_name -> google.protobuf.Timestamp
+	20, // 46: treecast.v1.PushInfo.report:type_name -> treecast.v1.Report
+	47, // 47: treecast.v1.PushInfo.follow_until:type_name -> google.protobuf.Timestamp
+	10, // 48: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
+	21, // 49: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
+	28, // 50: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
+	30, // 51: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
+	36, // 52: treecast.v1.Agent.Upload:input_type -> treecast.v1.UploadRequest
+	39, // 53: treecast.v1.Agent.Watch:input_type -> treecast.v1.WatchRequest
+	40, // 54: treecast.v1.Agent.ListPushes:input_type -> treecast.v1.ListPushesRequest
+	43, // 55: treecast.v1.Agent.CancelPush:input_type -> treecast.v1.CancelPushRequest
+	11, // 56: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
+	24, // 57: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
+	29, // 58: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
+	31, // 59: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
+	11, // 60: treecast.v1.Agent.Upload:output_type -> treecast.v1.SubmitEvent
+	11, // 61: treecast.v1.Agent.Watch:output_type -> treecast.v1.SubmitEvent
+	41, // 62: treecast.v1.Agent.ListPushes:output_type -> treecast.v1.ListPushesResponse
+	44, // 63: treecast.v1.Agent.CancelPush:output_type -> treecast.v1.CancelPushResponse
+	56, // [56:64] is the sub-list for method output_type
+	48, // [48:56] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_treecast_v1_agent_proto_init() }
@@ -3972,23 +4051,24 @@ func file_treecast_v1_agent_proto_init() {
 		(*SubmitEvent_Result)(nil),
 		(*SubmitEvent_Report)(nil),
 		(*SubmitEvent_Accepted)(nil),
+		(*SubmitEvent_Stored)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[16].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[17].OneofWrappers = []any{
 		(*PushRequest_Header)(nil),
 		(*PushRequest_Chunk)(nil),
 		(*PushRequest_End)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[19].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[20].OneofWrappers = []any{
 		(*PushResponse_Holding)(nil),
 		(*PushResponse_Progress)(nil),
 		(*PushResponse_Result)(nil),
 		(*PushResponse_Done)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[24].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[25].OneofWrappers = []any{
 		(*FetchResponse_Manifest)(nil),
 		(*FetchResponse_Chunk)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[31].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[32].OneofWrappers = []any{
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Data)(nil),
 		(*UploadRequest_End)(nil),
@@ -3999,7 +4079,7 @@ func file_treecast_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_treecast_v1_agent_proto_rawDesc), len(file_treecast_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
