@@ -101,6 +101,7 @@ type Agent struct {
 
 	pushStreams, fetchStreams *streamLimit
 	pushes                    *pushManager // detached pushes (pushes.go)
+	dirLock                   *os.File     // the data directory's lock (lock.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -127,6 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
+	var err error
 	a := &Agent{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -138,6 +140,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.fetchStreams = newStreamLimit("Fetch", cfg.Limits.MaxFetchStreams, cfg.Limits.MaxFetchStreamsPerPeer)
 	if cfg.Insecure {
 		a.log.Warn("INSECURE: no TLS and no gossip key; anyone who reaches this agent's ports can push, read and join")
+	}
+	if a.dirLock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	ok := false
 	defer func() {
@@ -167,6 +172,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if a.advertise == "" {
 		a.advertise = advertiseFor(a.lis.Addr().(*net.TCPAddr), cfg.GossipAddr)
 	}
+	a.cfg.Join = withKnownPeers(cfg.Join, cfg.DataDir)
 	// Membership first (bound, not joined), so the engine and the gRPC service have a view;
 	// the cluster is joined once the service answers.
 	if err := a.newMembership(); err != nil {
@@ -233,9 +239,10 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("node: membership: %w", err)
 	}
 	if err != nil {
-		a.log.Warn("no seed answered; running alone and joining in the background", "seeds", cfg.Join, "err", err)
+		a.log.Warn("no seed answered; running alone and joining in the background", "seeds", a.cfg.Join, "err", err)
 	}
-	if len(cfg.Join) > 0 {
+	a.goFunc(a.savePeers)
+	if len(a.cfg.Join) > 0 {
 		a.goFunc(func() { a.members.Rejoin(a.ctx, cfg.RejoinInterval) })
 	}
 	a.goFunc(a.expireStaging)
@@ -352,6 +359,9 @@ func (a *Agent) Kill() error { return a.stop(false) }
 
 func (a *Agent) stop(graceful bool) error {
 	graceful = graceful && !a.frozen.Load() // a frozen agent has nothing left to drain
+	if graceful && a.engine != nil && !a.isClosed() {
+		a.drain(drainGrace)
+	}
 	a.closeOnce.Do(func() {
 		a.mu.Lock()
 		a.closed = true
@@ -396,6 +406,9 @@ func (a *Agent) stop(graceful bool) error {
 		a.wg.Wait()
 		if a.store != nil {
 			errs = append(errs, a.store.Close())
+		}
+		if a.dirLock != nil {
+			errs = append(errs, a.dirLock.Close())
 		}
 		a.closeErr = errors.Join(errs...)
 	})

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -105,10 +106,22 @@ func (a *Agent) startPush(ctx context.Context, req *pb.SubmitRequest, source str
 	return r, nil
 }
 
-// partialHint turns an unknown digest the agent holds in part into a clearer error.
+// ErrPartialObject is returned for a push of an object the agent holds in part only.
+var ErrPartialObject = errors.New("node: object held in part only")
+
+// partialHint turns an unknown digest the agent holds in part into ErrPartialObject.
 func (a *Agent) partialHint(digest string, err error) error {
+	objs, oerr := a.store.Objects()
+	if oerr != nil {
+		return err
+	}
+	for _, o := range objs {
+		if o.Digest == digest && !o.Complete {
+			return fmt.Errorf("%w: %s: %d of %d chunks here; push it from an agent that holds it whole", ErrPartialObject, digest, o.Held, o.Chunks)
+		}
+	}
 	if m, ok := a.engine.Receiving(digest); ok {
-		return fmt.Errorf("%w: %s is partial here (being received, %d chunks): push it from a complete copy", ErrUnknownDigest, digest, m.NumChunks())
+		return fmt.Errorf("%w: %s is being received here (%d chunks); push it from an agent that holds it whole", ErrPartialObject, digest, m.NumChunks())
 	}
 	return err
 }

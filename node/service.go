@@ -49,6 +49,8 @@ func statusErr(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrTruncated):
 		code = codes.DataLoss
+	case errors.Is(err, ErrPartialObject), errors.Is(err, ErrObjectChanged):
+		code = codes.FailedPrecondition
 	case errors.Is(err, ErrClosed):
 		code = codes.Unavailable
 	case errors.Is(err, ErrDiskFull), errors.Is(err, store.ErrQuota):
