@@ -222,6 +222,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+		a.healthRoutes(mux) // healthz.go
 		a.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		a.goFunc(func() {
 			if err := a.metricsSrv.Serve(a.metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {

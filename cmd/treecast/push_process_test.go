@@ -285,6 +285,12 @@ func TestPushSurvivesCtrlC(t *testing.T) {
 			t.Errorf("%s does not hold the object after the detached push", n)
 		}
 	}
+	logs := pc.agents["c0"].stderr.String()
+	for _, want := range []string{"push ended", "receiver verified", "receiver=c1", "receiver=c2"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the agent's log lacks %q:\n%s", want, logs)
+		}
+	}
 	list, _, _ := pc.cli(nil, "status", "--agent", pc.addr("c0"))
 	if !strings.Contains(list, id) || !strings.Contains(list, "done") {
 		t.Errorf("status lists no done push %s:\n%s", id, list)
