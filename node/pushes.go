@@ -54,6 +54,9 @@ const (
 	maxTries = 3
 	// followPoll is how often a following push looks for members that came back.
 	followPoll = time.Second
+	// saveEvery bounds how often receivers' results rewrite a push's record while a round
+	// runs.
+	saveEvery = time.Second
 	// resumeGrace is how long a resumed push waits for its receivers to show up in gossip
 	// (the restarted agent is joining again) before it counts them offline.
 	resumeGrace = 15 * time.Second
@@ -127,6 +130,7 @@ type pushRun struct {
 	changed   chan struct{} // closed and replaced at every change
 	cancelled string        // who cancelled, once cancelled
 	resumed   time.Time     // when a push of an earlier run of the agent was resumed
+	saved     time.Time     // when the record was last written
 }
 
 // pushManager holds the agent's pushes.
@@ -198,12 +202,18 @@ func (m *pushManager) list(limit int) []*pushRun {
 		out = append(out, r)
 	}
 	m.mu.Unlock()
+	started := make(map[*pushRun]time.Time, len(out))
+	for _, r := range out {
+		r.mu.Lock()
+		started[r] = r.rec.Started
+		r.mu.Unlock()
+	}
 	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].snapshot(), out[j].snapshot()
-		if !a.Started.Equal(b.Started) {
-			return a.Started.After(b.Started)
+		a, b := started[out[i]], started[out[j]]
+		if !a.Equal(b) {
+			return a.After(b)
 		}
-		return a.ID > b.ID
+		return out[i].rec.ID > out[j].rec.ID
 	})
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
@@ -264,6 +274,25 @@ func (m *pushManager) load() error {
 	return nil
 }
 
+// prune forgets the oldest finished pushes past keepPushes, and removes their records.
+func (m *pushManager) prune() {
+	finished := 0
+	for _, r := range m.list(0) {
+		r.mu.Lock()
+		st, id := r.rec.State, r.rec.ID
+		r.mu.Unlock()
+		if !ended(st) {
+			continue
+		}
+		if finished++; finished > keepPushes {
+			m.mu.Lock()
+			delete(m.runs, id)
+			m.mu.Unlock()
+			_ = os.Remove(filepath.Join(m.dir, id+".json"))
+		}
+	}
+}
+
 // snapshot returns a copy of the record.
 func (r *pushRun) snapshot() pushRecord {
 	r.mu.Lock()
@@ -292,6 +321,7 @@ func (r *pushRun) saveLocked() error {
 	if err := store.WriteFileAtomic(filepath.Join(r.m.dir, r.rec.ID+".json"), b); err != nil {
 		return fmt.Errorf("node: push record %s: %w", r.rec.ID, err)
 	}
+	r.saved = time.Now()
 	return nil
 }
 
@@ -316,6 +346,7 @@ func (r *pushRun) finish(state, errText string) {
 			}
 		}
 	})
+	r.m.prune()
 	rec := r.snapshot()
 	v, f, o := countRecv(rec)
 	r.m.a.log.Info("push ended", "push", rec.ID, "state", state, "digest", rec.Digest, "verified", v, "failed", f, "offline", o,

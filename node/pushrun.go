@@ -272,6 +272,10 @@ func (r *pushRun) recordPlan(p PlanInfo) {
 	pe := planEventOf(p)
 	pe.TransferId = r.rec.ID
 	pe.Receivers = r.receiverNamesLocked()
+	// The view needs the object's size, not its chunk hashes (up to 2 MiB, and the record is
+	// rewritten at every change).
+	m := pe.GetManifest()
+	pe.Manifest = &pb.Manifest{Digest: m.GetDigest(), Size: m.GetSize(), ChunkSize: m.GetChunkSize()}
 	r.plan = pe
 	if b, err := proto.Marshal(pe); err == nil {
 		r.rec.Plan = b
@@ -307,7 +311,11 @@ func (r *pushRun) progress(ev Event) {
 			x.Status = recvFailed
 			x.Result = Result{Receiver: ev.Receiver, Err: ev.Err, Elapsed: ev.Elapsed}
 		}
-		_ = r.saveLocked()
+		// Saved at most every saveEvery here (the round's end saves every result): a push
+		// to many receivers does not rewrite its record once per receiver.
+		if time.Since(r.saved) >= saveEvery {
+			_ = r.saveLocked()
+		}
 	} else {
 		r.held[ev.Receiver] = uint64(max(ev.Held, 0))
 	}
