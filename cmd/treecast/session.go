@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
@@ -29,7 +30,7 @@ type session struct {
 	asJSON bool
 
 	uploading chan struct{} // closed when the upload ends; nil without one
-	uploadErr error         // why the upload gave up (errInterrupted for Ctrl-C)
+	uploadErr error         // why the upload gave up (errInterrupted for Ctrl-C); set before uploading closes
 	stored    chan struct{} // closed when the agent says the object is stored
 	id        string
 }
@@ -53,6 +54,19 @@ func (s *session) uploadOK(stop <-chan struct{}) bool {
 		return true
 	case <-stop:
 		return false
+	}
+}
+
+// uploadResult is uploadErr once the upload has ended (nil while it runs or without one).
+func (s *session) uploadResult() error {
+	if s.uploading == nil {
+		return nil
+	}
+	select {
+	case <-s.uploading:
+		return s.uploadErr
+	case <-time.After(time.Second): // a broken stream ends the upload at its next send
+		return nil
 	}
 }
 
@@ -90,7 +104,7 @@ func (s *session) run(open func(context.Context) (eventStream, error)) error {
 		fmt.Fprintf(s.c.ErrOrStderr(), "\ndetached: push %s goes on at agent %s\n  reattach: treecast watch %s\n  report:   treecast status %s\n  stop it:  treecast cancel %s\n",
 			s.id, s.agent, s.id, s.id, s.id)
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("detached from push %s", s.id)}
-	case err != nil && errors.Is(s.uploadErr, errInterrupted):
+	case err != nil && errors.Is(s.uploadResult(), errInterrupted):
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("push %s: upload interrupted: nothing was stored or pushed", s.id)}
 	case err != nil && status.Code(err) == codes.Unavailable && s.id != "":
 		return fmt.Errorf("lost agent %s (%s); push %s goes on if the agent does: reattach with treecast watch %s",
