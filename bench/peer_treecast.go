@@ -200,9 +200,14 @@ func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 	return c, nil
 }
 
-// push starts treecast push of the object to all, with flags, from the source.
+// push starts treecast push of the object to all, with flags, from the source (agent:PATH:
+// the source agent reads the object in its data directory, no upload).
 func (c *cluster) push(ctx context.Context, flags []string) (*proc, error) {
-	args := append(append([]string{"push", c.src, "--to", "all", "--json", "--agent", c.grpcAddr(0)}, c.clientTLS...), flags...)
+	src, err := filepath.Abs(c.src)
+	if err != nil {
+		return nil, err
+	}
+	args := append(append([]string{"push", "agent:" + src, "--to", "all", "--json", "--agent", c.grpcAddr(0)}, c.clientTLS...), flags...)
 	return c.e.exec(ctx, 0, "push", c.e.cfg.Treecast, args...)
 }
 

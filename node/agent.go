@@ -100,6 +100,8 @@ type Agent struct {
 	conns  map[string]*grpc.ClientConn // by member name and gRPC address
 
 	pushStreams, fetchStreams *streamLimit
+	pushes                    *pushManager // detached pushes (pushes.go)
+	dirLock                   *os.File     // the data directory's lock (lock.go)
 
 	life         *lifecycleMetrics
 	scrub        *scrubMetrics
@@ -132,6 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("node: data dir: %w", err)
 	}
+	var err error
 	a := &Agent{
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -148,6 +151,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.fetchStreams = newStreamLimit("Fetch", cfg.Limits.MaxFetchStreams, cfg.Limits.MaxFetchStreamsPerPeer)
 	if cfg.Insecure {
 		a.log.Warn("INSECURE: no TLS and no gossip key; anyone who reaches this agent's ports can push, read and join")
+	}
+	if a.dirLock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	ok := false
 	defer func() {
@@ -181,6 +187,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	if a.advertise == "" {
 		a.advertise = advertiseFor(a.lis.Addr().(*net.TCPAddr), cfg.GossipAddr)
 	}
+	a.cfg.Join = withKnownPeers(cfg.Join, cfg.DataDir)
 	// Membership first (bound, not joined), so the engine and the gRPC service have a view;
 	// the cluster is joined once the service answers.
 	if err := a.newMembership(); err != nil {
@@ -191,6 +198,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		MaxPlanNodes: cfg.Limits.MaxPlanNodes, MaxFanout: cfg.Limits.MaxFanout, MaxDepth: cfg.Limits.MaxDepth, SendTimeout: cfg.Limits.SendTimeout},
 		transfer.Deps{Store: a.store, Members: a.members, Transport: grpcTransport{a}, Metrics: a.m.engine, Log: a.log,
 			Limiter: a.limiter, Context: a.ctx, Go: a.goFunc, Hang: a.hang, Committed: a.committed})
+	a.pushes = newPushManager(a)
 	creds := insecure.NewCredentials()
 	if cfg.TLS != nil {
 		creds = credentials.NewTLS(cfg.TLS.ServerConfig())
@@ -230,6 +238,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+		a.healthRoutes(mux) // healthz.go
 		a.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		a.goFunc(func() {
 			if err := a.metricsSrv.Serve(a.metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -247,9 +256,10 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("node: membership: %w", err)
 	}
 	if err != nil {
-		a.log.Warn("no seed answered; running alone and joining in the background", "seeds", cfg.Join, "err", err)
+		a.log.Warn("no seed answered; running alone and joining in the background", "seeds", a.cfg.Join, "err", err)
 	}
-	if len(cfg.Join) > 0 {
+	a.goFunc(a.savePeers)
+	if len(a.cfg.Join) > 0 {
 		a.goFunc(func() { a.members.Rejoin(a.ctx, cfg.RejoinInterval) })
 	}
 	a.goFunc(a.expireStaging)
@@ -264,6 +274,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 			CaughtUp:  a.caughtUp,
 		})
 	})
+	if err := a.pushes.load(); err != nil {
+		a.log.Warn("push records not restored", "err", err)
+	}
 	ok = true
 	a.log.Info("agent started", "grpc", a.advertise, "gossip", a.GossipAddr(), "data", cfg.DataDir)
 	return a, nil
@@ -366,6 +379,9 @@ func (a *Agent) Kill() error { return a.stop(false) }
 
 func (a *Agent) stop(graceful bool) error {
 	graceful = graceful && !a.frozen.Load() // a frozen agent has nothing left to drain
+	if graceful && a.engine != nil && !a.isClosed() {
+		a.drain(drainGrace)
+	}
 	a.closeOnce.Do(func() {
 		a.mu.Lock()
 		a.closed = true
@@ -410,6 +426,9 @@ func (a *Agent) stop(graceful bool) error {
 		a.wg.Wait()
 		if a.store != nil {
 			errs = append(errs, a.store.Close())
+		}
+		if a.dirLock != nil {
+			errs = append(errs, a.dirLock.Close())
 		}
 		a.closeErr = errors.Join(errs...)
 	})

@@ -30,6 +30,10 @@ var methodRoles = map[string][]identity.Role{
 	"/treecast.v1.Agent/Tags":                                   {identity.RoleNode, identity.RoleOperator},
 	"/treecast.v1.Agent/Remove":                                 {identity.RoleNode, identity.RoleOperator}, // nodes: only on the agent called (see service.Remove)
 	"/treecast.v1.Agent/DeleteChannel":                          {identity.RoleOperator},
+	"/treecast.v1.Agent/Upload":                                 {identity.RoleOperator},
+	"/treecast.v1.Agent/CancelPush":                             {identity.RoleOperator},
+	"/treecast.v1.Agent/Watch":                                  {identity.RoleNode, identity.RoleOperator},
+	"/treecast.v1.Agent/ListPushes":                             {identity.RoleNode, identity.RoleOperator},
 	"/grpc.health.v1.Health/Check":                              {identity.RoleNode, identity.RoleOperator},
 	"/grpc.health.v1.Health/Watch":                              {identity.RoleNode, identity.RoleOperator},
 	"/grpc.health.v1.Health/List":                               {identity.RoleNode, identity.RoleOperator},

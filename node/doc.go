@@ -27,7 +27,8 @@
 //
 // # A push, end to end
 //
-//  1. Submit (service.go), from `treecast push`, calls [Agent.Push]: the object is stored
+//  1. Submit or Upload (pushsvc.go), from `treecast push`, start a detached push whose rounds
+//     call [Agent.Push] (see Detached pushes): the object is stored
 //     first if given by path (node/store; the path must lie inside the data directory), the
 //     target ("all", "channel:NAME", a label selector "rack=r1,dc=east", or node names) is
 //     resolved against the alive members of node/membership, and package scheduler plans an
@@ -88,10 +89,40 @@
 // token bucket; PushOptions.RateLimit caps every sender of one push (it travels in the Push
 // headers).
 //
+// # Detached pushes
+//
+// The Submit and Upload RPCs start a push that belongs to the agent, not to the call
+// (pushes.go, pushrun.go, pushwatch.go): it gets an id (the Accepted event), the client may
+// go away, Watch reattaches, ListPushes and CancelPush list and stop pushes. Upload stores
+// the client's bytes in one temporary file of the store, renamed into place only once the
+// client's UploadEnd (digest and size) matches; a client that saw its file change
+// ([StableFile], [CheckUnchanged]) sends an error instead and nothing is kept. A push runs
+// in rounds: every member the target matches is listed, those gossip does not see alive as
+// offline; receivers that fail while alive, and offline ones that come back, are fed in
+// later rounds (at most three tries each), and a following push (SubmitRequest.follow) keeps
+// feeding members that appear until its window ends. Each push's record is written
+// atomically to DATA/pushes/ID.json at every change; a push that was running when the
+// agent stopped resumes when it starts again on the same data directory (receivers resume
+// from the chunks they hold: a parent sends a child only the chunks its Holding answer
+// lacks, and a relay first sends its children what it holds). The last 200 finished
+// records are kept.
+//
+// # The data directory
+//
+// DATA/store holds the objects (node/store), DATA/pushes the push records, DATA/peers.json
+// the gossip addresses of the members last seen alive (Start joins them besides
+// Config.Join, so a seed restarted without seeds finds its cluster again), and
+// DATA/agent.lock the lock an agent holds while it runs: a second agent on the same
+// directory fails to start with [ErrDataDirLocked]. With Config.MetricsAddr, GET /healthz
+// answers 200 while the agent serves and 503 once it stops.
+//
 // # Stopping
 //
-// [Agent.Close] is graceful: gossip leave, running streams drained (at most 5 s), then
-// everything closed. [Agent.Kill] stops as a crash would (no leave, streams cut), for tests
+// [Agent.Close] is graceful: the transfers the agent receives or relays are let run to their
+// end (at most 10 s; the agent keeps serving and stays in gossip meanwhile), then gossip
+// leave (announced in the metadata, so the others list the agent "left", not "dead"),
+// running streams drained (at most 5 s), then everything closed; its own pushes stay
+// running on disk and resume at the next start. [Agent.Kill] stops as a crash would (no leave, streams cut), for tests
 // and demos of failures. Both wait for every goroutine the agent started.
 //
 // # Testing

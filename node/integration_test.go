@@ -166,10 +166,11 @@ func TestSubmit(t *testing.T) {
 		}
 		events = append(events, ev)
 	}
-	if len(events) < 2 || events[0].GetPlan() == nil || events[len(events)-1].GetReport() == nil {
-		t.Fatalf("events %v: want a plan first and a report last", events)
+	if len(events) < 4 || events[0].GetAccepted().GetPushId() == "" || events[1].GetStored().GetDigest() == "" || events[2].GetPlan() == nil ||
+		events[len(events)-1].GetReport() == nil {
+		t.Fatalf("events %v: want the push's id first, then the object stored, a plan, and a report last", events)
 	}
-	plan := events[0].GetPlan()
+	plan := events[2].GetPlan()
 	want := []string{"a01", "a03"} // channel web, without the source a02
 	if fmt.Sprint(plan.GetReceivers()) != fmt.Sprint(want) {
 		t.Fatalf("receivers %v, want %v", plan.GetReceivers(), want)
@@ -474,7 +475,7 @@ func TestCloseIdempotent(t *testing.T) {
 	if err := c.WaitFor(ctx, "a00 to see a01 leave", func() bool {
 		for _, m := range c.Agents[0].Members() {
 			if m.Name == "a01" {
-				return m.State == "dead"
+				return m.State == "left"
 			}
 		}
 		return false

@@ -49,6 +49,8 @@ func statusErr(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrTruncated):
 		code = codes.DataLoss
+	case errors.Is(err, ErrPartialObject), errors.Is(err, ErrObjectChanged):
+		code = codes.FailedPrecondition
 	case errors.Is(err, ErrClosed):
 		code = codes.Unavailable
 	case errors.Is(err, ErrDiskFull), errors.Is(err, store.ErrQuota):
@@ -346,69 +348,6 @@ func memberToPB(m Member) *pb.Member {
 		st = pb.MemberState_MEMBER_STATE_LEFT
 	}
 	return &pb.Member{Name: m.Name, GrpcAddr: m.Addr, GossipAddr: m.GossipAddr, Labels: m.Labels, Channels: m.Channels, State: st}
-}
-
-// Submit runs a push from this agent and streams its progress.
-func (s *service) Submit(req *pb.SubmitRequest, stream pb.Agent_SubmitServer) error {
-	target, err := targetString(req.GetTarget())
-	if err != nil {
-		return statusErr(err)
-	}
-	o := req.GetOptions()
-	opts := PushOptions{Fanout: int(o.GetFanout()), Stripes: int(o.GetStripes()), Parity: int(o.GetParity()), ChunkSize: int(o.GetChunkSize()),
-		RateLimit: int64(min(o.GetRateLimit(), 1<<62))}
-	switch o.GetStrategy() {
-	case pb.Strategy_STRATEGY_UNSPECIFIED, pb.Strategy_STRATEGY_AUTO:
-		opts.Strategy = "auto"
-	case pb.Strategy_STRATEGY_CHAIN:
-		opts.Strategy = "chain"
-	case pb.Strategy_STRATEGY_TREE:
-		opts.Strategy = "tree"
-	case pb.Strategy_STRATEGY_FOREST:
-		opts.Strategy = "forest"
-	case pb.Strategy_STRATEGY_UNICAST:
-		opts.Strategy = "unicast"
-	}
-	var sendErr error
-	send := func(ev *pb.SubmitEvent) {
-		if sendErr == nil {
-			sendErr = stream.Send(ev)
-		}
-	}
-	opts.Plan = func(p PlanInfo) {
-		sm := p.Summary
-		pe := &pb.PlanEvent{TransferId: p.Transfer, Manifest: p.manifest.Proto(), Receivers: p.Receivers, Plan: p.raw,
-			Summary: &pb.PlanSummary{Strategy: string(sm.Strategy), Auto: sm.Auto, Stripes: uint32(sm.Stripes), Parity: uint32(sm.Parity),
-				Receivers: uint32(sm.Receivers), Depth: uint32(sm.Depth), ChunkSize: uint32(sm.ChunkSize),
-				MaxArcCopies: sm.MaxArcCopies, TotalCopies: sm.TotalCopies}}
-		for _, e := range p.Edges {
-			pe.Edges = append(pe.Edges, &pb.PlanEdge{Parent: e.Parent, Child: e.Child, Stripe: uint32(e.Stripe)})
-		}
-		send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Plan{Plan: pe}})
-	}
-	opts.Progress = func(ev Event) {
-		if ev.Final {
-			send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Result{Result: resultToPB(Result{Receiver: ev.Receiver, OK: ev.OK, Err: ev.Err, Elapsed: ev.Elapsed})}})
-			return
-		}
-		send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Progress{Progress: &pb.ProgressEvent{Receivers: []*pb.ReceiverProgress{{
-			Receiver: ev.Receiver, ChunksHeld: uint64(ev.Held), ChunksTotal: uint64(ev.Total)}}}}})
-	}
-	if id, ok := identity.FromContext(stream.Context()); ok {
-		opts.Publisher = id.Name
-	}
-	opts.Tag, opts.Channel = req.GetTag(), req.GetChannel()
-	obj := Object{Path: req.GetPath(), Digest: req.GetDigest()}
-	rep, err := s.a.Push(stream.Context(), obj, target, opts)
-	if err != nil {
-		return statusErr(err)
-	}
-	r := &pb.Report{TransferId: rep.Transfer, Digest: rep.Digest, Elapsed: durationpb.New(rep.Elapsed)}
-	for _, x := range rep.Receivers {
-		r.Receivers = append(r.Receivers, resultToPB(x))
-	}
-	send(&pb.SubmitEvent{Event: &pb.SubmitEvent_Report{Report: r}})
-	return sendErr
 }
 
 func resultToPB(r Result) *pb.ReceiverResult {

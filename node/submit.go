@@ -47,6 +47,8 @@ type PushOptions struct {
 	Progress func(Event)
 	// Plan, when not nil, receives a text rendering of the plan before any chunk is sent.
 	Plan func(PlanInfo)
+	// ID is the transfer's identifier ("": a new random one).
+	ID string
 }
 
 // PlanInfo describes the plan of a push, for display.
@@ -151,7 +153,10 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 		}
 	}
 	man = out.Manifest
-	id := newTransferID()
+	id := opts.ID
+	if id == "" {
+		id = newTransferID()
+	}
 	if opts.Plan != nil {
 		info := PlanInfo{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks(), Strategy: string(full.Strategy),
 			Stripes: p.Stripes(), Receivers: dsts, Plan: full, Summary: full.Summary(), manifest: man, raw: raw}
@@ -173,6 +178,9 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 // resolveObject returns the manifest of obj, storing the file first when given by path.
 func (a *Agent) resolveObject(obj Object, chunkSize int) (transfer.Manifest, error) {
 	if obj.Digest != "" {
+		if _, err := store.ParseDigest(obj.Digest); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadHeader, err)
+		}
 		m, err := a.store.Stat(obj.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrUnknownDigest, obj.Digest, err)

@@ -34,8 +34,9 @@ func newAgentCmd() *cobra.Command {
 The agent joins the cluster by gossip (--join lists seed agents' gossip addresses), serves the
 treecast gRPC API on --listen (Submit, Push, Fetch, Status, and the gRPC health service),
 stores objects under --data, and forwards pushed chunks to its children in the plan. Port 0
-picks a free port; the bound addresses are logged at start. On SIGTERM it leaves the cluster,
-lets running streams finish and exits.
+picks a free port; the bound addresses are logged at start. On SIGTERM it lets the transfers
+it receives or relays finish (at most 10 s), leaves the cluster and exits; pushes it runs
+resume when it starts again on the same --data. Only one agent may run on a data directory.
 
 Every gRPC connection is mutual TLS: --tls-cert and --tls-key name the agent's certificate
 (its name must be --name, its role node) and --tls-ca the cluster's CA; --gossip-key

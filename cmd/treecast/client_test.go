@@ -163,7 +163,15 @@ func TestPushErrors(t *testing.T) {
 	}{
 		{"no match", []string{path, "--to", "rack=zz"}, 1},
 		{"unknown node", []string{path, "--to", "nosuch"}, 1},
-		{"outside data dir", []string{outside, "--to", "all"}, 1},
+		{"agent path outside data dir", []string{"agent:" + outside, "--to", "all"}, 1},
+		{"agent path escaping", []string{"agent:" + filepath.Dir(path) + "/../../../etc/passwd", "--to", "all"}, 1},
+		{"relative agent path", []string{"agent:x.bin", "--to", "all"}, 2},
+		{"bad digest", []string{"sha256:abc", "--to", "all"}, 2},
+		{"chunk of 1 byte", []string{path, "--to", "all", "--chunk", "1"}, 2},
+		{"no such file", []string{filepath.Join(t.TempDir(), "nosuch"), "--to", "all"}, 2},
+		{"unknown flag", []string{path, "--to", "all", "--nosuch"}, 2},
+		{"two objects", []string{path, path, "--to", "all"}, 2},
+		{"negative follow", []string{path, "--to", "all", "--follow", "-1s"}, 2},
 		{"unknown digest", []string{"sha256:" + strings.Repeat("0", 64), "--to", "all"}, 1},
 		{"no target", []string{path}, 2},
 		{"bad chunk", []string{path, "--to", "all", "--chunk", "huge"}, 2},
@@ -232,7 +240,7 @@ func TestReportRendering(t *testing.T) {
 	}}
 	var buf bytes.Buffer
 	writeReport(&buf, rep, 10e6)
-	want := "RECEIVER  STATUS    SECONDS  MB/S  ERROR\na         verified  2.00     5.0   \nb         failed    1.00     -     disk full\n1 verified, 1 failed in 2.00s (sha256:ab)\n"
+	want := "RECEIVER  STATUS    SECONDS  MB/S  ERROR\na         verified  2.00     5.0   \nb         failed    1.00     -     disk full\n1 verified, 1 failed, 0 offline in 2.00s (sha256:ab)\n"
 	if buf.String() != want {
 		t.Errorf("table:\n%q\nwant\n%q", buf.String(), want)
 	}

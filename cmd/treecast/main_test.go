@@ -23,8 +23,5 @@ func exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	if ee, ok := err.(*exitError); ok {
-		return ee.code
-	}
-	return 1
+	return exitStatus(err)
 }

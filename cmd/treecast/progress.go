@@ -74,9 +74,12 @@ func (v *lineView) progress(r string, held, total uint64) {
 }
 
 func (v *lineView) result(r *pb.ReceiverResult) {
-	if r.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED {
+	switch r.GetStatus() {
+	case pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED:
 		fmt.Fprintf(v.w, "  %s: verified in %.2fs\n", r.GetReceiver(), r.GetElapsed().AsDuration().Seconds())
-	} else {
+	case pb.ReceiverStatus_RECEIVER_STATUS_OFFLINE:
+		fmt.Fprintf(v.w, "  %s: offline (not sent)\n", r.GetReceiver())
+	default:
 		fmt.Fprintf(v.w, "  %s: FAILED: %s\n", r.GetReceiver(), r.GetError())
 	}
 }
@@ -159,8 +162,14 @@ func (v *barView) finish() {
 	v.p.Wait()
 }
 
-// followPush consumes a Submit stream into view and returns the plan and the final report.
-func followPush(stream pb.Agent_SubmitClient, view pushView) (*pb.PlanEvent, *pb.Report, error) {
+// eventStream is a stream of push events: Submit, Upload or Watch.
+type eventStream interface {
+	Recv() (*pb.SubmitEvent, error)
+}
+
+// followPush consumes a push's event stream into view and returns the plan and the final
+// report.
+func followPush(stream eventStream, view pushView) (*pb.PlanEvent, *pb.Report, error) {
 	var plan *pb.PlanEvent
 	defer view.finish()
 	for {
@@ -217,17 +226,16 @@ type receiverJSON struct {
 	Error   string  `json:"error,omitempty"`
 	// Hook is the outcome of the receiver's channel hook (absent: it ran none).
 	Hook *hookJSON `json:"hook,omitempty"`
+	// AlreadyHeld counts the chunks the receiver held before the push reached it (not sent).
+	AlreadyHeld uint64 `json:"chunks_already_held,omitempty"`
 }
 
 func reportJSON(r *pb.Report) pushJSON {
 	out := pushJSON{Digest: r.GetDigest(), Seconds: r.GetElapsed().AsDuration().Seconds(), Receivers: []receiverJSON{}}
 	for _, rr := range sortedResults(r) {
-		status := "failed"
-		if rr.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED {
-			status = "verified"
-		}
+		status := statusWord(rr.GetStatus())
 		out.Receivers = append(out.Receivers, receiverJSON{Name: rr.GetReceiver(), Status: status, Seconds: rr.GetElapsed().AsDuration().Seconds(), Error: rr.GetError(),
-			Hook: hookOf(rr)})
+			Hook: hookOf(rr), AlreadyHeld: rr.GetChunksAlreadyHeld()})
 	}
 	return out
 }
@@ -243,26 +251,51 @@ func writeReport(w io.Writer, r *pb.Report, size uint64) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RECEIVER\tSTATUS\tSECONDS\tMB/S\tERROR")
 	for _, rr := range sortedResults(r) {
-		status, rate := "failed", "-"
+		status, rate := statusWord(rr.GetStatus()), "-"
 		secs := rr.GetElapsed().AsDuration().Seconds()
 		if rr.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED {
-			status = "verified"
-			if secs > 0 && size > 0 {
+			switch {
+			case rr.GetBytesReceived() == 0 && rr.GetChunksAlreadyHeld() > 0:
+				rate = "held" // it had the object already: nothing crossed the network
+			case secs > 0 && rr.GetBytesReceived() > 0:
+				rate = fmt.Sprintf("%.1f", float64(rr.GetBytesReceived())/1e6/secs)
+			case secs > 0 && size > 0:
 				rate = fmt.Sprintf("%.1f", float64(size)/1e6/secs)
 			}
+		}
+		if rr.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_OFFLINE {
+			secs = 0
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%s\t%s\n", rr.GetReceiver(), status, secs, rate, oneLine(withHook(rr)))
 	}
 	tw.Flush()
-	v, f := countResults(r)
-	fmt.Fprintf(w, "%d verified, %d failed in %.2fs (%s)\n", v, f, r.GetElapsed().AsDuration().Seconds(), r.GetDigest())
+	v, f, o := countResults(r)
+	fmt.Fprintf(w, "%d verified, %d failed, %d offline in %.2fs (%s)\n", v, f, o, r.GetElapsed().AsDuration().Seconds(), r.GetDigest())
 }
 
-func countResults(r *pb.Report) (verified, failed int) {
+// statusWord names a receiver's status.
+func statusWord(s pb.ReceiverStatus) string {
+	switch s {
+	case pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED:
+		return "verified"
+	case pb.ReceiverStatus_RECEIVER_STATUS_OFFLINE:
+		return "offline"
+	case pb.ReceiverStatus_RECEIVER_STATUS_UNSPECIFIED:
+		return "pending"
+	}
+	return "failed"
+}
+
+// countResults counts the receivers of a report: verified, failed (pending ones included)
+// and offline (nothing was sent to them).
+func countResults(r *pb.Report) (verified, failed, offline int) {
 	for _, rr := range r.GetReceivers() {
-		if rr.GetStatus() == pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED {
+		switch rr.GetStatus() {
+		case pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED:
 			verified++
-		} else {
+		case pb.ReceiverStatus_RECEIVER_STATUS_OFFLINE:
+			offline++
+		default:
 			failed++
 		}
 	}

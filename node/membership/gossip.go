@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -33,7 +34,7 @@ type Member struct {
 	GossipAddr string
 	Labels     map[string]string
 	Channels   []string
-	State      string // "alive", or "dead" (failed or left: memberlist does not tell them apart)
+	State      string // "alive", "dead" (failed), or "left" (announced its leave)
 }
 
 // IsAlive reports whether the member is alive (an empty state counts as alive).
@@ -70,12 +71,14 @@ type Config struct {
 // Gossip is an agent's membership over hashicorp/memberlist. All methods are safe for
 // concurrent use.
 type Gossip struct {
-	cfg   Config
-	ml    *memberlist.Memberlist
-	meta  []byte
-	queue *memberlist.TransmitLimitedQueue
-	addr  string // our gossip address
-	log   *slog.Logger
+	cfg  Config
+	ml   *memberlist.Memberlist
+	meta []byte
+	// leaving is the metadata announcing a leave, once Leave began.
+	leaving atomic.Pointer[[]byte]
+	queue   *memberlist.TransmitLimitedQueue
+	addr    string // our gossip address
+	log     *slog.Logger
 
 	gossipInterval time.Duration // memberlist's, for the leave propagation delay
 
@@ -308,6 +311,16 @@ func (g *Gossip) SendReliable(m Member, msg []byte) error {
 // (seconds) to notice it gone. So Leave then waits two gossip intervals for the packets to go
 // out (the propagation delay serf uses for the same reason), but only when others are alive.
 func (g *Gossip) Leave(timeout time.Duration) error {
+	// Announce the leave in the metadata first, so that the others record "left", not
+	// "dead", when the leave message comes (memberlist does not tell them apart).
+	m := g.cfg.Meta
+	m.Leaving = true
+	if b, err := m.Encode(); err == nil {
+		g.leaving.Store(&b)
+		if err := g.ml.UpdateNode(timeout / 2); err != nil {
+			g.log.Debug("gossip: leave announcement", "err", err)
+		}
+	}
 	err := g.ml.Leave(timeout)
 	if err == nil && g.ml.NumMembers() > 0 { // self counts no more: it has left
 		time.Sleep(2 * g.gossipInterval)
@@ -326,8 +339,13 @@ type delegate struct{ g *Gossip }
 func (d delegate) NotifyJoin(n *memberlist.Node)   { d.g.record(n, "alive") }
 func (d delegate) NotifyUpdate(n *memberlist.Node) { d.g.record(n, "alive") }
 func (d delegate) NotifyLeave(n *memberlist.Node) {
-	// memberlist does not say here whether the node left or failed (Node.State is stale).
-	d.g.record(n, "dead")
+	// memberlist does not say here whether the node left or failed (Node.State is stale):
+	// a node that announced its leave in its metadata left.
+	state := "dead"
+	if m, err := DecodeMeta(n.Meta); err == nil && m.Leaving {
+		state = "left"
+	}
+	d.g.record(n, state)
 	d.g.watches.gone(n.Name)
 }
 
@@ -338,7 +356,12 @@ func (d delegate) NotifyConflict(existing, other *memberlist.Node) {
 	d.g.conflict = fmt.Sprintf("%s is used by %s and %s", other.Name, existing.Address(), other.Address())
 }
 
-func (d delegate) NodeMeta(limit int) []byte { return d.g.meta }
+func (d delegate) NodeMeta(limit int) []byte {
+	if b := d.g.leaving.Load(); b != nil {
+		return *b
+	}
+	return d.g.meta
+}
 func (d delegate) NotifyMsg(b []byte) {
 	if d.g.cfg.State != nil {
 		d.g.cfg.State.NotifyMsg(b)

@@ -22,6 +22,7 @@ type Meta struct {
 	Addr     string            `json:"g"`           // gRPC address, host:port
 	Labels   map[string]string `json:"l,omitempty"` // dc, pod, rack, ...
 	Channels []string          `json:"c,omitempty"` // channels subscribed to
+	Leaving  bool              `json:"x,omitempty"` // the agent is leaving the cluster cleanly
 }
 
 // Encode returns the metadata as gossiped, or an error wrapping [ErrMetaTooLarge] when it

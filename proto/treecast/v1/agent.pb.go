@@ -116,6 +116,8 @@ const (
 	ReceiverStatus_RECEIVER_STATUS_VERIFIED ReceiverStatus = 1
 	// The receiver failed; the result's error says why.
 	ReceiverStatus_RECEIVER_STATUS_FAILED ReceiverStatus = 2
+	// The target matches the member but gossip does not see it alive: nothing was sent to it.
+	ReceiverStatus_RECEIVER_STATUS_OFFLINE ReceiverStatus = 3
 )
 
 // Enum value maps for ReceiverStatus.
@@ -124,11 +126,13 @@ var (
 		0: "RECEIVER_STATUS_UNSPECIFIED",
 		1: "RECEIVER_STATUS_VERIFIED",
 		2: "RECEIVER_STATUS_FAILED",
+		3: "RECEIVER_STATUS_OFFLINE",
 	}
 	ReceiverStatus_value = map[string]int32{
 		"RECEIVER_STATUS_UNSPECIFIED": 0,
 		"RECEIVER_STATUS_VERIFIED":    1,
 		"RECEIVER_STATUS_FAILED":      2,
+		"RECEIVER_STATUS_OFFLINE":     3,
 	}
 )
 
@@ -802,7 +806,10 @@ type SubmitRequest struct {
 	Channel string `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
 	// When set, a tag NAME:VERSION every receiver (and the source) records for the object when
 	// it commits it.
-	Tag           string `protobuf:"bytes,6,opt,name=tag,proto3" json:"tag,omitempty"`
+	Tag string `protobuf:"bytes,6,opt,name=tag,proto3" json:"tag,omitempty"`
+	// When set, the push goes on for this long after its first round: members the target
+	// matches that come back (or join) and lack the object are fed as they appear.
+	Follow        *durationpb.Duration `protobuf:"bytes,7,opt,name=follow,proto3" json:"follow,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -890,6 +897,13 @@ func (x *SubmitRequest) GetTag() string {
 	return ""
 }
 
+func (x *SubmitRequest) GetFollow() *durationpb.Duration {
+	if x != nil {
+		return x.Follow
+	}
+	return nil
+}
+
 type isSubmitRequest_Object interface {
 	isSubmitRequest_Object()
 }
@@ -919,6 +933,8 @@ type SubmitEvent struct {
 	//	*SubmitEvent_Progress
 	//	*SubmitEvent_Result
 	//	*SubmitEvent_Report
+	//	*SubmitEvent_Accepted
+	//	*SubmitEvent_Stored
 	Event         isSubmitEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -997,6 +1013,24 @@ func (x *SubmitEvent) GetReport() *Report {
 	return nil
 }
 
+func (x *SubmitEvent) GetAccepted() *Accepted {
+	if x != nil {
+		if x, ok := x.Event.(*SubmitEvent_Accepted); ok {
+			return x.Accepted
+		}
+	}
+	return nil
+}
+
+func (x *SubmitEvent) GetStored() *Stored {
+	if x != nil {
+		if x, ok := x.Event.(*SubmitEvent_Stored); ok {
+			return x.Stored
+		}
+	}
+	return nil
+}
+
 type isSubmitEvent_Event interface {
 	isSubmitEvent_Event()
 }
@@ -1021,6 +1055,17 @@ type SubmitEvent_Report struct {
 	Report *Report `protobuf:"bytes,4,opt,name=report,proto3,oneof"`
 }
 
+type SubmitEvent_Accepted struct {
+	// The push exists: always the first event, before the plan (which an upload delays).
+	Accepted *Accepted `protobuf:"bytes,5,opt,name=accepted,proto3,oneof"`
+}
+
+type SubmitEvent_Stored struct {
+	// The object is stored on the agent (an upload is complete): the push no longer needs
+	// the client. Sent once, before the plan.
+	Stored *Stored `protobuf:"bytes,6,opt,name=stored,proto3,oneof"`
+}
+
 func (*SubmitEvent_Plan) isSubmitEvent_Event() {}
 
 func (*SubmitEvent_Progress) isSubmitEvent_Event() {}
@@ -1028,6 +1073,111 @@ func (*SubmitEvent_Progress) isSubmitEvent_Event() {}
 func (*SubmitEvent_Result) isSubmitEvent_Event() {}
 
 func (*SubmitEvent_Report) isSubmitEvent_Event() {}
+
+func (*SubmitEvent_Accepted) isSubmitEvent_Event() {}
+
+func (*SubmitEvent_Stored) isSubmitEvent_Event() {}
+
+// Stored says the object of a push is in the agent's store.
+type Stored struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Digest of the object.
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Size of the object in bytes.
+	Size          uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Stored) Reset() {
+	*x = Stored{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Stored) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Stored) ProtoMessage() {}
+
+func (x *Stored) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Stored.ProtoReflect.Descriptor instead.
+func (*Stored) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Stored) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Stored) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+// Accepted names a push as soon as it exists.
+type Accepted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the push on its agent (Watch, ListPushes, CancelPush take it).
+	PushId        string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Accepted) Reset() {
+	*x = Accepted{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Accepted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Accepted) ProtoMessage() {}
+
+func (x *Accepted) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Accepted.ProtoReflect.Descriptor instead.
+func (*Accepted) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Accepted) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
 
 // PlanEvent announces the transfer and its plan.
 type PlanEvent struct {
@@ -1050,7 +1200,7 @@ type PlanEvent struct {
 
 func (x *PlanEvent) Reset() {
 	*x = PlanEvent{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	mi := &file_treecast_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1212,7 @@ func (x *PlanEvent) String() string {
 func (*PlanEvent) ProtoMessage() {}
 
 func (x *PlanEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[8]
+	mi := &file_treecast_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1225,7 @@ func (x *PlanEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanEvent.ProtoReflect.Descriptor instead.
 func (*PlanEvent) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PlanEvent) GetTransferId() string {
@@ -1145,7 +1295,7 @@ type PlanSummary struct {
 
 func (x *PlanSummary) Reset() {
 	*x = PlanSummary{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	mi := &file_treecast_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1307,7 @@ func (x *PlanSummary) String() string {
 func (*PlanSummary) ProtoMessage() {}
 
 func (x *PlanSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[9]
+	mi := &file_treecast_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1320,7 @@ func (x *PlanSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanSummary.ProtoReflect.Descriptor instead.
 func (*PlanSummary) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PlanSummary) GetStrategy() string {
@@ -1251,7 +1401,7 @@ type PlanEdge struct {
 
 func (x *PlanEdge) Reset() {
 	*x = PlanEdge{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[10]
+	mi := &file_treecast_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1413,7 @@ func (x *PlanEdge) String() string {
 func (*PlanEdge) ProtoMessage() {}
 
 func (x *PlanEdge) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[10]
+	mi := &file_treecast_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1426,7 @@ func (x *PlanEdge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanEdge.ProtoReflect.Descriptor instead.
 func (*PlanEdge) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PlanEdge) GetParent() string {
@@ -1311,7 +1461,7 @@ type ProgressEvent struct {
 
 func (x *ProgressEvent) Reset() {
 	*x = ProgressEvent{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[11]
+	mi := &file_treecast_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1473,7 @@ func (x *ProgressEvent) String() string {
 func (*ProgressEvent) ProtoMessage() {}
 
 func (x *ProgressEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[11]
+	mi := &file_treecast_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1486,7 @@ func (x *ProgressEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProgressEvent.ProtoReflect.Descriptor instead.
 func (*ProgressEvent) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProgressEvent) GetReceivers() []*ReceiverProgress {
@@ -1363,7 +1513,7 @@ type ReceiverProgress struct {
 
 func (x *ReceiverProgress) Reset() {
 	*x = ReceiverProgress{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[12]
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1525,7 @@ func (x *ReceiverProgress) String() string {
 func (*ReceiverProgress) ProtoMessage() {}
 
 func (x *ReceiverProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[12]
+	mi := &file_treecast_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1538,7 @@ func (x *ReceiverProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverProgress.ProtoReflect.Descriptor instead.
 func (*ReceiverProgress) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReceiverProgress) GetReceiver() string {
@@ -1449,7 +1599,7 @@ type ReceiverResult struct {
 
 func (x *ReceiverResult) Reset() {
 	*x = ReceiverResult{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[13]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1611,7 @@ func (x *ReceiverResult) String() string {
 func (*ReceiverResult) ProtoMessage() {}
 
 func (x *ReceiverResult) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[13]
+	mi := &file_treecast_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1624,7 @@ func (x *ReceiverResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReceiverResult.ProtoReflect.Descriptor instead.
 func (*ReceiverResult) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReceiverResult) GetReceiver() string {
@@ -1560,7 +1710,7 @@ type HookResult struct {
 
 func (x *HookResult) Reset() {
 	*x = HookResult{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1722,7 @@ func (x *HookResult) String() string {
 func (*HookResult) ProtoMessage() {}
 
 func (x *HookResult) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[14]
+	mi := &file_treecast_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1735,7 @@ func (x *HookResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookResult.ProtoReflect.Descriptor instead.
 func (*HookResult) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HookResult) GetExitCode() int32 {
@@ -1621,7 +1771,7 @@ type Report struct {
 
 func (x *Report) Reset() {
 	*x = Report{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1633,7 +1783,7 @@ func (x *Report) String() string {
 func (*Report) ProtoMessage() {}
 
 func (x *Report) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[15]
+	mi := &file_treecast_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1646,7 +1796,7 @@ func (x *Report) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Report.ProtoReflect.Descriptor instead.
 func (*Report) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Report) GetTransferId() string {
@@ -1701,7 +1851,7 @@ type PushRequest struct {
 
 func (x *PushRequest) Reset() {
 	*x = PushRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1863,7 @@ func (x *PushRequest) String() string {
 func (*PushRequest) ProtoMessage() {}
 
 func (x *PushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[16]
+	mi := &file_treecast_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1876,7 @@ func (x *PushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushRequest.ProtoReflect.Descriptor instead.
 func (*PushRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PushRequest) GetMsg() isPushRequest_Msg {
@@ -1824,7 +1974,7 @@ type PushHeader struct {
 
 func (x *PushHeader) Reset() {
 	*x = PushHeader{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +1986,7 @@ func (x *PushHeader) String() string {
 func (*PushHeader) ProtoMessage() {}
 
 func (x *PushHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[17]
+	mi := &file_treecast_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +1999,7 @@ func (x *PushHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushHeader.ProtoReflect.Descriptor instead.
 func (*PushHeader) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PushHeader) GetTransferId() string {
@@ -1943,7 +2093,7 @@ type PushEnd struct {
 
 func (x *PushEnd) Reset() {
 	*x = PushEnd{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1955,7 +2105,7 @@ func (x *PushEnd) String() string {
 func (*PushEnd) ProtoMessage() {}
 
 func (x *PushEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[18]
+	mi := &file_treecast_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1968,7 +2118,7 @@ func (x *PushEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushEnd.ProtoReflect.Descriptor instead.
 func (*PushEnd) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PushEnd) GetAborted() bool {
@@ -2003,7 +2153,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2165,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[19]
+	mi := &file_treecast_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2178,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PushResponse) GetMsg() isPushResponse_Msg {
@@ -2119,7 +2269,7 @@ type Holding struct {
 
 func (x *Holding) Reset() {
 	*x = Holding{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2131,7 +2281,7 @@ func (x *Holding) String() string {
 func (*Holding) ProtoMessage() {}
 
 func (x *Holding) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[20]
+	mi := &file_treecast_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2144,7 +2294,7 @@ func (x *Holding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Holding.ProtoReflect.Descriptor instead.
 func (*Holding) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Holding) GetBitmap() []byte {
@@ -2176,7 +2326,7 @@ type PushDone struct {
 
 func (x *PushDone) Reset() {
 	*x = PushDone{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2338,7 @@ func (x *PushDone) String() string {
 func (*PushDone) ProtoMessage() {}
 
 func (x *PushDone) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[21]
+	mi := &file_treecast_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2351,7 @@ func (x *PushDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushDone.ProtoReflect.Descriptor instead.
 func (*PushDone) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PushDone) GetVerified() uint32 {
@@ -2238,7 +2388,7 @@ type ChunkRange struct {
 
 func (x *ChunkRange) Reset() {
 	*x = ChunkRange{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +2400,7 @@ func (x *ChunkRange) String() string {
 func (*ChunkRange) ProtoMessage() {}
 
 func (x *ChunkRange) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[22]
+	mi := &file_treecast_v1_agent_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +2413,7 @@ func (x *ChunkRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRange.ProtoReflect.Descriptor instead.
 func (*ChunkRange) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{22}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ChunkRange) GetStart() uint64 {
@@ -2297,7 +2447,7 @@ type FetchRequest struct {
 
 func (x *FetchRequest) Reset() {
 	*x = FetchRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2459,7 @@ func (x *FetchRequest) String() string {
 func (*FetchRequest) ProtoMessage() {}
 
 func (x *FetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[23]
+	mi := &file_treecast_v1_agent_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2472,7 @@ func (x *FetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchRequest.ProtoReflect.Descriptor instead.
 func (*FetchRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{23}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FetchRequest) GetDigest() string {
@@ -2362,7 +2512,7 @@ type FetchResponse struct {
 
 func (x *FetchResponse) Reset() {
 	*x = FetchResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2524,7 @@ func (x *FetchResponse) String() string {
 func (*FetchResponse) ProtoMessage() {}
 
 func (x *FetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[24]
+	mi := &file_treecast_v1_agent_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2537,7 @@ func (x *FetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResponse.ProtoReflect.Descriptor instead.
 func (*FetchResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{24}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *FetchResponse) GetMsg() isFetchResponse_Msg {
@@ -2442,7 +2592,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2604,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[25]
+	mi := &file_treecast_v1_agent_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2617,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{25}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
 }
 
 // StatusResponse describes an agent.
@@ -2489,7 +2639,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2501,7 +2651,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[26]
+	mi := &file_treecast_v1_agent_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2514,7 +2664,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{26}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *StatusResponse) GetNode() string {
@@ -2573,7 +2723,7 @@ type ObjectInfo struct {
 
 func (x *ObjectInfo) Reset() {
 	*x = ObjectInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2735,7 @@ func (x *ObjectInfo) String() string {
 func (*ObjectInfo) ProtoMessage() {}
 
 func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[27]
+	mi := &file_treecast_v1_agent_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2748,7 @@ func (x *ObjectInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectInfo.ProtoReflect.Descriptor instead.
 func (*ObjectInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{27}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ObjectInfo) GetDigest() string {
@@ -2668,7 +2818,7 @@ type TransferInfo struct {
 
 func (x *TransferInfo) Reset() {
 	*x = TransferInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +2830,7 @@ func (x *TransferInfo) String() string {
 func (*TransferInfo) ProtoMessage() {}
 
 func (x *TransferInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[28]
+	mi := &file_treecast_v1_agent_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +2843,7 @@ func (x *TransferInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferInfo.ProtoReflect.Descriptor instead.
 func (*TransferInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{28}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TransferInfo) GetTransferId() string {
@@ -2773,7 +2923,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[29]
+	mi := &file_treecast_v1_agent_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2785,7 +2935,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[29]
+	mi := &file_treecast_v1_agent_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2798,7 +2948,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{29}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Member) GetName() string {
@@ -2874,7 +3024,7 @@ type ChannelInfo struct {
 
 func (x *ChannelInfo) Reset() {
 	*x = ChannelInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[30]
+	mi := &file_treecast_v1_agent_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3036,7 @@ func (x *ChannelInfo) String() string {
 func (*ChannelInfo) ProtoMessage() {}
 
 func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[30]
+	mi := &file_treecast_v1_agent_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3049,7 @@ func (x *ChannelInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelInfo.ProtoReflect.Descriptor instead.
 func (*ChannelInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{30}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ChannelInfo) GetName() string {
@@ -2983,7 +3133,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[31]
+	mi := &file_treecast_v1_agent_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2995,7 +3145,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[31]
+	mi := &file_treecast_v1_agent_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3008,7 +3158,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{31}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PullRequest) GetRef() string {
@@ -3037,7 +3187,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[32]
+	mi := &file_treecast_v1_agent_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3049,7 +3199,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[32]
+	mi := &file_treecast_v1_agent_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3062,7 +3212,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{32}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PullResponse) GetDigest() string {
@@ -3111,7 +3261,7 @@ type TagsRequest struct {
 
 func (x *TagsRequest) Reset() {
 	*x = TagsRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[33]
+	mi := &file_treecast_v1_agent_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +3273,7 @@ func (x *TagsRequest) String() string {
 func (*TagsRequest) ProtoMessage() {}
 
 func (x *TagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[33]
+	mi := &file_treecast_v1_agent_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +3286,7 @@ func (x *TagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagsRequest.ProtoReflect.Descriptor instead.
 func (*TagsRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{33}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TagsRequest) GetTag() string {
@@ -3156,7 +3306,7 @@ type TagsResponse struct {
 
 func (x *TagsResponse) Reset() {
 	*x = TagsResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[34]
+	mi := &file_treecast_v1_agent_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3168,7 +3318,7 @@ func (x *TagsResponse) String() string {
 func (*TagsResponse) ProtoMessage() {}
 
 func (x *TagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[34]
+	mi := &file_treecast_v1_agent_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3181,7 +3331,7 @@ func (x *TagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagsResponse.ProtoReflect.Descriptor instead.
 func (*TagsResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{34}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TagsResponse) GetTags() []*TagInfo {
@@ -3208,7 +3358,7 @@ type TagInfo struct {
 
 func (x *TagInfo) Reset() {
 	*x = TagInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[35]
+	mi := &file_treecast_v1_agent_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3220,7 +3370,7 @@ func (x *TagInfo) String() string {
 func (*TagInfo) ProtoMessage() {}
 
 func (x *TagInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[35]
+	mi := &file_treecast_v1_agent_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3233,7 +3383,7 @@ func (x *TagInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TagInfo.ProtoReflect.Descriptor instead.
 func (*TagInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{35}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TagInfo) GetTag() string {
@@ -3279,7 +3429,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[36]
+	mi := &file_treecast_v1_agent_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3291,7 +3441,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[36]
+	mi := &file_treecast_v1_agent_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3304,7 +3454,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{36}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RemoveRequest) GetRef() string {
@@ -3338,7 +3488,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[37]
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3350,7 +3500,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[37]
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3363,7 +3513,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{37}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RemoveResponse) GetResults() []*RemoveResult {
@@ -3390,7 +3540,7 @@ type RemoveResult struct {
 
 func (x *RemoveResult) Reset() {
 	*x = RemoveResult{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[38]
+	mi := &file_treecast_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +3552,7 @@ func (x *RemoveResult) String() string {
 func (*RemoveResult) ProtoMessage() {}
 
 func (x *RemoveResult) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[38]
+	mi := &file_treecast_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +3565,7 @@ func (x *RemoveResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResult.ProtoReflect.Descriptor instead.
 func (*RemoveResult) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{38}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RemoveResult) GetNode() string {
@@ -3456,7 +3606,7 @@ type DeleteChannelRequest struct {
 
 func (x *DeleteChannelRequest) Reset() {
 	*x = DeleteChannelRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	mi := &file_treecast_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3468,7 +3618,7 @@ func (x *DeleteChannelRequest) String() string {
 func (*DeleteChannelRequest) ProtoMessage() {}
 
 func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	mi := &file_treecast_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3481,7 +3631,7 @@ func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelRequest.ProtoReflect.Descriptor instead.
 func (*DeleteChannelRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *DeleteChannelRequest) GetName() string {
@@ -3501,7 +3651,7 @@ type DeleteChannelResponse struct {
 
 func (x *DeleteChannelResponse) Reset() {
 	*x = DeleteChannelResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[40]
+	mi := &file_treecast_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3513,7 +3663,7 @@ func (x *DeleteChannelResponse) String() string {
 func (*DeleteChannelResponse) ProtoMessage() {}
 
 func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[40]
+	mi := &file_treecast_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3526,7 +3676,7 @@ func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelResponse.ProtoReflect.Descriptor instead.
 func (*DeleteChannelResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeleteChannelResponse) GetVersion() uint64 {
@@ -3534,6 +3684,606 @@ func (x *DeleteChannelResponse) GetVersion() uint64 {
 		return x.Version
 	}
 	return 0
+}
+
+// UploadRequest is one message from the client on an Upload stream.
+type UploadRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message.
+	//
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*UploadRequest_Header
+	//	*UploadRequest_Data
+	//	*UploadRequest_End
+	Msg           isUploadRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadRequest) Reset() {
+	*x = UploadRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadRequest) ProtoMessage() {}
+
+func (x *UploadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
+func (*UploadRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *UploadRequest) GetMsg() isUploadRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetHeader() *UploadHeader {
+	if x != nil {
+		if x, ok := x.Msg.(*UploadRequest_Header); ok {
+			return x.Header
+		}
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*UploadRequest_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *UploadRequest) GetEnd() *UploadEnd {
+	if x != nil {
+		if x, ok := x.Msg.(*UploadRequest_End); ok {
+			return x.End
+		}
+	}
+	return nil
+}
+
+type isUploadRequest_Msg interface {
+	isUploadRequest_Msg()
+}
+
+type UploadRequest_Header struct {
+	// Always first, once.
+	Header *UploadHeader `protobuf:"bytes,1,opt,name=header,proto3,oneof"`
+}
+
+type UploadRequest_Data struct {
+	// The next bytes of the object (at most 4 MiB per message).
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+type UploadRequest_End struct {
+	// Always last, once: the object is complete (or the client gives up).
+	End *UploadEnd `protobuf:"bytes,3,opt,name=end,proto3,oneof"`
+}
+
+func (*UploadRequest_Header) isUploadRequest_Msg() {}
+
+func (*UploadRequest_Data) isUploadRequest_Msg() {}
+
+func (*UploadRequest_End) isUploadRequest_Msg() {}
+
+// UploadHeader opens an Upload stream.
+type UploadHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The push to run once the object is stored: its object field is ignored.
+	Submit *SubmitRequest `protobuf:"bytes,1,opt,name=submit,proto3" json:"submit,omitempty"`
+	// Size of the object in bytes when the client knows it (a file), for the plan's chunk size
+	// and the quota; -1 when it does not (standard input).
+	Size int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// Where the bytes come from, for logs and reports (a file name, or "-").
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadHeader) Reset() {
+	*x = UploadHeader{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadHeader) ProtoMessage() {}
+
+func (x *UploadHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadHeader.ProtoReflect.Descriptor instead.
+func (*UploadHeader) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *UploadHeader) GetSubmit() *SubmitRequest {
+	if x != nil {
+		return x.Submit
+	}
+	return nil
+}
+
+func (x *UploadHeader) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadHeader) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// UploadEnd closes the client's side of an Upload stream.
+type UploadEnd struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The client's digest of what it sent ("sha256:..."); the agent refuses to commit an object
+	// whose digest differs.
+	Digest string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Bytes the client sent.
+	Size uint64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// When set, the client gives up (e.g. the file changed while it was read): nothing is
+	// stored or pushed, and the push fails with this reason.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadEnd) Reset() {
+	*x = UploadEnd{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadEnd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadEnd) ProtoMessage() {}
+
+func (x *UploadEnd) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadEnd.ProtoReflect.Descriptor instead.
+func (*UploadEnd) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *UploadEnd) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *UploadEnd) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadEnd) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// WatchRequest names a push to follow.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the push (from Accepted or ListPushes).
+	PushId        string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *WatchRequest) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
+
+// ListPushesRequest asks for the recent pushes, or one.
+type ListPushesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When set, only this push (NOT_FOUND when unknown).
+	PushId string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	// At most this many, newest first; 0 for the agent's default (50).
+	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPushesRequest) Reset() {
+	*x = ListPushesRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPushesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPushesRequest) ProtoMessage() {}
+
+func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPushesRequest.ProtoReflect.Descriptor instead.
+func (*ListPushesRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ListPushesRequest) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
+
+func (x *ListPushesRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// ListPushesResponse lists pushes, newest first.
+type ListPushesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pushes.
+	Pushes        []*PushInfo `protobuf:"bytes,1,rep,name=pushes,proto3" json:"pushes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPushesResponse) Reset() {
+	*x = ListPushesResponse{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPushesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPushesResponse) ProtoMessage() {}
+
+func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPushesResponse.ProtoReflect.Descriptor instead.
+func (*ListPushesResponse) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *ListPushesResponse) GetPushes() []*PushInfo {
+	if x != nil {
+		return x.Pushes
+	}
+	return nil
+}
+
+// PushInfo describes one push an agent runs or ran.
+type PushInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the push.
+	PushId string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	// uploading, running, following, done, cancelled or failed.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// Digest of the object (empty while uploading).
+	Digest string `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// The target as given ("all", "rack=r1", "a,b", "channel:NAME").
+	Target string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	// When the push was accepted, and when it ended (unset while it runs).
+	Started *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started,proto3" json:"started,omitempty"`
+	Ended   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=ended,proto3" json:"ended,omitempty"`
+	// Why the push failed as a whole (the upload broke, the plan failed, cancelled).
+	Error string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	// The results so far, one per member the target matched (offline ones included).
+	Report *Report `protobuf:"bytes,8,opt,name=report,proto3" json:"report,omitempty"`
+	// Size of the object in bytes.
+	Size uint64 `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
+	// Until when a following push feeds members that come back; unset when not following.
+	FollowUntil   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=follow_until,json=followUntil,proto3" json:"follow_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushInfo) Reset() {
+	*x = PushInfo{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushInfo) ProtoMessage() {}
+
+func (x *PushInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushInfo.ProtoReflect.Descriptor instead.
+func (*PushInfo) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *PushInfo) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
+
+func (x *PushInfo) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *PushInfo) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *PushInfo) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *PushInfo) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *PushInfo) GetEnded() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Ended
+	}
+	return nil
+}
+
+func (x *PushInfo) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *PushInfo) GetReport() *Report {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *PushInfo) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PushInfo) GetFollowUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FollowUntil
+	}
+	return nil
+}
+
+// CancelPushRequest names a push to stop.
+type CancelPushRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the push.
+	PushId        string `protobuf:"bytes,1,opt,name=push_id,json=pushId,proto3" json:"push_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelPushRequest) Reset() {
+	*x = CancelPushRequest{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelPushRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelPushRequest) ProtoMessage() {}
+
+func (x *CancelPushRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelPushRequest.ProtoReflect.Descriptor instead.
+func (*CancelPushRequest) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *CancelPushRequest) GetPushId() string {
+	if x != nil {
+		return x.PushId
+	}
+	return ""
+}
+
+// CancelPushResponse tells what cancelling did.
+type CancelPushResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The push's state after the call (cancelled, or the state it had already ended in).
+	State         string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelPushResponse) Reset() {
+	*x = CancelPushResponse{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelPushResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelPushResponse) ProtoMessage() {}
+
+func (x *CancelPushResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelPushResponse.ProtoReflect.Descriptor instead.
+func (*CancelPushResponse) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *CancelPushResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
 }
 
 var File_treecast_v1_agent_proto protoreflect.FileDescriptor
@@ -3575,21 +4325,29 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\astripes\x18\x04 \x01(\rR\astripes\x12\x16\n" +
 	"\x06parity\x18\x05 \x01(\rR\x06parity\x12\x1d\n" +
 	"\n" +
-	"rate_limit\x18\x06 \x01(\x04R\trateLimit\"\xd6\x01\n" +
+	"rate_limit\x18\x06 \x01(\x04R\trateLimit\"\x89\x02\n" +
 	"\rSubmitRequest\x12\x14\n" +
 	"\x04path\x18\x01 \x01(\tH\x00R\x04path\x12\x18\n" +
 	"\x06digest\x18\x02 \x01(\tH\x00R\x06digest\x12+\n" +
 	"\x06target\x18\x03 \x01(\v2\x13.treecast.v1.TargetR\x06target\x122\n" +
 	"\aoptions\x18\x04 \x01(\v2\x18.treecast.v1.PushOptionsR\aoptions\x12\x18\n" +
 	"\achannel\x18\x05 \x01(\tR\achannel\x12\x10\n" +
-	"\x03tag\x18\x06 \x01(\tR\x03tagB\b\n" +
-	"\x06object\"\xe4\x01\n" +
+	"\x03tag\x18\x06 \x01(\tR\x03tag\x121\n" +
+	"\x06follow\x18\a \x01(\v2\x19.google.protobuf.DurationR\x06followB\b\n" +
+	"\x06object\"\xc8\x02\n" +
 	"\vSubmitEvent\x12,\n" +
 	"\x04plan\x18\x01 \x01(\v2\x16.treecast.v1.PlanEventH\x00R\x04plan\x128\n" +
 	"\bprogress\x18\x02 \x01(\v2\x1a.treecast.v1.ProgressEventH\x00R\bprogress\x125\n" +
 	"\x06result\x18\x03 \x01(\v2\x1b.treecast.v1.ReceiverResultH\x00R\x06result\x12-\n" +
-	"\x06report\x18\x04 \x01(\v2\x13.treecast.v1.ReportH\x00R\x06reportB\a\n" +
-	"\x05event\"\xf2\x01\n" +
+	"\x06report\x18\x04 \x01(\v2\x13.treecast.v1.ReportH\x00R\x06report\x123\n" +
+	"\baccepted\x18\x05 \x01(\v2\x15.treecast.v1.AcceptedH\x00R\baccepted\x12-\n" +
+	"\x06stored\x18\x06 \x01(\v2\x13.treecast.v1.StoredH\x00R\x06storedB\a\n" +
+	"\x05event\"4\n" +
+	"\x06Stored\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\"#\n" +
+	"\bAccepted\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\"\xf2\x01\n" +
 	"\tPlanEvent\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x121\n" +
@@ -3780,18 +4538,55 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x14DeleteChannelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"1\n" +
 	"\x15DeleteChannelResponse\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\x04R\aversion*\x89\x01\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\"\x8d\x01\n" +
+	"\rUploadRequest\x123\n" +
+	"\x06header\x18\x01 \x01(\v2\x19.treecast.v1.UploadHeaderH\x00R\x06header\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12*\n" +
+	"\x03end\x18\x03 \x01(\v2\x16.treecast.v1.UploadEndH\x00R\x03endB\x05\n" +
+	"\x03msg\"j\n" +
+	"\fUploadHeader\x122\n" +
+	"\x06submit\x18\x01 \x01(\v2\x1a.treecast.v1.SubmitRequestR\x06submit\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"M\n" +
+	"\tUploadEnd\x12\x16\n" +
+	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"'\n" +
+	"\fWatchRequest\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\"B\n" +
+	"\x11ListPushesRequest\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"C\n" +
+	"\x12ListPushesResponse\x12-\n" +
+	"\x06pushes\x18\x01 \x03(\v2\x15.treecast.v1.PushInfoR\x06pushes\"\xe7\x02\n" +
+	"\bPushInfo\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x124\n" +
+	"\astarted\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x120\n" +
+	"\x05ended\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05ended\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x12+\n" +
+	"\x06report\x18\b \x01(\v2\x13.treecast.v1.ReportR\x06report\x12\x12\n" +
+	"\x04size\x18\t \x01(\x04R\x04size\x12=\n" +
+	"\ffollow_until\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vfollowUntil\",\n" +
+	"\x11CancelPushRequest\x12\x17\n" +
+	"\apush_id\x18\x01 \x01(\tR\x06pushId\"*\n" +
+	"\x12CancelPushResponse\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state*\x89\x01\n" +
 	"\bStrategy\x12\x18\n" +
 	"\x14STRATEGY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSTRATEGY_CHAIN\x10\x01\x12\x11\n" +
 	"\rSTRATEGY_TREE\x10\x02\x12\x13\n" +
 	"\x0fSTRATEGY_FOREST\x10\x03\x12\x14\n" +
 	"\x10STRATEGY_UNICAST\x10\x04\x12\x11\n" +
-	"\rSTRATEGY_AUTO\x10\x05*k\n" +
+	"\rSTRATEGY_AUTO\x10\x05*\x88\x01\n" +
 	"\x0eReceiverStatus\x12\x1f\n" +
 	"\x1bRECEIVER_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18RECEIVER_STATUS_VERIFIED\x10\x01\x12\x1a\n" +
-	"\x16RECEIVER_STATUS_FAILED\x10\x02*P\n" +
+	"\x16RECEIVER_STATUS_FAILED\x10\x02\x12\x1b\n" +
+	"\x17RECEIVER_STATUS_OFFLINE\x10\x03*P\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_SOURCE\x10\x01\x12\x0e\n" +
@@ -3803,7 +4598,7 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x12MEMBER_STATE_ALIVE\x10\x01\x12\x18\n" +
 	"\x14MEMBER_STATE_SUSPECT\x10\x02\x12\x15\n" +
 	"\x11MEMBER_STATE_DEAD\x10\x03\x12\x15\n" +
-	"\x11MEMBER_STATE_LEFT\x10\x042\xa4\x04\n" +
+	"\x11MEMBER_STATE_LEFT\x10\x042\xc6\x06\n" +
 	"\x05Agent\x12@\n" +
 	"\x06Submit\x12\x1a.treecast.v1.SubmitRequest\x1a\x18.treecast.v1.SubmitEvent0\x01\x12?\n" +
 	"\x04Push\x12\x18.treecast.v1.PushRequest\x1a\x19.treecast.v1.PushResponse(\x010\x01\x12@\n" +
@@ -3812,7 +4607,13 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x04Pull\x12\x18.treecast.v1.PullRequest\x1a\x19.treecast.v1.PullResponse\x12;\n" +
 	"\x04Tags\x12\x18.treecast.v1.TagsRequest\x1a\x19.treecast.v1.TagsResponse\x12A\n" +
 	"\x06Remove\x12\x1a.treecast.v1.RemoveRequest\x1a\x1b.treecast.v1.RemoveResponse\x12V\n" +
-	"\rDeleteChannel\x12!.treecast.v1.DeleteChannelRequest\x1a\".treecast.v1.DeleteChannelResponseB;Z9github.com/treecast/treecast/proto/treecast/v1;treecastv1b\x06proto3"
+	"\rDeleteChannel\x12!.treecast.v1.DeleteChannelRequest\x1a\".treecast.v1.DeleteChannelResponse\x12B\n" +
+	"\x06Upload\x12\x1a.treecast.v1.UploadRequest\x1a\x18.treecast.v1.SubmitEvent(\x010\x01\x12>\n" +
+	"\x05Watch\x12\x19.treecast.v1.WatchRequest\x1a\x18.treecast.v1.SubmitEvent0\x01\x12M\n" +
+	"\n" +
+	"ListPushes\x12\x1e.treecast.v1.ListPushesRequest\x1a\x1f.treecast.v1.ListPushesResponse\x12M\n" +
+	"\n" +
+	"CancelPush\x12\x1e.treecast.v1.CancelPushRequest\x1a\x1f.treecast.v1.CancelPushResponseB;Z9github.com/treecast/treecast/proto/treecast/v1;treecastv1b\x06proto3"
 
 var (
 	file_treecast_v1_agent_proto_rawDescOnce sync.Once
@@ -3827,7 +4628,7 @@ func file_treecast_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_treecast_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_treecast_v1_agent_proto_goTypes = []any{
 	(Strategy)(0),                 // 0: treecast.v1.Strategy
 	(ReceiverStatus)(0),           // 1: treecast.v1.ReceiverStatus
@@ -3841,42 +4642,53 @@ var file_treecast_v1_agent_proto_goTypes = []any{
 	(*PushOptions)(nil),           // 9: treecast.v1.PushOptions
 	(*SubmitRequest)(nil),         // 10: treecast.v1.SubmitRequest
 	(*SubmitEvent)(nil),           // 11: treecast.v1.SubmitEvent
-	(*PlanEvent)(nil),             // 12: treecast.v1.PlanEvent
-	(*PlanSummary)(nil),           // 13: treecast.v1.PlanSummary
-	(*PlanEdge)(nil),              // 14: treecast.v1.PlanEdge
-	(*ProgressEvent)(nil),         // 15: treecast.v1.ProgressEvent
-	(*ReceiverProgress)(nil),      // 16: treecast.v1.ReceiverProgress
-	(*ReceiverResult)(nil),        // 17: treecast.v1.ReceiverResult
-	(*HookResult)(nil),            // 18: treecast.v1.HookResult
-	(*Report)(nil),                // 19: treecast.v1.Report
-	(*PushRequest)(nil),           // 20: treecast.v1.PushRequest
-	(*PushHeader)(nil),            // 21: treecast.v1.PushHeader
-	(*PushEnd)(nil),               // 22: treecast.v1.PushEnd
-	(*PushResponse)(nil),          // 23: treecast.v1.PushResponse
-	(*Holding)(nil),               // 24: treecast.v1.Holding
-	(*PushDone)(nil),              // 25: treecast.v1.PushDone
-	(*ChunkRange)(nil),            // 26: treecast.v1.ChunkRange
-	(*FetchRequest)(nil),          // 27: treecast.v1.FetchRequest
-	(*FetchResponse)(nil),         // 28: treecast.v1.FetchResponse
-	(*StatusRequest)(nil),         // 29: treecast.v1.StatusRequest
-	(*StatusResponse)(nil),        // 30: treecast.v1.StatusResponse
-	(*ObjectInfo)(nil),            // 31: treecast.v1.ObjectInfo
-	(*TransferInfo)(nil),          // 32: treecast.v1.TransferInfo
-	(*Member)(nil),                // 33: treecast.v1.Member
-	(*ChannelInfo)(nil),           // 34: treecast.v1.ChannelInfo
-	(*PullRequest)(nil),           // 35: treecast.v1.PullRequest
-	(*PullResponse)(nil),          // 36: treecast.v1.PullResponse
-	(*TagsRequest)(nil),           // 37: treecast.v1.TagsRequest
-	(*TagsResponse)(nil),          // 38: treecast.v1.TagsResponse
-	(*TagInfo)(nil),               // 39: treecast.v1.TagInfo
-	(*RemoveRequest)(nil),         // 40: treecast.v1.RemoveRequest
-	(*RemoveResponse)(nil),        // 41: treecast.v1.RemoveResponse
-	(*RemoveResult)(nil),          // 42: treecast.v1.RemoveResult
-	(*DeleteChannelRequest)(nil),  // 43: treecast.v1.DeleteChannelRequest
-	(*DeleteChannelResponse)(nil), // 44: treecast.v1.DeleteChannelResponse
-	nil,                           // 45: treecast.v1.Member.LabelsEntry
-	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 47: google.protobuf.Timestamp
+	(*Stored)(nil),                // 12: treecast.v1.Stored
+	(*Accepted)(nil),              // 13: treecast.v1.Accepted
+	(*PlanEvent)(nil),             // 14: treecast.v1.PlanEvent
+	(*PlanSummary)(nil),           // 15: treecast.v1.PlanSummary
+	(*PlanEdge)(nil),              // 16: treecast.v1.PlanEdge
+	(*ProgressEvent)(nil),         // 17: treecast.v1.ProgressEvent
+	(*ReceiverProgress)(nil),      // 18: treecast.v1.ReceiverProgress
+	(*ReceiverResult)(nil),        // 19: treecast.v1.ReceiverResult
+	(*HookResult)(nil),            // 20: treecast.v1.HookResult
+	(*Report)(nil),                // 21: treecast.v1.Report
+	(*PushRequest)(nil),           // 22: treecast.v1.PushRequest
+	(*PushHeader)(nil),            // 23: treecast.v1.PushHeader
+	(*PushEnd)(nil),               // 24: treecast.v1.PushEnd
+	(*PushResponse)(nil),          // 25: treecast.v1.PushResponse
+	(*Holding)(nil),               // 26: treecast.v1.Holding
+	(*PushDone)(nil),              // 27: treecast.v1.PushDone
+	(*ChunkRange)(nil),            // 28: treecast.v1.ChunkRange
+	(*FetchRequest)(nil),          // 29: treecast.v1.FetchRequest
+	(*FetchResponse)(nil),         // 30: treecast.v1.FetchResponse
+	(*StatusRequest)(nil),         // 31: treecast.v1.StatusRequest
+	(*StatusResponse)(nil),        // 32: treecast.v1.StatusResponse
+	(*ObjectInfo)(nil),            // 33: treecast.v1.ObjectInfo
+	(*TransferInfo)(nil),          // 34: treecast.v1.TransferInfo
+	(*Member)(nil),                // 35: treecast.v1.Member
+	(*ChannelInfo)(nil),           // 36: treecast.v1.ChannelInfo
+	(*PullRequest)(nil),           // 37: treecast.v1.PullRequest
+	(*PullResponse)(nil),          // 38: treecast.v1.PullResponse
+	(*TagsRequest)(nil),           // 39: treecast.v1.TagsRequest
+	(*TagsResponse)(nil),          // 40: treecast.v1.TagsResponse
+	(*TagInfo)(nil),               // 41: treecast.v1.TagInfo
+	(*RemoveRequest)(nil),         // 42: treecast.v1.RemoveRequest
+	(*RemoveResponse)(nil),        // 43: treecast.v1.RemoveResponse
+	(*RemoveResult)(nil),          // 44: treecast.v1.RemoveResult
+	(*DeleteChannelRequest)(nil),  // 45: treecast.v1.DeleteChannelRequest
+	(*DeleteChannelResponse)(nil), // 46: treecast.v1.DeleteChannelResponse
+	(*UploadRequest)(nil),         // 47: treecast.v1.UploadRequest
+	(*UploadHeader)(nil),          // 48: treecast.v1.UploadHeader
+	(*UploadEnd)(nil),             // 49: treecast.v1.UploadEnd
+	(*WatchRequest)(nil),          // 50: treecast.v1.WatchRequest
+	(*ListPushesRequest)(nil),     // 51: treecast.v1.ListPushesRequest
+	(*ListPushesResponse)(nil),    // 52: treecast.v1.ListPushesResponse
+	(*PushInfo)(nil),              // 53: treecast.v1.PushInfo
+	(*CancelPushRequest)(nil),     // 54: treecast.v1.CancelPushRequest
+	(*CancelPushResponse)(nil),    // 55: treecast.v1.CancelPushResponse
+	nil,                           // 56: treecast.v1.Member.LabelsEntry
+	(*durationpb.Duration)(nil),   // 57: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 58: google.protobuf.Timestamp
 }
 var file_treecast_v1_agent_proto_depIdxs = []int32{
 	5,  // 0: treecast.v1.Manifest.parity:type_name -> treecast.v1.Parity
@@ -3884,64 +4696,83 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	0,  // 2: treecast.v1.PushOptions.strategy:type_name -> treecast.v1.Strategy
 	7,  // 3: treecast.v1.SubmitRequest.target:type_name -> treecast.v1.Target
 	9,  // 4: treecast.v1.SubmitRequest.options:type_name -> treecast.v1.PushOptions
-	12, // 5: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
-	15, // 6: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
-	17, // 7: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
-	19, // 8: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
-	4,  // 9: treecast.v1.PlanEvent.manifest:type_name -> treecast.v1.Manifest
-	14, // 10: treecast.v1.PlanEvent.edges:type_name -> treecast.v1.PlanEdge
-	13, // 11: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
-	16, // 12: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
-	1,  // 13: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
-	46, // 14: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
-	18, // 15: treecast.v1.ReceiverResult.hook:type_name -> treecast.v1.HookResult
-	46, // 16: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
-	17, // 17: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
-	21, // 18: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
-	6,  // 19: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
-	22, // 20: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
-	4,  // 21: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
-	24, // 22: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
-	15, // 23: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
-	17, // 24: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
-	25, // 25: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
-	26, // 26: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
-	4,  // 27: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
-	6,  // 28: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
-	31, // 29: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
-	32, // 30: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
-	33, // 31: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
-	34, // 32: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
-	2,  // 33: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
-	47, // 34: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
-	45, // 35: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
-	3,  // 36: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
-	47, // 37: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
-	39, // 38: treecast.v1.TagsResponse.tags:type_name -> treecast.v1.TagInfo
-	47, // 39: treecast.v1.TagInfo.created:type_name -> google.protobuf.Timestamp
-	7,  // 40: treecast.v1.RemoveRequest.target:type_name -> treecast.v1.Target
-	42, // 41: treecast.v1.RemoveResponse.results:type_name -> treecast.v1.RemoveResult
-	10, // 42: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
-	20, // 43: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
-	27, // 44: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
-	29, // 45: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
-	35, // 46: treecast.v1.Agent.Pull:input_type -> treecast.v1.PullRequest
-	37, // 47: treecast.v1.Agent.Tags:input_type -> treecast.v1.TagsRequest
-	40, // 48: treecast.v1.Agent.Remove:input_type -> treecast.v1.RemoveRequest
-	43, // 49: treecast.v1.Agent.DeleteChannel:input_type -> treecast.v1.DeleteChannelRequest
-	11, // 50: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
-	23, // 51: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
-	28, // 52: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
-	30, // 53: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
-	36, // 54: treecast.v1.Agent.Pull:output_type -> treecast.v1.PullResponse
-	38, // 55: treecast.v1.Agent.Tags:output_type -> treecast.v1.TagsResponse
-	41, // 56: treecast.v1.Agent.Remove:output_type -> treecast.v1.RemoveResponse
-	44, // 57: treecast.v1.Agent.DeleteChannel:output_type -> treecast.v1.DeleteChannelResponse
-	50, // [50:58] is the sub-list for method output_type
-	42, // [42:50] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	57, // 5: treecast.v1.SubmitRequest.follow:type_name -> google.protobuf.Duration
+	14, // 6: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
+	17, // 7: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
+	19, // 8: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
+	21, // 9: treecast.v1.SubmitEvent.report:type_name -> treecast.v1.Report
+	13, // 10: treecast.v1.SubmitEvent.accepted:type_name -> treecast.v1.Accepted
+	12, // 11: treecast.v1.SubmitEvent.stored:type_name -> treecast.v1.Stored
+	4,  // 12: treecast.v1.PlanEvent.manifest:type_name -> treecast.v1.Manifest
+	16, // 13: treecast.v1.PlanEvent.edges:type_name -> treecast.v1.PlanEdge
+	15, // 14: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
+	18, // 15: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
+	1,  // 16: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
+	57, // 17: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
+	20, // 18: treecast.v1.ReceiverResult.hook:type_name -> treecast.v1.HookResult
+	57, // 19: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
+	19, // 20: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
+	23, // 21: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
+	6,  // 22: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
+	24, // 23: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
+	4,  // 24: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
+	26, // 25: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
+	17, // 26: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
+	19, // 27: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
+	27, // 28: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
+	28, // 29: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
+	4,  // 30: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
+	6,  // 31: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
+	33, // 32: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
+	34, // 33: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
+	35, // 34: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
+	36, // 35: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
+	2,  // 36: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
+	58, // 37: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
+	56, // 38: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
+	3,  // 39: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
+	58, // 40: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
+	41, // 41: treecast.v1.TagsResponse.tags:type_name -> treecast.v1.TagInfo
+	58, // 42: treecast.v1.TagInfo.created:type_name -> google.protobuf.Timestamp
+	7,  // 43: treecast.v1.RemoveRequest.target:type_name -> treecast.v1.Target
+	44, // 44: treecast.v1.RemoveResponse.results:type_name -> treecast.v1.RemoveResult
+	48, // 45: treecast.v1.UploadRequest.header:type_name -> treecast.v1.UploadHeader
+	49, // 46: treecast.v1.UploadRequest.end:type_name -> treecast.v1.UploadEnd
+	10, // 47: treecast.v1.UploadHeader.submit:type_name -> treecast.v1.SubmitRequest
+	53, // 48: treecast.v1.ListPushesResponse.pushes:type_name -> treecast.v1.PushInfo
+	58, // 49: treecast.v1.PushInfo.started:type_name -> google.protobuf.Timestamp
+	58, // 50: treecast.v1.PushInfo.ended:type_name -> google.protobuf.Timestamp
+	21, // 51: treecast.v1.PushInfo.report:type_name -> treecast.v1.Report
+	58, // 52: treecast.v1.PushInfo.follow_until:type_name -> google.protobuf.Timestamp
+	10, // 53: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
+	22, // 54: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
+	29, // 55: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
+	31, // 56: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
+	37, // 57: treecast.v1.Agent.Pull:input_type -> treecast.v1.PullRequest
+	39, // 58: treecast.v1.Agent.Tags:input_type -> treecast.v1.TagsRequest
+	42, // 59: treecast.v1.Agent.Remove:input_type -> treecast.v1.RemoveRequest
+	45, // 60: treecast.v1.Agent.DeleteChannel:input_type -> treecast.v1.DeleteChannelRequest
+	47, // 61: treecast.v1.Agent.Upload:input_type -> treecast.v1.UploadRequest
+	50, // 62: treecast.v1.Agent.Watch:input_type -> treecast.v1.WatchRequest
+	51, // 63: treecast.v1.Agent.ListPushes:input_type -> treecast.v1.ListPushesRequest
+	54, // 64: treecast.v1.Agent.CancelPush:input_type -> treecast.v1.CancelPushRequest
+	11, // 65: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
+	25, // 66: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
+	30, // 67: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
+	32, // 68: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
+	38, // 69: treecast.v1.Agent.Pull:output_type -> treecast.v1.PullResponse
+	40, // 70: treecast.v1.Agent.Tags:output_type -> treecast.v1.TagsResponse
+	43, // 71: treecast.v1.Agent.Remove:output_type -> treecast.v1.RemoveResponse
+	46, // 72: treecast.v1.Agent.DeleteChannel:output_type -> treecast.v1.DeleteChannelResponse
+	11, // 73: treecast.v1.Agent.Upload:output_type -> treecast.v1.SubmitEvent
+	11, // 74: treecast.v1.Agent.Watch:output_type -> treecast.v1.SubmitEvent
+	52, // 75: treecast.v1.Agent.ListPushes:output_type -> treecast.v1.ListPushesResponse
+	55, // 76: treecast.v1.Agent.CancelPush:output_type -> treecast.v1.CancelPushResponse
+	65, // [65:77] is the sub-list for method output_type
+	53, // [53:65] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_treecast_v1_agent_proto_init() }
@@ -3964,21 +4795,28 @@ func file_treecast_v1_agent_proto_init() {
 		(*SubmitEvent_Progress)(nil),
 		(*SubmitEvent_Result)(nil),
 		(*SubmitEvent_Report)(nil),
+		(*SubmitEvent_Accepted)(nil),
+		(*SubmitEvent_Stored)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[16].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[18].OneofWrappers = []any{
 		(*PushRequest_Header)(nil),
 		(*PushRequest_Chunk)(nil),
 		(*PushRequest_End)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[19].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[21].OneofWrappers = []any{
 		(*PushResponse_Holding)(nil),
 		(*PushResponse_Progress)(nil),
 		(*PushResponse_Result)(nil),
 		(*PushResponse_Done)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[24].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[26].OneofWrappers = []any{
 		(*FetchResponse_Manifest)(nil),
 		(*FetchResponse_Chunk)(nil),
+	}
+	file_treecast_v1_agent_proto_msgTypes[43].OneofWrappers = []any{
+		(*UploadRequest_Header)(nil),
+		(*UploadRequest_Data)(nil),
+		(*UploadRequest_End)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3986,7 +4824,7 @@ func file_treecast_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_treecast_v1_agent_proto_rawDesc), len(file_treecast_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   42,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -44,6 +44,10 @@ const (
 	Agent_Tags_FullMethodName          = "/treecast.v1.Agent/Tags"
 	Agent_Remove_FullMethodName        = "/treecast.v1.Agent/Remove"
 	Agent_DeleteChannel_FullMethodName = "/treecast.v1.Agent/DeleteChannel"
+	Agent_Upload_FullMethodName        = "/treecast.v1.Agent/Upload"
+	Agent_Watch_FullMethodName         = "/treecast.v1.Agent/Watch"
+	Agent_ListPushes_FullMethodName    = "/treecast.v1.Agent/ListPushes"
+	Agent_CancelPush_FullMethodName    = "/treecast.v1.Agent/CancelPush"
 )
 
 // AgentClient is the client API for Agent service.
@@ -82,6 +86,22 @@ type AgentClient interface {
 	// DeleteChannel deletes a channel on every agent: a signed tombstone version, gossiped like
 	// a publish.
 	DeleteChannel(ctx context.Context, in *DeleteChannelRequest, opts ...grpc.CallOption) (*DeleteChannelResponse, error)
+	// Upload streams an object from the client (an operator) to this agent, which stores it as
+	// it arrives (one copy, staged and committed only once whole and checked against the
+	// client's UploadEnd) and then pushes it as Submit does. The client sends an UploadHeader,
+	// the object's bytes, and an UploadEnd; the agent answers with the same events as Submit,
+	// beginning with an Accepted. The push runs on the agent to its end whatever the client
+	// does once the upload is complete (see Watch).
+	Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[UploadRequest, SubmitEvent], error)
+	// Watch streams the events of a push this agent runs or ran, as Submit does: Accepted, the
+	// plan, the current progress and results, then live events, and the Report once the push
+	// is over (at once for a finished push).
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubmitEvent], error)
+	// ListPushes lists the recent pushes this agent runs or ran (newest first), or one push.
+	ListPushes(ctx context.Context, in *ListPushesRequest, opts ...grpc.CallOption) (*ListPushesResponse, error)
+	// CancelPush stops a push this agent runs: its transfers are aborted (receivers keep what
+	// they verified, resumable) and it ends in state cancelled.
+	CancelPush(ctx context.Context, in *CancelPushRequest, opts ...grpc.CallOption) (*CancelPushResponse, error)
 }
 
 type agentClient struct {
@@ -193,6 +213,58 @@ func (c *agentClient) DeleteChannel(ctx context.Context, in *DeleteChannelReques
 	return out, nil
 }
 
+func (c *agentClient) Upload(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[UploadRequest, SubmitEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[3], Agent_Upload_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[UploadRequest, SubmitEvent]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_UploadClient = grpc.BidiStreamingClient[UploadRequest, SubmitEvent]
+
+func (c *agentClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubmitEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[4], Agent_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, SubmitEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_WatchClient = grpc.ServerStreamingClient[SubmitEvent]
+
+func (c *agentClient) ListPushes(ctx context.Context, in *ListPushesRequest, opts ...grpc.CallOption) (*ListPushesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPushesResponse)
+	err := c.cc.Invoke(ctx, Agent_ListPushes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *agentClient) CancelPush(ctx context.Context, in *CancelPushRequest, opts ...grpc.CallOption) (*CancelPushResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelPushResponse)
+	err := c.cc.Invoke(ctx, Agent_CancelPush_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -229,6 +301,22 @@ type AgentServer interface {
 	// DeleteChannel deletes a channel on every agent: a signed tombstone version, gossiped like
 	// a publish.
 	DeleteChannel(context.Context, *DeleteChannelRequest) (*DeleteChannelResponse, error)
+	// Upload streams an object from the client (an operator) to this agent, which stores it as
+	// it arrives (one copy, staged and committed only once whole and checked against the
+	// client's UploadEnd) and then pushes it as Submit does. The client sends an UploadHeader,
+	// the object's bytes, and an UploadEnd; the agent answers with the same events as Submit,
+	// beginning with an Accepted. The push runs on the agent to its end whatever the client
+	// does once the upload is complete (see Watch).
+	Upload(grpc.BidiStreamingServer[UploadRequest, SubmitEvent]) error
+	// Watch streams the events of a push this agent runs or ran, as Submit does: Accepted, the
+	// plan, the current progress and results, then live events, and the Report once the push
+	// is over (at once for a finished push).
+	Watch(*WatchRequest, grpc.ServerStreamingServer[SubmitEvent]) error
+	// ListPushes lists the recent pushes this agent runs or ran (newest first), or one push.
+	ListPushes(context.Context, *ListPushesRequest) (*ListPushesResponse, error)
+	// CancelPush stops a push this agent runs: its transfers are aborted (receivers keep what
+	// they verified, resumable) and it ends in state cancelled.
+	CancelPush(context.Context, *CancelPushRequest) (*CancelPushResponse, error)
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -262,6 +350,18 @@ func (UnimplementedAgentServer) Remove(context.Context, *RemoveRequest) (*Remove
 }
 func (UnimplementedAgentServer) DeleteChannel(context.Context, *DeleteChannelRequest) (*DeleteChannelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteChannel not implemented")
+}
+func (UnimplementedAgentServer) Upload(grpc.BidiStreamingServer[UploadRequest, SubmitEvent]) error {
+	return status.Error(codes.Unimplemented, "method Upload not implemented")
+}
+func (UnimplementedAgentServer) Watch(*WatchRequest, grpc.ServerStreamingServer[SubmitEvent]) error {
+	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedAgentServer) ListPushes(context.Context, *ListPushesRequest) (*ListPushesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPushes not implemented")
+}
+func (UnimplementedAgentServer) CancelPush(context.Context, *CancelPushRequest) (*CancelPushResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelPush not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -403,6 +503,60 @@ func _Agent_DeleteChannel_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Agent_Upload_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentServer).Upload(&grpc.GenericServerStream[UploadRequest, SubmitEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_UploadServer = grpc.BidiStreamingServer[UploadRequest, SubmitEvent]
+
+func _Agent_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServer).Watch(m, &grpc.GenericServerStream[WatchRequest, SubmitEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_WatchServer = grpc.ServerStreamingServer[SubmitEvent]
+
+func _Agent_ListPushes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPushesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).ListPushes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_ListPushes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).ListPushes(ctx, req.(*ListPushesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Agent_CancelPush_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelPushRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServer).CancelPush(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Agent_CancelPush_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServer).CancelPush(ctx, req.(*CancelPushRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -430,6 +584,14 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "DeleteChannel",
 			Handler:    _Agent_DeleteChannel_Handler,
 		},
+		{
+			MethodName: "ListPushes",
+			Handler:    _Agent_ListPushes_Handler,
+		},
+		{
+			MethodName: "CancelPush",
+			Handler:    _Agent_CancelPush_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -446,6 +608,17 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Fetch",
 			Handler:       _Agent_Fetch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Upload",
+			Handler:       _Agent_Upload_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Watch",
+			Handler:       _Agent_Watch_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestVersion prints the build's version line; an argument is a usage error.
+func TestVersion(t *testing.T) {
+	out, _, err := run(t, "version")
+	if err != nil || !strings.HasPrefix(out, "treecast ") || !strings.Contains(out, runtime.Version()) {
+		t.Fatalf("version: %q, %v", out, err)
+	}
+	if _, _, err := run(t, "version", "extra"); exitCode(err) != 2 {
+		t.Errorf("version extra: exit %d (%v), want 2", exitCode(err), err)
+	}
+	if _, _, err := run(t, "nosuchcommand"); exitCode(err) != 2 {
+		t.Errorf("an unknown command: exit %d (%v), want 2", exitCode(err), err)
+	}
+}
+
+// TestHealthz asks an agent process for /healthz on its metrics listener.
+func TestHealthz(t *testing.T) {
+	pc := newProcCluster(t)
+	p := pc.start("h0", "--metrics", "127.0.0.1:0")
+	url := strings.Replace(strings.TrimSpace(p.field(t, "metrics")), "/metrics", "/healthz", 1)
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status  string `json:"status"`
+		Name    string `json:"name"`
+		Members int    `json:"members"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || body.Status != "ok" || body.Name != "h0" || body.Members != 1 {
+		t.Fatalf("GET %s: %s %+v", url, resp.Status, body)
+	}
+}
