@@ -53,6 +53,7 @@ func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOpt
 	if err != nil {
 		return rep, err
 	}
+	a.live.channelVersion(v)
 	a.log.Info("channel published", "channel", ch, "digest", v.Digest, "version", v.Version, "receivers", len(rep.Receivers))
 	return rep, nil
 }

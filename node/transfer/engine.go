@@ -66,6 +66,9 @@ type Deps struct {
 	Go func(f func()) bool
 	// Hang blocks while the agent is frozen (a test hook: a host that stops dead); nil: never.
 	Hang func()
+	// OnRepair, when not nil, is told of every repair this agent makes (see [Repair]). It is
+	// called from the repairing goroutine and must not block.
+	OnRepair func(Repair)
 }
 
 // Engine is an agent's forwarding engine: the state of every push it takes part in, as a
@@ -82,6 +85,7 @@ type Engine struct {
 	ctx     context.Context
 	goFunc  func(func()) bool
 	hangFn  func()
+	repairs func(Repair)
 
 	mu        sync.Mutex
 	closed    bool
@@ -95,7 +99,7 @@ func New(cfg Config, d Deps) *Engine {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{cfg: cfg, store: d.Store, members: d.Members, net: d.Transport, m: d.Metrics, log: d.Log,
-		limiter: d.Limiter, ctx: d.Context, goFunc: d.Go, hangFn: d.Hang,
+		limiter: d.Limiter, ctx: d.Context, goFunc: d.Go, hangFn: d.Hang, repairs: d.OnRepair,
 		transfers: map[string]*receiver{}, sources: map[string]*tally{}}
 }
 
