@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -64,6 +65,9 @@ func newDemoCmd() *cobra.Command {
 		kill    int
 		hang    bool
 		verbose bool
+		web     bool
+		webWait time.Duration
+		rate    string
 	)
 	c := &cobra.Command{
 		Use:   "demo",
@@ -102,7 +106,13 @@ instead, their connections open, so that only gossip's failure detection notices
 			if kill < 0 || kill > nodes-2 {
 				return usageErr(fmt.Errorf("--kill %d: want 0 to %d (the source and one receiver stay)", kill, nodes-2))
 			}
-			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, kill: kill, hang: hang, opts: opts, asJSON: pf.asJSON, verbose: verbose})
+			r, err := node.ParseRate(rate)
+			if err != nil {
+				return usageErr(fmt.Errorf("--rate-limit: %w", err))
+			}
+			opts.RateLimit = uint64(r)
+			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, kill: kill, hang: hang, opts: opts, asJSON: pf.asJSON, verbose: verbose,
+				web: web, webWait: webWait})
 		},
 	}
 	pf.register(c)
@@ -112,6 +122,9 @@ instead, their connections open, so that only gossip's failure detection notices
 	c.Flags().IntVar(&kill, "kill", 0, "relays to kill halfway through the push")
 	c.Flags().BoolVar(&hang, "hang", false, "with --kill: the relays hang with their connections open (a host that stops dead) instead of crashing")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the agents' logs")
+	c.Flags().BoolVar(&web, "web", false, "serve the source agent's live view (printed URL, on 127.0.0.1) and keep the cluster up until Ctrl-C")
+	c.Flags().DurationVar(&webWait, "web-wait", time.Minute, "with --web: wait this long for a browser to open the view before pushing (0: push at once)")
+	c.Flags().StringVar(&rate, "rate-limit", "", "cap on every sender of the push, e.g. 20M (bytes per second; default: none), to watch it")
 	return c
 }
 
@@ -123,6 +136,8 @@ type demoConfig struct {
 	opts        *pb.PushOptions
 	asJSON      bool
 	verbose     bool
+	web         bool          // serve the live view, keep the cluster up until ctx ends
+	webWait     time.Duration // wait for a browser before pushing
 }
 
 func runDemo(c *cobra.Command, cfg demoConfig) error {
@@ -142,8 +157,11 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	cl, err := nodetest.Start(ctx, cfg.nodes, nodetest.Options{
 		Logger:  logger,
 		Timeout: 30 * time.Second,
-		Configure: func(_ int, c *node.Config) {
+		Configure: func(i int, c *node.Config) {
 			c.ChunkSize = int(cfg.opts.GetChunkSize()) // 0: the plan chooses
+			if cfg.web && i == 0 {
+				c.MetricsAddr = "127.0.0.1:0" // the source's page and events
+			}
 		},
 		Labels: func(i int) map[string]string {
 			r := i / cfg.rack
@@ -158,8 +176,16 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	say("cluster: %d agents on 127.0.0.1 (gRPC + gossip), %d per rack, stores under %s\n", cfg.nodes, cfg.rack, filepath.Dir(cl.Dirs[0]))
 	say("security: mutual TLS 1.3 on every gRPC connection (a throwaway CA in %s), gossip encrypted with AES-GCM\n", cl.CertDir)
 
-	// 2. A random object in the source's data directory.
 	src := agents[0]
+	if cfg.web {
+		v, err := demoView(c, cl, cfg)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+	}
+
+	// 2. A random object in the source's data directory.
 	path := filepath.Join(cl.Dirs[0], "demo-object.bin")
 	want, err := writeRandom(path, cfg.size)
 	if err != nil {
@@ -267,10 +293,45 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 			return err
 		}
 	}
+	if cfg.web {
+		fmt.Fprintln(errw, "the cluster stays up for the live view; Ctrl-C stops it")
+		<-ctx.Done()
+	}
 	if live := cfg.nodes - 1 - len(dead); verified != live {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d live receivers hold a verified copy", verified, live)}
 	}
 	return nil
+}
+
+// demoView serves the source agent's live view through a local proxy that holds an operator
+// certificate of the demo's CA, prints its URL (on stdout, or stderr with --json), and waits
+// up to cfg.webWait for a browser to open it.
+func demoView(c *cobra.Command, cl *nodetest.Cluster, cfg demoConfig) (*view, error) {
+	op, err := cl.Identity("operator", identity.RoleOperator)
+	if err != nil {
+		return nil, err
+	}
+	addr := strings.TrimSuffix(strings.TrimPrefix(cl.Agents[0].EventsURL(), "https://"), "/events")
+	v, err := startView(c.Context(), "127.0.0.1:0", addr, op.ClientConfig(""))
+	if err != nil {
+		return nil, err
+	}
+	w := c.OutOrStdout()
+	if cfg.asJSON {
+		w = c.ErrOrStderr()
+	}
+	fmt.Fprintf(w, "live view: %s\n", v.URL())
+	if cfg.webWait > 0 {
+		fmt.Fprintf(w, "waiting up to %v for a browser to open it before pushing\n", cfg.webWait)
+		t := time.NewTimer(cfg.webWait)
+		defer t.Stop()
+		select {
+		case <-v.Opened():
+		case <-t.C:
+		case <-c.Context().Done():
+		}
+	}
+	return v, nil
 }
 
 // relaysToKill picks the n receivers of plan p that forward to the most others (over every
