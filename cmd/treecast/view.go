@@ -72,8 +72,8 @@ const viewCookie = "treecast_view"
 
 // view is a local proxy to an agent's HTTP address: the page, its event stream and metrics.
 type view struct {
-	srv     *http.Server
-	lis     net.Listener
+	srv    *http.Server
+	lis    net.Listener
 	token  string
 	opened chan struct{}
 	once   atomic.Bool
