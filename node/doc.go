@@ -6,7 +6,10 @@
 // [Start] validates a [Config], opens the content-addressed store in Config.DataDir, binds the
 // gRPC listener (port 0 picks a free port; [Agent.Addr] reports it), joins the gossip cluster
 // through Config.Join, registers the treecast Agent service and the gRPC health service, and,
-// when Config.MetricsAddr is set, serves Prometheus metrics on /metrics. [Agent.Close] leaves
+// when Config.MetricsAddr is set, serves on that HTTP address Prometheus metrics (/metrics),
+// its events as Server-Sent Events (/events, package node/events) and the live page (/,
+// package node/liveview), behind the gRPC port's mutual TLS (any role of the cluster's CA;
+// plaintext only when insecure). [Agent.Close] leaves
 // the cluster, lets running streams drain, and waits for every goroutine the agent started.
 //
 // # The parts

@@ -22,8 +22,8 @@ import (
 //   - /: the live page (package node/liveview), which reads /events.
 //
 // With TLS (Config.TLS) the listener speaks the same mutual TLS as the gRPC port: a client
-// must present a certificate of the cluster's CA (role node or operator), or the handshake
-// fails. Without TLS (Config.Insecure) it is plaintext HTTP.
+// must present a certificate of the cluster's CA (role node, operator or monitor), or the
+// handshake fails. Without TLS (Config.Insecure) it is plaintext HTTP.
 func (a *Agent) serveHTTP() error {
 	lis, err := net.Listen("tcp", a.cfg.MetricsAddr)
 	if err != nil {
@@ -53,7 +53,7 @@ func (a *Agent) serveHTTP() error {
 }
 
 // httpAuth admits, with TLS, only requests over a connection whose client certificate (the
-// handshake verified it against the cluster's CA) names a node or an operator.
+// handshake verified it against the cluster's CA) has a role: node, operator or monitor.
 func (a *Agent) httpAuth(next http.Handler) http.Handler {
 	if a.cfg.TLS == nil {
 		return next
@@ -64,7 +64,7 @@ func (a *Agent) httpAuth(next http.Handler) http.Handler {
 			return
 		}
 		id, err := identity.FromCert(r.TLS.VerifiedChains[0][0])
-		if err != nil || id.Role != identity.RoleNode && id.Role != identity.RoleOperator {
+		if _, perr := identity.ParseRole(string(id.Role)); err != nil || perr != nil {
 			http.Error(w, "node: the client certificate has no role of this cluster", http.StatusForbidden)
 			return
 		}

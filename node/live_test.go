@@ -15,6 +15,9 @@ import (
 	"github.com/treecast/treecast/node"
 	"github.com/treecast/treecast/node/identity"
 	"github.com/treecast/treecast/node/nodetest"
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // httpClient is an HTTPS client presenting the certificate of name (nil tls: plaintext).
@@ -123,6 +126,23 @@ func TestEventsNeedAClusterCertificate(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+
+	// A monitor (a Prometheus scraper) reads the HTTP address but may call no RPC.
+	mon := httpClient(t, c, "prometheus", identity.RoleMonitor)
+	if resp, err := mon.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("monitor /metrics: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
+	conn, err := c.Dial(a.Addr(), "prometheus", identity.RoleMonitor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := pb.NewAgentClient(conn).Status(ctx, &pb.StatusRequest{}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("monitor calling Status: %v, want PermissionDenied", err)
+	}
+
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := op.Do(req)
 	if err != nil {
