@@ -207,7 +207,7 @@ func TestLivePageInChromium(t *testing.T) {
 			t.Errorf("live receiver %s shown %+v, want verified", n.Name, n)
 		}
 	}
-	failedMarks, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#trees g.failed[data-name="` + killed + `"]').length`))
+	failedMarks, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#trees g.failed[data-name="`+killed+`"]').length`))
 	if err != nil {
 		t.Fatal(err)
 	}
