@@ -73,6 +73,15 @@
 // token bucket; PushOptions.RateLimit caps every sender of one push (it travels in the Push
 // headers).
 //
+// # Events and the live view
+//
+// The agent publishes what it sees on an event bus (package node/events): gossip's member
+// changes, the pushes it sends (their plan, each receiver's progress at most every 250 ms,
+// results, the re-attachments the engine's rule implies, the report), the repairs it makes
+// itself, and the channel versions it publishes. Publishing never blocks: a reader that
+// falls behind is cut off and resumes from the ring of recent events. The HTTP address serves
+// them on /events and draws them on the live page (package node/liveview).
+//
 // # Stopping
 //
 // [Agent.Close] is graceful: gossip leave, running streams drained (at most 5 s), then

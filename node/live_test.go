@@ -300,3 +300,67 @@ func TestEventsOfAPushWithAKilledRelay(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsHelloRecallsPushesAndChannelVersions publishes a channel version, then opens a
+// stream: its hello recalls the push with its report, and the replay holds the
+// channel_version event.
+func TestEventsHelloRecallsPushesAndChannelVersions(t *testing.T) {
+	c := nodetest.StartCluster(t, 2, nodetest.Options{
+		Configure: func(i int, cfg *node.Config) {
+			if i == 0 {
+				cfg.MetricsAddr = "127.0.0.1:0"
+			}
+		},
+		Channels: func(i int) []string { return []string{"web"} },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	path := mustWrite(t, c, 0, "v1.bin", randomBytes(200<<10, 3))
+	rep, err := c.Agents[0].Publish(ctx, "web", node.Object{Path: path}, node.PushOptions{})
+	if err != nil || rep.Failed() != 0 || len(rep.Receivers) != 1 {
+		t.Fatalf("publish: %v %+v", err, rep)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.Agents[0].EventsURL(), nil)
+	resp, err := httpClient(t, c, "op", identity.RoleOperator).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	var hello struct {
+		Type   string `json:"type"`
+		Pushes []struct {
+			Start   struct{ Transfer, Digest string }
+			Done    *struct{ Verified int }
+			Running bool
+		}
+	}
+	var version struct {
+		Channel, Digest string
+		Version         uint64
+	}
+	for sc.Scan() && version.Channel == "" {
+		d, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		switch {
+		case hello.Type == "":
+			if err := json.Unmarshal([]byte(d), &hello); err != nil || hello.Type != "hello" {
+				t.Fatalf("first event %s: %v", d, err)
+			}
+		case strings.Contains(d, `"type":"channel_version"`):
+			if err := json.Unmarshal([]byte(d), &version); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(hello.Pushes) != 1 || hello.Pushes[0].Start.Digest != rep.Digest || hello.Pushes[0].Running ||
+		hello.Pushes[0].Done == nil || hello.Pushes[0].Done.Verified != 1 {
+		t.Fatalf("hello pushes %+v, want the publish's push, done, 1 verified", hello.Pushes)
+	}
+	if version.Channel != "web" || version.Digest != rep.Digest || version.Version == 0 {
+		t.Fatalf("channel_version %+v", version)
+	}
+}
