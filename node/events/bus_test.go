@@ -273,3 +273,49 @@ func TestSSEBoundsStreams(t *testing.T) {
 		t.Fatalf("second stream: %s, want 503", resp.Status)
 	}
 }
+
+// BenchmarkPublish measures a progress-sized event published to 4 subscribers that read.
+func BenchmarkPublish(b *testing.B) {
+	bus := New(Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var last uint64
+			replay, _, s := bus.Subscribe(last)
+			for {
+				if len(replay) > 0 {
+					last, replay = replay[len(replay)-1].ID, nil
+				}
+				ev, err := s.Next(ctx)
+				if errors.Is(err, ErrSlow) { // dropped: resume after the last event read, as a client would
+					s.Close()
+					replay, _, s = bus.Subscribe(last)
+					continue
+				}
+				if err != nil {
+					s.Close()
+					return
+				}
+				last = ev.ID
+			}
+		}()
+	}
+	type progress struct {
+		Transfer, Receiver string
+		Held, Total        int
+		ElapsedMS          float64
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := bus.Publish("progress", progress{Transfer: "6e20a64a82f6aabf", Receiver: "a04", Held: i, Total: 1 << 20, ElapsedMS: 301.7}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cancel()
+	bus.Close()
+	wg.Wait()
+}
