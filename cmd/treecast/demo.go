@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -301,37 +300,6 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d live receivers hold a verified copy", verified, live)}
 	}
 	return nil
-}
-
-// demoView serves the source agent's live view through a local proxy that holds an operator
-// certificate of the demo's CA, prints its URL (on stdout, or stderr with --json), and waits
-// up to cfg.webWait for a browser to open it.
-func demoView(c *cobra.Command, cl *nodetest.Cluster, cfg demoConfig) (*view, error) {
-	op, err := cl.Identity("operator", identity.RoleOperator)
-	if err != nil {
-		return nil, err
-	}
-	addr := strings.TrimSuffix(strings.TrimPrefix(cl.Agents[0].EventsURL(), "https://"), "/events")
-	v, err := startView(c.Context(), "127.0.0.1:0", addr, op.ClientConfig(""))
-	if err != nil {
-		return nil, err
-	}
-	w := c.OutOrStdout()
-	if cfg.asJSON {
-		w = c.ErrOrStderr()
-	}
-	fmt.Fprintf(w, "live view: %s\n", v.URL())
-	if cfg.webWait > 0 {
-		fmt.Fprintf(w, "waiting up to %v for a browser to open it before pushing\n", cfg.webWait)
-		t := time.NewTimer(cfg.webWait)
-		defer t.Stop()
-		select {
-		case <-v.Opened():
-		case <-t.C:
-		case <-c.Context().Done():
-		}
-	}
-	return v, nil
 }
 
 // relaysToKill picks the n receivers of plan p that forward to the most others (over every
