@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -82,6 +81,7 @@ type Agent struct {
 	engine  *transfer.Engine
 	chans   *channel.Table
 	limiter *rate.Limiter // the agent's cap on what it sends (nil: none)
+	live    *live         // the event bus of /events
 
 	lis        net.Listener
 	srv        *grpc.Server
@@ -143,6 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 
 		materialised: map[string]string{},
 		demoted:      map[store.Digest]bool{},
+		live:         newLive(cfg.Name),
 	}
 	a.life = newLifecycleMetrics(a.m.reg)
 	a.scrub = newScrubMetrics(a.m.reg)
@@ -197,7 +198,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	a.engine = transfer.New(transfer.Config{Name: cfg.Name, QueueChunks: cfg.QueueChunks, StallTimeout: cfg.StallTimeout, Corrupt: cfg.corrupt,
 		MaxPlanNodes: cfg.Limits.MaxPlanNodes, MaxFanout: cfg.Limits.MaxFanout, MaxDepth: cfg.Limits.MaxDepth, SendTimeout: cfg.Limits.SendTimeout},
 		transfer.Deps{Store: a.store, Members: a.members, Transport: grpcTransport{a}, Metrics: a.m.engine, Log: a.log,
-			Limiter: a.limiter, Context: a.ctx, Go: a.goFunc, Hang: a.hang, Committed: a.committed})
+			Limiter: a.limiter, Context: a.ctx, Go: a.goFunc, Hang: a.hang, Committed: a.committed, OnRepair: a.live.repair})
 	a.pushes = newPushManager(a)
 	creds := insecure.NewCredentials()
 	if cfg.TLS != nil {
@@ -232,19 +233,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	})
 
 	if cfg.MetricsAddr != "" {
-		a.metricsLis, err = net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return nil, fmt.Errorf("node: metrics listen %s: %w", cfg.MetricsAddr, err)
+		if err := a.serveHTTP(); err != nil {
+			return nil, err
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
-		a.healthRoutes(mux) // healthz.go
-		a.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		a.goFunc(func() {
-			if err := a.metricsSrv.Serve(a.metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				a.log.Error("metrics serve", "err", err)
-			}
-		})
 	}
 
 	// Agents started at once may not reach their seeds yet: try for JoinTimeout, then go on
@@ -411,6 +402,7 @@ func (a *Agent) stop(graceful bool) error {
 			}
 		}
 		a.cancel()
+		a.live.bus.Close()
 		if a.metricsSrv != nil {
 			errs = append(errs, a.metricsSrv.Close())
 		}
@@ -489,6 +481,7 @@ func (a *Agent) newMembership() error {
 		Log:       a.log,
 		Filter:    a.cfg.gossipFilter,
 		Tune:      a.cfg.gossipTune,
+		OnChange:  a.live.member,
 	})
 	if errors.Is(err, membership.ErrMetaTooLarge) {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

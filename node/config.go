@@ -49,7 +49,8 @@ type Config struct {
 	Labels map[string]string
 	// Channels are the channels the agent subscribes to (targets "channel:NAME").
 	Channels []string
-	// MetricsAddr, when not empty, serves Prometheus /metrics over HTTP on that address.
+	// MetricsAddr, when not empty, is the agent's HTTP address: Prometheus /metrics, the
+	// event stream /events and the live page /, over mutual TLS when TLS is set.
 	MetricsAddr string
 	// RateLimit caps the bytes per second the agent sends on Push streams (0: no cap).
 	RateLimit int64

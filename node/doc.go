@@ -6,7 +6,10 @@
 // [Start] validates a [Config], opens the content-addressed store in Config.DataDir, binds the
 // gRPC listener (port 0 picks a free port; [Agent.Addr] reports it), joins the gossip cluster
 // through Config.Join, registers the treecast Agent service and the gRPC health service, and,
-// when Config.MetricsAddr is set, serves Prometheus metrics on /metrics. [Agent.Close] leaves
+// when Config.MetricsAddr is set, serves on that HTTP address Prometheus metrics (/metrics),
+// its events as Server-Sent Events (/events, package node/events) and the live page (/,
+// package node/liveview), behind the gRPC port's mutual TLS (any role of the cluster's CA;
+// plaintext only when insecure). [Agent.Close] leaves
 // the cluster, lets running streams drain, and waits for every goroutine the agent started.
 //
 // # The parts
@@ -114,7 +117,17 @@
 // Config.Join, so a seed restarted without seeds finds its cluster again), and
 // DATA/agent.lock the lock an agent holds while it runs: a second agent on the same
 // directory fails to start with [ErrDataDirLocked]. With Config.MetricsAddr, GET /healthz
-// answers 200 while the agent serves and 503 once it stops.
+// (behind the same mutual TLS as the rest of the HTTP address) answers 200 while the agent
+// serves and 503 once it stops.
+//
+// # Events and the live view
+//
+// The agent publishes what it sees on an event bus (package node/events): gossip's member
+// changes, the pushes it sends (their plan, each receiver's progress at most every 250 ms,
+// results, the re-attachments the engine's rule implies, the report), the repairs it makes
+// itself, and the channel versions it publishes. Publishing never blocks: a reader that
+// falls behind is cut off and resumes from the ring of recent events. The HTTP address serves
+// them on /events and draws them on the live page (package node/liveview).
 //
 // # Stopping
 //

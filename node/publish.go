@@ -64,6 +64,7 @@ func (a *Agent) publishTo(ctx context.Context, ch string, obj Object, target str
 	if err != nil {
 		return rep, err
 	}
+	a.live.channelVersion(v)
 	a.log.Info("channel published", "channel", ch, "digest", v.Digest, "version", v.Version, "receivers", len(rep.Receivers))
 	return rep, nil
 }

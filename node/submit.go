@@ -157,6 +157,7 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 	if id == "" {
 		id = newTransferID()
 	}
+	pl := a.live.beginPush(id, man, full, p, dsts, members)
 	if opts.Plan != nil {
 		info := PlanInfo{Transfer: id, Digest: man.Digest(), Size: man.Size(), Chunks: man.NumChunks(), Strategy: string(full.Strategy),
 			Stripes: p.Stripes(), Receivers: dsts, Plan: full, Summary: full.Summary(), manifest: man, raw: raw}
@@ -171,8 +172,10 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 		}
 		opts.Plan(info)
 	}
-	return a.engine.Push(ctx, out, transfer.Push{ID: id, PlanRaw: raw, Receivers: dsts, RateLimit: opts.RateLimit, Progress: opts.Progress,
-		Meta: transfer.Meta{Tag: opts.Tag, Channel: opts.Channel, ChannelVersion: opts.channelVersion}}), nil
+	rep := a.engine.Push(ctx, out, transfer.Push{ID: id, PlanRaw: raw, Receivers: dsts, RateLimit: opts.RateLimit, Progress: pl.progress(opts.Progress),
+		Meta: transfer.Meta{Tag: opts.Tag, Channel: opts.Channel, ChannelVersion: opts.channelVersion}})
+	pl.end(rep)
+	return rep, nil
 }
 
 // resolveObject returns the manifest of obj, storing the file first when given by path.

@@ -99,8 +99,9 @@ encrypts gossip. 'treecast certs' makes all of them. --insecure runs without eit
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "agent %s: grpc %s gossip %s", cfg.Name, a.Addr(), a.GossipAddr())
-			if m := a.MetricsAddr(); m != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), " metrics http://%s/metrics", m)
+			if u := a.EventsURL(); u != "" {
+				base := strings.TrimSuffix(u, "/events")
+				fmt.Fprintf(cmd.OutOrStdout(), " metrics %s/metrics events %s page %s/", base, u, base)
 			}
 			fmt.Fprintln(cmd.OutOrStdout())
 			<-ctx.Done()

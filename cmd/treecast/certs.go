@@ -17,12 +17,14 @@ func newCertsCmd() *cobra.Command {
 		Long: `Make what a secured cluster needs, as files in DIR:
 
   treecast certs init --dir DIR          the cluster CA: DIR/ca.pem, DIR/ca.key
-  treecast certs issue --dir DIR --name NAME --role node|operator [--host 10.0.0.5,node5.dc1]
+  treecast certs issue --dir DIR --name NAME --role node|operator|monitor [--host 10.0.0.5,node5.dc1]
                                          a certificate: DIR/NAME.pem, DIR/NAME.key
   treecast certs gossip-key --dir DIR    the gossip encryption key: DIR/gossip.key
 
 An agent's certificate names the agent (its --name) and has role node; an operator's has
-role operator. Keys are ECDSA P-256, written with mode 0600; nothing is ever overwritten.
+role operator; a Prometheus scraper's or a dashboard's has role monitor (it reads the
+agents' HTTP address, /metrics, /events and the live page, and may call no RPC). Keys are
+ECDSA P-256, written with mode 0600; nothing is ever overwritten.
 Copy ca.pem, gossip.key and each agent's own NAME.pem and NAME.key to its host; keep ca.key
 off the agents.`,
 	}
@@ -46,7 +48,7 @@ off the agents.`,
 	var name, role string
 	var hosts []string
 	issueCmd := &cobra.Command{
-		Use:   "issue --dir DIR --name NAME --role node|operator [--host H,...]",
+		Use:   "issue --dir DIR --name NAME --role node|operator|monitor [--host H,...]",
 		Short: "Issue a certificate of the cluster CA (DIR/NAME.pem, DIR/NAME.key)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -63,7 +65,7 @@ off the agents.`,
 		},
 	}
 	issueCmd.Flags().StringVar(&name, "name", "", "the identity: an agent's --name, or an operator's name (required)")
-	issueCmd.Flags().StringVar(&role, "role", "", "node (an agent) or operator (a user of the cluster) (required)")
+	issueCmd.Flags().StringVar(&role, "role", "", "node (an agent), operator (a user of the cluster) or monitor (reads metrics and events) (required)")
 	issueCmd.Flags().StringSliceVar(&hosts, "host", nil, "extra names the holder serves on: IP addresses or DNS names")
 	_ = issueCmd.MarkFlagRequired("name")
 	_ = issueCmd.MarkFlagRequired("role")

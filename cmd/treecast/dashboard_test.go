@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/identity"
 	"github.com/treecast/treecast/node/nodetest"
 )
 
@@ -174,10 +175,12 @@ func TestPromqlNames(t *testing.T) {
 	}
 }
 
-// scrapeMetrics fetches http://addr/metrics and parses the text exposition format.
-func scrapeMetrics(t *testing.T, addr string) map[string]*dto.MetricFamily {
+// scrapeMetrics fetches the agent's /metrics (over mutual TLS with client) and parses the
+// text exposition format.
+func scrapeMetrics(t *testing.T, client *http.Client, a *node.Agent) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	addr := strings.TrimSuffix(a.EventsURL(), "/events")
+	resp, err := client.Get(addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,9 +270,15 @@ func exportedMetrics(t *testing.T) map[string]map[string]bool {
 		t.Fatal(err)
 	}
 
+	// Prometheus scrapes with a certificate of the cluster's CA.
+	id, err := c.Identity("prometheus", identity.RoleOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scraper := &http.Client{Transport: &http.Transport{TLSClientConfig: id.ClientConfig("")}}
 	names := map[string]map[string]bool{}
 	for _, a := range []*node.Agent{src, c.Agents[1], late} {
-		for name, mf := range scrapeMetrics(t, a.MetricsAddr()) {
+		for name, mf := range scrapeMetrics(t, scraper, a) {
 			if names[name] == nil {
 				names[name] = map[string]bool{}
 			}

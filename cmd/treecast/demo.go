@@ -66,6 +66,9 @@ func newDemoCmd() *cobra.Command {
 		kill    int
 		hang    bool
 		verbose bool
+		web     bool
+		webWait time.Duration
+		rate    string
 	)
 	c := &cobra.Command{
 		Use:   "demo",
@@ -104,7 +107,13 @@ instead, their connections open, so that only gossip's failure detection notices
 			if kill < 0 || kill > nodes-2 {
 				return usageErr(fmt.Errorf("--kill %d: want 0 to %d (the source and one receiver stay)", kill, nodes-2))
 			}
-			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, kill: kill, hang: hang, opts: opts, asJSON: pf.asJSON, verbose: verbose})
+			r, err := node.ParseRate(rate)
+			if err != nil {
+				return usageErr(fmt.Errorf("--rate-limit: %w", err))
+			}
+			opts.RateLimit = uint64(r)
+			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, kill: kill, hang: hang, opts: opts, asJSON: pf.asJSON, verbose: verbose,
+				web: web, webWait: webWait})
 		},
 	}
 	pf.register(c)
@@ -114,6 +123,9 @@ instead, their connections open, so that only gossip's failure detection notices
 	c.Flags().IntVar(&kill, "kill", 0, "relays to kill halfway through the push")
 	c.Flags().BoolVar(&hang, "hang", false, "with --kill: the relays hang with their connections open (a host that stops dead) instead of crashing")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the agents' logs")
+	c.Flags().BoolVar(&web, "web", false, "serve the source agent's live view (printed URL, on 127.0.0.1) and keep the cluster up until Ctrl-C")
+	c.Flags().DurationVar(&webWait, "web-wait", time.Minute, "with --web: wait this long for a browser to open the view before pushing (0: push at once)")
+	c.Flags().StringVar(&rate, "rate-limit", "", "cap on every sender of the push, e.g. 20M (bytes per second; default: none), to watch it")
 	return c
 }
 
@@ -125,6 +137,8 @@ type demoConfig struct {
 	opts        *pb.PushOptions
 	asJSON      bool
 	verbose     bool
+	web         bool          // serve the live view, keep the cluster up until ctx ends
+	webWait     time.Duration // wait for a browser before pushing
 }
 
 func runDemo(c *cobra.Command, cfg demoConfig) error {
@@ -144,8 +158,11 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	cl, err := nodetest.Start(ctx, cfg.nodes, nodetest.Options{
 		Logger:  logger,
 		Timeout: 30 * time.Second,
-		Configure: func(_ int, c *node.Config) {
+		Configure: func(i int, c *node.Config) {
 			c.ChunkSize = int(cfg.opts.GetChunkSize()) // 0: the plan chooses
+			if cfg.web && i == 0 {
+				c.MetricsAddr = "127.0.0.1:0" // the source's page and events
+			}
 		},
 		Labels: func(i int) map[string]string {
 			r := i / cfg.rack
@@ -160,8 +177,16 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	say("cluster: %d agents on 127.0.0.1 (gRPC + gossip), %d per rack, stores under %s\n", cfg.nodes, cfg.rack, filepath.Dir(cl.Dirs[0]))
 	say("security: mutual TLS 1.3 on every gRPC connection (a throwaway CA in %s), gossip encrypted with AES-GCM\n", cl.CertDir)
 
-	// 2. A random object in the source's data directory.
 	src := agents[0]
+	if cfg.web {
+		v, err := demoView(c, cl, cfg)
+		if err != nil {
+			return err
+		}
+		defer v.Close()
+	}
+
+	// 2. A random object in the source's data directory.
 	path := filepath.Join(cl.Dirs[0], "demo-object.bin")
 	want, err := writeRandom(path, cfg.size)
 	if err != nil {
@@ -282,6 +307,10 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 		if err := encodeJSON(out, res); err != nil {
 			return err
 		}
+	}
+	if cfg.web {
+		fmt.Fprintln(errw, "the cluster stays up for the live view; Ctrl-C stops it")
+		<-ctx.Done()
 	}
 	if live := cfg.nodes - 1 - len(dead); verified != live {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d live receivers hold a verified copy", verified, live)}

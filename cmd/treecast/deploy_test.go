@@ -614,13 +614,31 @@ type k8sPodMonitor struct {
 			MatchLabels map[string]string `yaml:"matchLabels"`
 		} `yaml:"selector"`
 		PodMetricsEndpoints []struct {
-			Port string `yaml:"port"`
-			Path string `yaml:"path"`
+			Port      string `yaml:"port"`
+			Path      string `yaml:"path"`
+			Scheme    string `yaml:"scheme"`
+			TLSConfig struct {
+				CA         k8sSecretRef `yaml:"ca"`
+				Cert       k8sSecretRef `yaml:"cert"`
+				KeySecret  k8sKeyRef    `yaml:"keySecret"`
+				ServerName string       `yaml:"serverName"`
+				Insecure   bool         `yaml:"insecureSkipVerify"`
+			} `yaml:"tlsConfig"`
 		} `yaml:"podMetricsEndpoints"`
 	} `yaml:"spec"`
 }
 
 // k8sDoc is one decoded manifest document.
+// k8sKeyRef names a key of a Secret; k8sSecretRef holds one (Prometheus Operator's SecretOrConfigMap).
+type k8sKeyRef struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
+}
+
+type k8sSecretRef struct {
+	Secret k8sKeyRef `yaml:"secret"`
+}
+
 type k8sDoc struct {
 	file     string
 	Kind     string  `yaml:"kind"`
@@ -1081,5 +1099,20 @@ func checkPodConfig(t *testing.T, cfg map[string]any, agent k8sContainer, mounts
 	}
 	if len(pm.Spec.PodMetricsEndpoints) != 1 || pm.Spec.PodMetricsEndpoints[0].Path != "/metrics" || ports[pm.Spec.PodMetricsEndpoints[0].Port] != port(t, cfg["metrics"]) {
 		t.Errorf("PodMonitor endpoints %+v: want /metrics on the port of metrics %v", pm.Spec.PodMetricsEndpoints, cfg["metrics"])
+	}
+	// The HTTP address requires a client certificate of the cluster: the scrape is mutual TLS
+	// with a certificate, its key and the CA from one Secret, and the agent's verified.
+	for _, ep := range pm.Spec.PodMetricsEndpoints {
+		tc := ep.TLSConfig
+		refs := []k8sKeyRef{tc.CA.Secret, tc.Cert.Secret, tc.KeySecret}
+		if ep.Scheme != "https" || tc.Insecure || tc.ServerName == "" {
+			t.Errorf("PodMonitor endpoint scheme %q, serverName %q, insecureSkipVerify %v: want https, a server name, verification", ep.Scheme, tc.ServerName, tc.Insecure)
+		}
+		for _, r := range refs {
+			if r.Name == "" || r.Key == "" || r.Name != refs[0].Name {
+				t.Errorf("PodMonitor TLS secret references %+v: want the CA, certificate and key of one Secret", refs)
+				break
+			}
+		}
 	}
 }

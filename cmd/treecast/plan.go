@@ -67,7 +67,8 @@ minimum Steiner tree).`,
   treecast plan --topo twotier:8,8 --size 32MiB
   treecast plan --topo fattree:8 --dst hosts --strategy tree
   treecast plan --topo leafspine:4,8,16 --dst random:40 --strategy forest --stripes 4 --format json
-  treecast plan --topo gscale --src s0 --dst s5,s9,s11 --strategy chain --format dot`,
+  treecast plan --topo gscale --src s0 --dst s5,s9,s11 --strategy chain --format dot
+  treecast plan --topo twotier:4,6 --strategy forest --stripes 3 --format svg > plan.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			st, err := scheduler.ParseStrategy(strat)
@@ -82,8 +83,8 @@ minimum Steiner tree).`,
 				}
 				opts.ObjectSize = n
 			}
-			if !slices.Contains([]string{"text", "json", "dot"}, format) {
-				return usageErr(fmt.Errorf("unknown format %q (want text, json or dot)", format))
+			if !slices.Contains([]string{"text", "json", "dot", "svg"}, format) {
+				return usageErr(fmt.Errorf("unknown format %q (want text, json, dot or svg)", format))
 			}
 			g, src, dsts, err := tf.load()
 			if err != nil {
@@ -107,6 +108,8 @@ minimum Steiner tree).`,
 				return json.NewEncoder(c.OutOrStdout()).Encode(out)
 			case "dot":
 				return writePlanDot(c.OutOrStdout(), p)
+			case "svg":
+				return writePlanSVG(c.OutOrStdout(), p)
 			}
 			writePlanText(c.OutOrStdout(), out)
 			return nil
@@ -118,7 +121,7 @@ minimum Steiner tree).`,
 	c.Flags().IntVar(&opts.Fanout, "fanout", 0, "children per node per tree (0: 4 for tree, the number of trees for forest)")
 	c.Flags().IntVar(&opts.Stripes, "stripes", 0, "data stripes of a forest (0: 4)")
 	c.Flags().IntVar(&opts.Parity, "parity", 0, "parity trees of a forest (Reed-Solomon)")
-	c.Flags().StringVar(&format, "format", "text", "output: text, json or dot")
+	c.Flags().StringVar(&format, "format", "text", "output: text, json, dot, or svg (the plan drawn over its topology)")
 	return c
 }
 

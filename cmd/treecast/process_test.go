@@ -31,7 +31,8 @@ func TestAgentProcess(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "agent", "--name", "p1", "--data", t.TempDir(),
 		"--listen", "127.0.0.1:0", "--gossip", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
-	cmd.Env = append(append(os.Environ(), "TREECAST_TEST_MAIN=1"), agentTLSEnv(t, testCerts(t), "p1")...)
+	certs := testCerts(t)
+	cmd.Env = append(append(os.Environ(), "TREECAST_TEST_MAIN=1"), agentTLSEnv(t, certs, "p1")...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
@@ -62,7 +63,12 @@ func TestAgentProcess(t *testing.T) {
 	if !ok {
 		t.Fatalf("no metrics address in %q", first)
 	}
-	resp, err := http.Get(strings.TrimSpace(url))
+	url, _, _ = strings.Cut(url, " ")
+	// The HTTP address speaks the gRPC port's mutual TLS: an operator's certificate reads it.
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("metrics URL %q of a TLS agent is not https", url)
+	}
+	resp, err := operatorHTTP(t, certs).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

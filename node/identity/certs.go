@@ -25,15 +25,18 @@ type Role string
 const (
 	RoleNode     Role = "node"     // an agent: Push and Fetch between agents
 	RoleOperator Role = "operator" // a user of the cluster: Submit, cancel, delete
+	// RoleMonitor reads an agent's HTTP address only (metrics, events, the live page): the
+	// certificate of a Prometheus scraper or a dashboard, which may call no RPC.
+	RoleMonitor Role = "monitor"
 )
 
-// ParseRole parses "node" or "operator".
+// ParseRole parses "node", "operator" or "monitor".
 func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
-	case RoleNode, RoleOperator:
+	case RoleNode, RoleOperator, RoleMonitor:
 		return r, nil
 	}
-	return "", fmt.Errorf("%w: role %q is not node or operator", ErrIdentity, s)
+	return "", fmt.Errorf("%w: role %q is not node, operator or monitor", ErrIdentity, s)
 }
 
 // Errors of the package.

@@ -66,6 +66,18 @@ type Config struct {
 	Filter func(peer string) bool
 	// Tune, a test hook, adjusts memberlist's configuration (faster failure detection).
 	Tune func(*memberlist.Config)
+	// OnChange, when not nil, is called for every change gossip brings: a member joining (or
+	// coming back), updating its metadata, or gone. It is called from memberlist's goroutines
+	// with its lock held, in the order of the changes, and must not block.
+	OnChange func(Change)
+}
+
+// Change is one membership change, given to Config.OnChange.
+type Change struct {
+	// Kind is "join" (a new member, or one back from dead), "update" (new metadata) or
+	// "gone" (left or failed: memberlist does not tell them apart).
+	Kind   string
+	Member Member
 }
 
 // Gossip is an agent's membership over hashicorp/memberlist. All methods are safe for
@@ -390,8 +402,19 @@ func (g *Gossip) record(n *memberlist.Node, state string) {
 		delete(g.view, n.Name) // not a treecast agent, or a corrupt announcement
 		return
 	}
-	g.view[n.Name] = Member{Name: n.Name, Addr: meta.Addr, GossipAddr: n.Address(), Labels: meta.Labels,
+	prev, known := g.view[n.Name]
+	m := Member{Name: n.Name, Addr: meta.Addr, GossipAddr: n.Address(), Labels: meta.Labels,
 		Channels: meta.Channels, State: state}
+	g.view[n.Name] = m
+	if g.cfg.OnChange != nil {
+		kind := "update"
+		if state != "alive" {
+			kind = "gone"
+		} else if !known || !prev.IsAlive() {
+			kind = "join"
+		}
+		g.cfg.OnChange(Change{Kind: kind, Member: m})
+	}
 }
 
 // namedBroadcast is a gossip message that a newer one of the same name replaces in the queue.

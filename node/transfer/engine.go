@@ -70,6 +70,9 @@ type Deps struct {
 	// object (or already held it), with the push's Meta, before the receiver's result goes
 	// up; what it returns travels in the result. It may block (bounded by the caller).
 	Committed func(digest string, meta Meta) *Hook
+	// OnRepair, when not nil, is told of every repair this agent makes (see [Repair]). It is
+	// called from the repairing goroutine and must not block.
+	OnRepair func(Repair)
 }
 
 // Engine is an agent's forwarding engine: the state of every push it takes part in, as a
@@ -87,6 +90,7 @@ type Engine struct {
 	goFunc   func(func()) bool
 	hangFn   func()
 	onCommit func(string, Meta) *Hook
+	repairs  func(Repair)
 
 	mu        sync.Mutex
 	closed    bool
@@ -100,7 +104,7 @@ func New(cfg Config, d Deps) *Engine {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{cfg: cfg, store: d.Store, members: d.Members, net: d.Transport, m: d.Metrics, log: d.Log,
-		limiter: d.Limiter, ctx: d.Context, goFunc: d.Go, hangFn: d.Hang, onCommit: d.Committed,
+		limiter: d.Limiter, ctx: d.Context, goFunc: d.Go, hangFn: d.Hang, onCommit: d.Committed, repairs: d.OnRepair,
 		transfers: map[string]*receiver{}, sources: map[string]*tally{}}
 }
 

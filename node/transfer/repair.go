@@ -90,6 +90,7 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 			return orphans
 		}
 		f.e.log.Info("reopening child stream", "transfer", f.hdr.Transfer, "child", child, "stripe", s, "attempt", attempt+1, "cause", cause)
+		f.e.repaired(Repair{Transfer: f.hdr.Transfer, Stripe: s, Child: child, Parent: f.e.cfg.Name, Reopen: true, Attempt: attempt + 1, Cause: fmt.Sprint(cause)})
 		next = append(next, f.host.adopt(s, child, attempt+1))
 	} else {
 		if _, ok := f.resultOK[child]; !ok {
@@ -99,6 +100,7 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 		grand := f.host.overlay().Children(child, s)
 		f.e.m.repairs.Inc()
 		f.e.log.Warn("re-attaching orphaned subtree", "transfer", f.hdr.Transfer, "failed", child, "stripe", s, "orphans", grand)
+		f.e.repaired(Repair{Transfer: f.hdr.Transfer, Stripe: s, Child: child, Parent: f.e.cfg.Name, Orphans: grand, Cause: fmt.Sprint(cause)})
 		for _, g := range grand {
 			if !f.e.members.Known(g) {
 				// Not a member of the cluster (a plan naming strangers): its subtree fails at
@@ -115,6 +117,28 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 		<-n.done
 	}
 	return nil
+}
+
+// Repair is one repair an agent made of a broken stream to its child Child in stripe Stripe:
+// the stream opened again (Reopen, while gossip lists the child alive), or the child given
+// up as failed and each of its children in the stripe (Orphans, their subtrees unchanged)
+// re-attached under Parent, this agent.
+type Repair struct {
+	Transfer string
+	Stripe   int
+	Child    string
+	Parent   string
+	Reopen   bool
+	Attempt  int      // of a reopening: 1, 2, ...
+	Orphans  []string // of a re-attachment
+	Cause    string   // why the stream ended
+}
+
+// repaired tells the agent's hook of r.
+func (e *Engine) repaired(r Repair) {
+	if e.repairs != nil {
+		e.repairs(r)
+	}
 }
 
 // liveUp is a child's stream that records, in heard, when it last showed the child alive: a
