@@ -21,10 +21,20 @@ import (
 // agent checks the signature, the signer's certificate and the policy before it takes a
 // version.
 func (a *Agent) Publish(ctx context.Context, ch string, obj Object, opts PushOptions) (Report, error) {
-	if !a.channelKnown(ch) {
-		return Report{}, fmt.Errorf("%w: %w: %q: no member subscribes to it and it has no version", ErrConfig, channel.ErrUnknownChannel, ch)
+	if err := a.checkChannel(ch); err != nil {
+		return Report{}, err
 	}
 	return a.publishTo(ctx, ch, obj, "channel:"+ch, opts)
+}
+
+// checkChannel refuses a push to channel ch that no member subscribes to and no version
+// names (ErrConfig wrapping channel.ErrUnknownChannel): it would record a channel nobody
+// asked for.
+func (a *Agent) checkChannel(ch string) error {
+	if !a.channelKnown(ch) {
+		return fmt.Errorf("%w: %w: %q: no member subscribes to it and it has no version", ErrConfig, channel.ErrUnknownChannel, ch)
+	}
+	return nil
 }
 
 // publishTo pushes obj to target and publishes it as channel ch's latest version: receivers

@@ -223,9 +223,15 @@ func (r *pushRun) round(todo []string) error {
 	obj := Object{Digest: rec.Digest}
 	var rep Report
 	var err error
-	if rec.Round == 1 && isChannelTarget(rec.Target) {
+	switch {
+	case rec.Round == 1 && isChannelTarget(rec.Target):
 		rep, err = a.Push(r.ctx, obj, rec.Target, opts)
-	} else {
+	case rec.Round == 1 && opts.Channel != "":
+		rep, err = a.publishTo(r.ctx, opts.Channel, obj, joinNames(todo), opts)
+	default:
+		// Later rounds feed members the first one missed; the version the first round
+		// published reaches subscribers by catch-up, so they carry no channel.
+		opts.Channel = ""
 		rep, err = a.push(r.ctx, obj, joinNames(todo), opts)
 	}
 	if errors.Is(err, ErrNoReceivers) {

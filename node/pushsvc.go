@@ -66,10 +66,15 @@ func (a *Agent) startPush(ctx context.Context, req *pb.SubmitRequest, source str
 	if follow < 0 || follow > maxFollow {
 		return nil, fmt.Errorf("%w: follow %v outside [0, %v]", ErrConfig, follow, maxFollow)
 	}
-	if !isChannelTarget(target) {
-		if _, _, err := matchTargets(a.Members(), target, a.cfg.Name); err != nil {
+	if ch, ok := strings.CutPrefix(strings.TrimSpace(target), "channel:"); ok {
+		if err := a.checkChannel(ch); err != nil {
 			return nil, err
 		}
+		if opts.Channel != "" && opts.Channel != ch {
+			return nil, fmt.Errorf("%w: target channel:%s and channel %s differ", ErrConfig, ch, opts.Channel)
+		}
+	} else if _, _, err := matchTargets(a.Members(), target, a.cfg.Name); err != nil {
+		return nil, err
 	}
 	rec := pushRecord{State: PushStoring, Target: target, Opts: optsOf(opts), Follow: follow, Source: source}
 	switch {

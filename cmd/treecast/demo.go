@@ -68,7 +68,6 @@ func newDemoCmd() *cobra.Command {
 		verbose bool
 		web     bool
 		webWait time.Duration
-		rate    string
 	)
 	c := &cobra.Command{
 		Use:   "demo",
@@ -107,11 +106,6 @@ instead, their connections open, so that only gossip's failure detection notices
 			if kill < 0 || kill > nodes-2 {
 				return usageErr(fmt.Errorf("--kill %d: want 0 to %d (the source and one receiver stay)", kill, nodes-2))
 			}
-			r, err := node.ParseRate(rate)
-			if err != nil {
-				return usageErr(fmt.Errorf("--rate-limit: %w", err))
-			}
-			opts.RateLimit = uint64(r)
 			return runDemo(c, demoConfig{nodes: nodes, size: bytes, rack: rack, kill: kill, hang: hang, opts: opts, asJSON: pf.asJSON, verbose: verbose,
 				web: web, webWait: webWait})
 		},
@@ -125,7 +119,6 @@ instead, their connections open, so that only gossip's failure detection notices
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the agents' logs")
 	c.Flags().BoolVar(&web, "web", false, "serve the source agent's live view (printed URL, on 127.0.0.1) and keep the cluster up until Ctrl-C")
 	c.Flags().DurationVar(&webWait, "web-wait", time.Minute, "with --web: wait this long for a browser to open the view before pushing (0: push at once)")
-	c.Flags().StringVar(&rate, "rate-limit", "", "cap on every sender of the push, e.g. 20M (bytes per second; default: none), to watch it")
 	return c
 }
 

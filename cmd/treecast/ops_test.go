@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/treecast/treecast/node/identity"
 )
 
 // TestVersion prints the build's version line; an argument is a usage error.
@@ -22,12 +24,24 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestHealthz asks an agent process for /healthz on its metrics listener.
+// TestHealthz asks an agent process for /healthz on its metrics listener, with the
+// operator's certificate (the listener speaks the gRPC port's mutual TLS).
 func TestHealthz(t *testing.T) {
 	pc := newProcCluster(t)
 	p := pc.start("h0", "--metrics", "127.0.0.1:0")
 	url := strings.Replace(strings.TrimSpace(p.field(t, "metrics")), "/metrics", "/healthz", 1)
-	resp, err := http.Get(url)
+	cert, key := identity.Files(pc.certs, "op")
+	ca, _ := identity.CAFiles(pc.certs)
+	src, err := identity.Load(cert, key, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: src.ClientConfig("")}
+	defer tr.CloseIdleConnections()
+	if _, err := http.Get(url); err == nil {
+		t.Fatal("GET /healthz without a client certificate succeeded")
+	}
+	resp, err := (&http.Client{Transport: tr}).Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
