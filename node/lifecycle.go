@@ -124,7 +124,9 @@ type RemoveResult struct {
 // RPC (at most peerCallTimeout each). A channel's latest version is refused (ErrPinned)
 // unless force; forced, an agent subscribed to the channel fetches it again by catch-up.
 // An agent that does not hold the object answers Removed false without an error. Errors:
-// ErrBadRef, and those of target selection; per-agent failures are in the results.
+// ErrBadRef, and those of target selection; per-agent failures are in the results. With TLS,
+// the other agents remove only with the operator's grant carried by ctx (WithRemoveGrant,
+// made by SignRemove); without it each answers ErrNoGrant in its result.
 func (a *Agent) RemoveObject(ctx context.Context, ref, target string, force bool) ([]RemoveResult, error) {
 	if _, _, err := ParseRef(ref); err != nil {
 		return nil, err
@@ -169,7 +171,7 @@ func (a *Agent) removeAt(ctx context.Context, m Member, ref string, force bool) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, peerCallTimeout)
 	defer cancel()
-	resp, err := pb.NewAgentClient(cc).Remove(ctx, &pb.RemoveRequest{Ref: ref, Force: force})
+	resp, err := pb.NewAgentClient(cc).Remove(ctx, &pb.RemoveRequest{Ref: ref, Force: force, Grant: removeGrantFrom(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +246,12 @@ func (a *Agent) DeleteChannel(ch, by string) (ChannelVersion, error) {
 // fan-out of an operator's remove); an operator may name a target.
 func (a *Agent) removeRPC(ctx context.Context, req *pb.RemoveRequest, callerRole string) (*pb.RemoveResponse, error) {
 	target := ""
+	if callerRole == "node" {
+		if err := a.checkRemoveGrant(req.GetGrant(), req.GetRef(), req.GetForce()); err != nil {
+			return nil, status.Error(codes.PermissionDenied, err.Error())
+		}
+	}
+	ctx = WithRemoveGrant(ctx, req.GetGrant())
 	if req.GetTarget() != nil {
 		if callerRole == "node" {
 			return nil, status.Error(codes.PermissionDenied, "node: a node may only remove objects of the agent it calls")

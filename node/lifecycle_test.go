@@ -2,11 +2,18 @@ package node_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/identity"
 	"github.com/treecast/treecast/node/nodetest"
+	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
 // TestRemove: rm by tag on every agent, and a channel's latest refused without force.
@@ -23,7 +30,15 @@ func TestRemove(t *testing.T) {
 	if err != nil || rep.Failed() != 0 {
 		t.Fatal(err, rep)
 	}
-	rs, err := c.Agents[1].RemoveObject(ctx, "a:1", "a00,a02", false) // a01 asks the others
+	op, err := c.Identity("op", identity.RoleOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, err := node.SignRemove(op, "a:1", false, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := c.Agents[1].RemoveObject(node.WithRemoveGrant(ctx, grant), "a:1", "a00,a02", false) // a01 asks the others
 	if err != nil || len(rs) != 2 {
 		t.Fatalf("remove: %+v %v", rs, err)
 	}
@@ -148,5 +163,67 @@ func TestChannelRetention(t *testing.T) {
 	}
 	if _, err := c.Read("a01", ds[1]); err != nil {
 		t.Errorf("retention removed the newest version: %v", err)
+	}
+}
+
+// TestRemoveNeedsOperatorGrant: an agent asked by another agent (a node certificate) removes
+// only with an operator's fresh signature over that very remove.
+func TestRemoveNeedsOperatorGrant(t *testing.T) {
+	c := nodetest.StartCluster(t, 2, nodetest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := c.Agents[0].Push(ctx, node.Object{Path: mustWrite(t, c, 0, "g.bin", randomBytes(50_000, 23))}, "all", node.PushOptions{})
+	if err != nil || rep.Failed() != 0 {
+		t.Fatal(err, rep)
+	}
+	cc, err := c.Dial(c.Agents[1].Addr(), "a00", identity.RoleNode) // a node asks a01
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := pb.NewAgentClient(cc)
+	op, err := c.Identity("op", identity.RoleOperator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue, err := c.Identity("a00", identity.RoleNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := func(src *identity.Source, ref string, at time.Time) *pb.RemoveGrant {
+		g, err := node.SignRemove(src, ref, false, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	nodeSigned := signed(op, rep.Digest, time.Now())
+	nodeSigned.Cert, nodeSigned.Signature = nil, nil
+	if sig, cert, err := rogue.Sign([]byte("treecast-remove\x00" + rep.Digest + "\x000\x00" + fmt.Sprint(nodeSigned.UnixSeconds))); err == nil {
+		nodeSigned.Cert, nodeSigned.Signature = cert, sig
+	}
+	for _, tc := range []struct {
+		name  string
+		grant *pb.RemoveGrant
+	}{
+		{"no grant", nil},
+		{"signed by a node", nodeSigned},
+		{"another object's grant", signed(op, "sha256:"+strings.Repeat("0", 64), time.Now())},
+		{"an old grant", signed(op, rep.Digest, time.Now().Add(-time.Hour))},
+	} {
+		_, err := client.Remove(ctx, &pb.RemoveRequest{Ref: rep.Digest, Grant: tc.grant})
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("%s: %v, want PermissionDenied", tc.name, err)
+		}
+		if _, err := c.Read("a01", rep.Digest); err != nil {
+			t.Fatalf("%s: a01 lost its copy: %v", tc.name, err)
+		}
+	}
+	resp, err := client.Remove(ctx, &pb.RemoveRequest{Ref: rep.Digest, Grant: signed(op, rep.Digest, time.Now())})
+	if err != nil || len(resp.GetResults()) != 1 || !resp.GetResults()[0].GetRemoved() {
+		t.Fatalf("remove with the operator's grant: %v %v", resp, err)
+	}
+	if _, err := c.Read("a01", rep.Digest); err == nil {
+		t.Fatal("a01 still holds the object")
 	}
 }

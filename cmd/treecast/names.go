@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -65,6 +66,17 @@ Exit status: 0 when every agent asked answered and at least one removed it; 1 ot
 					return usageErr(err)
 				}
 				req.Target = t
+				// The agent relays the remove to the others, which want the operator's
+				// signed consent (a node's own certificate is not enough).
+				src, err := tlsSource(c)
+				if err != nil {
+					return err
+				}
+				if src != nil {
+					if req.Grant, err = node.SignRemove(src, req.Ref, force, time.Now()); err != nil {
+						return fmt.Errorf("rm: %w", err)
+					}
+				}
 			}
 			client, done, err := dialAgent(c, agent)
 			if err != nil {

@@ -3422,7 +3422,10 @@ type RemoveRequest struct {
 	// Every agent the target selects removes it; absent: only the agent called.
 	Target *Target `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
 	// Remove a channel's latest version too.
-	Force         bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	Force bool `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"`
+	// The operator's signed consent, which an agent relaying the remove to others passes on:
+	// an agent asked by another agent (role node) removes only with a valid grant.
+	Grant         *RemoveGrant `protobuf:"bytes,4,opt,name=grant,proto3" json:"grant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3478,6 +3481,79 @@ func (x *RemoveRequest) GetForce() bool {
 	return false
 }
 
+func (x *RemoveRequest) GetGrant() *RemoveGrant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+// RemoveGrant is an operator's signature over one remove: the bytes
+// "treecast-remove\x00" + ref + "\x00" + ("1" if force else "0") + "\x00" + unix_seconds
+// (decimal), signed with the operator certificate's key (ECDSA or Ed25519 over SHA-256).
+type RemoveGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operator's certificate (DER), checked against the cluster's CA.
+	Cert []byte `protobuf:"bytes,1,opt,name=cert,proto3" json:"cert,omitempty"`
+	// The signature.
+	Signature []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	// When the operator signed, Unix seconds; grants more than 10 minutes off are refused.
+	UnixSeconds   int64 `protobuf:"varint,3,opt,name=unix_seconds,json=unixSeconds,proto3" json:"unix_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGrant) Reset() {
+	*x = RemoveGrant{}
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGrant) ProtoMessage() {}
+
+func (x *RemoveGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGrant.ProtoReflect.Descriptor instead.
+func (*RemoveGrant) Descriptor() ([]byte, []int) {
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RemoveGrant) GetCert() []byte {
+	if x != nil {
+		return x.Cert
+	}
+	return nil
+}
+
+func (x *RemoveGrant) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *RemoveGrant) GetUnixSeconds() int64 {
+	if x != nil {
+		return x.UnixSeconds
+	}
+	return 0
+}
+
 // RemoveResponse has one result per agent asked.
 type RemoveResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3488,7 +3564,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	mi := &file_treecast_v1_agent_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +3576,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[39]
+	mi := &file_treecast_v1_agent_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +3589,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{39}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RemoveResponse) GetResults() []*RemoveResult {
@@ -3540,7 +3616,7 @@ type RemoveResult struct {
 
 func (x *RemoveResult) Reset() {
 	*x = RemoveResult{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[40]
+	mi := &file_treecast_v1_agent_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3552,7 +3628,7 @@ func (x *RemoveResult) String() string {
 func (*RemoveResult) ProtoMessage() {}
 
 func (x *RemoveResult) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[40]
+	mi := &file_treecast_v1_agent_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3565,7 +3641,7 @@ func (x *RemoveResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResult.ProtoReflect.Descriptor instead.
 func (*RemoveResult) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{40}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RemoveResult) GetNode() string {
@@ -3606,7 +3682,7 @@ type DeleteChannelRequest struct {
 
 func (x *DeleteChannelRequest) Reset() {
 	*x = DeleteChannelRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[41]
+	mi := &file_treecast_v1_agent_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3618,7 +3694,7 @@ func (x *DeleteChannelRequest) String() string {
 func (*DeleteChannelRequest) ProtoMessage() {}
 
 func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[41]
+	mi := &file_treecast_v1_agent_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3631,7 +3707,7 @@ func (x *DeleteChannelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelRequest.ProtoReflect.Descriptor instead.
 func (*DeleteChannelRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{41}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeleteChannelRequest) GetName() string {
@@ -3651,7 +3727,7 @@ type DeleteChannelResponse struct {
 
 func (x *DeleteChannelResponse) Reset() {
 	*x = DeleteChannelResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[42]
+	mi := &file_treecast_v1_agent_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3663,7 +3739,7 @@ func (x *DeleteChannelResponse) String() string {
 func (*DeleteChannelResponse) ProtoMessage() {}
 
 func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[42]
+	mi := &file_treecast_v1_agent_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3676,7 +3752,7 @@ func (x *DeleteChannelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteChannelResponse.ProtoReflect.Descriptor instead.
 func (*DeleteChannelResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{42}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeleteChannelResponse) GetVersion() uint64 {
@@ -3703,7 +3779,7 @@ type UploadRequest struct {
 
 func (x *UploadRequest) Reset() {
 	*x = UploadRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[43]
+	mi := &file_treecast_v1_agent_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3715,7 +3791,7 @@ func (x *UploadRequest) String() string {
 func (*UploadRequest) ProtoMessage() {}
 
 func (x *UploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[43]
+	mi := &file_treecast_v1_agent_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3728,7 +3804,7 @@ func (x *UploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadRequest.ProtoReflect.Descriptor instead.
 func (*UploadRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{43}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UploadRequest) GetMsg() isUploadRequest_Msg {
@@ -3806,7 +3882,7 @@ type UploadHeader struct {
 
 func (x *UploadHeader) Reset() {
 	*x = UploadHeader{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[44]
+	mi := &file_treecast_v1_agent_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3818,7 +3894,7 @@ func (x *UploadHeader) String() string {
 func (*UploadHeader) ProtoMessage() {}
 
 func (x *UploadHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[44]
+	mi := &file_treecast_v1_agent_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3831,7 +3907,7 @@ func (x *UploadHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadHeader.ProtoReflect.Descriptor instead.
 func (*UploadHeader) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{44}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UploadHeader) GetSubmit() *SubmitRequest {
@@ -3872,7 +3948,7 @@ type UploadEnd struct {
 
 func (x *UploadEnd) Reset() {
 	*x = UploadEnd{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[45]
+	mi := &file_treecast_v1_agent_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3884,7 +3960,7 @@ func (x *UploadEnd) String() string {
 func (*UploadEnd) ProtoMessage() {}
 
 func (x *UploadEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[45]
+	mi := &file_treecast_v1_agent_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3897,7 +3973,7 @@ func (x *UploadEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadEnd.ProtoReflect.Descriptor instead.
 func (*UploadEnd) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{45}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UploadEnd) GetDigest() string {
@@ -3932,7 +4008,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[46]
+	mi := &file_treecast_v1_agent_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3944,7 +4020,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[46]
+	mi := &file_treecast_v1_agent_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3957,7 +4033,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{46}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WatchRequest) GetPushId() string {
@@ -3980,7 +4056,7 @@ type ListPushesRequest struct {
 
 func (x *ListPushesRequest) Reset() {
 	*x = ListPushesRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[47]
+	mi := &file_treecast_v1_agent_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3992,7 +4068,7 @@ func (x *ListPushesRequest) String() string {
 func (*ListPushesRequest) ProtoMessage() {}
 
 func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[47]
+	mi := &file_treecast_v1_agent_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4005,7 +4081,7 @@ func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPushesRequest.ProtoReflect.Descriptor instead.
 func (*ListPushesRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{47}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListPushesRequest) GetPushId() string {
@@ -4033,7 +4109,7 @@ type ListPushesResponse struct {
 
 func (x *ListPushesResponse) Reset() {
 	*x = ListPushesResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[48]
+	mi := &file_treecast_v1_agent_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4045,7 +4121,7 @@ func (x *ListPushesResponse) String() string {
 func (*ListPushesResponse) ProtoMessage() {}
 
 func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[48]
+	mi := &file_treecast_v1_agent_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4058,7 +4134,7 @@ func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPushesResponse.ProtoReflect.Descriptor instead.
 func (*ListPushesResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{48}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListPushesResponse) GetPushes() []*PushInfo {
@@ -4096,7 +4172,7 @@ type PushInfo struct {
 
 func (x *PushInfo) Reset() {
 	*x = PushInfo{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[49]
+	mi := &file_treecast_v1_agent_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4108,7 +4184,7 @@ func (x *PushInfo) String() string {
 func (*PushInfo) ProtoMessage() {}
 
 func (x *PushInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[49]
+	mi := &file_treecast_v1_agent_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4121,7 +4197,7 @@ func (x *PushInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushInfo.ProtoReflect.Descriptor instead.
 func (*PushInfo) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{49}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PushInfo) GetPushId() string {
@@ -4205,7 +4281,7 @@ type CancelPushRequest struct {
 
 func (x *CancelPushRequest) Reset() {
 	*x = CancelPushRequest{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[50]
+	mi := &file_treecast_v1_agent_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4217,7 +4293,7 @@ func (x *CancelPushRequest) String() string {
 func (*CancelPushRequest) ProtoMessage() {}
 
 func (x *CancelPushRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[50]
+	mi := &file_treecast_v1_agent_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4230,7 +4306,7 @@ func (x *CancelPushRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelPushRequest.ProtoReflect.Descriptor instead.
 func (*CancelPushRequest) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{50}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CancelPushRequest) GetPushId() string {
@@ -4251,7 +4327,7 @@ type CancelPushResponse struct {
 
 func (x *CancelPushResponse) Reset() {
 	*x = CancelPushResponse{}
-	mi := &file_treecast_v1_agent_proto_msgTypes[51]
+	mi := &file_treecast_v1_agent_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4263,7 +4339,7 @@ func (x *CancelPushResponse) String() string {
 func (*CancelPushResponse) ProtoMessage() {}
 
 func (x *CancelPushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_treecast_v1_agent_proto_msgTypes[51]
+	mi := &file_treecast_v1_agent_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4276,7 +4352,7 @@ func (x *CancelPushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelPushResponse.ProtoReflect.Descriptor instead.
 func (*CancelPushResponse) Descriptor() ([]byte, []int) {
-	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{51}
+	return file_treecast_v1_agent_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CancelPushResponse) GetState() string {
@@ -4523,11 +4599,16 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x03tag\x18\x01 \x01(\tR\x03tag\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\tR\x06digest\x124\n" +
 	"\acreated\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x12\n" +
-	"\x04held\x18\x04 \x01(\bR\x04held\"d\n" +
+	"\x04held\x18\x04 \x01(\bR\x04held\"\x94\x01\n" +
 	"\rRemoveRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12+\n" +
 	"\x06target\x18\x02 \x01(\v2\x13.treecast.v1.TargetR\x06target\x12\x14\n" +
-	"\x05force\x18\x03 \x01(\bR\x05force\"E\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\x12.\n" +
+	"\x05grant\x18\x04 \x01(\v2\x18.treecast.v1.RemoveGrantR\x05grant\"b\n" +
+	"\vRemoveGrant\x12\x12\n" +
+	"\x04cert\x18\x01 \x01(\fR\x04cert\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\x12!\n" +
+	"\funix_seconds\x18\x03 \x01(\x03R\vunixSeconds\"E\n" +
 	"\x0eRemoveResponse\x123\n" +
 	"\aresults\x18\x01 \x03(\v2\x19.treecast.v1.RemoveResultR\aresults\"j\n" +
 	"\fRemoveResult\x12\x12\n" +
@@ -4628,7 +4709,7 @@ func file_treecast_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_treecast_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_treecast_v1_agent_proto_goTypes = []any{
 	(Strategy)(0),                 // 0: treecast.v1.Strategy
 	(ReceiverStatus)(0),           // 1: treecast.v1.ReceiverStatus
@@ -4673,22 +4754,23 @@ var file_treecast_v1_agent_proto_goTypes = []any{
 	(*TagsResponse)(nil),          // 40: treecast.v1.TagsResponse
 	(*TagInfo)(nil),               // 41: treecast.v1.TagInfo
 	(*RemoveRequest)(nil),         // 42: treecast.v1.RemoveRequest
-	(*RemoveResponse)(nil),        // 43: treecast.v1.RemoveResponse
-	(*RemoveResult)(nil),          // 44: treecast.v1.RemoveResult
-	(*DeleteChannelRequest)(nil),  // 45: treecast.v1.DeleteChannelRequest
-	(*DeleteChannelResponse)(nil), // 46: treecast.v1.DeleteChannelResponse
-	(*UploadRequest)(nil),         // 47: treecast.v1.UploadRequest
-	(*UploadHeader)(nil),          // 48: treecast.v1.UploadHeader
-	(*UploadEnd)(nil),             // 49: treecast.v1.UploadEnd
-	(*WatchRequest)(nil),          // 50: treecast.v1.WatchRequest
-	(*ListPushesRequest)(nil),     // 51: treecast.v1.ListPushesRequest
-	(*ListPushesResponse)(nil),    // 52: treecast.v1.ListPushesResponse
-	(*PushInfo)(nil),              // 53: treecast.v1.PushInfo
-	(*CancelPushRequest)(nil),     // 54: treecast.v1.CancelPushRequest
-	(*CancelPushResponse)(nil),    // 55: treecast.v1.CancelPushResponse
-	nil,                           // 56: treecast.v1.Member.LabelsEntry
-	(*durationpb.Duration)(nil),   // 57: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 58: google.protobuf.Timestamp
+	(*RemoveGrant)(nil),           // 43: treecast.v1.RemoveGrant
+	(*RemoveResponse)(nil),        // 44: treecast.v1.RemoveResponse
+	(*RemoveResult)(nil),          // 45: treecast.v1.RemoveResult
+	(*DeleteChannelRequest)(nil),  // 46: treecast.v1.DeleteChannelRequest
+	(*DeleteChannelResponse)(nil), // 47: treecast.v1.DeleteChannelResponse
+	(*UploadRequest)(nil),         // 48: treecast.v1.UploadRequest
+	(*UploadHeader)(nil),          // 49: treecast.v1.UploadHeader
+	(*UploadEnd)(nil),             // 50: treecast.v1.UploadEnd
+	(*WatchRequest)(nil),          // 51: treecast.v1.WatchRequest
+	(*ListPushesRequest)(nil),     // 52: treecast.v1.ListPushesRequest
+	(*ListPushesResponse)(nil),    // 53: treecast.v1.ListPushesResponse
+	(*PushInfo)(nil),              // 54: treecast.v1.PushInfo
+	(*CancelPushRequest)(nil),     // 55: treecast.v1.CancelPushRequest
+	(*CancelPushResponse)(nil),    // 56: treecast.v1.CancelPushResponse
+	nil,                           // 57: treecast.v1.Member.LabelsEntry
+	(*durationpb.Duration)(nil),   // 58: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 59: google.protobuf.Timestamp
 }
 var file_treecast_v1_agent_proto_depIdxs = []int32{
 	5,  // 0: treecast.v1.Manifest.parity:type_name -> treecast.v1.Parity
@@ -4696,7 +4778,7 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	0,  // 2: treecast.v1.PushOptions.strategy:type_name -> treecast.v1.Strategy
 	7,  // 3: treecast.v1.SubmitRequest.target:type_name -> treecast.v1.Target
 	9,  // 4: treecast.v1.SubmitRequest.options:type_name -> treecast.v1.PushOptions
-	57, // 5: treecast.v1.SubmitRequest.follow:type_name -> google.protobuf.Duration
+	58, // 5: treecast.v1.SubmitRequest.follow:type_name -> google.protobuf.Duration
 	14, // 6: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
 	17, // 7: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
 	19, // 8: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
@@ -4708,9 +4790,9 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	15, // 14: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
 	18, // 15: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
 	1,  // 16: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
-	57, // 17: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
+	58, // 17: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
 	20, // 18: treecast.v1.ReceiverResult.hook:type_name -> treecast.v1.HookResult
-	57, // 19: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
+	58, // 19: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
 	19, // 20: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
 	23, // 21: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
 	6,  // 22: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
@@ -4728,51 +4810,52 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	35, // 34: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
 	36, // 35: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
 	2,  // 36: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
-	58, // 37: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
-	56, // 38: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
+	59, // 37: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
+	57, // 38: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
 	3,  // 39: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
-	58, // 40: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
+	59, // 40: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
 	41, // 41: treecast.v1.TagsResponse.tags:type_name -> treecast.v1.TagInfo
-	58, // 42: treecast.v1.TagInfo.created:type_name -> google.protobuf.Timestamp
+	59, // 42: treecast.v1.TagInfo.created:type_name -> google.protobuf.Timestamp
 	7,  // 43: treecast.v1.RemoveRequest.target:type_name -> treecast.v1.Target
-	44, // 44: treecast.v1.RemoveResponse.results:type_name -> treecast.v1.RemoveResult
-	48, // 45: treecast.v1.UploadRequest.header:type_name -> treecast.v1.UploadHeader
-	49, // 46: treecast.v1.UploadRequest.end:type_name -> treecast.v1.UploadEnd
-	10, // 47: treecast.v1.UploadHeader.submit:type_name -> treecast.v1.SubmitRequest
-	53, // 48: treecast.v1.ListPushesResponse.pushes:type_name -> treecast.v1.PushInfo
-	58, // 49: treecast.v1.PushInfo.started:type_name -> google.protobuf.Timestamp
-	58, // 50: treecast.v1.PushInfo.ended:type_name -> google.protobuf.Timestamp
-	21, // 51: treecast.v1.PushInfo.report:type_name -> treecast.v1.Report
-	58, // 52: treecast.v1.PushInfo.follow_until:type_name -> google.protobuf.Timestamp
-	10, // 53: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
-	22, // 54: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
-	29, // 55: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
-	31, // 56: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
-	37, // 57: treecast.v1.Agent.Pull:input_type -> treecast.v1.PullRequest
-	39, // 58: treecast.v1.Agent.Tags:input_type -> treecast.v1.TagsRequest
-	42, // 59: treecast.v1.Agent.Remove:input_type -> treecast.v1.RemoveRequest
-	45, // 60: treecast.v1.Agent.DeleteChannel:input_type -> treecast.v1.DeleteChannelRequest
-	47, // 61: treecast.v1.Agent.Upload:input_type -> treecast.v1.UploadRequest
-	50, // 62: treecast.v1.Agent.Watch:input_type -> treecast.v1.WatchRequest
-	51, // 63: treecast.v1.Agent.ListPushes:input_type -> treecast.v1.ListPushesRequest
-	54, // 64: treecast.v1.Agent.CancelPush:input_type -> treecast.v1.CancelPushRequest
-	11, // 65: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
-	25, // 66: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
-	30, // 67: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
-	32, // 68: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
-	38, // 69: treecast.v1.Agent.Pull:output_type -> treecast.v1.PullResponse
-	40, // 70: treecast.v1.Agent.Tags:output_type -> treecast.v1.TagsResponse
-	43, // 71: treecast.v1.Agent.Remove:output_type -> treecast.v1.RemoveResponse
-	46, // 72: treecast.v1.Agent.DeleteChannel:output_type -> treecast.v1.DeleteChannelResponse
-	11, // 73: treecast.v1.Agent.Upload:output_type -> treecast.v1.SubmitEvent
-	11, // 74: treecast.v1.Agent.Watch:output_type -> treecast.v1.SubmitEvent
-	52, // 75: treecast.v1.Agent.ListPushes:output_type -> treecast.v1.ListPushesResponse
-	55, // 76: treecast.v1.Agent.CancelPush:output_type -> treecast.v1.CancelPushResponse
-	65, // [65:77] is the sub-list for method output_type
-	53, // [53:65] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	43, // 44: treecast.v1.RemoveRequest.grant:type_name -> treecast.v1.RemoveGrant
+	45, // 45: treecast.v1.RemoveResponse.results:type_name -> treecast.v1.RemoveResult
+	49, // 46: treecast.v1.UploadRequest.header:type_name -> treecast.v1.UploadHeader
+	50, // 47: treecast.v1.UploadRequest.end:type_name -> treecast.v1.UploadEnd
+	10, // 48: treecast.v1.UploadHeader.submit:type_name -> treecast.v1.SubmitRequest
+	54, // 49: treecast.v1.ListPushesResponse.pushes:type_name -> treecast.v1.PushInfo
+	59, // 50: treecast.v1.PushInfo.started:type_name -> google.protobuf.Timestamp
+	59, // 51: treecast.v1.PushInfo.ended:type_name -> google.protobuf.Timestamp
+	21, // 52: treecast.v1.PushInfo.report:type_name -> treecast.v1.Report
+	59, // 53: treecast.v1.PushInfo.follow_until:type_name -> google.protobuf.Timestamp
+	10, // 54: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
+	22, // 55: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
+	29, // 56: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
+	31, // 57: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
+	37, // 58: treecast.v1.Agent.Pull:input_type -> treecast.v1.PullRequest
+	39, // 59: treecast.v1.Agent.Tags:input_type -> treecast.v1.TagsRequest
+	42, // 60: treecast.v1.Agent.Remove:input_type -> treecast.v1.RemoveRequest
+	46, // 61: treecast.v1.Agent.DeleteChannel:input_type -> treecast.v1.DeleteChannelRequest
+	48, // 62: treecast.v1.Agent.Upload:input_type -> treecast.v1.UploadRequest
+	51, // 63: treecast.v1.Agent.Watch:input_type -> treecast.v1.WatchRequest
+	52, // 64: treecast.v1.Agent.ListPushes:input_type -> treecast.v1.ListPushesRequest
+	55, // 65: treecast.v1.Agent.CancelPush:input_type -> treecast.v1.CancelPushRequest
+	11, // 66: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
+	25, // 67: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
+	30, // 68: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
+	32, // 69: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
+	38, // 70: treecast.v1.Agent.Pull:output_type -> treecast.v1.PullResponse
+	40, // 71: treecast.v1.Agent.Tags:output_type -> treecast.v1.TagsResponse
+	44, // 72: treecast.v1.Agent.Remove:output_type -> treecast.v1.RemoveResponse
+	47, // 73: treecast.v1.Agent.DeleteChannel:output_type -> treecast.v1.DeleteChannelResponse
+	11, // 74: treecast.v1.Agent.Upload:output_type -> treecast.v1.SubmitEvent
+	11, // 75: treecast.v1.Agent.Watch:output_type -> treecast.v1.SubmitEvent
+	53, // 76: treecast.v1.Agent.ListPushes:output_type -> treecast.v1.ListPushesResponse
+	56, // 77: treecast.v1.Agent.CancelPush:output_type -> treecast.v1.CancelPushResponse
+	66, // [66:78] is the sub-list for method output_type
+	54, // [54:66] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_treecast_v1_agent_proto_init() }
@@ -4813,7 +4896,7 @@ func file_treecast_v1_agent_proto_init() {
 		(*FetchResponse_Manifest)(nil),
 		(*FetchResponse_Chunk)(nil),
 	}
-	file_treecast_v1_agent_proto_msgTypes[43].OneofWrappers = []any{
+	file_treecast_v1_agent_proto_msgTypes[44].OneofWrappers = []any{
 		(*UploadRequest_Header)(nil),
 		(*UploadRequest_Data)(nil),
 		(*UploadRequest_End)(nil),
@@ -4824,7 +4907,7 @@ func file_treecast_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_treecast_v1_agent_proto_rawDesc), len(file_treecast_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
