@@ -3,6 +3,8 @@ package scheduler
 import (
 	"math"
 	"math/bits"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/treecast/treecast/tree"
@@ -159,14 +161,29 @@ func buildAuto(pt *physTree, src tree.NodeID, recv []tree.NodeID, opts Options) 
 	if chain {
 		consider(build(pt, src, recv, Options{Strategy: StrategyChain, Stripes: 1, ObjectSize: opts.ObjectSize, ChunkSize: opts.ChunkSize}))
 	}
-	var h *hforest // the hierarchy, shared by the shapes of one stripe count
+	// The shapes are planned in parallel, one goroutine per shape and at most GOMAXPROCS at
+	// once, each on its own hierarchy and route arena (the physical tree is otherwise read
+	// only); they are then considered in order, so the choice does not depend on timing.
+	plans := make([]*Plan, len(shapes))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i, sh := range shapes {
-		if i == 0 || sh.stripes != shapes[i-1].stripes {
-			h = hierarchy(pt, src, recv, sh.stripes+opts.Parity)
-		}
-		h.reset(sh.budget)
-		consider(buildForest(h, recv, Options{Strategy: StrategyForest, Stripes: sh.stripes, Parity: opts.Parity,
-			Fanout: sh.budget, ObjectSize: opts.ObjectSize, ChunkSize: opts.ChunkSize}))
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			own := *pt
+			own.arena = nil
+			h := hierarchy(&own, src, recv, sh.stripes+opts.Parity)
+			h.reset(sh.budget)
+			plans[i] = buildForest(h, recv, Options{Strategy: StrategyForest, Stripes: sh.stripes, Parity: opts.Parity,
+				Fanout: sh.budget, ObjectSize: opts.ObjectSize, ChunkSize: opts.ChunkSize})
+		}()
+	}
+	wg.Wait()
+	for _, p := range plans {
+		consider(p)
 	}
 	best.Auto = true
 	return best
