@@ -161,7 +161,7 @@ func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error
 	sink.mu.Unlock()
 	locked = false
 	if err != nil {
-		if t.orphan(s, c) {
+		if t.orphan(s, c, err) {
 			return err
 		}
 		return t.finishStripe(ctx, s, c, fwds, err)
@@ -172,7 +172,7 @@ func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error
 	if recvErr == nil && t.code != nil {
 		t.sweep(ctx) // this tree is complete: the groups still missing data wait only for slower ones
 	}
-	if errors.Is(recvErr, ErrParentLost) && t.orphan(s, c) {
+	if errors.Is(recvErr, ErrParentLost) && t.orphan(s, c, recvErr) {
 		return recvErr
 	}
 	if recvErr != nil && !errors.Is(recvErr, ErrParentLost) {
@@ -186,7 +186,7 @@ func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error
 // receiver's result up the stream and waits for the subtree's results.
 func (t *receiver) finishStripe(ctx context.Context, s int, c *claim, fwds []*forwarder, recvErr error) error {
 	t.endStripe(s)
-	if !t.waitDone(ctx) && t.orphan(s, c) {
+	if !t.waitDone(ctx) && t.orphan(s, c, context.Cause(ctx)) {
 		return fmt.Errorf("%w: while waiting for the other stripes", ErrParentLost)
 	}
 	t.mu.Lock()
@@ -215,7 +215,7 @@ func (t *receiver) finishStripe(ctx context.Context, s int, c *claim, fwds []*fo
 // the transfer is already over (the caller finishes the stripe itself). Otherwise a waiter
 // keeps the transfer, its forwarders and its verified chunks until a parent re-attaches the
 // stripe, or fails the transfer after Config.StallTimeout.
-func (t *receiver) orphan(s int, c *claim) bool {
+func (t *receiver) orphan(s int, c *claim, cause error) bool {
 	t.mu.Lock()
 	if t.claims[s] != c { // already re-attached: the new stream carries the stripe on
 		t.mu.Unlock()
@@ -229,7 +229,7 @@ func (t *receiver) orphan(s int, c *claim) bool {
 	}
 	t.claims[s] = nil
 	t.mu.Unlock()
-	t.e.log.Info("stripe orphaned, waiting for a parent", "transfer", t.id, "stripe", s, "lost", c.parent)
+	t.e.log.Info("stripe orphaned, waiting for a parent", "transfer", t.id, "stripe", s, "lost", c.parent, "cause", cause)
 	t.e.retain(t)
 	if !t.e.goFunc(func() {
 		defer t.e.detach(t)
