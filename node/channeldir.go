@@ -2,13 +2,10 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -70,50 +67,15 @@ func (a *Agent) caughtUp(v channel.Version) {
 	}
 }
 
-// materialise writes the complete object digest to path atomically: a temporary file in
-// path's directory, verified against the digest as it is written, fsynced, renamed over path.
-// Cost: O(size) I/O and one SHA-256 pass.
+// materialise writes the complete object digest to path atomically (store.ExportTrusted:
+// verified as it is written, fsynced, renamed over path). Cost: O(size) I/O and one SHA-256
+// pass.
 func (a *Agent) materialise(digest, path string) error {
 	d, err := store.ParseDigest(digest)
 	if err != nil {
 		return err
 	}
-	src, err := a.rawStore().Open(d)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".treecast-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(f, h), src)
-	if err == nil && store.Digest(h.Sum(nil)) != d {
-		err = fmt.Errorf("%w: the stored copy of %s reads back as sha256:%x", store.ErrDigestMismatch, digest, h.Sum(nil))
-	}
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if dh, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = dh.Sync()
-		dh.Close()
-	}
-	return nil
+	return a.rawStore().ExportTrusted(d, path)
 }
 
 // runHook runs a channel hook with the version's details in its environment, for at most

@@ -243,7 +243,7 @@ func (s *service) CancelPush(ctx context.Context, req *pb.CancelPushRequest) (*p
 // and pushes it, detached, streaming the push's events as Submit does.
 func (s *service) Upload(stream pb.Agent_UploadServer) error {
 	a := s.a
-	first, err := recvUploadWithin(stream, a.cfg.Limits.HeaderTimeout)
+	first, err := recvWithin(stream.Recv, a.cfg.Limits.HeaderTimeout, "Upload header")
 	if err != nil {
 		return err
 	}
@@ -326,25 +326,4 @@ func (s *service) Upload(stream pb.Agent_UploadServer) error {
 		}
 	}()
 	return r.watch(stream.Context(), stream.Send)
-}
-
-// recvUploadWithin receives the first message of an Upload stream within d.
-func recvUploadWithin(stream pb.Agent_UploadServer, d time.Duration) (*pb.UploadRequest, error) {
-	type res struct {
-		m   *pb.UploadRequest
-		err error
-	}
-	c := make(chan res, 1)
-	go func() {
-		m, err := stream.Recv()
-		c <- res{m, err}
-	}()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case r := <-c:
-		return r.m, r.err
-	case <-t.C:
-		return nil, status.Errorf(codes.DeadlineExceeded, "node: no Upload header within %v", d)
-	}
 }

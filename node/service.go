@@ -65,7 +65,7 @@ func statusErr(err error) error {
 
 // Push serves a parent's stream: header, holding answer, chunks, subtree results, done.
 func (s *service) Push(stream pb.Agent_PushServer) error {
-	first, err := recvWithin(stream, s.a.cfg.Limits.HeaderTimeout)
+	first, err := recvWithin(stream.Recv, s.a.cfg.Limits.HeaderTimeout, "Push header")
 	if err != nil {
 		return err
 	}
@@ -114,17 +114,18 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 	return statusErr(err)
 }
 
-// recvWithin receives the first message of a stream, or fails with DeadlineExceeded when none
-// comes within d: an idle stream holds no goroutine of the agent for long. The receive goes
-// on in its own goroutine, which ends with the stream.
-func recvWithin(stream pb.Agent_PushServer, d time.Duration) (*pb.PushRequest, error) {
+// recvWithin receives the first message of a stream with recv, or fails with
+// DeadlineExceeded (naming what was awaited) when none comes within d: an idle stream holds no
+// goroutine of the agent for long. The receive goes on in its own goroutine, which ends with
+// the stream.
+func recvWithin[M any](recv func() (M, error), d time.Duration, what string) (M, error) {
 	type res struct {
-		m   *pb.PushRequest
+		m   M
 		err error
 	}
 	c := make(chan res, 1)
 	go func() {
-		m, err := stream.Recv()
+		m, err := recv()
 		c <- res{m, err}
 	}()
 	t := time.NewTimer(d)
@@ -133,7 +134,8 @@ func recvWithin(stream pb.Agent_PushServer, d time.Duration) (*pb.PushRequest, e
 	case r := <-c:
 		return r.m, r.err
 	case <-t.C:
-		return nil, status.Errorf(codes.DeadlineExceeded, "node: no Push header within %v", d)
+		var zero M
+		return zero, status.Errorf(codes.DeadlineExceeded, "node: no %s within %v", what, d)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"runtime"
@@ -38,8 +39,14 @@ func TestHealthz(t *testing.T) {
 	}
 	tr := &http.Transport{TLSClientConfig: src.ClientConfig("")}
 	defer tr.CloseIdleConnections()
-	if _, err := http.Get(url); err == nil {
-		t.Fatal("GET /healthz without a client certificate succeeded")
+	// The cluster's CA trusted, but no client certificate: refused.
+	anon := src.ClientConfig("")
+	anon.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &tls.Certificate{}, nil }
+	anonTr := &http.Transport{TLSClientConfig: anon}
+	defer anonTr.CloseIdleConnections()
+	if resp, err := (&http.Client{Transport: anonTr}).Get(url); err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET /healthz without a client certificate: %s", resp.Status)
 	}
 	resp, err := (&http.Client{Transport: tr}).Get(url)
 	if err != nil {
