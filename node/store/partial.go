@@ -461,19 +461,13 @@ func (h *Partial) Commit() error {
 
 // discardLocked aborts the shared partial: closes and removes its staging files. p.io is held.
 func (p *partial) discardLocked() {
+	p.state.Store(stateAborted)
 	p.closeFilesLocked()
 	s := p.s
-	// Under the store's lock: a Begin of the same digest meanwhile would create a new partial
-	// whose fresh staging files these removals would delete under it.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p.state.Store(stateAborted)
 	for _, f := range []string{s.stagingPath(p.m.Digest, manifestExt), s.stagingPath(p.m.Digest, dataExt), s.stagingPath(p.m.Digest, heldExt)} {
 		_ = os.Remove(f)
 	}
-	if s.partials[p.m.Digest] == p {
-		delete(s.partials, p.m.Digest)
-	}
+	s.unregister(p)
 }
 
 // Abort discards the object in progress for every handle (their later writes fail with
