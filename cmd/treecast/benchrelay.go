@@ -60,7 +60,8 @@ sink (three goroutines of this process). Then treecast: three agents, each its o
 pseudo-random object of --size bytes and pushes it down a chain to the other two: the middle
 agent verifies, writes and forwards every chunk, the last verifies and writes.
 
-It prints both throughputs (MB/s of the object, 10^6 bytes per second), their ratio, the CPU
+It prints both throughputs (MB/s of the object, 10^6 bytes per second; treecast's over the time
+from the push's plan, when the source holds the object, to its report), their ratio, the CPU
 seconds each agent spent per GiB pushed (user plus system time from /proc/PID/stat, from the
 moment the source holds the object to the push's report, so storing the object at the source
 is not counted) and the agents' peak resident memory (VmHWM from /proc/PID/status). Linux only.
@@ -182,6 +183,8 @@ func runBenchRelay(ctx context.Context, size, chunk int64, useTLS, keep bool, lo
 		relay   string
 		report  *pb.Report
 		planned bool
+		start   time.Time // when the plan arrived: the source holds the object
+		secs    float64   // from the plan to the report
 	)
 	for report == nil {
 		ev, err := stream.Recv()
@@ -191,7 +194,7 @@ func runBenchRelay(ctx context.Context, size, chunk int64, useTLS, keep bool, lo
 		switch x := ev.Event.(type) {
 		case *pb.SubmitEvent_Plan:
 			// The source holds the object now: CPU counts from here.
-			planned = true
+			planned, start = true, time.Now()
 			if before, err = cpuSeconds(agents); err != nil {
 				return res, err
 			}
@@ -201,7 +204,7 @@ func runBenchRelay(ctx context.Context, size, chunk int64, useTLS, keep bool, lo
 				}
 			}
 		case *pb.SubmitEvent_Report:
-			report = x.Report
+			report, secs = x.Report, time.Since(start).Seconds()
 		}
 	}
 	after, err := cpuSeconds(agents)
@@ -215,10 +218,6 @@ func runBenchRelay(ctx context.Context, size, chunk int64, useTLS, keep bool, lo
 		if r.GetStatus() != pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED {
 			return res, fmt.Errorf("push: receiver %s: %s", r.GetReceiver(), r.GetError())
 		}
-	}
-	secs := report.GetElapsed().AsDuration().Seconds()
-	if secs <= 0 {
-		return res, errors.New("push: the report has no elapsed time")
 	}
 	res.RelayMBps = float64(size) / secs / 1e6
 	res.Ratio = res.RelayMBps / res.RawTCPMBps
