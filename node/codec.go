@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/treecast/treecast/node/transfer"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
@@ -105,6 +106,9 @@ func (chunkCodec) Name() string { return "proto" }
 // frame's own bytes (no copy: the engine never modifies chunk bytes it has sent), anything else
 // into one buffer of the dirty pool (small messages into a plain slice).
 func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if out, ok := v.(*pushFrameOut); ok {
+		return out.marshal()
+	}
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("node: codec: cannot marshal %T, not a proto message", v)
@@ -136,6 +140,16 @@ func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 // Unmarshal decodes data into v. A PushRequest carrying a chunk frame is decoded by
 // decodeChunkRequest, its Data aliasing a buffer of its own; anything else by protobuf.
 func (chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if in, ok := v.(*pushFrameIn); ok {
+		if data.Len() >= 4<<10 {
+			if fr, ok := decodeChunkFrame(data); ok {
+				in.frame, in.isFrame = fr, true
+				return nil
+			}
+		}
+		in.req = &pb.PushRequest{}
+		v = in.req
+	}
 	m, ok := v.(proto.Message)
 	if !ok {
 		return fmt.Errorf("node: codec: cannot unmarshal into %T, not a proto message", v)
@@ -210,28 +224,180 @@ func decodeChunkRequest(b []byte, req *pb.PushRequest) bool {
 // with c.Data as its own buffer between the bytes before and after it. Cost: O(1) besides
 // two small slices.
 func encodeChunkRequest(c *pb.Chunk) mem.BufferSlice {
+	return encodeChunk(c.Index, c.Offset, c.More, mem.SliceBuffer(c.Data))
+}
+
+// encodeChunk encodes a PushRequest holding one chunk frame whose bytes are data.
+func encodeChunk(index, offset uint64, more bool, data mem.Buffer) mem.BufferSlice {
 	var body int
-	if c.Index != 0 {
-		body += protowire.SizeTag(1) + protowire.SizeVarint(c.Index)
+	if index != 0 {
+		body += protowire.SizeTag(1) + protowire.SizeVarint(index)
 	}
-	body += protowire.SizeTag(2) + protowire.SizeBytes(len(c.Data))
+	body += protowire.SizeTag(2) + protowire.SizeBytes(data.Len())
 	var tail []byte
-	if c.Offset != 0 {
-		tail = protowire.AppendVarint(protowire.AppendTag(tail, 3, protowire.VarintType), c.Offset)
+	if offset != 0 {
+		tail = protowire.AppendVarint(protowire.AppendTag(tail, 3, protowire.VarintType), offset)
 	}
-	if c.More {
+	if more {
 		tail = protowire.AppendVarint(protowire.AppendTag(tail, 4, protowire.VarintType), 1)
 	}
 	body += len(tail)
 	head := make([]byte, 0, 32)
 	head = protowire.AppendVarint(protowire.AppendTag(head, 2, protowire.BytesType), uint64(body))
-	if c.Index != 0 {
-		head = protowire.AppendVarint(protowire.AppendTag(head, 1, protowire.VarintType), c.Index)
+	if index != 0 {
+		head = protowire.AppendVarint(protowire.AppendTag(head, 1, protowire.VarintType), index)
 	}
-	head = protowire.AppendVarint(protowire.AppendTag(head, 2, protowire.BytesType), uint64(len(c.Data)))
-	out := mem.BufferSlice{mem.SliceBuffer(head), mem.SliceBuffer(c.Data)}
+	head = protowire.AppendVarint(protowire.AppendTag(head, 2, protowire.BytesType), uint64(data.Len()))
+	out := mem.BufferSlice{mem.SliceBuffer(head), data}
 	if len(tail) > 0 {
 		out = append(out, mem.SliceBuffer(tail))
 	}
 	return out
+}
+
+// pushFrameOut is what a parent's Push stream sends for a chunk frame: the codec encodes it as
+// a PushRequest holding the chunk, and hands the frame's bytes to gRPC without a copy. When
+// the frame has a pooled buffer, gRPC holds a reference to it until the bytes are written.
+type pushFrameOut struct{ f transfer.Frame }
+
+func (o *pushFrameOut) marshal() (mem.BufferSlice, error) {
+	f := o.f
+	if f.Index < 0 || f.Offset < 0 {
+		return nil, fmt.Errorf("node: codec: frame of chunk %d at offset %d", f.Index, f.Offset)
+	}
+	if len(f.Data) < 4<<10 { // small: one copy is cheaper than the bookkeeping
+		return chunkCodec{}.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: uint64(f.Index), Data: f.Data,
+			Offset: uint64(f.Offset), More: f.More}}})
+	}
+	var data mem.Buffer = mem.SliceBuffer(f.Data)
+	if f.Buf != nil {
+		f.Buf.Ref() // dropped by gRPC once the bytes are written
+		d := f.Data
+		data = mem.NewBuffer(&d, bufRelease{f.Buf})
+	}
+	return encodeChunk(uint64(f.Index), uint64(f.Offset), f.More, data), nil
+}
+
+// bufRelease is the mem.BufferPool of one pooled frame buffer: gRPC's Put, when the last of
+// its references to the bytes is freed, drops the reference the encoder took.
+type bufRelease struct{ b *transfer.Buf }
+
+func (r bufRelease) Get(n int) *[]byte { b := make([]byte, n); return &b } // never called: gRPC only returns
+func (r bufRelease) Put(*[]byte)       { r.b.Free() }
+
+// pushFrameIn is what a child's Push stream receives into: a chunk frame decoded by
+// decodeChunkFrame (its bytes in a pooled buffer), or any other PushRequest in req.
+type pushFrameIn struct {
+	frame   transfer.Frame
+	isFrame bool
+	req     *pb.PushRequest
+}
+
+// decodeChunkFrame decodes a PushRequest holding exactly one chunk frame (each Chunk field at
+// most once, no unknown fields), reading its few header bytes in place and copying the chunk's
+// bytes once, from gRPC's receive buffers into a pooled buffer (the frame's Buf). It returns
+// false for anything else, which the caller decodes with protobuf. Cost: one copy of the
+// frame's bytes, O(1) otherwise.
+func decodeChunkFrame(data mem.BufferSlice) (transfer.Frame, bool) {
+	total := data.Len()
+	var headBuf [48]byte
+	head := headBuf[:min(total, len(headBuf))]
+	copyAt(data, 0, head)
+	num, typ, n := protowire.ConsumeTag(head)
+	if n < 0 || num != 2 || typ != protowire.BytesType {
+		return transfer.Frame{}, false
+	}
+	bodyLen, m := protowire.ConsumeVarint(head[n:])
+	if m < 0 || uint64(n+m)+bodyLen != uint64(total) {
+		return transfer.Frame{}, false
+	}
+	var (
+		fr        transfer.Frame
+		seen      [5]bool
+		dataStart = -1
+		dataLen   int
+	)
+	// field decodes one field at the start of b and returns its length, or -1.
+	field := func(b []byte, at int) int {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num < 1 || num > 4 || seen[num] {
+			return -1
+		}
+		seen[num] = true
+		if num == 2 {
+			l, k := protowire.ConsumeVarint(b[n:])
+			if typ != protowire.BytesType || k < 0 || l > uint64(total-(at+n+k)) {
+				return -1
+			}
+			dataStart, dataLen = at+n+k, int(l)
+			return n + k // the bytes follow, outside b
+		}
+		x, k := protowire.ConsumeVarint(b[n:])
+		if typ != protowire.VarintType || k < 0 {
+			return -1
+		}
+		switch num {
+		case 1:
+			if x > 1<<40 {
+				return -1
+			}
+			fr.Index = int(x)
+		case 3:
+			if x > MaxChunkSize {
+				return -1
+			}
+			fr.Offset = int(x)
+		case 4:
+			fr.More = protowire.DecodeBool(x)
+		}
+		return n + k
+	}
+	pos := n + m
+	for dataStart < 0 { // the fields before the chunk's bytes, within head
+		if pos >= total || pos >= len(head) {
+			return transfer.Frame{}, false
+		}
+		k := field(head[pos:], pos)
+		if k < 0 {
+			return transfer.Frame{}, false
+		}
+		pos += k
+	}
+	if pos != dataStart {
+		return transfer.Frame{}, false
+	}
+	end := dataStart + dataLen
+	if total-end > 32 { // more than the few fields that may follow the bytes
+		return transfer.Frame{}, false
+	}
+	var tailBuf [32]byte
+	tail := tailBuf[:total-end]
+	copyAt(data, end, tail)
+	for at := 0; at < len(tail); { // a second bytes field fails as seen twice
+		k := field(tail[at:], end+at)
+		if k < 0 {
+			return transfer.Frame{}, false
+		}
+		at += k
+	}
+	fr.Buf = transfer.NewBuf(dataLen)
+	copyAt(data, dataStart, fr.Buf.B)
+	fr.Data = fr.Buf.B
+	return fr, true
+}
+
+// copyAt copies bytes of data from offset off into dst (as many as dst holds).
+func copyAt(data mem.BufferSlice, off int, dst []byte) {
+	for _, b := range data {
+		if len(dst) == 0 {
+			return
+		}
+		bs := b.ReadOnlyData()
+		if off >= len(bs) {
+			off -= len(bs)
+			continue
+		}
+		n := copy(dst, bs[off:])
+		dst, off = dst[n:], 0
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/treecast/treecast/node/transfer"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
@@ -162,4 +163,105 @@ func TestDirtyPool(t *testing.T) {
 		}
 		p.Put(b)
 	}
+}
+
+// checkFrameDecoder decodes b, split into gRPC-sized buffers at split, with decodeChunkFrame
+// and with protobuf, and fails unless they agree: the frame decoder either declines or gives
+// the chunk protobuf gives, its bytes in a pooled buffer.
+func checkFrameDecoder(t *testing.T, b []byte, split int) bool {
+	t.Helper()
+	var bs mem.BufferSlice
+	for rest := b; len(rest) > 0; {
+		n := min(len(rest), max(split, 1))
+		bs = append(bs, mem.SliceBuffer(rest[:n]))
+		rest = rest[n:]
+	}
+	fr, ok := decodeChunkFrame(bs)
+	var ref pb.PushRequest
+	refErr := proto.Unmarshal(b, &ref)
+	if !ok {
+		return false
+	}
+	defer fr.Buf.Free()
+	c := ref.GetChunk()
+	if refErr != nil || c == nil {
+		t.Fatalf("frame decoder accepted %x, protobuf says %v (%v)", b[:min(len(b), 40)], refErr, &ref)
+	}
+	if uint64(fr.Index) != c.GetIndex() || uint64(fr.Offset) != c.GetOffset() || fr.More != c.GetMore() || !bytes.Equal(fr.Data, c.GetData()) {
+		t.Fatalf("frame decoder gives chunk %d at %d more %v (%d bytes), protobuf %d at %d more %v (%d bytes)",
+			fr.Index, fr.Offset, fr.More, len(fr.Data), c.GetIndex(), c.GetOffset(), c.GetMore(), len(c.GetData()))
+	}
+	if fr.Buf == nil || &fr.Data[0] != &fr.Buf.B[0] {
+		t.Fatal("the frame's bytes are not in its pooled buffer")
+	}
+	return true
+}
+
+func TestFrameDecoder(t *testing.T) {
+	data := bytes.Repeat([]byte{1, 2, 3}, 30000)
+	for _, c := range []*pb.Chunk{
+		{Index: 7, Data: data, Offset: 65536, More: true},
+		{Index: 0, Data: data},
+		{Index: 1 << 40, Data: data[:5000], Offset: 3},
+		{Index: 12, Data: data[:4096], More: true},
+	} {
+		b, err := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: c}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, split := range []int{1, 3, 16 << 10, len(b)} {
+			if !checkFrameDecoder(t, b, split) {
+				t.Fatalf("declined a chunk frame %v split at %d", c, split)
+			}
+		}
+	}
+	hdr, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{TransferId: "x", Plan: data}}})
+	frame, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: 1, Data: data}}})
+	twice := append(append([]byte(nil), frame...), frame...)
+	big := proto.Uint64(1 << 41)
+	tooBig, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: *big, Data: data}}})
+	for name, b := range map[string][]byte{"header": hdr, "two chunks": twice, "truncated": frame[:len(frame)-1], "index past 2^40": tooBig} {
+		if checkFrameDecoder(t, b, 16<<10) {
+			t.Fatalf("%s: the frame decoder should leave it to protobuf", name)
+		}
+	}
+}
+
+func FuzzFrameDecoder(f *testing.F) {
+	for _, c := range []*pb.Chunk{{Index: 7, Data: bytes.Repeat([]byte("abc"), 2000), Offset: 5, More: true}, {}} {
+		b, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: c}})
+		f.Add(b, 7)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, split int) { checkFrameDecoder(t, b, split%(1<<16)) })
+}
+
+// TestFrameEncoderRefs: a frame in a pooled buffer is encoded without a copy, and the buffer
+// stays referenced until gRPC frees what the codec gave it.
+func TestFrameEncoderRefs(t *testing.T) {
+	buf := transfer.NewBuf(64 << 10)
+	for i := range buf.B {
+		buf.B[i] = byte(i)
+	}
+	out := &pushFrameOut{f: transfer.Frame{Index: 3, Offset: 128 << 10, Data: buf.B, More: true, Buf: buf}}
+	bs, err := chunkCodec{}.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf.Free() // the sender's reference: the encoded message still holds one
+	want, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: 3, Data: buf.B, Offset: 128 << 10, More: true}}})
+	if got := bs.Materialize(); !bytes.Equal(got, want) {
+		t.Fatal("a pooled frame encodes differently from protobuf")
+	}
+	var in pushFrameIn
+	if err := (chunkCodec{}).Unmarshal(bs, &in); err != nil || !in.isFrame || in.frame.Index != 3 || !bytes.Equal(in.frame.Data, buf.B) {
+		t.Fatalf("round trip: err %v, frame %v", err, in.isFrame)
+	}
+	in.frame.Buf.Free()
+	bs.Free() // gRPC's free once written: the last reference, no panic
+	defer func() {
+		if recover() == nil {
+			t.Fatal("the buffer was still referenced after gRPC freed the message")
+		}
+	}()
+	buf.Free()
 }

@@ -160,14 +160,19 @@ type grpcDown struct {
 	self     string // this agent's name: its own failure goes in PushDone.error
 }
 
+// RecvFrame receives through the agent's codec (codec.go): a chunk frame arrives in a pooled
+// buffer, which the caller frees.
 func (d *grpcDown) RecvFrame() (transfer.Frame, error) {
 	for {
 		d.a.hang()
-		m, err := d.stream.Recv()
-		if err != nil {
+		var in pushFrameIn
+		if err := d.stream.RecvMsg(&in); err != nil {
 			return transfer.Frame{}, err
 		}
-		switch x := m.Msg.(type) {
+		if in.isFrame {
+			return in.frame, nil // checked by the decoder
+		}
+		switch x := in.req.Msg.(type) {
 		case *pb.PushRequest_Chunk:
 			c := x.Chunk
 			if c.GetIndex() > 1<<40 || c.GetOffset() > MaxChunkSize {
@@ -180,7 +185,7 @@ func (d *grpcDown) RecvFrame() (transfer.Frame, error) {
 			}
 			return transfer.Frame{}, io.EOF
 		default:
-			return transfer.Frame{}, fmt.Errorf("%w: unexpected %T after the header", ErrBadHeader, m.Msg)
+			return transfer.Frame{}, fmt.Errorf("%w: unexpected %T after the header", ErrBadHeader, in.req.Msg)
 		}
 	}
 }

@@ -73,9 +73,10 @@ func (u *grpcUp) RecvHeld() ([]byte, error) {
 	return h.GetBitmap(), nil
 }
 
+// SendFrame sends a chunk frame through the agent's codec (codec.go): its bytes go to gRPC
+// without a copy, and a pooled frame buffer stays referenced until they are written.
 func (u *grpcUp) SendFrame(f transfer.Frame) error {
-	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: uint64(f.Index), Data: f.Data,
-		Offset: uint64(f.Offset), More: f.More}}})
+	return u.stream.SendMsg(&pushFrameOut{f: f})
 }
 
 func (u *grpcUp) CloseSend() error {

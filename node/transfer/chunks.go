@@ -11,9 +11,12 @@ import (
 // then decodes the chunk's group if that group has enough pieces. It reports whether data is
 // still referenced once it returns (a forwarder queued it, or parity keeps it): if not, the
 // caller may reuse the buffer.
-func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte) (kept bool, err error) {
+//
+// buf, when set, is the pooled buffer holding data: forwarders that queue the chunk take their
+// own reference to it, and do not count as keeping data.
+func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte, buf *Buf) (kept bool, err error) {
 	orig := data
-	kept, err = t.deliverOne(ctx, hdr, i, &data)
+	kept, err = t.deliverOne(ctx, hdr, i, &data, buf)
 	if t.code != nil || err != nil {
 		return true, err // a push with parity never reuses its buffers
 	}
@@ -23,7 +26,7 @@ func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte) 
 
 // deliverOne is deliver; *pdata is the chunk's bytes as accepted (a refetch replaces them),
 // and kept tells whether a forwarder or the parity store kept them.
-func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]byte) (bool, error) {
+func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]byte, buf *Buf) (bool, error) {
 	data := *pdata
 	e := t.e
 	e.m.BytesIn.Add(float64(len(data)))
@@ -56,7 +59,7 @@ func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]b
 			continue
 		}
 		e.m.refetchChunks.Inc()
-		data = fetched
+		data, buf = fetched, nil
 		*pdata = data
 		err = t.partial.WriteChunk(i, data)
 	}
@@ -64,7 +67,7 @@ func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]b
 		return true, fmt.Errorf("transfer: chunk %d: %w", i, err)
 	}
 	e.m.chunksIn.Inc()
-	kept, err := t.accept(ctx, i, data)
+	kept, err := t.accept(ctx, i, data, buf)
 	if err != nil {
 		return true, err
 	}
@@ -90,7 +93,7 @@ func (t *receiver) deliverParity(ctx context.Context, i int, data []byte) error 
 		t.parity[i] = data
 	}
 	t.mu.Unlock()
-	if _, err := t.accept(ctx, i, data); err != nil {
+	if _, err := t.accept(ctx, i, data, nil); err != nil {
 		return err
 	}
 	t.decodeBehind(ctx, g)
@@ -99,8 +102,9 @@ func (t *receiver) deliverParity(ctx context.Context, i int, data []byte) error 
 
 // accept records verified chunk i as held and hands it to the forwarders of its tree (once:
 // a chunk that arrives twice, or is decoded and received, is forwarded once). The last data
-// chunk commits the object. It reports whether a forwarder kept a reference to data.
-func (t *receiver) accept(ctx context.Context, i int, data []byte) (bool, error) {
+// chunk commits the object. It reports whether a forwarder kept data without a reference to
+// buf (see enqueue).
+func (t *receiver) accept(ctx context.Context, i int, data []byte, buf *Buf) (bool, error) {
 	t.mu.Lock()
 	if bitGet(t.held, i) {
 		t.mu.Unlock()
@@ -121,7 +125,7 @@ func (t *receiver) accept(ctx context.Context, i int, data []byte) (bool, error)
 	var err error
 	kept := false
 	for _, f := range fwds {
-		k, ferr := f.enqueue(ctx, i, data)
+		k, ferr := f.enqueue(ctx, i, data, buf)
 		kept = kept || k
 		if ferr != nil && err == nil {
 			err = ferr

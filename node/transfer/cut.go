@@ -36,16 +36,19 @@ func (f *forwarder) offerCut(fr Frame) bool {
 	}
 	f.cutting = true
 	f.cutIdx[fr.Index] = true
+	fr.Buf.Ref()   // the forwarder's, dropped once sent
 	f.frames <- fr // room: the channel is empty, and holds a whole chunk's frames
 	return true
 }
 
-// passCut gives the next frame of the chunk being cut through. It never blocks: the frames
-// channel holds a whole chunk.
+// passCut gives the next frame of the chunk being cut through, taking a reference to its
+// buffer. It never blocks: the frames channel holds a whole chunk.
 func (f *forwarder) passCut(fr Frame) {
+	fr.Buf.Ref()
 	select {
 	case f.frames <- fr:
 	default:
+		fr.Buf.Free()
 	}
 }
 
@@ -95,11 +98,13 @@ func (f *forwarder) sendCut(ctx context.Context, up Upstream, first Frame) error
 		if err := WaitLimiter(ctx, f.limiter, len(data)); err != nil {
 			return err
 		}
+		out := Frame{Index: fr.Index, Offset: fr.Offset, Data: data, More: fr.More, Buf: fr.Buf}
 		if f.e.cfg.Corrupt != nil && fr.Offset == 0 {
-			data = f.e.cfg.Corrupt(f.hdr.Child, fr.Index, data)
+			out.Data, out.Buf = f.e.cfg.Corrupt(f.hdr.Child, fr.Index, data), nil
 		}
-		out := Frame{Index: fr.Index, Offset: fr.Offset, Data: data, More: fr.More}
-		if err := f.sendTimed(func() error { return up.SendFrame(out) }); err != nil {
+		err := f.sendTimed(func() error { return up.SendFrame(out) })
+		fr.Buf.Free()
+		if err != nil {
 			return fmt.Errorf("send chunk %d: %w", fr.Index, err)
 		}
 		f.e.m.BytesOut.Add(float64(len(data)))
@@ -121,11 +126,12 @@ func (f *forwarder) sendCut(ctx context.Context, up Upstream, first Frame) error
 	return nil
 }
 
-// sendWhole sends a chunk the forwarder holds as frames.
-func (f *forwarder) sendWhole(up Upstream, i int, data []byte) error {
+// sendWhole sends a chunk the forwarder holds as frames; buf, when set, holds data (the
+// caller's reference, which the frames share).
+func (f *forwarder) sendWhole(up Upstream, i int, data []byte, buf *Buf) error {
 	for off := 0; ; off += FrameSize {
 		end := min(off+FrameSize, len(data))
-		fr := Frame{Index: i, Offset: off, Data: data[off:end], More: end < len(data)}
+		fr := Frame{Index: i, Offset: off, Data: data[off:end], More: end < len(data), Buf: buf}
 		if err := f.sendTimed(func() error { return up.SendFrame(fr) }); err != nil {
 			return err
 		}

@@ -109,7 +109,7 @@ func (t *receiver) decode(ctx context.Context, g int, force bool) {
 		t.mu.Lock()
 		t.decoded++
 		t.mu.Unlock()
-		if _, err := t.accept(ctx, i, data); err != nil {
+		if _, err := t.accept(ctx, i, data, nil); err != nil {
 			return
 		}
 	}

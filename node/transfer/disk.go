@@ -31,6 +31,27 @@ func (d Disk) ReadChunk(digest string, i int) ([]byte, error) {
 	return d.S.ReadChunk(dg, i)
 }
 
+// ReadChunkBuf reads chunk i of a complete object into a pooled buffer.
+func (d Disk) ReadChunkBuf(digest string, i int) (*Buf, error) {
+	dg, err := store.ParseDigest(digest)
+	if err != nil {
+		return nil, err
+	}
+	m, err := d.S.Manifest(dg)
+	if err != nil {
+		return nil, err
+	}
+	if i < 0 || i >= m.NumChunks() {
+		return nil, fmt.Errorf("%w: chunk %d of %s (%d chunks)", store.ErrChunkIndex, i, dg, m.NumChunks())
+	}
+	b := NewBuf(m.ChunkLen(i))
+	if err := d.S.ReadChunkInto(dg, i, b.B); err != nil {
+		b.Free()
+		return nil, err
+	}
+	return b, nil
+}
+
 // diskPartial is a store.Partial behind the engine's Partial. A write or commit that
 // meets a full disk (ENOSPC, EDQUOT) discards the partial object at once, for every transfer
 // that shares it: keeping its chunks for a resume would keep holding the space that the

@@ -63,8 +63,18 @@ func (p *memPipe) RecvHeld() ([]byte, error) {
 	m, err := p.pull(p.up)
 	return m.held, err
 }
-func (p *memPipe) SendFrame(f Frame) error { return p.push(p.down, memMsg{frame: f}) }
-func (p *memPipe) CloseSend() error        { return p.push(p.down, memMsg{eof: true}) }
+
+// SendFrame passes the frame on with a reference of its own to its buffer, which the receiver
+// frees (the contract of Upstream and Downstream).
+func (p *memPipe) SendFrame(f Frame) error {
+	f.Buf.Ref()
+	err := p.push(p.down, memMsg{frame: f})
+	if err != nil {
+		f.Buf.Free()
+	}
+	return err
+}
+func (p *memPipe) CloseSend() error { return p.push(p.down, memMsg{eof: true}) }
 func (p *memPipe) RecvUp() (UpMsg, error) {
 	m, err := p.pull(p.up)
 	if err != nil {
@@ -366,7 +376,7 @@ func TestEngineBadStreams(t *testing.T) {
 	if p.Stripes() != 1 {
 		t.Fatalf("%d stripes", p.Stripes())
 	}
-	chunk := func(i int) queued { c, _ := agents[0].store.ReadChunk(m.Digest(), i); return queued{i, c} }
+	chunk := func(i int) queued { c, _ := agents[0].store.ReadChunk(m.Digest(), i); return queued{index: i, data: c} }
 	hdr := Header{Transfer: "t1", Manifest: m, Plan: raw, Child: "a01", Parent: "a00", Source: "a00"}
 	cases := []struct {
 		name string
@@ -416,7 +426,7 @@ func TestEngineOrphanReattach(t *testing.T) {
 	data := randomObject(5000, 11)
 	m, _ := agents[0].store.Put(bytes.NewReader(data), 1000)
 	_, raw := testPlan(t, "a00", []string{"a01"}, scheduler.Options{Strategy: strategy(t, "chain")})
-	chunk := func(i int) queued { c, _ := agents[0].store.ReadChunk(m.Digest(), i); return queued{i, c} }
+	chunk := func(i int) queued { c, _ := agents[0].store.ReadChunk(m.Digest(), i); return queued{index: i, data: c} }
 	hdr := Header{Transfer: "t1", Manifest: m, Plan: raw, Child: "a01", Parent: "a00", Source: "a00"}
 	first := &scriptDown{chunks: []queued{chunk(0), chunk(1)}, end: errors.New("connection reset")}
 	if err := agents[1].e.Receive(context.Background(), hdr, first); !errors.Is(err, ErrParentLost) {
@@ -533,7 +543,7 @@ func TestEngineParityDecode(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					chunks = append(chunks, queued{i, d})
+					chunks = append(chunks, queued{index: i, data: d})
 				}
 				hdr := Header{Transfer: "t", Manifest: pm, Plan: raw, Child: "a01", Parent: "a00", Source: "a00", Stripe: s}
 				downs[s] = &scriptDown{chunks: chunks, end: io.EOF}

@@ -18,6 +18,7 @@ import (
 type queued struct {
 	index int
 	data  []byte
+	buf   *Buf // holds data (the queue's reference), or nil
 }
 
 // forwarder sends one stripe of a transfer to one child over one Push stream and relays the
@@ -36,7 +37,8 @@ type forwarder struct {
 	hdr      Header       // header to send (Child, Stripe set)
 	backlog  []int        // chunks of the stripe held when the forwarder started, sent first
 	read     func(i int) ([]byte, error)
-	limiter  *rate.Limiter // the push's own cap on this sender (nil: none)
+	readBuf  func(i int) (*Buf, error) // reads a stored chunk into a pooled buffer; nil, or (nil, nil) for a chunk it cannot: use read
+	limiter  *rate.Limiter             // the push's own cap on this sender (nil: none)
 	queue    chan queued
 	lagMu    sync.Mutex
 	lagging  []int         // chunks that did not fit in the queue, to read back from the store
@@ -118,6 +120,21 @@ func newForwarder(e *Engine, hdr Header, backlog []int, read func(int) ([]byte, 
 // errSendTimeout ends the stream of a child that took nothing for Config.SendTimeout.
 var errSendTimeout = errors.New("transfer: the child took nothing within the send timeout (it stopped reading)")
 
+// readStored reads chunk i back from the host's store, into a pooled buffer (returned, for the
+// caller to free) where the store can.
+func (f *forwarder) readStored(i int) ([]byte, *Buf, error) {
+	if f.readBuf != nil {
+		if b, err := f.readBuf(i); b != nil || err != nil {
+			if err != nil {
+				return nil, nil, err
+			}
+			return b.B, b, nil
+		}
+	}
+	data, err := f.read(i)
+	return data, nil, err
+}
+
 // sendTimed runs one send, marking it in progress for watchSends.
 func (f *forwarder) sendTimed(send func() error) error {
 	f.sending.Store(time.Now().UnixNano())
@@ -160,8 +177,10 @@ func framesPerChunk(m Manifest) int {
 // enqueue hands a verified chunk to the forwarder. It never blocks: when the queue is full
 // (the child is slower than the parent) it records the index, and the forwarder reads the
 // chunk back from the store later. A forwarder whose stream is over takes nothing. It
-// reports whether the forwarder kept a reference to data (queued it).
-func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) (bool, error) {
+// reports whether the forwarder kept data without a reference to buf (queued it, and buf is
+// nil); when buf holds data, the queue takes a reference of its own, dropped once the chunk is
+// sent.
+func (f *forwarder) enqueue(ctx context.Context, i int, data []byte, buf *Buf) (bool, error) {
 	select {
 	case <-f.stopped:
 		return false, nil
@@ -171,11 +190,13 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte) (bool, erro
 		return false, ctx.Err()
 	}
 	kept := false
+	q := queued{i, data, buf.Ref()}
 	select {
-	case f.queue <- queued{i, data}:
+	case f.queue <- q:
 		f.e.m.addQueued(len(data))
-		kept = true
+		kept = buf == nil // a pooled buffer is referenced by the queue itself
 	default:
+		buf.Free()
 		f.lagMu.Lock()
 		f.lagging = append(f.lagging, i)
 		f.lagMu.Unlock()
@@ -291,7 +312,7 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 
 func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 	f.sentBits = newBitmap(f.host.total())
-	sendOne := func(i int, data []byte) error {
+	sendOne := func(i int, data []byte, buf *Buf) error {
 		f.e.hang()
 		if bitGet(held, i) || bitGet(f.sentBits, i) {
 			f.skipped++
@@ -304,9 +325,9 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 			return err
 		}
 		if f.e.cfg.Corrupt != nil {
-			data = f.e.cfg.Corrupt(f.hdr.Child, i, data)
+			data, buf = f.e.cfg.Corrupt(f.hdr.Child, i, data), nil
 		}
-		if err := f.sendWhole(up, i, data); err != nil {
+		if err := f.sendWhole(up, i, data, buf); err != nil {
 			return fmt.Errorf("send chunk %d: %w", i, err)
 		}
 		bitSet(f.sentBits, i)
@@ -326,11 +347,13 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 			if bitGet(f.sentBits, i) {
 				continue
 			}
-			data, err := f.read(i)
+			data, buf, err := f.readStored(i)
 			if err != nil {
 				return fmt.Errorf("read chunk %d: %w", i, err)
 			}
-			if err := sendOne(i, data); err != nil {
+			err = sendOne(i, data, buf)
+			buf.Free()
+			if err != nil {
 				return err
 			}
 		}
@@ -341,7 +364,8 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 	}
 	f.cutMayStart(held)
 	sendQueued := func(q queued) error {
-		err := sendOne(q.index, q.data)
+		err := sendOne(q.index, q.data, q.buf)
+		q.buf.Free()
 		f.e.m.addQueued(-len(q.data))
 		return err
 	}

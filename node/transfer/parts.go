@@ -30,6 +30,13 @@ type Store interface {
 	ReadChunk(digest string, i int) ([]byte, error)
 }
 
+// BufReader is implemented by a Store that can read a complete object's chunk into a pooled
+// buffer (the caller frees it): a source then sends its chunks without allocating one buffer
+// per chunk.
+type BufReader interface {
+	ReadChunkBuf(digest string, i int) (*Buf, error)
+}
+
 // Partial is an object being received: chunks are verified against the manifest when
 // written; the object becomes visible only at Commit.
 type Partial interface {

@@ -3,51 +3,116 @@ package transfer
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 )
 
-// Chunk buffers: a receiver assembles each chunk that arrives in several frames in a buffer
-// of the chunk's size. Buffers whose chunk nobody kept after it was verified and written (a
-// leaf's chunks, a relay's chunks cut through to every child) go back to a pool, so that a
-// push allocates a few chunk buffers per stream instead of one per chunk. The pool is tiered
-// by powers of two (chunk sizes are powers of two but the last); sync.Pool lets the GC
-// reclaim idle buffers, so memory stays flat in the object size and the number of pushes.
+// Buffers of the data path. A push moves every byte through a few buffers per hop: the frame a
+// chunk arrived in, the chunk it is assembled into, the chunk a source reads from its store.
+// Allocating them fresh costs far more than the copies themselves (the runtime clears each new
+// buffer, the kernel faults its pages in, and the garbage collector runs every few tens of
+// megabytes), so they come from a pool and are counted: whoever keeps a buffer's bytes beyond
+// a call holds a reference, and the buffer goes back to the pool when the last one is dropped.
+//
+// The pool is tiered by powers of two (4 KiB to 64 MiB) and keeps at most [PoolIdle] bytes
+// of idle buffers in all; beyond that a freed buffer is left to the garbage collector. Unlike
+// a sync.Pool it is not emptied by every garbage collection, which during a push runs often
+// enough to empty it between two chunks. Memory therefore stays flat in the object size: the
+// buffers in use are bounded by the streams' queues, the idle ones by PoolIdle.
+
+// Buf is a pooled buffer with a reference count: B holds the bytes. NewBuf returns it with
+// one reference; Ref adds one, Free drops one, and the last Free returns it to the pool, after
+// which nobody may touch B. A nil *Buf is valid (Ref and Free do nothing): the bytes of a
+// frame without a Buf belong to the garbage collector. Freeing a buffer more often than it
+// was referenced panics: its bytes could be handed out while still in use.
+type Buf struct {
+	B    []byte
+	refs atomic.Int32
+}
 
 const (
-	minBufShift = 16 // 64 KiB: smaller chunks arrive in one frame and need no buffer
+	minBufShift = 12 // 4 KiB
 	maxBufShift = 26 // 64 MiB, the largest chunk
+	// PoolIdle bounds the bytes of idle buffers the pool keeps.
+	PoolIdle = 64 << 20
 )
 
-var chunkBufs [maxBufShift - minBufShift + 1]sync.Pool
+var bufPool struct {
+	tiers [maxBufShift - minBufShift + 1]struct {
+		mu   sync.Mutex
+		free []*Buf
+	}
+	idle atomic.Int64 // bytes in the free lists
+}
 
-// bufTier is the pool tier of a buffer of capacity c, or -1.
-func bufTier(c int) int {
-	if c <= 1<<minBufShift || c > 1<<maxBufShift {
+// bufTier is the pool tier of a buffer of n bytes, or -1 when it is not pooled.
+func bufTier(n int) int {
+	if n > 1<<maxBufShift {
 		return -1
 	}
-	return bits.Len(uint(c-1)) - minBufShift
+	if n <= 1<<minBufShift {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - minBufShift
 }
 
-// getChunkBuf returns an empty buffer with room for n bytes (its old bytes are not cleared:
-// the caller appends). Cost: O(1), or one allocation when the tier's pool is empty.
-func getChunkBuf(n int) []byte {
+// NewBuf returns a buffer of n bytes with one reference. Its bytes are not cleared: they are
+// whatever its last user left. Cost: O(1), or one allocation when its tier has no idle buffer.
+func NewBuf(n int) *Buf {
 	t := bufTier(n)
 	if t < 0 {
-		return make([]byte, 0, n)
+		b := &Buf{B: make([]byte, n)}
+		b.refs.Store(1)
+		return b
 	}
-	if b, ok := chunkBufs[t].Get().(*[]byte); ok {
-		return (*b)[:0]
+	tier := &bufPool.tiers[t]
+	tier.mu.Lock()
+	var b *Buf
+	if k := len(tier.free); k > 0 {
+		b = tier.free[k-1]
+		tier.free[k-1] = nil
+		tier.free = tier.free[:k-1]
 	}
-	return make([]byte, 0, 1<<(t+minBufShift))
+	tier.mu.Unlock()
+	if b == nil {
+		b = &Buf{B: make([]byte, 1<<(t+minBufShift))}
+	} else {
+		bufPool.idle.Add(-int64(cap(b.B)))
+	}
+	b.B = b.B[:n]
+	b.refs.Store(1)
+	return b
 }
 
-// putChunkBuf returns a buffer from getChunkBuf to the pool. The caller must hold no other
-// reference to it, nor have handed one out.
-func putChunkBuf(b []byte) {
-	c := cap(b)
-	t := bufTier(c)
-	if t < 0 || c != 1<<(t+minBufShift) {
+// Ref adds a reference to b and returns it.
+func (b *Buf) Ref() *Buf {
+	if b != nil {
+		b.refs.Add(1)
+	}
+	return b
+}
+
+// Free drops a reference to b; the last one returns b to the pool.
+func (b *Buf) Free() {
+	if b == nil {
 		return
 	}
-	b = b[:0]
-	chunkBufs[t].Put(&b)
+	switch r := b.refs.Add(-1); {
+	case r > 0:
+		return
+	case r < 0:
+		panic("transfer: a Buf freed more often than it was referenced")
+	}
+	c := cap(b.B)
+	t := bufTier(c)
+	if t < 0 || c != 1<<(t+minBufShift) {
+		return // not a tier's size: the garbage collector takes it
+	}
+	if bufPool.idle.Add(int64(c)) > PoolIdle {
+		bufPool.idle.Add(-int64(c))
+		return
+	}
+	tier := &bufPool.tiers[t]
+	tier.mu.Lock()
+	tier.free = append(tier.free, b)
+	tier.mu.Unlock()
 }

@@ -1,21 +1,58 @@
 package transfer
 
-import "testing"
+import (
+	"testing"
+)
 
-func TestChunkBufs(t *testing.T) {
-	for _, n := range []int{1, 64 << 10, 64<<10 + 1, 1 << 20, 3<<20 + 5, 64 << 20, 64<<20 + 1} {
-		b := getChunkBuf(n)
-		if len(b) != 0 || cap(b) < n {
-			t.Fatalf("getChunkBuf(%d): len %d cap %d", n, len(b), cap(b))
+func TestBufPool(t *testing.T) {
+	for _, n := range []int{1, 4 << 10, 64 << 10, 64<<10 + 1, 1 << 20, 3<<20 + 5, 64 << 20} {
+		b := NewBuf(n)
+		if len(b.B) != n {
+			t.Fatalf("NewBuf(%d): len %d", n, len(b.B))
 		}
-		if tier := bufTier(n); tier >= 0 && cap(b) != 1<<(tier+minBufShift) {
-			t.Fatalf("getChunkBuf(%d): cap %d is not its tier's", n, cap(b))
+		if c := cap(b.B); c != 1<<(bufTier(n)+minBufShift) {
+			t.Fatalf("NewBuf(%d): cap %d is not its tier's", n, c)
 		}
-		b = append(b, make([]byte, n)...)
-		putChunkBuf(b)
-		if c := getChunkBuf(n); cap(c) < n || len(c) != 0 {
-			t.Fatalf("after put, getChunkBuf(%d): len %d cap %d", n, len(c), cap(c))
+		b.B[0] = 7
+		b.Free()
+		c := NewBuf(n)
+		if len(c.B) != n || c.refs.Load() != 1 {
+			t.Fatalf("after Free, NewBuf(%d): len %d refs %d", n, len(c.B), c.refs.Load())
 		}
+		c.Free()
 	}
-	putChunkBuf(make([]byte, 0, 100<<10)) // not a tier's size: dropped, no panic
+	big := NewBuf(64<<20 + 1) // beyond the tiers: not pooled, Free is harmless
+	big.Free()
+	var nb *Buf
+	nb.Ref().Free() // a nil Buf: no-op
+}
+
+func TestBufRefs(t *testing.T) {
+	b := NewBuf(1 << 20)
+	b.Ref()
+	b.Free()
+	if b.refs.Load() != 1 {
+		t.Fatalf("refs %d after Ref and Free, want 1", b.refs.Load())
+	}
+	b.Free()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a Free past the last reference did not panic")
+		}
+	}()
+	b.Free()
+}
+
+func TestBufPoolIdleBound(t *testing.T) {
+	// Freeing more than PoolIdle bytes keeps at most PoolIdle of them.
+	var bufs []*Buf
+	for range PoolIdle/(4<<20) + 8 {
+		bufs = append(bufs, NewBuf(4<<20))
+	}
+	for _, b := range bufs {
+		b.Free()
+	}
+	if idle := bufPool.idle.Load(); idle > PoolIdle {
+		t.Fatalf("%d idle bytes, bound %d", idle, PoolIdle)
+	}
 }

@@ -280,16 +280,17 @@ func (t *receiver) awaitParent(s int) {
 
 // assembled is a whole chunk a stream carried, on its way to verification.
 type assembled struct {
-	index  int
-	data   []byte
-	pooled bool // data is a buffer of getChunkBuf
+	index int
+	data  []byte
+	buf   *Buf // holds data (a reference of the work queue's), or nil
 }
 
 // assembly is a chunk a stream is carrying, as its frames arrive, and the forwarders it is
 // cut through to.
 type assembly struct {
 	index   int
-	buf     []byte // nil while the chunk is one frame
+	buf     *Buf // the chunk's bytes so far are buf.B[:n]; nil while the chunk is one frame
+	n       int
 	cutters []*forwarder
 }
 
@@ -328,7 +329,6 @@ func (t *receiver) endCut(a *assembly, complete bool) {
 // forwarders that took the chunk for cut-through, and the whole chunk is verified and written
 // once its last frame is in.
 func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstream) error {
-	n := t.lay.total()
 	// Two stages: this goroutine reads the stream while a worker verifies, writes and
 	// forwards, so network reads overlap hashing and disk writes. At most cap(work)+2 chunks
 	// of the stream are in memory here.
@@ -343,12 +343,12 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 			if workErr != nil {
 				continue // drain: the reader stops at its next chunk
 			}
-			kept, err := t.deliver(ctx, hdr, q.index, q.data)
+			kept, err := t.deliver(ctx, hdr, q.index, q.data, q.buf)
 			if workErr = err; workErr != nil {
 				close(stop)
-			} else if q.pooled && !kept {
-				putChunkBuf(q.data)
-			}
+			} else if !kept {
+				q.buf.Free()
+			} // else a forwarder or the parity store holds q.data: its buffer is left to the GC
 		}
 	}()
 	failed := func() bool {
@@ -364,6 +364,7 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 	defer func() {
 		if cur != nil { // the stream ended within a chunk: its cut-through is abandoned
 			t.endCut(cur, false)
+			cur.buf.Free()
 		}
 	}()
 	for {
@@ -375,50 +376,20 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 			err = fmt.Errorf("%w: stream from %s (stripe %d): %w", ErrParentLost, hdr.Parent, hdr.Stripe, rerr)
 			break
 		}
-		i := fr.Index
-		if i < 0 || i >= n || t.lay.tree(i) != hdr.Stripe {
-			err = fmt.Errorf("%w: chunk %d is not in stripe %d of %d chunks", ErrBadHeader, i, hdr.Stripe, n)
-			break
-		}
-		size := t.smf.ChunkLen(i)
-		if fr.Offset < 0 || fr.Offset+len(fr.Data) > size {
-			err = fmt.Errorf("%w: frame at %d+%d past chunk %d's %d bytes", ErrBadHeader, fr.Offset, len(fr.Data), i, size)
-			break
-		}
-		switch {
-		case fr.Offset == 0:
-			if cur != nil { // the sender gave up the chunk it had begun
-				t.endCut(cur, false)
-			}
-			cur = &assembly{index: i}
-			if fr.More {
-				cur.buf = getChunkBuf(size)
-			}
-			cur.cutters = t.offerCut(hdr.Stripe, fr)
-		case cur == nil || i != cur.index || fr.Offset != len(cur.buf):
-			err = fmt.Errorf("%w: frame of chunk %d at offset %d does not continue the chunk the stream carries", ErrBadHeader, i, fr.Offset)
-		default:
-			for _, f := range cur.cutters {
-				f.passCut(fr)
-			}
-		}
+		var q *assembled
+		q, cur, err = t.takeFrame(hdr, fr, cur)
+		fr.Buf.Free() // the frame's bytes are copied or referenced by now
 		if err != nil {
 			break
 		}
-		data, pooled := fr.Data, cur.buf != nil
-		if pooled {
-			cur.buf = append(cur.buf, fr.Data...)
-			data = cur.buf
+		if q == nil {
+			continue // more frames of the chunk to come
 		}
-		if fr.More {
-			continue
-		}
-		t.endCut(cur, true)
-		cur = nil
 		if failed() {
+			q.buf.Free()
 			break
 		}
-		work <- assembled{i, data, pooled}
+		work <- *q
 	}
 	close(work)
 	<-workDone
@@ -445,6 +416,53 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 		return fmt.Errorf("%w: %d chunks of stripe %d missing from %s", ErrTruncated, missing, hdr.Stripe, hdr.Parent)
 	}
 	return nil
+}
+
+// takeFrame handles one frame of a stream whose chunk in progress is cur: it checks the frame,
+// passes it to the chunk's cut-through forwarders (each takes its own reference), and copies it
+// into the chunk's buffer. It returns the chunk in progress afterwards, and the whole chunk when
+// this frame completed it (holding a reference to its buffer). The caller keeps its reference
+// to the frame's buffer.
+func (t *receiver) takeFrame(hdr Header, fr Frame, cur *assembly) (*assembled, *assembly, error) {
+	i := fr.Index
+	if i < 0 || i >= t.lay.total() || t.lay.tree(i) != hdr.Stripe {
+		return nil, cur, fmt.Errorf("%w: chunk %d is not in stripe %d of %d chunks", ErrBadHeader, i, hdr.Stripe, t.lay.total())
+	}
+	size := t.smf.ChunkLen(i)
+	if fr.Offset < 0 || fr.Offset+len(fr.Data) > size {
+		return nil, cur, fmt.Errorf("%w: frame at %d+%d past chunk %d's %d bytes", ErrBadHeader, fr.Offset, len(fr.Data), i, size)
+	}
+	switch {
+	case fr.Offset == 0:
+		if cur != nil { // the sender gave up the chunk it had begun
+			t.endCut(cur, false)
+			cur.buf.Free()
+		}
+		cur = &assembly{index: i}
+		if fr.More {
+			cur.buf = NewBuf(size)
+		}
+		cur.cutters = t.offerCut(hdr.Stripe, fr)
+	case cur == nil || i != cur.index || fr.Offset != cur.n:
+		return nil, cur, fmt.Errorf("%w: frame of chunk %d at offset %d does not continue the chunk the stream carries", ErrBadHeader, i, fr.Offset)
+	default:
+		for _, f := range cur.cutters {
+			f.passCut(fr)
+		}
+	}
+	q := &assembled{index: i, data: fr.Data, buf: fr.Buf}
+	if cur.buf != nil {
+		cur.n += copy(cur.buf.B[cur.n:], fr.Data)
+		q.data, q.buf = cur.buf.B[:cur.n], cur.buf
+	}
+	if fr.More {
+		return nil, cur, nil
+	}
+	t.endCut(cur, true)
+	if cur.buf == nil {
+		q.buf.Ref() // the work queue's reference to the one frame's buffer
+	}
+	return q, nil, nil
 }
 
 // waitDone waits until the transfer is committed or failed, and reports true; it returns false

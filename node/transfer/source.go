@@ -187,6 +187,15 @@ func (h *source) adopt(s int, child string, attempt int) *forwarder {
 	}
 	f := newForwarder(h.e, hdr, h.lay.chunks(s), read, subtreeOf(h.plan, child, s), func(m UpMsg) { h.st.report(child, m) })
 	f.limiter, f.host, f.attempt = h.limiter, h, attempt
+	if br, ok := h.e.store.(BufReader); ok {
+		digest := h.hdr.Manifest.Digest()
+		f.readBuf = func(i int) (*Buf, error) {
+			if h.lay.isParity(i) {
+				return nil, nil
+			}
+			return br.ReadChunkBuf(digest, i)
+		}
+	}
 	f.finish()
 	f.start(h.ctx)
 	return f

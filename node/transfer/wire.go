@@ -58,11 +58,16 @@ type UpMsg struct {
 // unfinished one: its sender gave it up). Chunks travel as frames so that a relay passes each
 // frame on to its children as it arrives (cut-through) and verifies the chunk once it is
 // whole: the pipeline fills at the cost of a frame per hop, not a chunk.
+//
+// Buf, when set, is the pooled buffer that holds Data. A frame returned by RecvFrame carries
+// one reference for its caller, who frees it once done; SendFrame does not take the caller's
+// reference, and an Upstream that keeps Data after it returns takes its own.
 type Frame struct {
 	Index  int
 	Offset int
 	Data   []byte
 	More   bool
+	Buf    *Buf
 
 	abort bool // internal: the chunk being cut through will not be completed
 }
