@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,6 +110,8 @@ type Agent struct {
 	materialised map[string]string     // channel -> digest last materialised (a.mu)
 	demoted      map[store.Digest]bool // objects the scrub took out of service, to repair (a.mu)
 
+	rawStreams sync.WaitGroup // raw Push streams being served (rawpush.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -200,9 +203,12 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		transfer.Deps{Store: a.store, Members: a.members, Transport: grpcTransport{a}, Metrics: a.m.engine, Log: a.log,
 			Limiter: a.limiter, Context: a.ctx, Go: a.goFunc, Hang: a.hang, Committed: a.committed, OnRepair: a.live.repair})
 	a.pushes = newPushManager(a)
-	creds := insecure.NewCredentials()
+	// The listener sorts raw Push streams (rawpush.go) from gRPC; with TLS it does the
+	// handshake itself, so gRPC's credentials take the connection as it is.
+	var creds credentials.TransportCredentials = insecure.NewCredentials()
+	var muxConf *tls.Config
 	if cfg.TLS != nil {
-		creds = credentials.NewTLS(cfg.TLS.ServerConfig())
+		creds, muxConf = sortedTLS{}, muxTLSConfig(cfg.TLS.ServerConfig())
 	}
 	a.srv = grpc.NewServer(
 		grpc.Creds(creds),
@@ -226,8 +232,9 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 	healthpb.RegisterHealthServer(a.srv, a.health)
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	a.health.SetServingStatus(pb.Agent_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	mux := newMuxListener(a, a.lis, muxConf)
 	a.goFunc(func() {
-		if err := a.srv.Serve(a.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := a.srv.Serve(mux); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			a.log.Error("grpc serve", "err", err)
 		}
 	})
@@ -402,6 +409,7 @@ func (a *Agent) stop(graceful bool) error {
 			}
 		}
 		a.cancel()
+		a.rawStreams.Wait() // raw Push streams end with a.ctx
 		a.live.bus.Close()
 		if a.metricsSrv != nil {
 			errs = append(errs, a.metricsSrv.Close())

@@ -54,6 +54,10 @@ type Config struct {
 	MetricsAddr string
 	// RateLimit caps the bytes per second the agent sends on Push streams (0: no cap).
 	RateLimit int64
+	// PushOverGRPC sends Push streams as gRPC messages instead of on the raw push wire
+	// (rawpush.go), which costs a relay several more copies of every byte. The agent serves
+	// both either way; a child that does not serve the raw wire gets gRPC regardless.
+	PushOverGRPC bool
 	// ChunkSize is the chunk size of objects the agent stores to push them when the push
 	// does not set one; 0 lets each push's plan choose it for the network and the object
 	// (objects stored by Put then use DefaultChunkSize).

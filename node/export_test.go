@@ -6,6 +6,14 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
+// DialRawPush opens a raw Push stream to addr (rawpush.go), over TLS with conf (nil:
+// plaintext); ErrNoRaw is what it wraps when addr does not serve the raw wire.
+var (
+	DialRawPush = dialRawPush
+	ErrNoRaw    = errNoRaw
+	RawMagic    = rawMagic
+)
+
 // SetCorrupt installs a test hook that may alter each chunk an agent sends on a Push stream
 // (to flip bits in transit). Only tests of this package's directory can call it.
 func SetCorrupt(cfg *Config, f func(child string, index int, data []byte) []byte) { cfg.corrupt = f }

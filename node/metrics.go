@@ -13,12 +13,19 @@ import (
 type metrics struct {
 	reg    *prometheus.Registry
 	engine *transfer.Metrics
+	// pushWire counts the Push streams the agent opened to its children, by wire: "raw"
+	// (rawpush.go) or "grpc".
+	pushWire *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &metrics{reg: reg, engine: transfer.NewMetrics(reg)}
+	m := &metrics{reg: reg, engine: transfer.NewMetrics(reg)}
+	m.pushWire = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "treecast_push_streams_opened_total",
+		Help: "Push streams opened to children, by wire (raw: the agents' own framing; grpc: gRPC messages)."}, []string{"wire"})
+	reg.MustRegister(m.pushWire)
+	return m
 }
 
 // Metric returns the current value of the agent's counter or gauge named name (summed over

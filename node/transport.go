@@ -28,6 +28,17 @@ func (g grpcTransport) OpenPush(ctx context.Context, child string) (transfer.Ups
 	if err != nil {
 		return nil, err
 	}
+	if !g.a.cfg.PushOverGRPC {
+		st, err := g.a.openRawPush(ctx, child, addr)
+		if err == nil {
+			g.a.m.pushWire.WithLabelValues("raw").Inc()
+			return &grpcUp{stream: st}, nil
+		}
+		if !errors.Is(err, errNoRaw) {
+			return nil, err
+		}
+		g.a.log.Debug("push stream over gRPC", "child", child, "why", err)
+	}
 	c, err := g.a.conn(child, addr)
 	if err != nil {
 		return nil, err
@@ -36,6 +47,7 @@ func (g grpcTransport) OpenPush(ctx context.Context, child string) (transfer.Ups
 	if err != nil {
 		return nil, err
 	}
+	g.a.m.pushWire.WithLabelValues("grpc").Inc()
 	return &grpcUp{stream: st}, nil
 }
 

@@ -1,0 +1,537 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/treecast/treecast/node/transfer"
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+)
+
+// The Push stream's own wire: chunks travel between agents on a connection of their own, not
+// as gRPC messages. gRPC splits every message into 16 KiB HTTP/2 frames, copies each frame
+// out of its read buffer, hands it from its reader goroutine to the stream's, and copies the
+// frames it sends into its write buffer: four copies and two goroutine hand-offs per hop that
+// a relay pays on every byte. The raw wire reads a chunk frame from the socket straight into a
+// pooled buffer and writes frames from the chunk's own buffer (writev), with nothing between.
+//
+// It is the same Push RPC, on the same port: a client opens a TCP connection to the agent's
+// gRPC address and, with TLS, negotiates the ALPN protocol rawALPN instead of "h2" (without
+// TLS it sends rawMagic, 24 bytes, where gRPC would send the HTTP/2 preface); the agent's listener
+// (muxListener) hands such connections to the raw server and every other to gRPC. The
+// server answers rawMagic, then both sides exchange the Push stream's messages, each as a
+// 5-byte prefix (a flag byte and a big-endian length) and the message encoded by the agent's
+// codec: PushRequests up (closed by an end message, flag rawEnd: a connection that ends
+// without it is a broken stream, as gRPC's is), PushResponses down, and at the end a status (flag rawTrailer, a
+// big-endian code and the message) that gives the client what gRPC's stream status would. Authentication,
+// authorization, the stream limits and the handler are the gRPC service's own: the raw
+// server runs service.Push behind the same interceptor, the peer's verified certificate in
+// the context. One connection carries one stream, and closing it ends the stream; a client
+// whose agent does not speak the raw wire falls back to the gRPC Push RPC.
+
+const (
+	rawALPN    = "treecast-push/1"
+	rawMagic   = "TREECAST-PUSH/1 RAWWIRE\n" // as long as HTTP/2's preface: a gRPC server reads it whole and refuses it at once
+	rawTrailer = 0x80                        // flag of the stream's final status (server to client)
+	rawEnd     = 0x40                        // flag of the end of the requests: without it, the end of the connection is a failure
+	rawPrefix  = 5
+)
+
+// errNoRaw is returned by openRawPush when the agent does not speak the raw wire.
+var errNoRaw = errors.New("node: agent does not serve the raw push wire")
+
+// rawMsgLimit bounds one message on the raw wire, as Limits.MaxMessage bounds a gRPC message
+// (a header carries the manifest and the plan; a chunk frame is FrameSize).
+func (a *Agent) rawMsgLimit() int { return a.cfg.Limits.MaxMessage }
+
+// rawConn is one end of a raw Push stream: buffered reads (a chunk frame's bytes are read past
+// the buffer, straight into their pooled buffer) and gathered writes.
+type rawConn struct {
+	c     net.Conn
+	r     *bufio.Reader
+	limit int
+	wmu   sync.Mutex
+	hdr   [rawPrefix]byte
+}
+
+func newRawConn(c net.Conn, limit int) *rawConn {
+	return &rawConn{c: c, r: bufio.NewReaderSize(c, 32<<10), limit: limit}
+}
+
+// write sends one message: the prefix and the encoded bytes in one writev, then frees them.
+func (rc *rawConn) write(flag byte, msg mem.BufferSlice) error {
+	defer msg.Free()
+	n := msg.Len()
+	if n > rc.limit {
+		return fmt.Errorf("node: raw push: a %d-byte message, at most %d", n, rc.limit)
+	}
+	rc.wmu.Lock()
+	defer rc.wmu.Unlock()
+	rc.hdr[0] = flag
+	binary.BigEndian.PutUint32(rc.hdr[1:], uint32(n))
+	bufs := make(net.Buffers, 0, 1+len(msg))
+	bufs = append(bufs, rc.hdr[:])
+	for _, b := range msg {
+		bufs = append(bufs, b.ReadOnlyData())
+	}
+	_, err := bufs.WriteTo(rc.c)
+	return err
+}
+
+// read reads one message: its flag and its bytes in a pooled buffer (the caller frees it).
+func (rc *rawConn) read() (byte, *transfer.Buf, error) {
+	var p [rawPrefix]byte
+	if _, err := io.ReadFull(rc.r, p[:]); err != nil {
+		return 0, nil, err
+	}
+	n := int(binary.BigEndian.Uint32(p[1:]))
+	if n > rc.limit {
+		return 0, nil, fmt.Errorf("%w: a %d-byte message on a raw push stream, at most %d", ErrBadHeader, n, rc.limit)
+	}
+	b := transfer.NewBuf(n)
+	if _, err := io.ReadFull(rc.r, b.B); err != nil {
+		b.Free()
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	return p[0], b, nil
+}
+
+// recvInto decodes a message into m with the agent's codec. A chunk frame received into a
+// pushFrameIn keeps the message's buffer as its own (its Data aliases it); anything else is
+// decoded and the buffer freed.
+func recvInto(b *transfer.Buf, m any) error {
+	if in, ok := m.(*pushFrameIn); ok {
+		if fr, ok := parseChunkFrame(b.B); ok {
+			fr.Buf = b
+			in.frame, in.isFrame = fr, true
+			return nil
+		}
+	}
+	defer b.Free()
+	return chunkCodec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b.B)}, m)
+}
+
+// parseChunkFrame decodes a PushRequest holding one chunk frame in b, its Data aliasing b.
+func parseChunkFrame(b []byte) (transfer.Frame, bool) {
+	var req pb.PushRequest
+	if !decodeChunkRequest(b, &req) {
+		return transfer.Frame{}, false
+	}
+	c := req.GetChunk()
+	if c.GetIndex() > 1<<40 || c.GetOffset() > MaxChunkSize {
+		return transfer.Frame{}, false // protobuf decodes it, and RecvFrame refuses it
+	}
+	return transfer.Frame{Index: int(c.GetIndex()), Offset: int(c.GetOffset()), Data: c.GetData(), More: c.GetMore()}, true
+}
+
+// rawClientStream is the client side of a raw Push stream, as a grpc.ClientStream.
+type rawClientStream struct {
+	ctx  context.Context
+	rc   *rawConn
+	stop func() bool
+	done bool // the trailer was read (RecvMsg's goroutine only)
+}
+
+func (s *rawClientStream) Header() (metadata.MD, error) { return nil, nil }
+func (s *rawClientStream) Trailer() metadata.MD         { return nil }
+func (s *rawClientStream) Context() context.Context     { return s.ctx }
+
+func (s *rawClientStream) SendMsg(m any) error {
+	msg, err := chunkCodec{}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := s.rc.write(0, msg); err != nil {
+		return s.connErr(err)
+	}
+	return nil
+}
+
+// CloseSend sends the end of the requests and half-closes the connection.
+func (s *rawClientStream) CloseSend() error {
+	if err := s.rc.write(rawEnd, nil); err != nil {
+		return s.connErr(err)
+	}
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := s.rc.c.(closeWriter); ok {
+		return s.connErr(cw.CloseWrite())
+	}
+	return nil
+}
+
+func (s *rawClientStream) RecvMsg(m any) error {
+	if s.done {
+		return io.EOF
+	}
+	flag, b, err := s.rc.read()
+	if err != nil {
+		return s.connErr(err)
+	}
+	if flag == rawTrailer {
+		s.done = true
+		defer b.Free()
+		if len(b.B) < 4 {
+			return status.Errorf(codes.Internal, "node: raw push: a %d-byte stream status", len(b.B))
+		}
+		s.close()
+		code := codes.Code(binary.BigEndian.Uint32(b.B))
+		if code == codes.OK {
+			return io.EOF
+		}
+		return status.Error(code, string(b.B[4:]))
+	}
+	return recvInto(b, m)
+}
+
+// connErr turns an error of the connection into what gRPC would report: the context's error
+// once it ended, Unavailable otherwise.
+func (s *rawClientStream) connErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := context.Cause(s.ctx); cerr != nil {
+		return status.FromContextError(cerr).Err()
+	}
+	return status.Errorf(codes.Unavailable, "node: raw push stream: %v", err)
+}
+
+func (s *rawClientStream) close() {
+	if s.stop() {
+		_ = s.rc.c.Close()
+	}
+}
+
+// openRawPush opens a raw Push stream to the member name at addr. It returns errNoRaw
+// (wrapped) when that agent does not speak the raw wire: the caller uses gRPC.
+func (a *Agent) openRawPush(ctx context.Context, name, addr string) (pb.Agent_PushClient, error) {
+	var conf *tls.Config
+	if a.cfg.TLS != nil {
+		conf = a.cfg.TLS.ClientConfig(name)
+	}
+	return dialRawPush(ctx, addr, conf, a.cfg.DialTimeout, a.rawMsgLimit())
+}
+
+// dialRawPush opens a raw Push stream to addr, over TLS with conf (nil: plaintext). The dial
+// and the handshake are bounded by timeout and ctx; the stream then lasts as long as ctx, its
+// messages bounded by limit bytes. Errors carry gRPC status codes (Unavailable for a failed
+// dial or handshake), or wrap errNoRaw when addr answers but not with the raw wire.
+func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout time.Duration, limit int) (pb.Agent_PushClient, error) {
+	timeout = max(timeout, time.Second)
+	d := net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "node: dial %s: %v", addr, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = c.Close()
+		}
+	}()
+	stopHandshake := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if conf != nil {
+		conf = conf.Clone()
+		conf.NextProtos = []string{rawALPN, "h2"} // an agent without the raw wire answers h2
+		tc := tls.Client(c, conf)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			stopHandshake()
+			return nil, status.Errorf(codes.Unavailable, "node: TLS with %s: %v", addr, err)
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != rawALPN {
+			stopHandshake()
+			return nil, fmt.Errorf("%w: %s negotiated %q", errNoRaw, addr, p)
+		}
+		c = tc
+	}
+	var answer [len(rawMagic)]byte
+	_, werr := io.WriteString(c, rawMagic)
+	_, rerr := io.ReadFull(c, answer[:])
+	if !stopHandshake() || ctx.Err() != nil {
+		return nil, status.FromContextError(context.Cause(ctx)).Err()
+	}
+	if werr != nil || rerr != nil || string(answer[:]) != rawMagic {
+		return nil, fmt.Errorf("%w: %s answered %q (%v, %v)", errNoRaw, addr, answer[:], werr, rerr)
+	}
+	_ = c.SetDeadline(time.Time{})
+	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, limit)}
+	s.stop = context.AfterFunc(ctx, func() { _ = c.Close() })
+	ok = true
+	return &grpc.GenericClientStream[pb.PushRequest, pb.PushResponse]{ClientStream: s}, nil
+}
+
+// rawServerStream is the server side of a raw Push stream, as a grpc.ServerStream.
+type rawServerStream struct {
+	ctx context.Context
+	rc  *rawConn
+	eof bool
+}
+
+func (s *rawServerStream) SetHeader(metadata.MD) error  { return nil }
+func (s *rawServerStream) SendHeader(metadata.MD) error { return nil }
+func (s *rawServerStream) SetTrailer(metadata.MD)       {}
+func (s *rawServerStream) Context() context.Context     { return s.ctx }
+
+func (s *rawServerStream) SendMsg(m any) error {
+	msg, err := chunkCodec{}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := s.rc.write(0, msg); err != nil {
+		if cerr := context.Cause(s.ctx); cerr != nil {
+			return status.FromContextError(cerr).Err()
+		}
+		return status.Errorf(codes.Unavailable, "node: raw push stream: %v", err)
+	}
+	return nil
+}
+
+func (s *rawServerStream) RecvMsg(m any) error {
+	if s.eof {
+		return io.EOF
+	}
+	flag, b, err := s.rc.read()
+	if err != nil {
+		if cerr := context.Cause(s.ctx); cerr != nil {
+			return status.FromContextError(cerr).Err()
+		}
+		if errors.Is(err, io.EOF) {
+			err = errors.New("the parent's connection closed before the end of its stream")
+		}
+		return status.Errorf(codes.Unavailable, "node: raw push stream: %v", err)
+	}
+	if flag == rawEnd {
+		b.Free()
+		s.eof = true
+		return io.EOF
+	}
+	if flag != 0 {
+		b.Free()
+		return status.Errorf(codes.InvalidArgument, "node: raw push stream: message flag %#x", flag)
+	}
+	return recvInto(b, m)
+}
+
+// serveRaw serves one raw Push stream on c (after the TLS handshake, if any) until it ends.
+func (a *Agent) serveRaw(c net.Conn, state *tls.ConnectionState) {
+	defer c.Close()
+	ctx, cancel := context.WithCancel(a.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
+	defer stop()
+	_ = c.SetDeadline(time.Now().Add(a.cfg.Limits.HeaderTimeout))
+	if _, err := io.WriteString(c, rawMagic); err != nil {
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	p := &peer.Peer{Addr: c.RemoteAddr(), LocalAddr: c.LocalAddr()}
+	if state != nil {
+		p.AuthInfo = credentials.TLSInfo{State: *state, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}
+	}
+	ss := &rawServerStream{ctx: peer.NewContext(ctx, p), rc: newRawConn(c, a.rawMsgLimit())}
+	svc := &service{a: a}
+	err := a.streamAuth(svc, ss, &grpc.StreamServerInfo{FullMethod: pb.Agent_Push_FullMethodName, IsClientStream: true, IsServerStream: true},
+		func(srv any, stream grpc.ServerStream) error {
+			return srv.(*service).Push(&grpc.GenericServerStream[pb.PushRequest, pb.PushResponse]{ServerStream: stream})
+		})
+	st := status.Convert(statusErr(err))
+	b := binary.BigEndian.AppendUint32(nil, uint32(st.Code()))
+	b = append(b, st.Message()...)
+	_ = c.SetWriteDeadline(time.Now().Add(a.cfg.Limits.HeaderTimeout))
+	if err := ss.rc.write(rawTrailer, mem.BufferSlice{mem.SliceBuffer(b)}); err != nil {
+		return
+	}
+	// Let the client read the status before the connection closes: wait (briefly) for it to
+	// close its side.
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.Copy(io.Discard, io.LimitReader(ss.rc.r, 1<<20))
+}
+
+// muxListener accepts the agent's connections and sorts them: raw Push streams to serveRaw,
+// everything else to gRPC (through Accept). The first bytes (or, with TLS, the handshake)
+// must come within the header timeout; a connection that sends nothing useful by then is
+// closed, at the cost of one goroutine while it waits.
+type muxListener struct {
+	net.Listener
+	a     *Agent
+	tls   *tls.Config // nil: plaintext
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newMuxListener(a *Agent, l net.Listener, conf *tls.Config) *muxListener {
+	m := &muxListener{Listener: l, a: a, tls: conf, conns: make(chan net.Conn), done: make(chan struct{})}
+	a.goFunc(m.run)
+	return m
+}
+
+func (m *muxListener) run() {
+	for {
+		c, err := m.Listener.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			m.Close()
+			return
+		}
+		go m.sort(c)
+	}
+}
+
+// sort reads enough of c to tell a raw Push stream from gRPC. It counts in the agent's
+// rawStreams until it is done (nothing once the agent is closing).
+func (m *muxListener) sort(c net.Conn) {
+	m.a.mu.Lock()
+	if m.a.closed {
+		m.a.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	m.a.rawStreams.Add(1)
+	m.a.mu.Unlock()
+	defer m.a.rawStreams.Done()
+	_ = c.SetDeadline(time.Now().Add(m.a.cfg.Limits.HeaderTimeout))
+	if m.tls != nil {
+		tc := tls.Server(c, m.tls)
+		if err := tc.Handshake(); err != nil {
+			_ = c.Close()
+			return
+		}
+		if st := tc.ConnectionState(); st.NegotiatedProtocol == rawALPN {
+			if !m.readMagic(tc) {
+				return
+			}
+			_ = c.SetDeadline(time.Time{})
+			m.a.serveRaw(tc, &st)
+			return
+		}
+		_ = c.SetDeadline(time.Time{})
+		m.toGRPC(tc)
+		return
+	}
+	var head [len(rawMagic)]byte
+	n, _ := io.ReadFull(c, head[:])
+	if n == len(head) && string(head[:]) == rawMagic {
+		_ = c.SetDeadline(time.Time{})
+		m.a.serveRaw(c, nil)
+		return
+	}
+	if n == 0 {
+		_ = c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	m.toGRPC(&replayConn{Conn: c, head: bytes.NewReader(head[:n])})
+}
+
+func (m *muxListener) readMagic(c net.Conn) bool {
+	var head [len(rawMagic)]byte
+	if _, err := io.ReadFull(c, head[:]); err != nil || string(head[:]) != rawMagic {
+		_ = c.Close()
+		return false
+	}
+	return true
+}
+
+func (m *muxListener) toGRPC(c net.Conn) {
+	select {
+	case m.conns <- c:
+	case <-m.done:
+		_ = c.Close()
+	}
+}
+
+// Accept returns the next connection for gRPC.
+func (m *muxListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-m.conns:
+		return c, nil
+	case <-m.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (m *muxListener) Close() error {
+	var err error
+	m.once.Do(func() {
+		close(m.done)
+		err = m.Listener.Close()
+	})
+	return err
+}
+
+// replayConn gives back the bytes read to sort a connection before the rest.
+type replayConn struct {
+	net.Conn
+	head *bytes.Reader
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if c.head.Len() > 0 {
+		return c.head.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+// sortedTLS is the gRPC server's transport credentials behind muxListener: the TLS handshake
+// is done by then, and the connection's state is the peer's AuthInfo.
+type sortedTLS struct{}
+
+func (sortedTLS) ClientHandshake(context.Context, string, net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return nil, nil, errors.New("node: server-side credentials")
+}
+
+func (sortedTLS) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return nil, nil, errors.New("node: a connection without TLS on a TLS listener")
+	}
+	return c, credentials.TLSInfo{State: tc.ConnectionState(), CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
+}
+
+func (sortedTLS) Info() credentials.ProtocolInfo {
+	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: "1.3"}
+}
+func (sortedTLS) Clone() credentials.TransportCredentials { return sortedTLS{} }
+func (sortedTLS) OverrideServerName(string) error         { return nil }
+
+// muxTLSConfig is the listener's TLS configuration: the agent's, offering the raw wire's
+// protocol and gRPC's "h2" (in that order of preference: a raw client offers both).
+func muxTLSConfig(base *tls.Config) *tls.Config {
+	conf := base.Clone()
+	conf.NextProtos = []string{rawALPN, "h2"}
+	if get := base.GetConfigForClient; get != nil {
+		conf.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := get(hello)
+			if c != nil {
+				c = c.Clone()
+				c.NextProtos = []string{rawALPN, "h2"}
+			}
+			return c, err
+		}
+	}
+	return conf
+}

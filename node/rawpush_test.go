@@ -1,0 +1,200 @@
+package node_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/identity"
+	"github.com/treecast/treecast/node/nodetest"
+	pb "github.com/treecast/treecast/proto/treecast/v1"
+)
+
+// TestPushWires pushes down a chain whose first hop is sent as gRPC messages (the source
+// asks for it) and whose second is on the raw wire, over mutual TLS: both copies verify, and
+// each agent's counter shows the wire it used.
+func TestPushWires(t *testing.T) {
+	c := nodetest.StartCluster(t, 3, nodetest.Options{Configure: func(i int, cfg *node.Config) {
+		cfg.PushOverGRPC = i == 0
+	}})
+	data := randomBytes(3<<20+123, 11)
+	digest, err := c.Agents[0].Put(mustWrite(t, c, 0, "obj", data), 256<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := c.Agents[0].Push(ctx, node.Object{Digest: digest}, "a01,a02", node.PushOptions{Strategy: "chain"})
+	if err != nil || rep.Failed() != 0 {
+		t.Fatalf("push: %v %+v", err, rep.Receivers)
+	}
+	for _, name := range []string{"a01", "a02"} {
+		got, err := c.Read(name, digest)
+		if err != nil || string(got) != string(data) {
+			t.Fatalf("%s: %v, %d bytes, want the object", name, err, len(got))
+		}
+	}
+	if n := c.Agents[0].Metric("treecast_push_streams_opened_total"); n < 1 {
+		t.Fatalf("the source opened %v streams", n)
+	}
+	relay := c.Agents[1]
+	if rep.Receivers[0].Via != "a01" {
+		relay = c.Agents[2]
+	}
+	if n := relay.Metric("treecast_push_streams_opened_total"); n < 1 {
+		t.Fatalf("the relay opened %v streams", n)
+	}
+}
+
+// TestRawPushAuth: the raw wire is the Push RPC's, with its authentication and roles: a client
+// of another CA fails the handshake, an operator may not push, a node may not push under
+// another's name; a plaintext client of a TLS agent is not served.
+func TestRawPushAuth(t *testing.T) {
+	c := nodetest.StartCluster(t, 3, nodetest.Options{})
+	addr := c.Agents[1].Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func(conf func() (*identity.Source, error)) (pb.Agent_PushClient, error) {
+		src, err := conf()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return node.DialRawPush(ctx, addr, src.ClientConfig(""), 5*time.Second, 16<<20)
+	}
+
+	otherCA := t.TempDir()
+	if err := identity.InitCA(otherCA); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(func() (*identity.Source, error) {
+		if err := identity.Issue(otherCA, "a00", identity.RoleNode, nil); err != nil {
+			return nil, err
+		}
+		cert, key := identity.Files(otherCA, "a00")
+		ca, _ := identity.CAFiles(otherCA)
+		return identity.Load(cert, key, ca)
+	}); status.Code(err) != codes.Unavailable {
+		t.Errorf("a node of another CA: %v, want the handshake refused (Unavailable)", err)
+	}
+
+	st, err := dial(func() (*identity.Source, error) { return c.Identity("op", identity.RoleOperator) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.Send(&pb.PushRequest{Msg: &pb.PushRequest_End{End: &pb.PushEnd{}}})
+	if _, err := st.Recv(); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("an operator's raw Push: %v, want PermissionDenied", err)
+	}
+
+	data := randomBytes(100_000, 3)
+	st, err = dial(func() (*identity.Source, error) { return c.Identity("a02", identity.RoleNode) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, _ := node.EncodePlan("a00", []string{"a01"}, "chain")
+	_ = st.Send(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{TransferId: "x", Manifest: manifestOf(data, 16<<10),
+		Plan: plan, Node: "a01", Source: "a00", Parent: "a00", Stripes: []uint32{0}}}})
+	if _, err := st.Recv(); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a02 pushing as a00 on the raw wire: %v, want PermissionDenied", err)
+	}
+
+	if _, err := node.DialRawPush(ctx, addr, nil, 5*time.Second, 16<<20); err == nil {
+		t.Error("a plaintext raw stream to a TLS agent was served")
+	}
+}
+
+// TestRawPushFallback: an address that serves gRPC without the raw wire (a plain gRPC
+// server) is told apart, so the agent falls back to the gRPC Push RPC.
+func TestRawPushFallback(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := node.DialRawPush(ctx, l.Addr().String(), nil, 5*time.Second, 16<<20); !errors.Is(err, node.ErrNoRaw) {
+		t.Fatalf("a plain gRPC server: %v, want ErrNoRaw", err)
+	}
+
+	// The same over TLS: the server offers only "h2".
+	c := nodetest.StartCluster(t, 1, nodetest.Options{})
+	src, err := c.Identity("a00", identity.RoleNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsrv := grpc.NewServer(grpc.Creds(credentials.NewTLS(src.ServerConfig())))
+	go func() { _ = tsrv.Serve(lt) }()
+	defer tsrv.Stop()
+	if _, err := node.DialRawPush(ctx, lt.Addr().String(), src.ClientConfig(""), 5*time.Second, 16<<20); !errors.Is(err, node.ErrNoRaw) {
+		t.Fatalf("a gRPC server over TLS: %v, want ErrNoRaw", err)
+	}
+}
+
+// TestRawPushBounds: a raw connection that stalls before or after its preface, or announces
+// a message past the limit, is closed within the header timeout, without the agent buffering
+// what it announced.
+func TestRawPushBounds(t *testing.T) {
+	c := nodetest.StartCluster(t, 1, nodetest.Options{Insecure: true, Configure: func(_ int, cfg *node.Config) {
+		cfg.Limits.HeaderTimeout = 300 * time.Millisecond
+	}})
+	addr := c.Agents[0].Addr()
+	closedWithin := func(name string, conn net.Conn, d time.Duration) {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(d))
+		_, err := io.Copy(io.Discard, conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: the agent kept the connection open for %v", name, d)
+		}
+	}
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	closedWithin("a connection that sends nothing", silent, 5*time.Second)
+
+	before := heapMiB()
+	for _, n := range []uint32{1 << 31, 512 << 20} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, node.RawMagic); err != nil {
+			t.Fatal(err)
+		}
+		var p [5]byte
+		binary.BigEndian.PutUint32(p[1:], n)
+		_, _ = conn.Write(p[:])
+		closedWithin("a message past the limit", conn, 5*time.Second)
+	}
+	if grew := heapMiB() - before; grew > 64 {
+		t.Errorf("the heap grew by %.0f MiB after announced messages of 2 GiB and 512 MiB", grew)
+	}
+
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	_, _ = io.WriteString(idle, node.RawMagic)
+	closedWithin("a raw stream that sends no header", idle, 5*time.Second)
+}
