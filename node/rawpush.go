@@ -363,8 +363,9 @@ func (a *Agent) serveRaw(c net.Conn, state *tls.ConnectionState) {
 	}
 	// Let the client read the status before the connection closes: wait (briefly) for it to
 	// close its side.
+	// (On the connection itself: a receive that timed out may still be reading the buffer.)
 	_ = c.SetReadDeadline(time.Now().Add(time.Second))
-	_, _ = io.Copy(io.Discard, io.LimitReader(ss.rc.r, 1<<20))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 1<<20))
 }
 
 // muxListener accepts the agent's connections and sorts them: raw Push streams to serveRaw,
