@@ -129,8 +129,9 @@ func (f *forwarder) sendCut(ctx context.Context, up Upstream, first Frame) error
 // sendWhole sends a chunk the forwarder holds as frames; buf, when set, holds data (the
 // caller's reference, which the frames share).
 func (f *forwarder) sendWhole(up Upstream, i int, data []byte, buf *Buf) error {
-	for off := 0; ; off += FrameSize {
-		end := min(off+FrameSize, len(data))
+	fs := f.frameSize
+	for off := 0; ; off += fs {
+		end := min(off+fs, len(data))
 		fr := Frame{Index: i, Offset: off, Data: data[off:end], More: end < len(data), Buf: buf}
 		if err := f.sendTimed(func() error { return up.SendFrame(fr) }); err != nil {
 			return err

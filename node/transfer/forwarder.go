@@ -32,31 +32,32 @@ type queued struct {
 // it (see repair): the child's subtree is re-attached to this agent, and the forwarder ends
 // only when the replacements have ended.
 type forwarder struct {
-	e        *Engine
-	heard    atomic.Int64 // unix nanoseconds of the stream's last sign of life (see liveUp)
-	hdr      Header       // header to send (Child, Stripe set)
-	backlog  []int        // chunks of the stripe held when the forwarder started, sent first
-	read     func(i int) ([]byte, error)
-	readBuf  func(i int) (*Buf, error) // reads a stored chunk into a pooled buffer; nil, or (nil, nil) for a chunk it cannot: use read
-	limiter  *rate.Limiter             // the push's own cap on this sender (nil: none)
-	queue    chan queued
-	lagMu    sync.Mutex
-	lagging  []int         // chunks that did not fit in the queue, to read back from the store
-	lagged   chan struct{} // signals lagging (capacity 1)
-	report   func(UpMsg)
-	subtree  []string    // receivers below this child in this stripe, the child included
-	host     forwardHost // the transfer that feeds it; adopts orphans on repair (nil: no repair)
-	attempt  int         // how many times in a row this child's stream was opened again
-	finished chan struct{}
-	finOnce  sync.Once
-	aborted  chan struct{} // closed when the host failed: the stream is cut, not closed
-	abOnce   sync.Once
-	stopped  chan struct{} // closed when the stream is over: enqueue no longer blocks
-	done     chan struct{} // closed when the stream and any repair are over
-	sent     int           // chunks sent (for tests and metrics)
-	skipped  int           // chunks the child already held
-	sentBits []byte        // chunks sent on the stream
-	resultOK map[string]bool
+	e         *Engine
+	heard     atomic.Int64 // unix nanoseconds of the stream's last sign of life (see liveUp)
+	hdr       Header       // header to send (Child, Stripe set)
+	backlog   []int        // chunks of the stripe held when the forwarder started, sent first
+	read      func(i int) ([]byte, error)
+	frameSize int                       // of the chunks it sends whole
+	readBuf   func(i int) (*Buf, error) // reads a stored chunk into a pooled buffer; nil, or (nil, nil) for a chunk it cannot: use read
+	limiter   *rate.Limiter             // the push's own cap on this sender (nil: none)
+	queue     chan queued
+	lagMu     sync.Mutex
+	lagging   []int         // chunks that did not fit in the queue, to read back from the store
+	lagged    chan struct{} // signals lagging (capacity 1)
+	report    func(UpMsg)
+	subtree   []string    // receivers below this child in this stripe, the child included
+	host      forwardHost // the transfer that feeds it; adopts orphans on repair (nil: no repair)
+	attempt   int         // how many times in a row this child's stream was opened again
+	finished  chan struct{}
+	finOnce   sync.Once
+	aborted   chan struct{} // closed when the host failed: the stream is cut, not closed
+	abOnce    sync.Once
+	stopped   chan struct{} // closed when the stream is over: enqueue no longer blocks
+	done      chan struct{} // closed when the stream and any repair are over
+	sent      int           // chunks sent (for tests and metrics)
+	skipped   int           // chunks the child already held
+	sentBits  []byte        // chunks sent on the stream
+	resultOK  map[string]bool
 	// inSubtree are the receivers this child may report for.
 	inSubtree map[string]bool
 	sending   atomic.Int64 // when the send in progress began (unix ns), 0 when none
@@ -110,6 +111,7 @@ func newForwarder(e *Engine, hdr Header, backlog []int, read func(int) ([]byte, 
 		inSubtree: map[string]bool{},
 		frames:    make(chan Frame, framesPerChunk(hdr.Manifest)+2),
 		cutIdx:    map[int]bool{},
+		frameSize: frameSizeFor(int(hdr.Manifest.Proto().GetChunkSize())),
 	}
 	for _, r := range subtree {
 		f.inSubtree[r] = true
