@@ -82,6 +82,15 @@ func benchAgentRelay(b *testing.B, dir string) {
 	}
 	gib := float64(k) * benchObject / (1 << 30)
 	b.ReportMetric(cpu.Seconds()/gib, "cpu-s/GiB")
+	// How the relay sent its chunks: cut through as they arrived, or whole afterwards.
+	out, cut := 0.0, 0.0
+	for _, a := range c.Agents[1:] {
+		out += a.Metric("treecast_chunks_out_total")
+		cut += a.Metric("treecast_chunks_cut_through_total")
+	}
+	if out > 0 {
+		b.ReportMetric(cut/out, "cut-through")
+	}
 }
 
 func cpuTime() time.Duration {

@@ -66,13 +66,20 @@ func (a *Agent) rawMsgLimit() int { return a.cfg.Limits.MaxMessage }
 type rawConn struct {
 	c     net.Conn
 	r     *bufio.Reader
+	w     *bufio.Writer // for a connection without writev (TLS): one write per message
 	limit int
 	wmu   sync.Mutex
 	hdr   [rawPrefix]byte
 }
 
 func newRawConn(c net.Conn, limit int) *rawConn {
-	return &rawConn{c: c, r: bufio.NewReaderSize(c, 32<<10), limit: limit}
+	rc := &rawConn{c: c, r: bufio.NewReaderSize(c, 32<<10), limit: limit}
+	if _, ok := c.(*net.TCPConn); !ok {
+		// net.Buffers would write each piece on its own: with TLS, a record (and a system
+		// call) for the 5-byte prefix and another for the message's header.
+		rc.w = bufio.NewWriterSize(c, 64<<10)
+	}
+	return rc
 }
 
 // write sends one message: the prefix and the encoded bytes in one writev, then frees them.
@@ -86,6 +93,13 @@ func (rc *rawConn) write(flag byte, msg mem.BufferSlice) error {
 	defer rc.wmu.Unlock()
 	rc.hdr[0] = flag
 	binary.BigEndian.PutUint32(rc.hdr[1:], uint32(n))
+	if rc.w != nil {
+		_, _ = rc.w.Write(rc.hdr[:])
+		for _, b := range msg {
+			_, _ = rc.w.Write(b.ReadOnlyData())
+		}
+		return rc.w.Flush() // the first error of the writes, if any
+	}
 	bufs := make(net.Buffers, 0, 1+len(msg))
 	bufs = append(bufs, rc.hdr[:])
 	for _, b := range msg {
@@ -253,6 +267,7 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 	if conf != nil {
 		conf = conf.Clone()
 		conf.NextProtos = []string{rawALPN, "h2"} // an agent without the raw wire answers h2
+		conf.DynamicRecordSizingDisabled = true   // bulk data: full-size records from the start
 		tc := tls.Client(c, conf)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			stopHandshake()

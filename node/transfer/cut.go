@@ -7,14 +7,20 @@ import (
 
 // Cut-through: a relay passes a chunk's frames on to a child as they arrive, instead of
 // after the whole chunk arrived and was verified. A forwarder takes a chunk for cut-through
-// only when it is idle (its stream is open, its backlog sent, nothing queued or lagging, no
-// other chunk being cut through) and the child does not hold the chunk; otherwise the chunk
-// reaches it the ordinary way, verified, through its queue. The relay still verifies every
+// only when it keeps up (its stream is open, its backlog sent, nothing queued or lagging, at
+// most one other chunk being cut through) and the child does not hold the chunk; otherwise
+// the chunk reaches it the ordinary way, verified, through its queue. The relay still verifies every
 // chunk before it counts, stores or exposes it, and so does every child: a corrupt chunk cut
 // through fails the child's verification, and the child fetches it again (from this relay,
 // then the source). A chunk whose incoming stream breaks mid-way is abandoned: the forwarder
 // moves on (the child discards the unfinished chunk when the next one starts) and sends it
 // whole once it is held.
+
+// maxCutPending is how many chunks a forwarder may have taken for cut-through at once: the one
+// it is sending and the next, whose frames wait behind it. A child that keeps up then gets
+// every chunk cut through, although the next chunk's first frame arrives here before the last
+// frame of the one before has left.
+const maxCutPending = 2
 
 // offerCut offers the first frame of a chunk. It reports whether the forwarder took the
 // chunk: then every later frame of it must be given with passCut, or the chunk given up with
@@ -22,7 +28,7 @@ import (
 func (f *forwarder) offerCut(fr Frame) bool {
 	f.lagMu.Lock()
 	defer f.lagMu.Unlock()
-	if !f.cutReady || f.cutting || len(f.lagging) > 0 || len(f.queue) > 0 || len(f.frames) > 0 || bitGet(f.heldAt, fr.Index) {
+	if !f.cutReady || f.cutPending >= maxCutPending || len(f.lagging) > 0 || len(f.queue) > 0 || bitGet(f.heldAt, fr.Index) {
 		return false
 	}
 	select {
@@ -34,10 +40,10 @@ func (f *forwarder) offerCut(fr Frame) bool {
 		return false
 	default:
 	}
-	f.cutting = true
+	f.cutPending++
 	f.cutIdx[fr.Index] = true
 	fr.Buf.Ref()   // the forwarder's, dropped once sent
-	f.frames <- fr // room: the channel is empty, and holds a whole chunk's frames
+	f.frames <- fr // room: the channel holds the frames of maxCutPending chunks
 	return true
 }
 
@@ -85,7 +91,7 @@ func (f *forwarder) cutMayStart(held []byte) {
 func (f *forwarder) sendCut(ctx context.Context, up Upstream, first Frame) error {
 	defer func() {
 		f.lagMu.Lock()
-		f.cutting = false
+		f.cutPending = max(f.cutPending-1, 0)
 		f.lagMu.Unlock()
 	}()
 	fr := first

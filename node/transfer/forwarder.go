@@ -62,12 +62,12 @@ type forwarder struct {
 	inSubtree map[string]bool
 	sending   atomic.Int64 // when the send in progress began (unix ns), 0 when none
 
-	// Cut-through (cut.go): frames of the chunk being passed on as it arrives. Under lagMu:
-	frames   chan Frame
-	cutReady bool         // the stream is open and the backlog sent
-	cutting  bool         // a chunk is being cut through
-	cutIdx   map[int]bool // chunks taken for cut-through and not yet verified here
-	heldAt   []byte       // the child's holding answer
+	// Cut-through (cut.go): frames of the chunks being passed on as they arrive. Under lagMu:
+	frames     chan Frame
+	cutReady   bool         // the stream is open and the backlog sent
+	cutPending int          // chunks taken for cut-through whose last frame is not sent yet (at most 2)
+	cutIdx     map[int]bool // chunks taken for cut-through and not yet verified here
+	heldAt     []byte       // the child's holding answer
 }
 
 // forwardHost is what feeds forwarders: a receiver's transfer, or the source's push. A repair
@@ -109,7 +109,7 @@ func newForwarder(e *Engine, hdr Header, backlog []int, read func(int) ([]byte, 
 		done:      make(chan struct{}),
 		resultOK:  map[string]bool{},
 		inSubtree: map[string]bool{},
-		frames:    make(chan Frame, framesPerChunk(hdr.Manifest)+2),
+		frames:    make(chan Frame, maxCutPending*framesPerChunk(hdr.Manifest)+2),
 		cutIdx:    map[int]bool{},
 		frameSize: frameSizeFor(int(hdr.Manifest.Proto().GetChunkSize())),
 	}
@@ -242,6 +242,9 @@ func (f *forwarder) start(ctx context.Context) {
 
 // drain empties the queue of a forwarder whose stream is over.
 func (f *forwarder) drain() {
+	f.lagMu.Lock()
+	f.cutPending = 0
+	f.lagMu.Unlock()
 	for {
 		select {
 		case q := <-f.queue:
