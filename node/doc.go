@@ -38,8 +38,9 @@
 //     overlay forest over the receivers on the topology inferred from their labels.
 //  2. node/transfer prepares the push (with parity, the parity chunks' hashes go in the
 //     manifest) and the source's engine opens one Push stream per stripe to each of its
-//     children, over the gRPC transport of this package, which resolves each child's address
-//     through node/membership and cuts the stream when gossip declares the child dead.
+//     children, over the transport of this package (the push wire below), which resolves
+//     each child's address through node/membership; the engine cuts the stream when gossip
+//     declares the child dead.
 //  3. On each receiver, the Push RPC hands the stream to node/transfer: the receiver begins a
 //     partial object in node/store, answers with the chunks it holds, verifies and writes
 //     every chunk, and forwards it at once down its own subtree. Broken streams are repaired
@@ -51,6 +52,25 @@
 //
 // Package transfer's doc describes repair, parity and memory bounds in detail; package
 // channel's, channels and catch-up.
+//
+// # The push wire
+//
+// A Push stream carries the object's bytes, so it does not travel as gRPC messages: each
+// stream is a TCP connection of its own to the child's gRPC port (rawpush.go). The port's
+// listener tells the two apart, by the TLS handshake's ALPN protocol ("treecast-push/1"
+// rather than gRPC's "h2") or, without TLS, by the connection's first 24 bytes, so an
+// operator opens one port per agent as before. On that connection the parent writes the
+// Push RPC's messages (a 5-byte prefix and the message encoded by the agent's codec), the
+// frames of chunks straight from the chunk's buffer with one writev, and the child reads
+// each frame from the socket into a pooled buffer; gRPC would split every message into 16
+// KiB HTTP/2 frames, copy each out of its read buffer, hand it between two goroutines, and
+// copy what it sends into its write buffer. The child serves the stream with the Push RPC's
+// own handler behind the same interceptor (mutual TLS identity, roles, per-peer stream
+// limits), and ends it with a status as gRPC would; an end-of-requests message distinguishes
+// a parent that finished from one whose connection died (a failure, repaired as such).
+// Config.PushOverGRPC sends Push streams as gRPC messages instead, and a child that does not
+// answer the raw wire (an agent of an older version) gets them that way regardless.
+// treecast_push_streams_opened_total{wire} counts both kinds.
 //
 // # Membership
 //

@@ -121,6 +121,7 @@ encrypts gossip. 'treecast certs' makes all of them. --insecure runs without eit
 	f.StringSliceVar(&channels, "channels", nil, "channels to subscribe to, comma separated")
 	f.StringVar(&cfg.MetricsAddr, "metrics", "", "serve Prometheus /metrics on this HTTP address")
 	f.StringVar(&rateLimit, "rate-limit", "", "cap on bytes sent per second, e.g. 1G, 500M, 64MiB (default: none)")
+	f.BoolVar(&cfg.PushOverGRPC, "push-over-grpc", false, "send Push streams to children as gRPC messages instead of on the push wire (more copies per byte; for troubleshooting)")
 	f.IntVar(&cfg.ChunkSize, "chunk", cfg.ChunkSize, "chunk size in bytes of objects this agent stores to push them (0: each push's plan chooses)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.StringVar(&gossipKey, "gossip-key", "", "file of the cluster's gossip key(s), from 'treecast certs gossip-key' (the first encrypts)")
