@@ -90,12 +90,15 @@ type forwardHost interface {
 // is evidence of life too: a stream that delivered chunks before it broke starts the count
 // again. After maxReopen fruitless attempts in a row (about 6 s), or when gossip declared the
 // child gone and for suspectGrace neither gossip nor the child's stream showed it alive, it
-// is reported failed and its children are re-attached to this agent.
+// is reported failed and its children are re-attached to this agent. A leaf of the stripe
+// (no children to re-attach) that gossip declared gone gets refuteWindow more for gossip to
+// list it alive again, and its stream is then opened again.
 const (
 	maxReopen     = 6
 	reopenBackoff = 100 * time.Millisecond
 	maxBackoff    = 3200 * time.Millisecond
 	suspectGrace  = time.Second
+	refuteWindow  = 10 * time.Second
 )
 
 func newForwarder(e *Engine, hdr Header, backlog []int, read func(int) ([]byte, error), subtree []string, report func(UpMsg)) *forwarder {

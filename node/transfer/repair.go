@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/treecast/treecast/node/membership"
 )
 
 // run drives the stream until the child ends it. Every receiver of the subtree gets a final
@@ -81,7 +83,16 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 		attempt = 0
 	}
 	// (A member gossip declared gone had suspectGrace to refute it before its stream was cut.)
-	if !reported && attempt < maxReopen && f.e.members.Alive(child) {
+	alive := f.e.members.Alive(child)
+	if !alive && !reported && attempt < maxReopen && errors.Is(cause, membership.ErrMemberGone) &&
+		len(f.host.overlay().Children(child, s)) == 0 {
+		// A leaf of the stripe that gossip gave up on may be alive and only starved (of CPU,
+		// or of the links its probes share with the data): nobody waits on it, so give gossip
+		// refuteWindow to list it alive again, then reopen its stream, instead of failing it
+		// and leaving it to wait for a parent until it stalls.
+		alive = f.waitAlive(ctx, child, refuteWindow)
+	}
+	if !reported && attempt < maxReopen && alive {
 		timer := time.NewTimer(min(reopenBackoff<<attempt, maxBackoff))
 		select {
 		case <-timer.C:
@@ -117,6 +128,25 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 		<-n.done
 	}
 	return nil
+}
+
+// waitAlive waits up to d for gossip to list the member alive, and reports whether it did.
+// Polls every 100 ms.
+func (f *forwarder) waitAlive(ctx context.Context, name string, d time.Duration) bool {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		if f.e.members.Alive(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Repair is one repair an agent made of a broken stream to its child Child in stripe Stripe:
