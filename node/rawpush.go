@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -163,7 +164,7 @@ type rawClientStream struct {
 	ctx  context.Context
 	rc   *rawConn
 	stop func() bool
-	done bool // the trailer was read (RecvMsg's goroutine only)
+	done atomic.Bool // the trailer was read: the server ended the stream
 }
 
 func (s *rawClientStream) Header() (metadata.MD, error) { return nil, nil }
@@ -194,7 +195,7 @@ func (s *rawClientStream) CloseSend() error {
 }
 
 func (s *rawClientStream) RecvMsg(m any) error {
-	if s.done {
+	if s.done.Load() {
 		return io.EOF
 	}
 	flag, b, err := s.rc.read()
@@ -202,7 +203,7 @@ func (s *rawClientStream) RecvMsg(m any) error {
 		return s.connErr(err)
 	}
 	if flag == rawTrailer {
-		s.done = true
+		s.done.Store(true)
 		defer b.Free()
 		if len(b.B) < 4 {
 			return status.Errorf(codes.Internal, "node: raw push: a %d-byte stream status", len(b.B))
@@ -217,11 +218,15 @@ func (s *rawClientStream) RecvMsg(m any) error {
 	return recvInto(b, m)
 }
 
-// connErr turns an error of the connection into what gRPC would report: the context's error
-// once it ended, Unavailable otherwise.
+// connErr turns an error of the connection into what gRPC would report: io.EOF once the
+// server ended the stream (its status is RecvMsg's), the context's error once it ended,
+// Unavailable otherwise.
 func (s *rawClientStream) connErr(err error) error {
 	if err == nil {
 		return nil
+	}
+	if s.done.Load() {
+		return io.EOF
 	}
 	if cerr := context.Cause(s.ctx); cerr != nil {
 		return status.FromContextError(cerr).Err()
@@ -284,6 +289,11 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 	_, rerr := io.ReadFull(c, answer[:])
 	if !stopHandshake() || ctx.Err() != nil {
 		return nil, status.FromContextError(context.Cause(ctx)).Err()
+	}
+	var ne net.Error
+	if errors.As(werr, &ne) && ne.Timeout() || errors.As(rerr, &ne) && ne.Timeout() {
+		// A slow agent (a busy host), not one without the raw wire: the caller retries.
+		return nil, status.Errorf(codes.Unavailable, "node: raw push handshake with %s: %v %v", addr, werr, rerr)
 	}
 	if werr != nil || rerr != nil || string(answer[:]) != rawMagic {
 		return nil, fmt.Errorf("%w: %s answered %q (%v, %v)", errNoRaw, addr, answer[:], werr, rerr)
