@@ -307,9 +307,39 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 
 // rawServerStream is the server side of a raw Push stream, as a grpc.ServerStream.
 type rawServerStream struct {
-	ctx context.Context
-	rc  *rawConn
-	eof bool
+	ctx  context.Context
+	rc   *rawConn
+	eof  bool
+	msgs chan rawMsg // read ahead by readAhead
+}
+
+// rawMsg is a message read ahead, or the read's error.
+type rawMsg struct {
+	flag byte
+	b    *transfer.Buf
+	err  error
+}
+
+// rawReadAhead is how many messages a raw server reads ahead of the stream's handler: the
+// socket read (and TLS decryption) of the next frames overlaps the handling of this one, as
+// gRPC's reader goroutine does for its streams.
+const rawReadAhead = 4
+
+// readAhead reads messages into s.msgs until a read fails (that error is the last message)
+// or the stream's context ends.
+func (s *rawServerStream) readAhead() {
+	for {
+		flag, b, err := s.rc.read()
+		select {
+		case s.msgs <- rawMsg{flag, b, err}:
+		case <-s.ctx.Done():
+			b.Free()
+			return
+		}
+		if err != nil || flag == rawEnd {
+			return
+		}
+	}
 }
 
 func (s *rawServerStream) SetHeader(metadata.MD) error  { return nil }
@@ -335,7 +365,13 @@ func (s *rawServerStream) RecvMsg(m any) error {
 	if s.eof {
 		return io.EOF
 	}
-	flag, b, err := s.rc.read()
+	var msg rawMsg
+	select {
+	case msg = <-s.msgs:
+	case <-s.ctx.Done():
+		msg.err = context.Cause(s.ctx)
+	}
+	flag, b, err := msg.flag, msg.b, msg.err
 	if err != nil {
 		if cerr := context.Cause(s.ctx); cerr != nil {
 			return status.FromContextError(cerr).Err()
@@ -373,7 +409,8 @@ func (a *Agent) serveRaw(c net.Conn, state *tls.ConnectionState) {
 	if state != nil {
 		p.AuthInfo = credentials.TLSInfo{State: *state, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}
 	}
-	ss := &rawServerStream{ctx: peer.NewContext(ctx, p), rc: newRawConn(c, a.rawMsgLimit())}
+	ss := &rawServerStream{ctx: peer.NewContext(ctx, p), rc: newRawConn(c, a.rawMsgLimit()), msgs: make(chan rawMsg, rawReadAhead)}
+	go ss.readAhead() // ends with ctx, or at the stream's end or first error
 	svc := &service{a: a}
 	err := a.streamAuth(svc, ss, &grpc.StreamServerInfo{FullMethod: pb.Agent_Push_FullMethodName, IsClientStream: true, IsServerStream: true},
 		func(srv any, stream grpc.ServerStream) error {
