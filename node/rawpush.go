@@ -576,7 +576,7 @@ func (sortedTLS) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, er
 }
 
 func (sortedTLS) Info() credentials.ProtocolInfo {
-	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: "1.3"}
+	return credentials.ProtocolInfo{SecurityProtocol: "tls"}
 }
 func (sortedTLS) Clone() credentials.TransportCredentials { return sortedTLS{} }
 func (sortedTLS) OverrideServerName(string) error         { return nil }
