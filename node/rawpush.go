@@ -307,10 +307,11 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 
 // rawServerStream is the server side of a raw Push stream, as a grpc.ServerStream.
 type rawServerStream struct {
-	ctx  context.Context
-	rc   *rawConn
-	eof  bool
-	msgs chan rawMsg // read ahead by readAhead
+	ctx   context.Context
+	rc    *rawConn
+	eof   bool
+	msgs  chan rawMsg // read ahead by readAhead
+	ahead sync.Once   // starts readAhead at the first receive: after the stream is authorized
 }
 
 // rawMsg is a message read ahead, or the read's error.
@@ -365,6 +366,7 @@ func (s *rawServerStream) RecvMsg(m any) error {
 	if s.eof {
 		return io.EOF
 	}
+	s.ahead.Do(func() { go s.readAhead() }) // ends with ctx, or at the stream's end or first error
 	var msg rawMsg
 	select {
 	case msg = <-s.msgs:
@@ -410,7 +412,6 @@ func (a *Agent) serveRaw(c net.Conn, state *tls.ConnectionState) {
 		p.AuthInfo = credentials.TLSInfo{State: *state, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}
 	}
 	ss := &rawServerStream{ctx: peer.NewContext(ctx, p), rc: newRawConn(c, a.rawMsgLimit()), msgs: make(chan rawMsg, rawReadAhead)}
-	go ss.readAhead() // ends with ctx, or at the stream's end or first error
 	svc := &service{a: a}
 	err := a.streamAuth(svc, ss, &grpc.StreamServerInfo{FullMethod: pb.Agent_Push_FullMethodName, IsClientStream: true, IsServerStream: true},
 		func(srv any, stream grpc.ServerStream) error {
