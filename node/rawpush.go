@@ -267,7 +267,8 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 			_ = c.Close()
 		}
 	}()
-	stopHandshake := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	tcp := c // the closure's own: c becomes the TLS connection below
+	stopHandshake := context.AfterFunc(ctx, func() { _ = tcp.SetDeadline(time.Unix(1, 0)) })
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	if conf != nil {
 		conf = conf.Clone()
