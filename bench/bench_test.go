@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,26 +175,45 @@ func (k *relayKiller) Run(ctx context.Context, e *Env) (map[int]string, error) {
 		if !push.running() {
 			return false, fmt.Errorf("the push ended before a relay could be killed: %s", lastLines(push.output(), 3))
 		}
+		// Every host at once: asked one after the other, 15 agents busy forwarding answer
+		// slower than a fast push runs past the window.
+		type relayState struct {
+			ok          bool
+			held, total uint64
+		}
+		states := make([]relayState, len(e.Hosts()))
+		var wg sync.WaitGroup
 		for i := 1; i < len(e.Hosts()); i++ {
-			out, err := e.run(ctx, i, "ls", e.cfg.Treecast, append([]string{"ls", "--json", "--agent", c.grpcAddr(i)}, c.clientTLS...)...)
-			if err != nil {
-				continue // an agent busy forwarding may answer late; ask the next
-			}
-			var st struct {
-				Transfers []struct {
-					Children    []string `json:"children"`
-					ChunksHeld  uint64   `json:"chunks_held"`
-					ChunksTotal uint64   `json:"chunks_total"`
-				} `json:"transfers"`
-			}
-			if json.Unmarshal([]byte(out), &st) != nil {
-				continue
-			}
-			for _, tr := range st.Transfers {
-				if len(tr.Children) > 0 && tr.ChunksTotal > 0 && tr.ChunksHeld*4 >= tr.ChunksTotal && tr.ChunksHeld < tr.ChunksTotal {
-					victim, k.heldAt, k.total = i, tr.ChunksHeld, tr.ChunksTotal
-					return true, nil
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := e.run(ctx, i, "ls", e.cfg.Treecast, append([]string{"ls", "--json", "--agent", c.grpcAddr(i)}, c.clientTLS...)...)
+				if err != nil {
+					return // an agent busy forwarding may answer late; the next sweep asks again
 				}
+				var st struct {
+					Transfers []struct {
+						Children    []string `json:"children"`
+						ChunksHeld  uint64   `json:"chunks_held"`
+						ChunksTotal uint64   `json:"chunks_total"`
+					} `json:"transfers"`
+				}
+				if json.Unmarshal([]byte(out), &st) != nil {
+					return
+				}
+				for _, tr := range st.Transfers {
+					if len(tr.Children) > 0 && tr.ChunksTotal > 0 && tr.ChunksHeld*4 >= tr.ChunksTotal && tr.ChunksHeld < tr.ChunksTotal {
+						states[i] = relayState{true, tr.ChunksHeld, tr.ChunksTotal}
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		for i, st := range states {
+			if st.ok {
+				victim, k.heldAt, k.total = i, st.held, st.total
+				return true, nil
 			}
 		}
 		return false, nil
