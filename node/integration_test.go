@@ -267,18 +267,7 @@ func TestDuplicateNameRefused(t *testing.T) {
 	c := nodetest.StartCluster(t, 2, nodetest.Options{})
 	cfg := node.DefaultConfig("a01", t.TempDir())
 	cfg.Join = []string{c.Agents[0].GossipAddr()}
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	if err := c.Secure(&cfg); err != nil {
-		t.Fatal(err)
-	}
-	a, err := node.Start(context.Background(), cfg)
-	if err == nil {
-		a.Close()
-		t.Fatal("a second agent named a01 started")
-	}
-	if !errors.Is(err, node.ErrNameTaken) {
-		t.Fatalf("error %v, want ErrNameTaken", err)
-	}
+	startRefused(t, c, cfg, node.ErrNameTaken)
 }
 
 // TestRelayKilled kills a relay in the middle of a chain: its parent re-attaches the orphaned

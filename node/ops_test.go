@@ -25,7 +25,13 @@ import (
 // TestDataDirLocked starts a second agent on a running agent's data directory: it refuses.
 func TestDataDirLocked(t *testing.T) {
 	c := nodetest.StartCluster(t, 1, nodetest.Options{})
-	cfg := node.DefaultConfig("other", c.Dirs[0])
+	startRefused(t, c, node.DefaultConfig("other", c.Dirs[0]), node.ErrDataDirLocked)
+}
+
+// startRefused starts an agent of cfg in c's security and fails the test unless Start refuses
+// it with an error wrapping want.
+func startRefused(t *testing.T, c *nodetest.Cluster, cfg node.Config, want error) {
+	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	if err := c.Secure(&cfg); err != nil {
 		t.Fatal(err)
@@ -33,10 +39,10 @@ func TestDataDirLocked(t *testing.T) {
 	a, err := node.Start(context.Background(), cfg)
 	if err == nil {
 		a.Close()
-		t.Fatal("a second agent started on a data directory in use")
+		t.Fatalf("agent %s started, want it refused with %v", cfg.Name, want)
 	}
-	if !errors.Is(err, node.ErrDataDirLocked) {
-		t.Fatalf("got %v, want ErrDataDirLocked", err)
+	if !errors.Is(err, want) {
+		t.Fatalf("got %v, want %v", err, want)
 	}
 }
 

@@ -73,20 +73,7 @@ func TestLivePageInChromium(t *testing.T) {
 			lines <- sc.Text()
 		}
 	}()
-	var url string
-	for url == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("the demo ended before printing its view; stderr: %s", stderr.String())
-			}
-			if u, found := strings.CutPrefix(l, "live view: "); found {
-				url = u
-			}
-		case <-ctx.Done():
-			t.Fatalf("no live view URL; stderr: %s", stderr.String())
-		}
-	}
+	url := awaitLine(ctx, t, lines, "live view: ", func() string { return stderr.String() })
 
 	// Chromium, headless, in a fresh profile, with nothing that calls out to the network.
 	actx, acancel := chromedp.NewExecAllocator(ctx,
@@ -159,20 +146,7 @@ func TestLivePageInChromium(t *testing.T) {
 	}
 
 	// The demo names the relay it killed once the push has ended.
-	var killed string
-	for killed == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("the demo ended without naming its killed relay; stderr: %s", stderr.String())
-			}
-			if k, found := strings.CutPrefix(l, "killed mid-push: ["); found {
-				killed = strings.TrimSuffix(k, "]")
-			}
-		case <-ctx.Done():
-			t.Fatal("the demo did not name its killed relay")
-		}
-	}
+	killed := strings.TrimSuffix(awaitLine(ctx, t, lines, "killed mid-push: [", func() string { return stderr.String() }), "]")
 	// Gossip declares the killed relay gone within seconds: the page marks it.
 	for {
 		raw, err := chromedp.Run(bctx, chromedp.Evaluate[string](readNodes))
@@ -249,5 +223,24 @@ func TestLivePageInChromium(t *testing.T) {
 	}
 	if err := demo.Wait(); err != nil {
 		t.Fatalf("demo: %v; stderr: %s", err, stderr.String())
+	}
+}
+
+// awaitLine returns the rest of the first line of lines that starts with prefix, failing the
+// test when lines ends (the process exited; stderr says why) or ctx ends first.
+func awaitLine(ctx context.Context, t *testing.T, lines <-chan string, prefix string, stderr func() string) string {
+	t.Helper()
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the demo ended before printing %q; stderr: %s", prefix, stderr())
+			}
+			if rest, found := strings.CutPrefix(l, prefix); found {
+				return rest
+			}
+		case <-ctx.Done():
+			t.Fatalf("the demo printed no %q in time; stderr: %s", prefix, stderr())
+		}
 	}
 }

@@ -164,6 +164,12 @@ func (s *Store) Open(d Digest) (Reader, error) {
 // wrap ErrNotFound or ErrChunkIndex. Cost: one chunk read; the chunk is not re-hashed (use
 // Manifest.VerifyChunk to check against disk corruption).
 func (s *Store) ReadChunk(d Digest, i int) ([]byte, error) {
+	return s.ReadChunkTo(d, i, func(n int) []byte { return make([]byte, n) })
+}
+
+// ReadChunkTo is ReadChunk into a buffer of the chunk's length that alloc gives (a pooled one:
+// a sender then reads chunks without allocating one each). The result is that buffer.
+func (s *Store) ReadChunkTo(d Digest, i int, alloc func(n int) []byte) ([]byte, error) {
 	m, err := s.Manifest(d)
 	if err != nil {
 		return nil, err
@@ -176,40 +182,27 @@ func (s *Store) ReadChunk(d Digest, i int) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return readChunk(f, m, i)
-}
-
-// ReadChunkInto reads chunk i of complete object d into dst, which must be the chunk's length
-// (Manifest(d).ChunkLen(i)): the caller brings the buffer, so a sender reads chunks without
-// allocating one each. Errors as ReadChunk's.
-func (s *Store) ReadChunkInto(d Digest, i int, dst []byte) error {
-	m, err := s.Manifest(d)
-	if err != nil {
-		return err
+	buf := alloc(m.ChunkLen(i))
+	if err := readChunkAt(f, m, i, buf); err != nil {
+		return nil, err
 	}
-	if i < 0 || i >= m.NumChunks() {
-		return fmt.Errorf("%w: chunk %d of %s (%d chunks)", ErrChunkIndex, i, d, m.NumChunks())
-	}
-	if len(dst) != m.ChunkLen(i) {
-		return fmt.Errorf("store: read chunk %d of %s: a %d-byte buffer for a %d-byte chunk", i, d, len(dst), m.ChunkLen(i))
-	}
-	f, err := s.Open(d)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.ReadAt(dst, int64(i)*int64(m.ChunkSize)); err != nil {
-		return fmt.Errorf("store: read chunk %d of %s: %w", i, m.Digest, err)
-	}
-	return nil
+	return buf, nil
 }
 
 func readChunk(r io.ReaderAt, m Manifest, i int) ([]byte, error) {
 	buf := make([]byte, m.ChunkLen(i))
-	if _, err := r.ReadAt(buf, int64(i)*int64(m.ChunkSize)); err != nil {
-		return nil, fmt.Errorf("store: read chunk %d of %s: %w", i, m.Digest, err)
+	if err := readChunkAt(r, m, i, buf); err != nil {
+		return nil, err
 	}
 	return buf, nil
+}
+
+// readChunkAt reads chunk i of m from r into buf, the chunk's length.
+func readChunkAt(r io.ReaderAt, m Manifest, i int, buf []byte) error {
+	if _, err := r.ReadAt(buf, int64(i)*int64(m.ChunkSize)); err != nil {
+		return fmt.Errorf("store: read chunk %d of %s: %w", i, m.Digest, err)
+	}
+	return nil
 }
 
 // List returns the complete objects, sorted by digest, each with Held = NumChunks(). Cost: one

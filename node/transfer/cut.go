@@ -47,8 +47,10 @@ func (f *forwarder) offerCut(fr Frame) bool {
 	return true
 }
 
-// passCut gives the next frame of the chunk being cut through, taking a reference to its
-// buffer. It never blocks: the frames channel holds a whole chunk.
+// passCut gives the next frame of a chunk being cut through, taking a reference to its
+// buffer. It never blocks: the frames channel holds the frames of maxCutPending chunks (of
+// frames at least FrameSize; a frame that finds it full is dropped, and the child's stream
+// then fails on the gap).
 func (f *forwarder) passCut(fr Frame) {
 	fr.Buf.Ref()
 	select {

@@ -37,15 +37,8 @@ func (d Disk) ReadChunkBuf(digest string, i int) (*Buf, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := d.S.Manifest(dg)
-	if err != nil {
-		return nil, err
-	}
-	if i < 0 || i >= m.NumChunks() {
-		return nil, fmt.Errorf("%w: chunk %d of %s (%d chunks)", store.ErrChunkIndex, i, dg, m.NumChunks())
-	}
-	b := NewBuf(m.ChunkLen(i))
-	if err := d.S.ReadChunkInto(dg, i, b.B); err != nil {
+	var b *Buf
+	if _, err := d.S.ReadChunkTo(dg, i, func(n int) []byte { b = NewBuf(n); return b.B }); err != nil {
 		b.Free()
 		return nil, err
 	}

@@ -128,13 +128,16 @@ var errSendTimeout = errors.New("transfer: the child took nothing within the sen
 // readStored reads chunk i back from the host's store, into a pooled buffer (returned, for the
 // caller to free) where the store can.
 func (f *forwarder) readStored(i int) ([]byte, *Buf, error) {
+	var b *Buf
+	var err error
 	if f.readBuf != nil {
-		if b, err := f.readBuf(i); b != nil || err != nil {
-			if err != nil {
-				return nil, nil, err
-			}
-			return b.B, b, nil
-		}
+		b, err = f.readBuf(i)
+	}
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case b != nil:
+		return b.B, b, nil
 	}
 	data, err := f.read(i)
 	return data, nil, err
