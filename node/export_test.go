@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // DialRawPush opens a raw Push stream to addr (rawpush.go), over TLS with conf (nil:
@@ -13,6 +14,11 @@ var (
 	ErrNoRaw    = errNoRaw
 	RawMagic    = rawMagic
 )
+
+// PushStreams counts the Push streams a opened to its children on wire ("raw" or "grpc").
+func (a *Agent) PushStreams(wire string) float64 {
+	return testutil.ToFloat64(a.m.pushWire.WithLabelValues(wire))
+}
 
 // SetCorrupt installs a test hook that may alter each chunk an agent sends on a Push stream
 // (to flip bits in transit). Only tests of this package's directory can call it.

@@ -44,15 +44,15 @@ func TestPushWires(t *testing.T) {
 			t.Fatalf("%s: %v, %d bytes, want the object", name, err, len(got))
 		}
 	}
-	if n := c.Agents[0].Metric("treecast_push_streams_opened_total"); n < 1 {
-		t.Fatalf("the source opened %v streams", n)
+	if g, r := c.Agents[0].PushStreams("grpc"), c.Agents[0].PushStreams("raw"); g < 1 || r != 0 {
+		t.Fatalf("the source opened %v gRPC and %v raw streams, want gRPC only", g, r)
 	}
 	relay := c.Agents[1]
 	if rep.Receivers[0].Via != "a01" {
 		relay = c.Agents[2]
 	}
-	if n := relay.Metric("treecast_push_streams_opened_total"); n < 1 {
-		t.Fatalf("the relay opened %v streams", n)
+	if g, r := relay.PushStreams("grpc"), relay.PushStreams("raw"); r < 1 || g != 0 {
+		t.Fatalf("the relay opened %v gRPC and %v raw streams, want raw only", g, r)
 	}
 }
 
