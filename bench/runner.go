@@ -29,6 +29,10 @@ type Config struct {
 	Rate float64
 	// UplinkRate is the rate of each rack's uplink to the core, in bits/s (0: Rate).
 	UplinkRate float64
+	// PerFrame makes the testbed's arcs carry Ethernet frames one by one rather than pass
+	// segmentation-offload packets whole (testbed.Config.PerFrame): the kernel's per-frame
+	// work then bounds the TCP peers on a machine of a few cores.
+	PerFrame bool
 	// Size is the object's size in bytes (random bytes, seeded by Seed).
 	Size int64
 	// Seed makes the object's bytes.
@@ -106,6 +110,9 @@ func (c *Config) Network() string {
 	if c.UplinkRate > 0 && c.UplinkRate != c.Rate {
 		s += fmt.Sprintf(" (rack uplinks %s)", FormatRate(c.UplinkRate))
 	}
+	if c.PerFrame {
+		s += ", per-frame links"
+	}
 	return s
 }
 
@@ -155,6 +162,8 @@ type Report struct {
 	Kernel  string `json:"kernel"`
 	CPUs    int    `json:"cpus"`
 	Network string `json:"network"`
+	// PerFrame tells that the links carried frames one by one (Config.PerFrame).
+	PerFrame bool `json:"per_frame,omitempty"`
 	// Object is the object size in bytes; Ideal the ideal time in seconds.
 	Object  int64    `json:"object_bytes"`
 	Ideal   float64  `json:"ideal_seconds"`
@@ -219,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		cfg.Name = testbed.RandomName()
 	}
 	logf("building testbed %s (if this process is killed, treecast bench remove %s cleans up): %s", cfg.Name, cfg.Name, cfg.Network())
-	tb, err := testbed.New(ctx, testbed.Config{Name: cfg.Name, Racks: cfg.Racks, HostsPerRack: cfg.HostsPerRack, HostRate: cfg.Rate, UplinkRate: cfg.UplinkRate})
+	tb, err := testbed.New(ctx, testbed.Config{Name: cfg.Name, Racks: cfg.Racks, HostsPerRack: cfg.HostsPerRack, HostRate: cfg.Rate, UplinkRate: cfg.UplinkRate, PerFrame: cfg.PerFrame})
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +236,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 
 	rep = &Report{
 		Date: time.Now().UTC().Format(time.RFC3339), Kernel: kernel(), CPUs: runtime.NumCPU(),
-		Network: cfg.Network(), Object: cfg.Size, Ideal: cfg.Ideal().Seconds(), Runs: cfg.Runs,
+		Network: cfg.Network(), PerFrame: cfg.PerFrame, Object: cfg.Size, Ideal: cfg.Ideal().Seconds(), Runs: cfg.Runs,
 		Tools: toolVersions(ctx, cfg), LoadStart: loadAvg(),
 	}
 	defer func() { rep.LoadEnd = loadAvg() }()

@@ -25,6 +25,23 @@
 // host), the rack's up0 (rack to core) and the core's rR port (core to rack). Host links run
 // at HostRate, rack uplinks at UplinkRate (default HostRate). Latency is not emulated.
 //
+// # Offload packets
+//
+// A host's TCP hands the kernel segmentation-offload packets of up to 64 KiB (veth
+// advertises TSO), as it would to a NIC. By default a token bucket's burst is at least such a
+// packet plus two frames, so offload packets cross the whole testbed as they are: a
+// host sends and receives 64 KiB at a time, and a switch forwards them for the price of one
+// packet, as a data center's hosts do with TSO and GRO and its switches do in hardware,
+// without touching the hosts' CPUs. The rate on every arc is the same; the bucket lets up to
+// 64 KiB pass back to back (5 ms at 100 Mbit/s). With Config.PerFrame the burst is about 2
+// ms at the rate (at least 16 KiB): the first bucket splits every offload packet larger
+// than that (nearly all of them) into Ethernet frames, and every bridge and veth then
+// handles each 1,500-byte frame alone. On a
+// machine of a few cores that per-frame work, not the links, bounds every TCP peer (a 4x4
+// testbed at 100 Mbit/s spent 70% of two cores in the kernel); it suits a study of the
+// kernel's own cost. UDP (IP multicast) sends datagrams, which no offload merges, in either
+// mode.
+//
 // All hosts share one layer-2 segment and one subnet inside 198.18.0.0/15 (the range
 // RFC 2544 reserves for benchmarking; default 198.18.0.0/16): host r,h has address
 // base+(r+1)*256+(h+1), e.g. 198.18.1.1 for r0h0, and a multicast route on eth0.
@@ -34,8 +51,10 @@
 // [Testbed.Counters] reads the byte counters of every switch port (ip -s link inside the rack
 // namespaces) and names each arc by its ends: "r0h1>r0" (host uplink), "r0>r0h1" (host
 // downlink), "r0>core" and "core>r0" (rack uplink, both directions). Bytes are link-layer
-// bytes (Ethernet headers included, frame check sequence not), so one TCP copy of an object
-// counts about 1.04 copies and the reverse direction carries its acknowledgements.
+// bytes (Ethernet headers included, frame check sequence not) of the packets the port sent;
+// an offload packet counts its headers once, so one TCP copy of an object counts about 1.00
+// copies (1.04 with PerFrame, where every frame counts its own), a copy sent as UDP
+// datagrams about 1.05, and the reverse direction carries the acknowledgements.
 //
 // # Names, cleanup and cost
 //
@@ -100,6 +119,9 @@ type Config struct {
 	// Subnet is the /16 the hosts are numbered in; it must lie inside 198.18.0.0/15.
 	// Default 198.18.0.0/16.
 	Subnet netip.Prefix
+	// PerFrame makes every arc carry Ethernet frames one by one instead of passing
+	// segmentation-offload packets whole (see "Offload packets").
+	PerFrame bool
 }
 
 // Validate checks a configuration (after defaults) and names the offending value.
@@ -276,14 +298,14 @@ func (tb *Testbed) build(ctx context.Context) error {
 	// Shaping: a token bucket on the egress of every interface that sends on an arc.
 	if tb.cfg.HostRate > 0 {
 		for _, h := range tb.hosts {
-			if err := batch(ctx, "tc", h.Namespace, []string{tbf("eth0", tb.cfg.HostRate)}); err != nil {
+			if err := batch(ctx, "tc", h.Namespace, []string{tb.tbf("eth0", tb.cfg.HostRate)}); err != nil {
 				return err
 			}
 		}
 		for _, rack := range tb.racks {
-			c := []string{tbf("up0", tb.cfg.UplinkRate)}
+			c := []string{tb.tbf("up0", tb.cfg.UplinkRate)}
 			for h := range tb.cfg.HostsPerRack {
-				c = append(c, tbf("h"+strconv.Itoa(h), tb.cfg.HostRate))
+				c = append(c, tb.tbf("h"+strconv.Itoa(h), tb.cfg.HostRate))
 			}
 			if err := batch(ctx, "tc", rack, c); err != nil {
 				return err
@@ -291,7 +313,7 @@ func (tb *Testbed) build(ctx context.Context) error {
 		}
 		var c []string
 		for _, p := range corePorts {
-			c = append(c, tbf(p, tb.cfg.UplinkRate))
+			c = append(c, tb.tbf(p, tb.cfg.UplinkRate))
 		}
 		if err := batch(ctx, "tc", tb.core, c); err != nil {
 			return err
@@ -333,11 +355,19 @@ func fitNeighbourTable(n int) error {
 	return nil
 }
 
+// OffloadBurst is the smallest token bucket of a testbed that passes offload packets whole:
+// the largest GSO packet (64 KiB) and two full-size frames.
+const OffloadBurst = 64<<10 + 2*1514
+
 // tbf is the tc command (batch syntax) that shapes dev's egress to rate bits/s: a bucket of
-// about 2 ms at the rate (at least 16 KiB, more than one full-size frame), and a queue of
-// at most 20 ms.
-func tbf(dev string, rate float64) string {
-	burst := max(int(rate/8/500), 16*1024)
+// about 2 ms at the rate, at least OffloadBurst (at least 16 KiB, more than one full-size
+// frame, with Config.PerFrame), and a queue of at most 20 ms.
+func (tb *Testbed) tbf(dev string, rate float64) string {
+	floor := OffloadBurst
+	if tb.cfg.PerFrame {
+		floor = 16 * 1024
+	}
+	burst := max(int(rate/8/500), floor)
 	return fmt.Sprintf("qdisc replace dev %s root tbf rate %sbit burst %d latency 20ms", dev, strconv.FormatFloat(rate, 'f', 0, 64), burst)
 }
 

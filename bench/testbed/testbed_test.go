@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -81,12 +83,17 @@ func payload(n int) []byte {
 
 func newTestbed(t testing.TB, racks, hosts int, rate float64) *Testbed {
 	t.Helper()
+	return newTestbedConfig(t, Config{Racks: racks, HostsPerRack: hosts, HostRate: rate})
+}
+
+func newTestbedConfig(t testing.TB, cfg Config) *Testbed {
+	t.Helper()
 	if err := Supported(); err != nil {
 		t.Skipf("skipping: %v (the testbed runs in CI, which is root)", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tb, err := New(ctx, Config{Racks: racks, HostsPerRack: hosts, HostRate: rate})
+	tb, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +193,52 @@ func TestTransferAcrossRacks(t *testing.T) {
 		if !strings.Contains(q, "tbf") || !strings.Contains(q, "rate 100Mbit") {
 			t.Errorf("%s %s not shaped: %q", c.ns, c.dev, q)
 		}
+	}
+}
+
+// txStats returns the bytes and packets that dev in namespace ns has sent.
+func txStats(t *testing.T, ns, dev string) (bytes, packets uint64) {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev).Output()
+	if err != nil {
+		t.Fatalf("ip -s link in %s: %v", ns, err)
+	}
+	var links []struct {
+		Stats64 struct {
+			TX struct{ Bytes, Packets uint64 } `json:"tx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		t.Fatalf("ip -s -j link in %s: %v: %s", ns, err, out)
+	}
+	return links[0].Stats64.TX.Bytes, links[0].Stats64.TX.Packets
+}
+
+// TestOffloadPackets sends the same bytes across racks on a testbed of each link model and
+// reads the packets the receiver's rack port sent it: by default TCP's offload packets cross
+// whole (many kilobytes a packet), with PerFrame nearly every packet is an Ethernet frame
+// (TCP's few offload packets smaller than the bucket pass whole); the rate is the same.
+func TestOffloadPackets(t *testing.T) {
+	const rate, n = 100e6, 4 << 20
+	for _, perFrame := range []bool{false, true} {
+		t.Run(fmt.Sprintf("PerFrame=%v", perFrame), func(t *testing.T) {
+			tb := newTestbedConfig(t, Config{Racks: 2, HostsPerRack: 2, HostRate: rate, PerFrame: perFrame})
+			_, racks, _ := tb.Namespaces()
+			b0, p0 := txStats(t, racks[1], "h1")
+			_, took := transfer(t, tb, 0, 3, n)
+			b1, p1 := txStats(t, racks[1], "h1")
+			if min := time.Duration(float64(n*8) / rate * float64(time.Second)); took < min*9/10 {
+				t.Errorf("%d bytes took %v, faster than the shaped rate allows (%v)", n, took, min)
+			}
+			per := float64(b1-b0) / float64(p1-p0)
+			t.Logf("%d bytes in %d packets (%.0f a packet) in %v", b1-b0, p1-p0, per, took)
+			if perFrame && per > 2*1514 {
+				t.Errorf("per-frame links sent packets of %.0f bytes on average, more than two frames", per)
+			}
+			if !perFrame && per < 8192 {
+				t.Errorf("offload packets were split: %.0f bytes a packet on average", per)
+			}
+		})
 	}
 }
 

@@ -34,13 +34,15 @@ func newBenchTestbedCmd() *cobra.Command {
 		out, name             string
 		timeout               time.Duration
 		install, keep, noPlot bool
+		perFrame              bool
 	)
 	c := &cobra.Command{
 		Use:   "testbed [--racks R --hosts H --rate 100M --size 50MiB --runs 3] --out DIR",
 		Short: "Run treecast and its peers side by side on a two-tier testbed of network namespaces",
 		Long: `Build a two-tier network of Linux network namespaces (R racks of H hosts under a core switch,
 every arc shaped by tbf to --rate, addresses in 198.18.0.0/15, nothing joined to the machine's
-own network), and distribute one object from host r0h0 to every other host with each peer,
+own network; links pass TCP's 64 KiB offload packets whole, as hosts with TSO and GRO and
+hardware switches do, unless --per-frame), and distribute one object from host r0h0 to every other host with each peer,
 --runs times each, runs interleaved:
 
   treecast             agents in every host (this binary), push --to all with the defaults
@@ -62,7 +64,7 @@ The testbed and every process are removed at the end, also on Ctrl-C.`,
 			if out == "" {
 				return usageErr(fmt.Errorf("--out DIR is required"))
 			}
-			cfg := bench.Config{Racks: racks, HostsPerRack: hosts, Runs: runs, Timeout: timeout, Install: install,
+			cfg := bench.Config{Racks: racks, HostsPerRack: hosts, Runs: runs, Timeout: timeout, Install: install, PerFrame: perFrame,
 				Keep: keep, Name: name, Log: c.ErrOrStderr(), Seed: 1}
 			r, err := parseSize(rate)
 			if err != nil {
@@ -136,6 +138,7 @@ The testbed and every process are removed at the end, also on Ctrl-C.`,
 	f.IntVar(&hosts, "hosts", 4, "hosts per rack")
 	f.StringVar(&rate, "rate", "100M", "rate of every host link, bits/s (100M, 1G)")
 	f.StringVar(&uplink, "uplink-rate", "", "rate of every rack uplink, bits/s (default: --rate)")
+	f.BoolVar(&perFrame, "per-frame", false, "links carry Ethernet frames one by one instead of passing TCP's offload packets whole (the kernel's per-frame work then bounds the TCP peers)")
 	f.StringVar(&size, "size", "50MiB", "object size")
 	f.IntVar(&runs, "runs", 3, "runs per peer")
 	f.StringArrayVar(&peers, "peer", nil, "a peer to run, repeatable: treecast, treecast:FLAGS, uftp, bittorrent, http (default: treecast, treecast:--strategy chain --chunk 256KiB, uftp, bittorrent, http)")
