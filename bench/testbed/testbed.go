@@ -360,15 +360,16 @@ func fitNeighbourTable(n int) error {
 const OffloadBurst = 64<<10 + 2*1514
 
 // tbf is the tc command (batch syntax) that shapes dev's egress to rate bits/s: a bucket of
-// about 2 ms at the rate, at least OffloadBurst (at least 16 KiB, more than one full-size
-// frame, with Config.PerFrame), and a queue of at most 20 ms.
+// about 2 ms at the rate, at least OffloadBurst, and a queue of 20 ms at the rate but at
+// least four offload packets (a queue shorter than one offload packet drops whole 64 KiB
+// packets, and TCP resends 45 frames for each). With Config.PerFrame: a bucket of at least
+// 16 KiB (more than one full-size frame) and a queue of 20 ms.
 func (tb *Testbed) tbf(dev string, rate float64) string {
-	floor := OffloadBurst
+	burst, queue := max(int(rate/8/500), OffloadBurst), max(int(rate/8/50), 4*OffloadBurst)
 	if tb.cfg.PerFrame {
-		floor = 16 * 1024
+		burst, queue = max(int(rate/8/500), 16*1024), int(rate/8/50)
 	}
-	burst := max(int(rate/8/500), floor)
-	return fmt.Sprintf("qdisc replace dev %s root tbf rate %sbit burst %d latency 20ms", dev, strconv.FormatFloat(rate, 'f', 0, 64), burst)
+	return fmt.Sprintf("qdisc replace dev %s root tbf rate %sbit burst %d limit %d", dev, strconv.FormatFloat(rate, 'f', 0, 64), burst, queue+burst)
 }
 
 // Config returns the testbed's configuration, defaults filled in.
