@@ -23,28 +23,54 @@ const (
 	// chunks above MaxAutoChunkSize, which keeps the manifest (32 bytes a chunk) at 2 MiB.
 	MaxAutoChunks = 1 << 16
 	// FillShare is the share of the transfer time the pipeline fill may take when
-	// ChunkSizeFor chooses: depth × stripes × chunk <= object / FillShare.
+	// ChunkSizeFor chooses: depth × stripes × frame <= object / FillShare.
 	FillShare = 32
+	// MinStripeChunks is the fewest chunks ChunkSizeFor gives each stripe when it can.
+	// Chunks go to the stripes in turn, so the stripes' shares then differ by at most
+	// 1/MinStripeChunks, and so do the copies on the arcs of the fuller stripes' relays.
+	MinStripeChunks = 32
+	// MinFrameSize and MaxFrameSize bound the frames a chunk is sent in (see FrameSizeFor).
+	MinFrameSize = 64 << 10
+	MaxFrameSize = 1 << 20
 	// HopCost is the fixed cost of one overlay hop in [Prediction], beyond the latency of
 	// its route: the time for a relay to receive, verify and pass a chunk's first frame on,
 	// and the share of a failure's repair that grows with depth.
 	HopCost = time.Millisecond
 )
 
+// FrameSizeFor returns the size of the frames a chunk of chunkSize bytes travels in: a
+// sixteenth of the chunk within [MinFrameSize, MaxFrameSize]. A relay passes each frame on
+// as it arrives (cut-through), so a frame, not a chunk, is a hop's pipeline fill; larger
+// frames for larger chunks mean fewer writes and reads per byte.
+func FrameSizeFor(chunkSize int) int {
+	return min(max(chunkSize/16, MinFrameSize), MaxFrameSize)
+}
+
 // ChunkSizeFor returns the chunk size for an object of size bytes (DefaultObjectSize when
-// 0) pushed down trees of the given depth and number of stripes: the largest power of two
-// such that the pipeline fill of store-and-forward relays (each stripe gets 1/stripes of a
-// link, so a chunk takes stripes × chunk / rate per hop) costs at most 1/FillShare of the
-// transfer, within [MinChunkSize, MaxAutoChunkSize], and larger when the object would
-// otherwise have more than MaxAutoChunks chunks (up to MaxChunkSize). Cost O(1).
+// 0) pushed down trees of the given depth and number of stripes. Relays pass chunks on frame
+// by frame, so the chunk size does not set the pipeline fill (a frame per hop) below 1 MiB;
+// a larger chunk costs fewer writes, hash calls and messages per byte. The choice is the
+// largest power of two within [MinChunkSize, MaxAutoChunkSize] that gives every stripe at
+// least MinStripeChunks chunks (stripes of equal shares) and keeps the fill, depth ×
+// stripes × FrameSizeFor(chunk) (each stripe gets 1/stripes of a link), within
+// 1/FillShare of the object unless frames are already at their smallest; larger when the
+// object would otherwise have more than MaxAutoChunks chunks (up to MaxChunkSize). Cost O(1).
 func ChunkSizeFor(size int64, depth, stripes int) int {
 	if size <= 0 {
 		size = DefaultObjectSize
 	}
 	depth, stripes = max(depth, 1), max(stripes, 1)
-	c := size / (FillShare * int64(depth) * int64(stripes))
-	c = min(max(c, MinChunkSize), MaxAutoChunkSize)
-	c = int64(1) << (bits.Len64(uint64(c)) - 1) // a power of two, rounded down
+	fits := func(c int64) bool {
+		if size/c < MinStripeChunks*int64(stripes) {
+			return false
+		}
+		f := int64(FrameSizeFor(int(c)))
+		return f == MinFrameSize || int64(depth)*int64(stripes)*f <= size/FillShare
+	}
+	c := int64(MaxAutoChunkSize)
+	for c > MinChunkSize && !fits(c) {
+		c /= 2
+	}
 	for c < MaxChunkSize && (size+c-1)/c > MaxAutoChunks {
 		c *= 2
 	}
@@ -62,7 +88,7 @@ type Prediction struct {
 	// Seconds is the predicted time for every receiver to hold the object: the object over
 	// the bottleneck (the slowest arc's rate divided by the copies it carries, in the
 	// worst case), plus, for the deepest receiver, each hop's HopCost, route latency and
-	// store-and-forward fill (stripes × chunk / rate).
+	// fill (stripes × frame / rate: relays pass a chunk on frame by frame).
 	Seconds float64
 	// Ideal is the object over the slowest arc's rate: Seconds / Ideal is the slowdown.
 	Ideal float64
@@ -90,7 +116,7 @@ func (p *Plan) Predict(size int64) Prediction {
 		return Prediction{}
 	}
 	// The deepest path: hops, each with its route's latency.
-	hop := float64(len(p.Stripes)) * float64(p.ChunkSize) / rate
+	hop := float64(len(p.Stripes)) * float64(FrameSizeFor(p.ChunkSize)) / rate
 	deepest := 0.0
 	at := make([]float64, g.NumNodes())
 	for _, s := range p.Stripes {

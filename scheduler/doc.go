@@ -40,8 +40,9 @@
 //     relays in two trees, or the rack is entered more than once (auto avoids such shapes).
 //   - unicast: the source sends to everyone: the baseline.
 //
-// Every plan carries a chunk size ([ChunkSizeFor]: small enough that the pipeline fill,
-// depth × stripes × chunk, is a thirty-second of the transfer) and a [Summary], the one
+// Every plan carries a chunk size ([ChunkSizeFor]: at least 32 chunks a stripe, so stripes
+// carry equal shares, and frames ([FrameSizeFor]) small enough that the pipeline fill,
+// depth × stripes × frame, is a thirty-second of the transfer) and a [Summary], the one
 // line and the JSON object (with max_arc_copies) that push and demo report.
 //
 // [Plan.Copies] accounts for the copies on every arc, [Plan.Validate] checks the plan's

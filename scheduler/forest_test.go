@@ -220,9 +220,11 @@ func TestChunkSizeFor(t *testing.T) {
 		depth, trees int
 		want         int
 	}{
-		{50 << 20, 5, 8, MinChunkSize},     // 50 MiB / (32 x 40) is below the floor
-		{1 << 30, 16, 8, 256 << 10},        // 1 GiB / (32 x 128) = 256 KiB
-		{0, 16, 8, 256 << 10},              // unknown: DefaultObjectSize
+		{50 << 20, 5, 8, 128 << 10},        // 50 MiB / (8 stripes x 32 chunks) = 200 KiB
+		{50 << 20, 6, 2, 512 << 10},        // 50 MiB / (2 x 32) = 800 KiB
+		{1 << 30, 16, 8, 4 << 20},          // fill 16 x 8 x 256 KiB frames = 1 GiB / 32
+		{1 << 30, 32, 8, 2 << 20},          // 4 MiB would fill 64 MiB: 2 MiB chunks, 128 KiB frames
+		{0, 16, 8, 4 << 20},                // unknown: DefaultObjectSize
 		{64 << 30, 1, 1, MaxAutoChunkSize}, // capped
 		{1 << 40, 4, 4, 16 << 20},          // 1 TiB in at most 65,536 chunks
 		{3 << 20, 2, 3, MinChunkSize},      // small objects: the floor

@@ -1,6 +1,10 @@
 package transfer
 
-import "time"
+import (
+	"time"
+
+	"github.com/treecast/treecast/scheduler"
+)
 
 // The engine speaks in these types; the agent's gRPC edge converts them to and from the
 // protobuf messages, so the forwarding logic does not depend on generated code.
@@ -77,14 +81,15 @@ type Frame struct {
 // Larger chunks, which plans choose for faster networks and larger objects, travel in frames
 // of a sixteenth of the chunk, at most MaxFrameSize: fewer, larger writes and reads per byte
 // (a relay's system calls are much of its cost), for a pipeline fill per hop that stays a
-// sixteenth of a chunk.
+// sixteenth of a chunk. The rule is the planner's (scheduler.FrameSizeFor), whose cost model
+// counts a frame per hop.
 const (
-	FrameSize    = 64 << 10
-	MaxFrameSize = 1 << 20
+	FrameSize    = scheduler.MinFrameSize
+	MaxFrameSize = scheduler.MaxFrameSize
 )
 
 // frameSizeFor is the frame size of chunks of chunkSize bytes.
-func frameSizeFor(chunkSize int) int { return min(max(chunkSize/16, FrameSize), MaxFrameSize) }
+func frameSizeFor(chunkSize int) int { return scheduler.FrameSizeFor(chunkSize) }
 
 // Downstream is a receiver's view of an incoming Push stream.
 type Downstream interface {
