@@ -29,16 +29,19 @@
 //
 // A host's TCP hands the kernel segmentation-offload packets of up to 64 KiB (veth
 // advertises TSO), as it would to a NIC. By default a token bucket's burst is at least such a
-// packet plus two frames, so offload packets cross the whole testbed as they are: a
-// host sends and receives 64 KiB at a time, and a switch forwards them for the price of one
+// packet plus two frames, so offload packets cross the whole testbed as they are: a host
+// sends and receives 64 KiB at a time, and a switch forwards them for the price of one
 // packet, as a data center's hosts do with TSO and GRO and its switches do in hardware,
 // without touching the hosts' CPUs. The rate on every arc is the same; the bucket lets up to
-// 64 KiB pass back to back (5 ms at 100 Mbit/s). With Config.PerFrame the burst is about 2
-// ms at the rate (at least 16 KiB): the first bucket splits every offload packet larger
-// than that (nearly all of them) into Ethernet frames, and every bridge and veth then
-// handles each 1,500-byte frame alone. On a
-// machine of a few cores that per-frame work, not the links, bounds every TCP peer (a 4x4
-// testbed at 100 Mbit/s spent 70% of two cores in the kernel); it suits a study of the
+// 64 KiB pass back to back (5 ms at 100 Mbit/s), and a queue holds 20 ms at the rate but at
+// least four offload packets (a shorter queue would drop whole 64 KiB packets, each of which
+// TCP resends as 45 frames).
+//
+// With Config.PerFrame the burst is about 2 ms at the rate (at least 16 KiB) and the queue
+// 20 ms: the first bucket splits every offload packet larger than that (nearly all of them)
+// into Ethernet frames, and every bridge and veth then handles each 1,500-byte frame alone.
+// On a machine of a few cores that per-frame work, not the links, bounds every TCP peer (a
+// 4x4 testbed at 100 Mbit/s spent 70% of two cores in the kernel); it suits a study of the
 // kernel's own cost. UDP (IP multicast) sends datagrams, which no offload merges, in either
 // mode.
 //

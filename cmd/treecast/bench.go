@@ -42,8 +42,8 @@ func newBenchTestbedCmd() *cobra.Command {
 		Long: `Build a two-tier network of Linux network namespaces (R racks of H hosts under a core switch,
 every arc shaped by tbf to --rate, addresses in 198.18.0.0/15, nothing joined to the machine's
 own network; links pass TCP's 64 KiB offload packets whole, as hosts with TSO and GRO and
-hardware switches do, unless --per-frame), and distribute one object from host r0h0 to every other host with each peer,
---runs times each, runs interleaved:
+hardware switches do, unless --per-frame), and distribute one object from host r0h0 to
+every other host with each peer, --runs times each, runs interleaved:
 
   treecast             agents in every host (this binary), push --to all with the defaults
   treecast:FLAGS       the same with extra push flags, e.g. "treecast:--strategy chain --chunk 256KiB"
