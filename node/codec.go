@@ -220,39 +220,34 @@ func decodeChunkRequest(b []byte, req *pb.PushRequest) bool {
 	return true
 }
 
-// encodeChunkRequest encodes PushRequest{chunk: c} as protobuf does (fields in number order),
-// with c.Data as its own buffer between the bytes before and after it. Cost: O(1) besides
-// two small slices.
+// encodeChunkRequest encodes PushRequest{chunk: c} (see encodeChunk), with c.Data as its own
+// buffer after the bytes before it. Cost: O(1) besides a small slice.
 func encodeChunkRequest(c *pb.Chunk) mem.BufferSlice {
 	return encodeChunk(c.Index, c.Offset, c.More, mem.SliceBuffer(c.Data))
 }
 
-// encodeChunk encodes a PushRequest holding one chunk frame whose bytes are data.
+// encodeChunk encodes a PushRequest holding one chunk frame whose bytes are data. Every other
+// field (index, offset, more) comes before the bytes, and the bytes end the message: valid
+// protobuf in any field order, and a receiver that has read the first few bytes knows where
+// the frame's bytes go before it reads them (the push wire reads them straight into the
+// chunk's buffer).
 func encodeChunk(index, offset uint64, more bool, data mem.Buffer) mem.BufferSlice {
-	var body int
+	var fields []byte
 	if index != 0 {
-		body += protowire.SizeTag(1) + protowire.SizeVarint(index)
+		fields = protowire.AppendVarint(protowire.AppendTag(fields, 1, protowire.VarintType), index)
 	}
-	body += protowire.SizeTag(2) + protowire.SizeBytes(data.Len())
-	var tail []byte
 	if offset != 0 {
-		tail = protowire.AppendVarint(protowire.AppendTag(tail, 3, protowire.VarintType), offset)
+		fields = protowire.AppendVarint(protowire.AppendTag(fields, 3, protowire.VarintType), offset)
 	}
 	if more {
-		tail = protowire.AppendVarint(protowire.AppendTag(tail, 4, protowire.VarintType), 1)
+		fields = protowire.AppendVarint(protowire.AppendTag(fields, 4, protowire.VarintType), 1)
 	}
-	body += len(tail)
-	head := make([]byte, 0, 32)
+	body := len(fields) + protowire.SizeTag(2) + protowire.SizeBytes(data.Len())
+	head := make([]byte, 0, 40)
 	head = protowire.AppendVarint(protowire.AppendTag(head, 2, protowire.BytesType), uint64(body))
-	if index != 0 {
-		head = protowire.AppendVarint(protowire.AppendTag(head, 1, protowire.VarintType), index)
-	}
+	head = append(head, fields...)
 	head = protowire.AppendVarint(protowire.AppendTag(head, 2, protowire.BytesType), uint64(data.Len()))
-	out := mem.BufferSlice{mem.SliceBuffer(head), data}
-	if len(tail) > 0 {
-		out = append(out, mem.SliceBuffer(tail))
-	}
-	return out
+	return mem.BufferSlice{mem.SliceBuffer(head), data}
 }
 
 // pushFrameOut is what a parent's Push stream sends for a chunk frame: the codec encodes it as
@@ -303,67 +298,8 @@ func decodeChunkFrame(data mem.BufferSlice) (transfer.Frame, bool) {
 	var headBuf [48]byte
 	head := headBuf[:min(total, len(headBuf))]
 	copyAt(data, 0, head)
-	num, typ, n := protowire.ConsumeTag(head)
-	if n < 0 || num != 2 || typ != protowire.BytesType {
-		return transfer.Frame{}, false
-	}
-	bodyLen, m := protowire.ConsumeVarint(head[n:])
-	if m < 0 || uint64(n+m)+bodyLen != uint64(total) {
-		return transfer.Frame{}, false
-	}
-	var (
-		fr        transfer.Frame
-		seen      [5]bool
-		dataStart = -1
-		dataLen   int
-	)
-	// field decodes one field at the start of b and returns its length, or -1.
-	field := func(b []byte, at int) int {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num < 1 || num > 4 || seen[num] {
-			return -1
-		}
-		seen[num] = true
-		if num == 2 {
-			l, k := protowire.ConsumeVarint(b[n:])
-			if typ != protowire.BytesType || k < 0 || l > uint64(total-(at+n+k)) {
-				return -1
-			}
-			dataStart, dataLen = at+n+k, int(l)
-			return n + k // the bytes follow, outside b
-		}
-		x, k := protowire.ConsumeVarint(b[n:])
-		if typ != protowire.VarintType || k < 0 {
-			return -1
-		}
-		switch num {
-		case 1:
-			if x > 1<<40 {
-				return -1
-			}
-			fr.Index = int(x)
-		case 3:
-			if x > MaxChunkSize {
-				return -1
-			}
-			fr.Offset = int(x)
-		case 4:
-			fr.More = protowire.DecodeBool(x)
-		}
-		return n + k
-	}
-	pos := n + m
-	for dataStart < 0 { // the fields before the chunk's bytes, within head
-		if pos >= total || pos >= len(head) {
-			return transfer.Frame{}, false
-		}
-		k := field(head[pos:], pos)
-		if k < 0 {
-			return transfer.Frame{}, false
-		}
-		pos += k
-	}
-	if pos != dataStart {
+	fr, dataStart, dataLen, seen, ok := chunkFrameHead(head, total)
+	if !ok {
 		return transfer.Frame{}, false
 	}
 	end := dataStart + dataLen
@@ -374,8 +310,8 @@ func decodeChunkFrame(data mem.BufferSlice) (transfer.Frame, bool) {
 	tail := tailBuf[:total-end]
 	copyAt(data, end, tail)
 	for at := 0; at < len(tail); { // a second bytes field fails as seen twice
-		k := field(tail[at:], end+at)
-		if k < 0 {
+		k := chunkField(tail[at:], &fr, &seen)
+		if k <= 0 {
 			return transfer.Frame{}, false
 		}
 		at += k
@@ -384,6 +320,68 @@ func decodeChunkFrame(data mem.BufferSlice) (transfer.Frame, bool) {
 	copyAt(data, dataStart, fr.Buf.B)
 	fr.Data = fr.Buf.B
 	return fr, true
+}
+
+// chunkFrameHead decodes the start of a PushRequest of total bytes holding one chunk frame,
+// of which head holds the first bytes: the fields before the chunk's bytes (each at most
+// once, no unknown ones). It returns them in fr, where the bytes start and how many there
+// are, and which fields it saw; false when head does not reach the bytes or holds anything
+// else. Cost: O(len(head)).
+func chunkFrameHead(head []byte, total int) (fr transfer.Frame, dataStart, dataLen int, seen [5]bool, ok bool) {
+	num, typ, n := protowire.ConsumeTag(head)
+	if n < 0 || num != 2 || typ != protowire.BytesType {
+		return fr, 0, 0, seen, false
+	}
+	bodyLen, m := protowire.ConsumeVarint(head[n:])
+	if m < 0 || uint64(n+m)+bodyLen != uint64(total) {
+		return fr, 0, 0, seen, false
+	}
+	for pos := n + m; pos < len(head); {
+		if num, typ, k := protowire.ConsumeTag(head[pos:]); k > 0 && num == 2 && typ == protowire.BytesType && !seen[2] {
+			l, j := protowire.ConsumeVarint(head[pos+k:])
+			if j < 0 || l > uint64(total-(pos+k+j)) {
+				return fr, 0, 0, seen, false
+			}
+			seen[2] = true
+			return fr, pos + k + j, int(l), seen, true
+		}
+		k := chunkField(head[pos:], &fr, &seen)
+		if k <= 0 {
+			return fr, 0, 0, seen, false
+		}
+		pos += k
+	}
+	return fr, 0, 0, seen, false
+}
+
+// chunkField decodes one of a Chunk's varint fields (index, offset, more) at the start of b
+// into fr and returns its length: 0 or less for anything else, a field seen before, or a
+// value out of bounds.
+func chunkField(b []byte, fr *transfer.Frame, seen *[5]bool) int {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || typ != protowire.VarintType || (num != 1 && num != 3 && num != 4) || seen[num] {
+		return -1
+	}
+	seen[num] = true
+	x, k := protowire.ConsumeVarint(b[n:])
+	if k < 0 {
+		return -1
+	}
+	switch num {
+	case 1:
+		if x > 1<<40 {
+			return -1
+		}
+		fr.Index = int(x)
+	case 3:
+		if x > MaxChunkSize {
+			return -1
+		}
+		fr.Offset = int(x)
+	case 4:
+		fr.More = protowire.DecodeBool(x)
+	}
+	return n + k
 }
 
 // copyAt copies bytes of data from offset off into dst (as many as dst holds).

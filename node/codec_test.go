@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"net"
 	"testing"
 
 	"google.golang.org/grpc/mem"
@@ -117,8 +118,9 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 }
 
-// TestChunkEncoder: chunk frames are encoded exactly as protobuf encodes them, their data
-// not copied.
+// TestChunkEncoder: a chunk frame encodes as a PushRequest that protobuf decodes to the same
+// message, with every field before the frame's bytes and the bytes last (the push wire reads
+// them into place after the first few bytes), and the data not copied.
 func TestChunkEncoder(t *testing.T) {
 	data := bytes.Repeat([]byte{9, 8, 7}, 3000)
 	for _, c := range []*pb.Chunk{
@@ -128,16 +130,21 @@ func TestChunkEncoder(t *testing.T) {
 		{Index: 5, Data: data, More: true},
 	} {
 		req := &pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: c}}
-		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
-		if err != nil {
-			t.Fatal(err)
-		}
 		bs, err := chunkCodec{}.Marshal(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := bs.Materialize(); !bytes.Equal(got, want) {
-			t.Fatalf("%v: encoded %x, protobuf %x", c, got[:min(len(got), 40)], want[:40])
+		got := bs.Materialize()
+		var back pb.PushRequest
+		if err := proto.Unmarshal(got, &back); err != nil || !proto.Equal(&back, req) {
+			t.Fatalf("%v: protobuf decodes the encoding to %v (%v)", c.GetIndex(), back.GetChunk().GetIndex(), err)
+		}
+		if !bytes.Equal(got[len(got)-len(data):], data) {
+			t.Fatalf("chunk %d: the frame's bytes do not end the message", c.GetIndex())
+		}
+		fr, start, n, _, ok := chunkFrameHead(got[:min(len(got), 48)], len(got))
+		if !ok || start+n != len(got) || fr.Index != int(c.GetIndex()) || fr.Offset != int(c.GetOffset()) || fr.More != c.GetMore() {
+			t.Fatalf("chunk %d: head decodes to %+v, bytes at %d+%d of %d (%v)", c.GetIndex(), fr, start, n, len(got), ok)
 		}
 		shared := false
 		for _, b := range bs {
@@ -248,9 +255,10 @@ func TestFrameEncoderRefs(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf.Free() // the sender's reference: the encoded message still holds one
-	want, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: 3, Data: buf.B, Offset: 128 << 10, More: true}}})
-	if got := bs.Materialize(); !bytes.Equal(got, want) {
-		t.Fatal("a pooled frame encodes differently from protobuf")
+	want := &pb.PushRequest{Msg: &pb.PushRequest_Chunk{Chunk: &pb.Chunk{Index: 3, Data: buf.B, Offset: 128 << 10, More: true}}}
+	var got pb.PushRequest
+	if err := proto.Unmarshal(bs.Materialize(), &got); err != nil || !proto.Equal(&got, want) {
+		t.Fatalf("a pooled frame does not decode to its chunk: %v", err)
 	}
 	var in pushFrameIn
 	if err := (chunkCodec{}).Unmarshal(bs, &in); err != nil || !in.isFrame || in.frame.Index != 3 || !bytes.Equal(in.frame.Data, buf.B) {
@@ -264,4 +272,96 @@ func TestFrameEncoderRefs(t *testing.T) {
 		}
 	}()
 	buf.Free()
+}
+
+// TestRawReadPlaced: on the push wire, the chunk frames a Placer places are read straight
+// into their chunk's buffer (one buffer per chunk, each frame's bytes at its offset, the
+// bytes the sender sent), and every other message (not a frame, a chunk of another stripe,
+// a frame that does not continue its chunk, bytes past the chunk's end) arrives in a buffer
+// of its own, intact.
+func TestRawReadPlaced(t *testing.T) {
+	const frame = 16 << 10
+	sizes := []int{3 * frame, frame + 100, 2 * frame} // chunks 0 and 2 in stripe 0, 1 in stripe 1
+	object := make([]byte, sizes[0]+sizes[1]+sizes[2]+1) // a byte past the end for the frame too long
+	for i := range object {
+		object[i] = byte(i*31 + i>>8)
+	}
+	start := func(i int) int {
+		s := 0
+		for _, n := range sizes[:i] {
+			s += n
+		}
+		return s
+	}
+	type msg struct {
+		index, offset, n int
+		more, placed     bool
+	}
+	msgs := []msg{
+		{0, 0, frame, true, true},
+		{0, frame, frame, true, true},
+		{1, 0, sizes[1], false, false},     // stripe 1
+		{0, frame, frame, true, false},     // does not continue chunk 0
+		{0, 2 * frame, frame, false, true}, // its end
+		{2, 0, frame, true, true},
+		{2, frame, frame + 1, false, false}, // one byte past chunk 2
+	}
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	go func() {
+		w := newRawConn(client, 1<<20)
+		_ = w.write(0, encodeHeaderForTest())
+		for _, m := range msgs {
+			data := object[start(m.index)+m.offset:][:m.n]
+			_ = w.write(0, encodeChunk(uint64(m.index), uint64(m.offset), m.more, mem.SliceBuffer(data)))
+		}
+	}()
+	r := newRawConn(server, 1<<20)
+	p := transfer.NewPlacer(0, 2, len(sizes), func(i int) int { return sizes[i] })
+	defer p.Close()
+	if _, b, fr, err := r.readPlaced(p); err != nil || fr != nil || b == nil {
+		t.Fatalf("a header: frame %v, buffer %v, %v", fr != nil, b != nil, err)
+	} else {
+		b.Free()
+	}
+	chunkBuf := map[int]*transfer.Buf{}
+	for _, m := range msgs {
+		_, b, fr, err := r.readPlaced(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := object[start(m.index)+m.offset:][:m.n]
+		if !m.placed {
+			if fr != nil || b == nil {
+				t.Fatalf("%+v: placed", m)
+			}
+			got, ok := parseChunkFrame(b.B)
+			if !ok || !bytes.Equal(got.Data, want) {
+				t.Fatalf("%+v: the message in its own buffer does not hold the frame", m)
+			}
+			b.Free()
+			continue
+		}
+		if fr == nil || b != nil || !fr.Placed {
+			t.Fatalf("%+v: not placed", m)
+		}
+		if fr.Index != m.index || fr.Offset != m.offset || fr.More != m.more || !bytes.Equal(fr.Data, want) {
+			t.Fatalf("%+v: frame %d at %d (more %v) of %d bytes, or other bytes", m, fr.Index, fr.Offset, fr.More, len(fr.Data))
+		}
+		if len(fr.Buf.B) != sizes[m.index] || &fr.Data[0] != &fr.Buf.B[m.offset] {
+			t.Fatalf("%+v: not at its offset in a buffer of the chunk's size", m)
+		}
+		if prev, ok := chunkBuf[m.index]; ok && prev != fr.Buf {
+			t.Fatalf("%+v: a second buffer for one chunk", m)
+		}
+		chunkBuf[m.index] = fr.Buf
+		fr.Buf.Free()
+	}
+}
+
+// encodeHeaderForTest encodes a PushRequest that is not a chunk frame.
+func encodeHeaderForTest() mem.BufferSlice {
+	b, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_End{End: &pb.PushEnd{}}})
+	return mem.BufferSlice{mem.SliceBuffer(b)}
 }

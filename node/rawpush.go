@@ -112,13 +112,29 @@ func (rc *rawConn) write(flag byte, msg mem.BufferSlice) error {
 
 // read reads one message: its flag and its bytes in a pooled buffer (the caller frees it).
 func (rc *rawConn) read() (byte, *transfer.Buf, error) {
-	var p [rawPrefix]byte
-	if _, err := io.ReadFull(rc.r, p[:]); err != nil {
-		return 0, nil, err
+	flag, b, _, err := rc.readPlaced(nil)
+	return flag, b, err
+}
+
+// readPlaced reads one message as read does, except a chunk frame whose bytes end the
+// message and that p places (see transfer.Placer): its first bytes are decoded where they
+// lie in the read buffer, and its chunk bytes read straight into place; it is returned as a
+// frame (Placed, holding a reference to its buffer), with a nil buffer.
+func (rc *rawConn) readPlaced(p *transfer.Placer) (byte, *transfer.Buf, *transfer.Frame, error) {
+	var pre [rawPrefix]byte
+	if _, err := io.ReadFull(rc.r, pre[:]); err != nil {
+		return 0, nil, nil, err
 	}
-	n := int(binary.BigEndian.Uint32(p[1:]))
+	n := int(binary.BigEndian.Uint32(pre[1:]))
 	if n > rc.limit {
-		return 0, nil, fmt.Errorf("%w: a %d-byte message on a raw push stream, at most %d", ErrBadHeader, n, rc.limit)
+		return 0, nil, nil, fmt.Errorf("%w: a %d-byte message on a raw push stream, at most %d", ErrBadHeader, n, rc.limit)
+	}
+	if p != nil && pre[0] == 0 {
+		if fr, ok := rc.place(p, n); ok {
+			return 0, nil, fr, nil
+		} else if fr != nil {
+			return 0, nil, nil, io.ErrUnexpectedEOF
+		}
 	}
 	b := transfer.NewBuf(n)
 	if _, err := io.ReadFull(rc.r, b.B); err != nil {
@@ -126,9 +142,32 @@ func (rc *rawConn) read() (byte, *transfer.Buf, error) {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return p[0], b, nil
+	return pre[0], b, nil, nil
+}
+
+// place reads a message of n bytes into place when it is a chunk frame that p places: it
+// returns the frame and true. It returns nil and false, having read nothing, for any other
+// message, and a non-nil frame and false when the connection failed within the frame's
+// bytes.
+func (rc *rawConn) place(p *transfer.Placer, n int) (*transfer.Frame, bool) {
+	head, _ := rc.r.Peek(min(n, 48)) // short when the connection failed: the plain read says how
+	fr, start, size, _, ok := chunkFrameHead(head, n)
+	if !ok || start+size != n || size == 0 {
+		return nil, false
+	}
+	dst, buf := p.Place(fr.Index, fr.Offset, size, fr.More)
+	if buf == nil {
+		return nil, false
+	}
+	_, _ = rc.r.Discard(start) // peeked: they are in the buffer
+	if _, err := io.ReadFull(rc.r, dst); err != nil {
+		buf.Free()
+		return &fr, false
+	}
+	fr.Data, fr.Buf, fr.Placed = dst, buf, true
+	return &fr, true
 }
 
 // recvInto decodes a message into m with the agent's codec. A chunk frame received into a
@@ -308,19 +347,24 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 
 // rawServerStream is the server side of a raw Push stream, as a grpc.ServerStream.
 type rawServerStream struct {
-	ctx   context.Context
-	rc    *rawConn
-	eof   bool
-	msgs  chan rawMsg // read ahead by readAhead
-	ahead sync.Once   // starts readAhead at the first receive: after the stream is authorized
+	ctx    context.Context
+	rc     *rawConn
+	eof    bool
+	msgs   chan rawMsg // read ahead by readAhead
+	ahead  sync.Once   // starts readAhead at the first receive: after the stream is authorized
+	placer atomic.Pointer[transfer.Placer]
 }
 
-// rawMsg is a message read ahead, or the read's error.
+// rawMsg is a message read ahead (in b, or a frame read into place), or the read's error.
 type rawMsg struct {
 	flag byte
 	b    *transfer.Buf
+	fr   *transfer.Frame
 	err  error
 }
+
+// setPlacer lets readAhead read the chunk frames that p places straight into place.
+func (s *rawServerStream) setPlacer(p *transfer.Placer) { s.placer.Store(p) }
 
 // rawReadAhead is how many messages a raw server reads ahead of the stream's handler: the
 // socket read (and TLS decryption) of the next frames overlaps the handling of this one, as
@@ -330,12 +374,27 @@ const rawReadAhead = 4
 // readAhead reads messages into s.msgs until a read fails (that error is the last message)
 // or the stream's context ends.
 func (s *rawServerStream) readAhead() {
+	var placer *transfer.Placer
+	defer func() {
+		if placer != nil {
+			placer.Close()
+		}
+	}()
 	for {
-		flag, b, err := s.rc.read()
+		if p := s.placer.Load(); p != placer {
+			if placer != nil {
+				placer.Close()
+			}
+			placer = p
+		}
+		flag, b, fr, err := s.rc.readPlaced(placer)
 		select {
-		case s.msgs <- rawMsg{flag, b, err}:
+		case s.msgs <- rawMsg{flag, b, fr, err}:
 		case <-s.ctx.Done():
 			b.Free()
+			if fr != nil {
+				fr.Buf.Free()
+			}
 			return
 		}
 		if err != nil || flag == rawEnd {
@@ -375,6 +434,14 @@ func (s *rawServerStream) RecvMsg(m any) error {
 		msg.err = context.Cause(s.ctx)
 	}
 	flag, b, err := msg.flag, msg.b, msg.err
+	if msg.fr != nil {
+		if in, ok := m.(*pushFrameIn); ok {
+			in.frame, in.isFrame = *msg.fr, true
+			return nil
+		}
+		msg.fr.Buf.Free()
+		return status.Errorf(codes.Internal, "node: raw push stream: a chunk frame where a %T was expected", m)
+	}
 	if err != nil {
 		if cerr := context.Cause(s.ctx); cerr != nil {
 			return status.FromContextError(cerr).Err()

@@ -190,6 +190,20 @@ func (d *grpcDown) RecvFrame() (transfer.Frame, error) {
 	}
 }
 
+// SetPlacer hands p to the stream's reader when the stream is on the push wire, which reads
+// chunk frames into place (gRPC's own reader cannot).
+func (d *grpcDown) SetPlacer(p *transfer.Placer) bool {
+	g, ok := d.stream.(*grpc.GenericServerStream[pb.PushRequest, pb.PushResponse])
+	if !ok {
+		return false
+	}
+	rs, ok := g.ServerStream.(*rawServerStream)
+	if ok {
+		rs.setPlacer(p)
+	}
+	return ok
+}
+
 func (d *grpcDown) SendHeld(b []byte) error {
 	d.a.hang()
 	n := 0

@@ -367,6 +367,9 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 			cur.buf.Free()
 		}
 	}()
+	if pd, ok := down.(PlacingDownstream); ok {
+		pd.SetPlacer(t.newPlacer(hdr.Stripe))
+	}
 	for {
 		fr, rerr := down.RecvFrame()
 		if errors.Is(rerr, io.EOF) {
@@ -439,7 +442,11 @@ func (t *receiver) takeFrame(hdr Header, fr Frame, cur *assembly) (*assembled, *
 			cur.buf.Free()
 		}
 		cur = &assembly{index: i}
-		if fr.More {
+		switch {
+		case fr.More && fr.Placed && len(fr.Buf.B) == size: // the frame is in the chunk's buffer
+			cur.buf = fr.Buf
+			cur.buf.Ref()
+		case fr.More:
 			cur.buf = NewBuf(size)
 		}
 		cur.cutters = t.offerCut(hdr.Stripe, fr)
@@ -452,7 +459,11 @@ func (t *receiver) takeFrame(hdr Header, fr Frame, cur *assembly) (*assembled, *
 	}
 	q := &assembled{index: i, data: fr.Data, buf: fr.Buf}
 	if cur.buf != nil {
-		cur.n += copy(cur.buf.B[cur.n:], fr.Data)
+		if fr.Placed && fr.Buf == cur.buf { // read into place at cur.n (the offset was checked)
+			cur.n += len(fr.Data)
+		} else {
+			cur.n += copy(cur.buf.B[cur.n:], fr.Data)
+		}
 		q.data, q.buf = cur.buf.B[:cur.n], cur.buf
 	}
 	if fr.More {

@@ -65,13 +65,16 @@ type UpMsg struct {
 //
 // Buf, when set, is the pooled buffer that holds Data. A frame returned by RecvFrame carries
 // one reference for its caller, who frees it once done; SendFrame does not take the caller's
-// reference, and an Upstream that keeps Data after it returns takes its own.
+// reference, and an Upstream that keeps Data after it returns takes its own. Placed means
+// that a [Placer] chose where Data went: Data lies at Offset in Buf, a buffer of the chunk's
+// size that the receiver's reader fills frame after frame.
 type Frame struct {
 	Index  int
 	Offset int
 	Data   []byte
 	More   bool
 	Buf    *Buf
+	Placed bool
 
 	abort bool // internal: the chunk being cut through will not be completed
 }
