@@ -281,7 +281,7 @@ func TestFrameEncoderRefs(t *testing.T) {
 // of its own, intact.
 func TestRawReadPlaced(t *testing.T) {
 	const frame = 16 << 10
-	sizes := []int{3 * frame, frame + 100, 2 * frame} // chunks 0 and 2 in stripe 0, 1 in stripe 1
+	sizes := []int{3 * frame, frame + 100, 2 * frame}    // chunks 0 and 2 in stripe 0, 1 in stripe 1
 	object := make([]byte, sizes[0]+sizes[1]+sizes[2]+1) // a byte past the end for the frame too long
 	for i := range object {
 		object[i] = byte(i*31 + i>>8)
