@@ -62,7 +62,9 @@
 // operator opens one port per agent as before. On that connection the parent writes the
 // Push RPC's messages (a 5-byte prefix and the message encoded by the agent's codec), the
 // frames of chunks straight from the chunk's buffer with one writev, and the child reads
-// each frame from the socket into a pooled buffer; gRPC would split every message into 16
+// each frame's bytes from the socket straight into its chunk's buffer (a frame's index,
+// offset and flag come before its bytes, so the first few bytes say where the rest goes:
+// transfer.Placer), one copy per byte in the child; gRPC would split every message into 16
 // KiB HTTP/2 frames, copy each out of its read buffer, hand it between two goroutines, and
 // copy what it sends into its write buffer. The child serves the stream with the Push RPC's
 // own handler behind the same interceptor (mutual TLS identity, roles, per-peer stream

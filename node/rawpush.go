@@ -68,9 +68,72 @@ type rawConn struct {
 	c     net.Conn
 	r     *bufio.Reader
 	w     *bufio.Writer // for a connection without writev (TLS): one write per message
+	fc    *flushConn    // under TLS, when set: the records of a message leave in one write
 	limit int
 	wmu   sync.Mutex
 	hdr   [rawPrefix]byte
+	small []byte // the small pieces of a message, gathered into one TLS record (with fc)
+}
+
+// flushConnMax bounds what a flushConn gathers before it writes (a 1 MiB frame leaves in
+// four writes instead of 64).
+const flushConnMax = 256 << 10
+
+// flushConn sits under a TLS connection and gathers the records of one message into one
+// write: crypto/tls writes every record (at most 16 KiB) with a write of its own, a system
+// call each, which costs a sender more than encrypting the record. Between hold and flush
+// what TLS writes is appended to a buffer (written whenever it would exceed flushConnMax);
+// outside them writes go straight through (the handshake, alerts).
+type flushConn struct {
+	net.Conn
+	mu      sync.Mutex
+	holding bool
+	buf     []byte
+}
+
+func (c *flushConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.holding {
+		return c.Conn.Write(p)
+	}
+	if len(c.buf)+len(p) > flushConnMax {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) > flushConnMax {
+			return c.Conn.Write(p)
+		}
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, 0, flushConnMax)
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+// hold starts gathering writes.
+func (c *flushConn) hold() {
+	c.mu.Lock()
+	c.holding = true
+	c.mu.Unlock()
+}
+
+// flush writes what was gathered and lets writes through again.
+func (c *flushConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holding = false
+	return c.flushLocked()
+}
+
+func (c *flushConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
 }
 
 func newRawConn(c net.Conn, limit int) *rawConn {
@@ -94,6 +157,9 @@ func (rc *rawConn) write(flag byte, msg mem.BufferSlice) error {
 	defer rc.wmu.Unlock()
 	rc.hdr[0] = flag
 	binary.BigEndian.PutUint32(rc.hdr[1:], uint32(n))
+	if rc.fc != nil {
+		return rc.writeGathered(msg)
+	}
 	if rc.w != nil {
 		_, _ = rc.w.Write(rc.hdr[:])
 		for _, b := range msg {
@@ -107,6 +173,37 @@ func (rc *rawConn) write(flag byte, msg mem.BufferSlice) error {
 		bufs = append(bufs, b.ReadOnlyData())
 	}
 	_, err := bufs.WriteTo(rc.c)
+	return err
+}
+
+// writeGathered writes the prefix and msg through TLS over rc.fc: consecutive small pieces
+// (the prefix, a frame's fields) in one record, each large one (a frame's bytes) straight
+// from its buffer, and all the records in as few writes as flushConnMax allows.
+func (rc *rawConn) writeGathered(msg mem.BufferSlice) error {
+	rc.fc.hold()
+	small := append(rc.small[:0], rc.hdr[:]...)
+	var err error
+	for _, b := range msg {
+		d := b.ReadOnlyData()
+		if len(d) < 4<<10 {
+			small = append(small, d...)
+			continue
+		}
+		if len(small) > 0 && err == nil {
+			_, err = rc.c.Write(small)
+		}
+		small = small[:0]
+		if err == nil {
+			_, err = rc.c.Write(d)
+		}
+	}
+	if len(small) > 0 && err == nil {
+		_, err = rc.c.Write(small)
+	}
+	rc.small = small[:0]
+	if ferr := rc.fc.flush(); err == nil {
+		err = ferr
+	}
 	return err
 }
 
@@ -307,13 +404,15 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 		}
 	}()
 	tcp := c // the closure's own: c becomes the TLS connection below
+	var fc *flushConn
 	stopHandshake := context.AfterFunc(ctx, func() { _ = tcp.SetDeadline(time.Unix(1, 0)) })
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	if conf != nil {
 		conf = conf.Clone()
 		conf.NextProtos = []string{rawALPN, "h2"} // an agent without the raw wire answers h2
 		conf.DynamicRecordSizingDisabled = true   // bulk data: full-size records from the start
-		tc := tls.Client(c, conf)
+		fc = &flushConn{Conn: c}
+		tc := tls.Client(fc, conf)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			stopHandshake()
 			return nil, status.Errorf(codes.Unavailable, "node: TLS with %s: %v", addr, err)
@@ -340,6 +439,9 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 	}
 	_ = c.SetDeadline(time.Time{})
 	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, limit)}
+	if fc != nil {
+		s.rc.fc, s.rc.w = fc, nil
+	}
 	s.stop = context.AfterFunc(ctx, func() { _ = c.Close() })
 	ok = true
 	return &grpc.GenericClientStream[pb.PushRequest, pb.PushResponse]{ClientStream: s}, nil
