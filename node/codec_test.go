@@ -365,3 +365,58 @@ func encodeHeaderForTest() mem.BufferSlice {
 	b, _ := proto.Marshal(&pb.PushRequest{Msg: &pb.PushRequest_End{End: &pb.PushEnd{}}})
 	return mem.BufferSlice{mem.SliceBuffer(b)}
 }
+
+// countConn counts the writes that reach it and what they carried.
+type countConn struct {
+	net.Conn
+	writes int
+	got    []byte
+}
+
+func (c *countConn) Write(p []byte) (int, error) {
+	c.writes++
+	c.got = append(c.got, p...)
+	return len(p), nil
+}
+
+// TestFlushConnGathers: between hold and flush, the 16 KiB records TLS would write one by one
+// reach the connection in writes of at most flushConnMax, in order; outside them every
+// write goes straight through.
+func TestFlushConnGathers(t *testing.T) {
+	cc := &countConn{}
+	fc := &flushConn{Conn: cc}
+	var want []byte
+	put := func(n int) {
+		p := bytes.Repeat([]byte{byte(len(want))}, n)
+		want = append(want, p...)
+		if _, err := fc.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(100) // a handshake's write: through at once
+	if cc.writes != 1 {
+		t.Fatalf("a write outside hold: %d writes", cc.writes)
+	}
+	fc.hold()
+	for range 20 { // 320 KiB of records
+		put(16 << 10)
+	}
+	if cc.writes != 2 {
+		t.Fatalf("before the flush: %d writes, want 2 (one of 256 KiB gathered)", cc.writes)
+	}
+	if err := fc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if cc.writes != 3 {
+		t.Fatalf("after the flush: %d writes, want 3", cc.writes)
+	}
+	fc.hold()
+	put(flushConnMax + 1) // larger than the buffer: straight through
+	if err := fc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	put(10)
+	if cc.writes != 5 || !bytes.Equal(cc.got, want) {
+		t.Fatalf("%d writes, bytes in order %v", cc.writes, bytes.Equal(cc.got, want))
+	}
+}
