@@ -334,7 +334,9 @@ func NewManifest(r io.Reader, chunkSize int) (Manifest, error) {
 	return hashStream(r, chunkSize, io.Discard)
 }
 
-// hashStream copies r to w chunk by chunk, hashing each chunk and the whole.
+// hashStream copies r to w chunk by chunk, hashing each chunk and the whole. The two hashes
+// of a chunk run side by side (on two cores, half the time of one after the other): the
+// chunk's own on a goroutine, the whole object's (and its chaining value) on the caller's.
 func hashStream(r io.Reader, chunkSize int, w io.Writer) (Manifest, error) {
 	if chunkSize < 1 || chunkSize > MaxChunkSize {
 		return Manifest{}, fmt.Errorf("%w: chunk size %d outside [1, %d]", ErrBadManifest, chunkSize, MaxChunkSize)
@@ -349,7 +351,12 @@ func hashStream(r io.Reader, chunkSize int, w io.Writer) (Manifest, error) {
 			if len(m.Chunks) == MaxChunks {
 				return Manifest{}, fmt.Errorf("%w: object has more than %d chunks of %d bytes", ErrBadManifest, MaxChunks, chunkSize)
 			}
-			m.Chunks = append(m.Chunks, sha256.Sum256(buf[:n]))
+			var sum Hash
+			done := make(chan struct{})
+			go func() {
+				sum = sha256.Sum256(buf[:n])
+				close(done)
+			}()
 			whole.Write(buf[:n])
 			m.Size += int64(n)
 			if chain && n == chunkSize { // the last chunk's value is dropped below
@@ -357,6 +364,8 @@ func hashStream(r io.Reader, chunkSize int, w io.Writer) (Manifest, error) {
 				chain = ok
 				m.Chain = append(m.Chain, cv)
 			}
+			<-done
+			m.Chunks = append(m.Chunks, sum)
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return Manifest{}, werr
 			}
