@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"testing"
 
@@ -418,5 +419,54 @@ func TestFlushConnGathers(t *testing.T) {
 	put(10)
 	if cc.writes != 5 || !bytes.Equal(cc.got, want) {
 		t.Fatalf("%d writes, bytes in order %v", cc.writes, bytes.Equal(cc.got, want))
+	}
+}
+
+// BenchmarkRawReadPlaced reads chunk frames from a TCP connection on loopback with the push
+// wire's reader, placing them into their chunks, as a child does (512 KiB chunks in frames
+// of 64 KiB and 1 MiB chunks in frames of 256 KiB).
+func BenchmarkRawReadPlaced(b *testing.B) {
+	for _, c := range []struct{ chunk, frame int }{{512 << 10, 64 << 10}, {4 << 20, 256 << 10}} {
+		b.Run(fmt.Sprintf("frame=%dKiB", c.frame>>10), func(b *testing.B) {
+			const chunks = 64
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			data := make([]byte, c.chunk)
+			go func() {
+				conn, err := l.Accept()
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				w := newRawConn(conn, 8<<20)
+				for i := 0; ; i++ {
+					for off := 0; off < c.chunk; off += c.frame {
+						if w.write(0, encodeChunk(uint64(i%chunks), uint64(off), off+c.frame < c.chunk, mem.SliceBuffer(data[off:off+c.frame]))) != nil {
+							return
+						}
+					}
+				}
+			}()
+			conn, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			r := newRawConn(conn, 8<<20)
+			p := transfer.NewPlacer(0, 1, chunks, func(int) int { return c.chunk })
+			defer p.Close()
+			b.SetBytes(int64(c.frame))
+			for b.Loop() {
+				_, buf, fr, err := r.readPlaced(p)
+				if err != nil || fr == nil {
+					b.Fatalf("frame %v, %v", fr != nil, err)
+				}
+				buf.Free()
+				fr.Buf.Free()
+			}
+		})
 	}
 }
