@@ -459,15 +459,23 @@ func (h *Partial) Commit() error {
 	return nil
 }
 
-// discardLocked aborts the shared partial: closes and removes its staging files. p.io is held.
+// discardLocked aborts the shared partial: removes and closes its staging files. p.io is held.
+// The state, the removal and the unregistering happen under the store's lock, so Begin sees
+// the partial either active (its handle's writes then fail with ErrAborted) or gone with its
+// files: a new partial of the same object never creates its files before this one's are
+// removed (which would remove the new ones).
 func (p *partial) discardLocked() {
-	p.state.Store(stateAborted)
-	p.closeFilesLocked()
 	s := p.s
+	s.mu.Lock()
+	p.state.Store(stateAborted)
 	for _, f := range []string{s.stagingPath(p.m.Digest, manifestExt), s.stagingPath(p.m.Digest, dataExt), s.stagingPath(p.m.Digest, heldExt)} {
 		_ = os.Remove(f)
 	}
-	s.unregister(p)
+	if s.partials[p.m.Digest] == p {
+		delete(s.partials, p.m.Digest)
+	}
+	s.mu.Unlock()
+	p.closeFilesLocked()
 }
 
 // Abort discards the object in progress for every handle (their later writes fail with
