@@ -52,7 +52,15 @@ func TestEngineCutThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	dsts := []string{"a01", "a02", "a03", "a04"}
-	rep := push(t, agents[0], m, dsts, scheduler.Options{Strategy: strategy(t, "chain")}, nil)
+	// Paced at 4 MiB/s (about 0.3 s in all), so the chunks keep coming after the relays'
+	// streams to their children are open, however slowly a loaded machine opens them;
+	// unpaced, the whole object could arrive first and nothing be left to cut through.
+	p, raw := testPlan(t, agents[0].name, dsts, scheduler.Options{Strategy: strategy(t, "chain")})
+	out, err := agents[0].e.Prepare(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := agents[0].e.Push(context.Background(), out, Push{ID: "cut", PlanRaw: raw, Receivers: dsts, RateLimit: 4 << 20})
 	if rep.Failed() != 0 {
 		t.Fatalf("failures: %+v", rep.Receivers)
 	}
