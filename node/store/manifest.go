@@ -334,9 +334,13 @@ func NewManifest(r io.Reader, chunkSize int) (Manifest, error) {
 	return hashStream(r, chunkSize, io.Discard)
 }
 
+// parallelHashMin is the smallest chunk whose own hash hashStream runs on a goroutine.
+const parallelHashMin = 64 << 10
+
 // hashStream copies r to w chunk by chunk, hashing each chunk and the whole. The two hashes
-// of a chunk run side by side (on two cores, half the time of one after the other): the
-// chunk's own on a goroutine, the whole object's (and its chaining value) on the caller's.
+// of a chunk of parallelHashMin bytes or more run side by side (on two cores, half the time
+// of one after the other): the chunk's own on a goroutine, the whole object's (and its
+// chaining value) on the caller's.
 func hashStream(r io.Reader, chunkSize int, w io.Writer) (Manifest, error) {
 	if chunkSize < 1 || chunkSize > MaxChunkSize {
 		return Manifest{}, fmt.Errorf("%w: chunk size %d outside [1, %d]", ErrBadManifest, chunkSize, MaxChunkSize)
@@ -353,10 +357,15 @@ func hashStream(r io.Reader, chunkSize int, w io.Writer) (Manifest, error) {
 			}
 			var sum Hash
 			done := make(chan struct{})
-			go func() {
+			if n < parallelHashMin { // small: a goroutine would cost more than it saves
 				sum = sha256.Sum256(buf[:n])
 				close(done)
-			}()
+			} else {
+				go func() {
+					sum = sha256.Sum256(buf[:n])
+					close(done)
+				}()
+			}
 			whole.Write(buf[:n])
 			m.Size += int64(n)
 			if chain && n == chunkSize { // the last chunk's value is dropped below
