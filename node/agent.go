@@ -165,7 +165,14 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 			_ = a.Kill()
 		}
 	}()
-	st, err := openStore(cfg.DataDir, append([]store.Option{store.WithQuota(cfg.Limits.StoreQuota)}, cfg.storeOptions...)...)
+	sopts := []store.Option{store.WithQuota(cfg.Limits.StoreQuota)}
+	switch {
+	case cfg.TLS != nil && cfg.SHA256Chunks:
+		sopts = append(sopts, store.WithSealVerifier(manifestSealer{cfg.TLS}))
+	case cfg.TLS != nil:
+		sopts = append(sopts, store.WithSealer(manifestSealer{cfg.TLS}))
+	}
+	st, err := openStore(cfg.DataDir, append(sopts, cfg.storeOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("node: open store %s: %w", cfg.DataDir, err)
 	}

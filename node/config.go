@@ -79,6 +79,12 @@ type Config struct {
 	// whose role must be node, and the cluster CA every peer's certificate must chain to.
 	// Nil is allowed only with Insecure.
 	TLS *identity.Source
+	// SHA256Chunks keeps SHA-256 chunk hashes (with the chain that proves the digest, and no
+	// trust in the node that hashed the object) on an agent with TLS, which otherwise hashes
+	// the objects it stores with BLAKE3 and seals their manifests with its key (see
+	// store.WithSealer): receivers then spend about half the CPU on verification. An agent
+	// without TLS always uses SHA-256. Either kind of manifest is received by every agent.
+	SHA256Chunks bool
 	// GossipKeys encrypt and authenticate gossip (memberlist's keyring, AES-GCM): a member
 	// without one of them is not admitted and its packets change nothing. The first key
 	// encrypts; the others are still accepted (rotation). Empty is allowed only with

@@ -41,7 +41,14 @@ resume when it starts again on the same --data. Only one agent may run on a data
 Every gRPC connection is mutual TLS: --tls-cert and --tls-key name the agent's certificate
 (its name must be --name, its role node) and --tls-ca the cluster's CA; --gossip-key
 encrypts gossip. 'treecast certs' makes all of them. --insecure runs without either
-(plaintext: anyone who reaches the ports is trusted).`,
+(plaintext: anyone who reaches the ports is trusted).
+
+With TLS, the agent hashes the chunks of the objects it stores with BLAKE3 and seals their
+manifests with its key: receivers verify each chunk with BLAKE3 and take the binding of the
+chunk hashes to the object's SHA-256 digest from the seal of a node of the cluster, instead
+of proving it with SHA-256 (about half the CPU). --sha256-chunks keeps SHA-256 chunks; an
+agent without TLS always does. 'treecast get' and exports check the SHA-256 digest of every
+byte they write either way.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -122,6 +129,7 @@ encrypts gossip. 'treecast certs' makes all of them. --insecure runs without eit
 	f.StringVar(&cfg.MetricsAddr, "metrics", "", "serve Prometheus /metrics on this HTTP address")
 	f.StringVar(&rateLimit, "rate-limit", "", "cap on bytes sent per second, e.g. 1G, 500M, 64MiB (default: none)")
 	f.BoolVar(&cfg.PushOverGRPC, "push-over-grpc", false, "send Push streams to children as gRPC messages instead of on the push wire (more copies per byte; for troubleshooting)")
+	f.BoolVar(&cfg.SHA256Chunks, "sha256-chunks", false, "hash the chunks of objects this agent stores with SHA-256 (a chain that proves the digest) instead of BLAKE3 sealed with the agent's key (with TLS; half the receivers' hashing CPU)")
 	f.IntVar(&cfg.ChunkSize, "chunk", cfg.ChunkSize, "chunk size in bytes of objects this agent stores to push them (0: each push's plan chooses)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	f.StringVar(&gossipKey, "gossip-key", "", "file of the cluster's gossip key(s), from 'treecast certs gossip-key' (the first encrypts)")

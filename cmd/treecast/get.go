@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/treecast/treecast/node"
+	"github.com/treecast/treecast/node/store"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
@@ -153,6 +153,10 @@ func receiveTo(stream pb.Agent_FetchClient, digest string, w io.Writer) (int64, 
 	if m.GetDigest() != digest {
 		return 0, fmt.Errorf("the agent sent the manifest of %s", m.GetDigest())
 	}
+	sm, err := store.ManifestFromProto(m)
+	if err != nil {
+		return 0, err
+	}
 	whole := sha256.New()
 	var n int64
 	next := uint64(0)
@@ -171,8 +175,7 @@ func receiveTo(stream pb.Agent_FetchClient, digest string, w io.Writer) (int64, 
 		if ch.GetIndex() != next || int(next) >= len(m.GetChunkHashes()) {
 			return 0, fmt.Errorf("chunk %d arrived, expected %d", ch.GetIndex(), next)
 		}
-		sum := sha256.Sum256(ch.GetData())
-		if !bytes.Equal(sum[:], m.GetChunkHashes()[next]) {
+		if sm.Alg.Sum(ch.GetData()) != sm.Chunks[next] {
 			return 0, fmt.Errorf("chunk %d does not match its hash in the manifest", next)
 		}
 		if _, err := w.Write(ch.GetData()); err != nil {

@@ -91,6 +91,7 @@ func (s *Store) Begin(m Manifest) (*Partial, error) {
 		}
 		return h, nil
 	}
+	m.checkSeal(s.sealer)
 	p := &partial{s: s, m: m, ready: make(chan struct{}), refs: 1}
 	if !m.Bound() { // the chunks' hashes do not prove the digest: Commit hashes the whole
 		p.whole = sha256.New()

@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"sync"
 
@@ -164,7 +163,7 @@ func parityManifest(m Manifest, c *coder, read func(i int) ([]byte, error)) (Man
 			return nil, err
 		}
 		for _, p := range pieces {
-			par.Hashes = append(par.Hashes, sha256.Sum256(p))
+			par.Hashes = append(par.Hashes, sm.Alg.Sum(p))
 		}
 	}
 	sm.Parity = par
