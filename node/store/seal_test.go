@@ -178,3 +178,71 @@ func TestSealRefused(t *testing.T) {
 		t.Errorf("a huge seal: %v", err)
 	}
 }
+
+// TestChunkHasher: a chunk hashed frame by frame as it arrives verifies as the whole chunk
+// does, for chained SHA-256, plain SHA-256 and BLAKE3 manifests; a flipped bit in a frame
+// fails (nothing written); a hasher of another chunk, length or chain is not trusted: the
+// chunk is hashed again.
+func TestChunkHasher(t *testing.T) {
+	data, chained := object(t, 31, 40_000, 4096)
+	_, plain := object(t, 31, 40_000, 1000) // not a multiple of 64: no chain
+	_, sealed := sealedObject(t, hmacSealer{"k"}, 31, 40_000, 4096)
+	if !chained.chained() || plain.chained() || sealed.Alg != BLAKE3 {
+		t.Fatal("fixtures")
+	}
+	frames := func(m Manifest, i int, b []byte) *ChunkHasher {
+		c := m.NewChunkHasher(i)
+		for len(b) > 0 {
+			n := min(len(b), 700)
+			c.Write(b[:n])
+			b = b[n:]
+		}
+		return c
+	}
+	for name, m := range map[string]Manifest{"chained": chained, "plain": plain, "blake3": sealed} {
+		t.Run(name, func(t *testing.T) {
+			s := openStore(t)
+			p, err := s.Begin(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			for _, i := range []int{0, 3, m.NumChunks() - 1} {
+				ch := chunkOf(data, m, i)
+				if err := m.VerifyHashedChunk(i, ch, frames(m, i, ch)); err != nil {
+					t.Fatalf("chunk %d: %v", i, err)
+				}
+				bad := append([]byte(nil), ch...)
+				bad[len(bad)/2] ^= 1
+				if err := p.WriteHashedChunk(i, ch, frames(m, i, bad)); !errors.Is(err, ErrChunkCorrupt) || p.Has(i) {
+					t.Fatalf("chunk %d hashed with a flipped bit: %v (held %v)", i, err, p.Has(i))
+				}
+				if err := p.WriteHashedChunk(i, ch, frames(m, i, ch)); err != nil || !p.Has(i) {
+					t.Fatalf("chunk %d: %v", i, err)
+				}
+			}
+			// Hashers that do not fit: the chunk is hashed again, so right bytes pass and
+			// wrong ones fail whatever the hasher says.
+			ch, other := chunkOf(data, m, 1), chunkOf(data, m, 2)
+			for what, c := range map[string]*ChunkHasher{
+				"another chunk's": frames(m, 2, other),
+				"a short one":     frames(m, 1, ch[:100]),
+				"none":            nil,
+			} {
+				if err := m.VerifyHashedChunk(1, ch, c); err != nil {
+					t.Errorf("%s hasher, right bytes: %v", what, err)
+				}
+				if err := m.VerifyHashedChunk(1, other, c); !errors.Is(err, ErrChunkCorrupt) {
+					t.Errorf("%s hasher, wrong bytes: %v", what, err)
+				}
+			}
+		})
+	}
+	lying := chained
+	lying.Chain = append([]Hash(nil), chained.Chain...)
+	lying.Chain[1][0] ^= 1
+	ch := chunkOf(data, chained, 2)
+	if err := chained.VerifyHashedChunk(2, ch, frames(lying, 2, ch)); err != nil {
+		t.Fatalf("a hasher started from another chain is not trusted: %v", err)
+	}
+}
