@@ -63,10 +63,7 @@
 //     chunk is held.
 //  2. WriteChunk(i, data) checks the chunk's length and SHA-256 against the manifest and only
 //     then writes it at offset i*ChunkSize and records it (ErrChunkCorrupt otherwise, nothing
-//     written). Chunks may come in any order, from any number of goroutines. A receiver that
-//     gets a chunk in frames hashes each frame as it lands, while its bytes are in the CPU's
-//     caches (NewChunkHasher), and writes the chunk with WriteHashedChunk, which checks the
-//     hasher's state instead of reading the chunk again.
+//     written). Chunks may come in any order, from any number of goroutines.
 //  3. Commit, once every chunk is held: fsync, verify the whole digest unless the manifest
 //     is Bound (the chunks proved it), write the manifest, rename the data into objects/,
 //     fsync the directory. Only now do Has, List, Open, ReadChunk and Export see the object.

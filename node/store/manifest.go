@@ -8,7 +8,6 @@ import (
 	"io"
 
 	pb "github.com/treecast/treecast/proto/treecast/v1"
-	"github.com/zeebo/blake3"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -119,109 +118,20 @@ func (m Manifest) ChunkHash(i int) (Hash, bool) {
 // Errors wrap ErrChunkIndex or ErrChunkCorrupt. Cost: O(len(data)), one hash of the chunk's
 // bytes (BLAKE3: about half SHA-256's CPU).
 func (m Manifest) VerifyChunk(i int, data []byte) error {
-	if want, ok := m.ChunkHash(i); ok && len(data) == m.ChunkLen(i) && !(i < len(m.Chunks) && m.chained()) {
-		if m.Alg.Sum(data) != want { // the common case, without a hasher to allocate
-			return fmt.Errorf("%w: chunk %d of %s: %s differs from the manifest's", ErrChunkCorrupt, i, m.Digest, m.Alg)
-		}
-		return nil
-	}
-	c := m.NewChunkHasher(i)
-	c.Write(data)
-	return m.checkHashed(i, len(data), c)
-}
-
-// ChunkHasher hashes one chunk's bytes as they arrive, frame by frame, while they are still
-// in the CPU's caches; Partial.WriteHashedChunk then checks the result instead of hashing the
-// chunk again (a 4 MiB chunk hashed once it is whole is read back from memory: on a busy
-// core about half again the time). Not safe for concurrent use.
-type ChunkHasher struct {
-	i, n    int
-	alg     HashAlg
-	chained bool      // started from the chain's state before chunk i
-	start   Hash      // that state (chunk i > 0), which the verifying manifest must share
-	h       hash.Hash // nil: the chain's state could not be restored (the chunk fails)
-}
-
-// NewChunkHasher returns a hasher for chunk i of m, started where m's verification of that
-// chunk starts (SHA-256's state after chunk i-1 for a chained data chunk). Cost: O(1).
-func (m Manifest) NewChunkHasher(i int) *ChunkHasher {
-	c := &ChunkHasher{i: i, alg: m.Alg, chained: i >= 0 && i < len(m.Chunks) && m.chained()}
-	switch {
-	case c.chained && i > 0:
-		c.start = m.Chain[i-1]
-		if h, ok := chainHash(m.Chain[i-1], uint64(i)*uint64(m.ChunkSize)); ok {
-			c.h = h
-		}
-	case m.Alg == BLAKE3:
-		c.h = blake3.New()
-	default:
-		c.h = sha256.New()
-	}
-	return c
-}
-
-// Write hashes p, the chunk's next bytes.
-func (c *ChunkHasher) Write(p []byte) {
-	if c.h != nil {
-		c.h.Write(p)
-	}
-	c.n += len(p)
-}
-
-// Len returns the number of bytes written.
-func (c *ChunkHasher) Len() int { return c.n }
-
-// VerifyHashedChunk is VerifyChunk for a chunk whose bytes c hashed as they arrived (c from
-// NewChunkHasher(i), fed exactly data): it checks c's state instead of hashing data again.
-// A nil c, or one that does not fit (another chunk or length, another manifest's way of
-// verifying), makes it VerifyChunk. Cost: O(1) with a fitting c.
-func (m Manifest) VerifyHashedChunk(i int, data []byte, c *ChunkHasher) error {
-	if c.fits(m, i, len(data)) {
-		return m.checkHashed(i, len(data), c)
-	}
-	return m.VerifyChunk(i, data)
-}
-
-// fits reports whether c was made by NewChunkHasher(i) of a manifest verifying chunk i as m
-// does, over n bytes.
-func (c *ChunkHasher) fits(m Manifest, i, n int) bool {
-	if c == nil || c.i != i || c.n != n || c.alg != m.Alg || c.chained != (i < len(m.Chunks) && m.chained()) {
-		return false
-	}
-	return !c.chained || i == 0 || c.start == m.Chain[i-1]
-}
-
-// checkHashed checks chunk i of n bytes, which c hashed, against m.
-func (m Manifest) checkHashed(i, n int, c *ChunkHasher) error {
 	want, ok := m.ChunkHash(i)
 	if !ok {
 		return fmt.Errorf("%w: chunk %d of %s (it has %d data and %d parity chunks)", ErrChunkIndex, i, m.Digest, len(m.Chunks), m.NumParity())
 	}
-	if l := m.ChunkLen(i); n != l {
-		return fmt.Errorf("%w: chunk %d of %s is %d bytes, manifest says %d", ErrChunkCorrupt, i, m.Digest, n, l)
+	if l := m.ChunkLen(i); len(data) != l {
+		return fmt.Errorf("%w: chunk %d of %s is %d bytes, manifest says %d", ErrChunkCorrupt, i, m.Digest, len(data), l)
 	}
-	if !c.fits(m, i, n) || c.h == nil {
-		return fmt.Errorf("%w: chunk %d of %s: its %s state could not be restored", ErrChunkCorrupt, i, m.Digest, m.Alg)
-	}
-	if c.chained {
-		var ok bool
-		if i == len(m.Chunks)-1 {
-			var sum Digest
-			c.h.Sum(sum[:0])
-			ok = sum == m.Digest
-		} else {
-			var cv Hash
-			cv, ok = chainValue(c.h)
-			ok = ok && cv == m.Chain[i]
-		}
-		if !ok {
+	if i < len(m.Chunks) && m.chained() {
+		if !m.verifyChained(i, data) {
 			return fmt.Errorf("%w: chunk %d of %s: SHA-256 chain differs from the manifest's", ErrChunkCorrupt, i, m.Digest)
 		}
 		return nil
 	}
-	var sum Hash
-	c.h.Sum(sum[:0])
-	if sum != want {
+	if m.Alg.Sum(data) != want {
 		return fmt.Errorf("%w: chunk %d of %s: %s differs from the manifest's", ErrChunkCorrupt, i, m.Digest, m.Alg)
 	}
 	return nil
@@ -248,6 +158,28 @@ func (m Manifest) Bound() bool {
 // chained reports whether data chunks are verified against the chain.
 func (m Manifest) chained() bool {
 	return m.Alg == SHA256 && chainSupported && len(m.Chunks) > 1 && len(m.Chain) == len(m.Chunks)-1 && m.ChunkSize%sha256.BlockSize == 0
+}
+
+// verifyChained runs SHA-256 from the state before chunk i over data and compares the state
+// after it with Chain[i] (with the digest, for the last chunk).
+func (m Manifest) verifyChained(i int, data []byte) bool {
+	var h hash.Hash
+	if i == 0 {
+		h = sha256.New()
+	} else {
+		var ok bool
+		if h, ok = chainHash(m.Chain[i-1], uint64(i)*uint64(m.ChunkSize)); !ok {
+			return false
+		}
+	}
+	h.Write(data)
+	if i == len(m.Chunks)-1 {
+		var sum Digest
+		h.Sum(sum[:0])
+		return sum == m.Digest
+	}
+	cv, ok := chainValue(h)
+	return ok && cv == m.Chain[i]
 }
 
 // SameLayout reports whether m and o describe the same object cut the same way (digest, size,

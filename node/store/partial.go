@@ -280,13 +280,7 @@ func (h *Partial) Committed() bool { return h.p.state.Load() == stateCommitted }
 // Abort, ErrAborted; after Close of this handle, ErrClosed. Cost: one SHA-256 of the chunk
 // and one positioned write, plus a 4-byte record write; no fsync (Commit syncs, and a resume
 // re-verifies what the record claims).
-func (h *Partial) WriteChunk(i int, data []byte) error { return h.WriteHashedChunk(i, data, nil) }
-
-// WriteHashedChunk is WriteChunk for a chunk whose bytes c hashed as they arrived (c from
-// NewChunkHasher(i) of the object's manifest, fed exactly data): the chunk is verified from
-// c's state instead of hashed again. A nil c, or one that does not fit (another chunk,
-// another length, another manifest's way of verifying), makes it WriteChunk.
-func (h *Partial) WriteHashedChunk(i int, data []byte, c *ChunkHasher) error {
+func (h *Partial) WriteChunk(i int, data []byte) error {
 	p := h.p
 	if h.closed.Load() {
 		return fmt.Errorf("%w: partial %s", ErrClosed, p.m.Digest)
@@ -294,7 +288,7 @@ func (h *Partial) WriteHashedChunk(i int, data []byte, c *ChunkHasher) error {
 	if i < 0 || i >= p.m.NumChunks() {
 		return fmt.Errorf("%w: chunk %d of %s (%d data chunks)", ErrChunkIndex, i, p.m.Digest, p.m.NumChunks())
 	}
-	if err := p.m.VerifyHashedChunk(i, data, c); err != nil {
+	if err := p.m.VerifyChunk(i, data); err != nil {
 		return err
 	}
 	p.io.RLock()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/treecast/treecast/node/store"
 )
 
 // deliver verifies and writes chunk i, fetching it again from the parent (then the source)
@@ -15,11 +13,10 @@ import (
 // caller may reuse the buffer.
 //
 // buf, when set, is the pooled buffer holding data: forwarders that queue the chunk take their
-// own reference to it, and do not count as keeping data. h, when set, hashed data as it
-// arrived: the chunk is verified from it instead of hashed again.
-func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte, buf *Buf, h *store.ChunkHasher) (kept bool, err error) {
+// own reference to it, and do not count as keeping data.
+func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte, buf *Buf) (kept bool, err error) {
 	orig := data
-	kept, err = t.deliverOne(ctx, hdr, i, &data, buf, h)
+	kept, err = t.deliverOne(ctx, hdr, i, &data, buf)
 	if t.code != nil || err != nil {
 		return true, err // a push with parity never reuses its buffers
 	}
@@ -29,7 +26,7 @@ func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte, 
 
 // deliverOne is deliver; *pdata is the chunk's bytes as accepted (a refetch replaces them),
 // and kept tells whether a forwarder or the parity store kept them.
-func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]byte, buf *Buf, h *store.ChunkHasher) (bool, error) {
+func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]byte, buf *Buf) (bool, error) {
 	data := *pdata
 	e := t.e
 	e.m.BytesIn.Add(float64(len(data)))
@@ -45,14 +42,9 @@ func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]b
 		return false, nil
 	}
 	if t.lay.isParity(i) {
-		return true, t.deliverParity(ctx, i, data, h)
+		return true, t.deliverParity(ctx, i, data)
 	}
-	var err error
-	if hw, ok := t.partial.(HashedWriter); ok && h != nil {
-		err = hw.WriteHashedChunk(i, data, h)
-	} else {
-		err = t.partial.WriteChunk(i, data)
-	}
+	err := t.partial.WriteChunk(i, data)
 	for attempt := 0; err != nil && isHashMismatch(err) && attempt < 4; attempt++ {
 		e.m.chunksBad.Inc()
 		from := hdr.Parent
@@ -88,8 +80,8 @@ func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]b
 // deliverParity verifies parity chunk i against the manifest, keeps it while its group is
 // incomplete, forwards it and decodes the group if it can. A parity chunk that fails
 // verification is dropped (counted, logged): the group completes from its other pieces.
-func (t *receiver) deliverParity(ctx context.Context, i int, data []byte, h *store.ChunkHasher) error {
-	if err := t.smf.VerifyHashedChunk(i, data, h); err != nil {
+func (t *receiver) deliverParity(ctx context.Context, i int, data []byte) error {
+	if err := t.smf.VerifyChunk(i, data); err != nil {
 		t.e.m.chunksBad.Inc()
 		t.e.log.Warn("parity chunk rejected", "transfer", t.id, "chunk", i, "err", err)
 		return nil

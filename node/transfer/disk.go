@@ -55,9 +55,6 @@ type diskPartial struct{ h *store.Partial }
 func (p diskPartial) WriteChunk(i int, data []byte) error {
 	return p.discardIfFull(p.h.WriteChunk(i, data))
 }
-func (p diskPartial) WriteHashedChunk(i int, data []byte, h *store.ChunkHasher) error {
-	return p.discardIfFull(p.h.WriteHashedChunk(i, data, h))
-}
 func (p diskPartial) ReadChunk(i int) ([]byte, error) { return p.h.ReadChunk(i) }
 func (p diskPartial) Held() []int                     { return p.h.Held().Indexes() }
 func (p diskPartial) Commit() error                   { return p.discardIfFull(p.h.Commit()) }

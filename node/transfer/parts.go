@@ -47,12 +47,6 @@ type Partial interface {
 	Close() error                        // release the handle, keeping verified chunks for a resume
 }
 
-// HashedWriter is implemented by a Partial that can verify a chunk from a hasher fed its
-// frames as they arrived (store.Partial.WriteHashedChunk), instead of hashing it again.
-type HashedWriter interface {
-	WriteHashedChunk(i int, data []byte, h *store.ChunkHasher) error
-}
-
 // Members is what the engine needs of the membership view.
 type Members interface {
 	// Alive reports whether gossip lists the member as alive; Known whether gossip knows it

@@ -282,8 +282,7 @@ func (t *receiver) awaitParent(s int) {
 type assembled struct {
 	index int
 	data  []byte
-	buf   *Buf               // holds data (a reference of the work queue's), or nil
-	hash  *store.ChunkHasher // data's hash, computed frame by frame as they arrived
+	buf   *Buf // holds data (a reference of the work queue's), or nil
 }
 
 // assembly is a chunk a stream is carrying, as its frames arrive, and the forwarders it is
@@ -293,7 +292,6 @@ type assembly struct {
 	buf     *Buf // the chunk's bytes so far are buf.B[:n]; nil while the chunk is one frame
 	n       int
 	cutters []*forwarder
-	hash    *store.ChunkHasher // the chunk's bytes so far, hashed while still in the caches
 }
 
 // offerCut offers the first frame of a chunk to the forwarders of stripe s and returns those
@@ -345,7 +343,7 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 			if workErr != nil {
 				continue // drain: the reader stops at its next chunk
 			}
-			kept, err := t.deliver(ctx, hdr, q.index, q.data, q.buf, q.hash)
+			kept, err := t.deliver(ctx, hdr, q.index, q.data, q.buf)
 			if workErr = err; workErr != nil {
 				close(stop)
 			} else if !kept {
@@ -445,7 +443,7 @@ func (t *receiver) takeFrame(hdr Header, fr Frame, cur *assembly) (*assembled, *
 			t.endCut(cur, false)
 			cur.buf.Free()
 		}
-		cur = &assembly{index: i, hash: t.smf.NewChunkHasher(i)}
+		cur = &assembly{index: i}
 		switch {
 		case fr.More && fr.Placed && len(fr.Buf.B) == size: // the frame is in the chunk's buffer
 			cur.buf = fr.Buf
@@ -461,8 +459,7 @@ func (t *receiver) takeFrame(hdr Header, fr Frame, cur *assembly) (*assembled, *
 			f.passCut(fr)
 		}
 	}
-	cur.hash.Write(fr.Data)
-	q := &assembled{index: i, data: fr.Data, buf: fr.Buf, hash: cur.hash}
+	q := &assembled{index: i, data: fr.Data, buf: fr.Buf}
 	if cur.buf != nil {
 		if fr.Placed && fr.Buf == cur.buf { // read into place at cur.n (the offset was checked)
 			cur.n += len(fr.Data)
