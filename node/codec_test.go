@@ -422,6 +422,51 @@ func TestFlushConnGathers(t *testing.T) {
 	}
 }
 
+// readCountConn serves data in reads of at most the caller's length, counting them.
+type readCountConn struct {
+	net.Conn
+	data  *bytes.Reader
+	reads int
+}
+
+func (c *readCountConn) Read(p []byte) (int, error) {
+	c.reads++
+	return c.data.Read(p)
+}
+
+// TestBufReadConn: before buffer, every read of crypto/tls reaches the socket; after it, the
+// small reads TLS makes come from one socket read of up to rawTLSReadBuf bytes, in order.
+func TestBufReadConn(t *testing.T) {
+	data := make([]byte, 3*rawTLSReadBuf/2)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	rc := &readCountConn{data: bytes.NewReader(data)}
+	bc := &bufReadConn{Conn: rc}
+	var got []byte
+	p := make([]byte, 5<<10) // about what crypto/tls asks for a record
+	read := func() {
+		n, err := bc.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p[:n]...)
+	}
+	read()
+	read()
+	if rc.reads != 2 {
+		t.Fatalf("unbuffered: %d socket reads for 2 reads", rc.reads)
+	}
+	bc.buffer()
+	for len(got) < len(data) {
+		read()
+	}
+	if rc.reads != 4 || !bytes.Equal(got, data) {
+		t.Fatalf("buffered: %d socket reads in all (want 4: 2 before, then %d bytes in 2), bytes in order %v",
+			rc.reads, len(data)-2*len(p), bytes.Equal(got, data))
+	}
+}
+
 // BenchmarkRawReadPlaced reads chunk frames from a TCP connection on loopback with the push
 // wire's reader, placing them into their chunks, as a child does (512 KiB chunks in frames
 // of 64 KiB and 1 MiB chunks in frames of 256 KiB).
