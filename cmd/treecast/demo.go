@@ -168,7 +168,7 @@ func runDemo(c *cobra.Command, cfg demoConfig) error {
 	defer cl.Close()
 	agents := cl.Agents
 	say("cluster: %d agents on 127.0.0.1 (gRPC + gossip), %d per rack, stores under %s\n", cfg.nodes, cfg.rack, filepath.Dir(cl.Dirs[0]))
-	say("security: mutual TLS 1.3 on every gRPC connection (a throwaway CA in %s), gossip encrypted with AES-GCM\n", cl.CertDir)
+	say("security: mutual TLS 1.3 on every gRPC connection (a throwaway CA in %s), gossip encrypted with AES-GCM,\n          manifests sealed by the node that hashed the object (BLAKE3 chunks)\n", cl.CertDir)
 
 	src := agents[0]
 	if cfg.web {
