@@ -87,7 +87,8 @@ func (s *Store) Begin(m Manifest) (*Partial, error) {
 		h := &Partial{p: p}
 		if !p.m.SameLayout(m) {
 			h.Close()
-			return nil, fmt.Errorf("%w: %s in progress with chunk size %d, asked for %d", ErrManifestConflict, m.Digest, p.m.ChunkSize, m.ChunkSize)
+			return nil, fmt.Errorf("%w: %s in progress in %d-byte %s chunks, asked for %d-byte %s chunks",
+				ErrManifestConflict, m.Digest, p.m.ChunkSize, p.m.Alg, m.ChunkSize, m.Alg)
 		}
 		return h, nil
 	}
