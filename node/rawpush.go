@@ -176,6 +176,10 @@ func (rc *rawConn) write(flag byte, msg mem.BufferSlice) error {
 	return err
 }
 
+// gatherPiece is the size below which writeGathered puts a piece of a message into the
+// record of its neighbours rather than a record of its own.
+const gatherPiece = 4 << 10
+
 // writeGathered writes the prefix and msg through TLS over rc.fc: consecutive small pieces
 // (the prefix, a frame's fields) in one record, each large one (a frame's bytes) straight
 // from its buffer, and all the records in as few writes as flushConnMax allows.
@@ -185,7 +189,7 @@ func (rc *rawConn) writeGathered(msg mem.BufferSlice) error {
 	var err error
 	for _, b := range msg {
 		d := b.ReadOnlyData()
-		if len(d) < 4<<10 {
+		if len(d) < gatherPiece {
 			small = append(small, d...)
 			continue
 		}
@@ -227,10 +231,8 @@ func (rc *rawConn) readPlaced(p *transfer.Placer) (byte, *transfer.Buf, *transfe
 		return 0, nil, nil, fmt.Errorf("%w: a %d-byte message on a raw push stream, at most %d", ErrBadHeader, n, rc.limit)
 	}
 	if p != nil && pre[0] == 0 {
-		if fr, ok := rc.place(p, n); ok {
-			return 0, nil, fr, nil
-		} else if fr != nil {
-			return 0, nil, nil, io.ErrUnexpectedEOF
+		if fr, err := rc.place(p, n); fr != nil || err != nil {
+			return 0, nil, fr, err
 		}
 	}
 	b := transfer.NewBuf(n)
@@ -244,27 +246,29 @@ func (rc *rawConn) readPlaced(p *transfer.Placer) (byte, *transfer.Buf, *transfe
 	return pre[0], b, nil, nil
 }
 
-// place reads a message of n bytes into place when it is a chunk frame that p places: it
-// returns the frame and true. It returns nil and false, having read nothing, for any other
-// message, and a non-nil frame and false when the connection failed within the frame's
-// bytes.
-func (rc *rawConn) place(p *transfer.Placer, n int) (*transfer.Frame, bool) {
+// place reads a message of n bytes into place when it is a chunk frame that p places, and
+// returns the frame. It returns nil, nil, having read nothing, for any other message, and the
+// read's error when the connection failed within the frame's bytes.
+func (rc *rawConn) place(p *transfer.Placer, n int) (*transfer.Frame, error) {
 	head, _ := rc.r.Peek(min(n, 48)) // short when the connection failed: the plain read says how
 	fr, start, size, _, ok := chunkFrameHead(head, n)
 	if !ok || start+size != n || size == 0 {
-		return nil, false
+		return nil, nil
 	}
 	dst, buf := p.Place(fr.Index, fr.Offset, size, fr.More)
 	if buf == nil {
-		return nil, false
+		return nil, nil
 	}
 	_, _ = rc.r.Discard(start) // peeked: they are in the buffer
 	if _, err := io.ReadFull(rc.r, dst); err != nil {
 		buf.Free()
-		return &fr, false
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
 	}
 	fr.Data, fr.Buf, fr.Placed = dst, buf, true
-	return &fr, true
+	return &fr, nil
 }
 
 // recvInto decodes a message into m with the agent's codec. A chunk frame received into a
@@ -719,12 +723,11 @@ func (m *muxListener) Close() error {
 	return err
 }
 
-// replayConn gives back the bytes read to sort a connection before the rest.
 // bufReadConn is the TCP connection under a raw Push stream's TLS: once buffer is called,
 // it reads the socket in pieces of up to rawTLSReadBuf bytes, and crypto/tls takes its
 // records from there. crypto/tls alone asks the socket for little more than the record it
-// needs (about 16 KiB a system call); a chunk's stream then costs a sixteenth of the system
-// calls for one extra copy of each byte. Before buffer (the handshake, gRPC connections),
+// needs (about 16 KiB a system call); when more has arrived, one system call now fetches
+// it all, for one extra copy of each byte. Before buffer (the handshake, gRPC connections),
 // reads go to the socket unbuffered.
 type bufReadConn struct {
 	net.Conn
@@ -744,6 +747,7 @@ func (c *bufReadConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// replayConn gives back the bytes read to sort a connection before the rest.
 type replayConn struct {
 	net.Conn
 	head *bytes.Reader

@@ -191,17 +191,13 @@ func (d *grpcDown) RecvFrame() (transfer.Frame, error) {
 }
 
 // SetPlacer hands p to the stream's reader when the stream is on the push wire, which reads
-// chunk frames into place (gRPC's own reader cannot).
-func (d *grpcDown) SetPlacer(p *transfer.Placer) bool {
-	g, ok := d.stream.(*grpc.GenericServerStream[pb.PushRequest, pb.PushResponse])
-	if !ok {
-		return false
+// chunk frames into place (gRPC's own reader cannot: it ignores p).
+func (d *grpcDown) SetPlacer(p *transfer.Placer) {
+	if g, ok := d.stream.(*grpc.GenericServerStream[pb.PushRequest, pb.PushResponse]); ok {
+		if rs, ok := g.ServerStream.(*rawServerStream); ok {
+			rs.setPlacer(p)
+		}
 	}
-	rs, ok := g.ServerStream.(*rawServerStream)
-	if ok {
-		rs.setPlacer(p)
-	}
-	return ok
 }
 
 func (d *grpcDown) SendHeld(b []byte) error {

@@ -46,7 +46,7 @@ encrypts gossip. 'treecast certs' makes all of them. --insecure runs without eit
 With TLS, the agent hashes the chunks of the objects it stores with BLAKE3 and seals their
 manifests with its key: receivers verify each chunk with BLAKE3 and take the binding of the
 chunk hashes to the object's SHA-256 digest from the seal of a node of the cluster, instead
-of proving it with SHA-256 (about half the CPU). --sha256-chunks keeps SHA-256 chunks; an
+of proving it with SHA-256 (about half the hashing CPU). --sha256-chunks keeps SHA-256 chunks; an
 agent without TLS always does. 'treecast get' and exports check the SHA-256 digest of every
 byte they write either way.`,
 		Args: cobra.NoArgs,

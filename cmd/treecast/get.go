@@ -172,7 +172,7 @@ func receiveTo(stream pb.Agent_FetchClient, digest string, w io.Writer) (int64, 
 		if ch == nil {
 			continue
 		}
-		if ch.GetIndex() != next || int(next) >= len(m.GetChunkHashes()) {
+		if ch.GetIndex() != next || int(next) >= sm.NumChunks() {
 			return 0, fmt.Errorf("chunk %d arrived, expected %d", ch.GetIndex(), next)
 		}
 		if sm.Alg.Sum(ch.GetData()) != sm.Chunks[next] {
@@ -185,7 +185,7 @@ func receiveTo(stream pb.Agent_FetchClient, digest string, w io.Writer) (int64, 
 		n += int64(len(ch.GetData()))
 		next++
 	}
-	if n != int64(m.GetSize()) || int(next) != len(m.GetChunkHashes()) {
+	if n != int64(m.GetSize()) || int(next) != sm.NumChunks() {
 		return 0, fmt.Errorf("stream ended after %d of %d bytes", n, m.GetSize())
 	}
 	if got := "sha256:" + hex.EncodeToString(whole.Sum(nil)); got != digest {

@@ -24,9 +24,9 @@ const (
 )
 
 // Manifest describes an object: digest, size, chunk size and the hash (SHA-256 or BLAKE3,
-// see Alg) of every chunk, optionally Reed-Solomon parity. Chunk i covers bytes [i*ChunkSize, min((i+1)*ChunkSize,
-// Size)). A Manifest from the network must pass Validate (ManifestFromProto and
-// UnmarshalManifest call it) before it is trusted.
+// see Alg) of every chunk, optionally Reed-Solomon parity. Chunk i covers bytes
+// [i*ChunkSize, min((i+1)*ChunkSize, Size)). A Manifest from the network must pass Validate
+// (ManifestFromProto and UnmarshalManifest call it) before it is trusted.
 type Manifest struct {
 	// Digest is the SHA-256 of the whole object.
 	Digest Digest
@@ -141,7 +141,7 @@ func (m Manifest) VerifyChunk(i int, data []byte) error {
 // bytes hash to Digest, so that a receiver need not hash the whole object again: an empty
 // object (Validate checks its digest), a single chunk whose hash is the digest, or a manifest
 // with a SHA-256 chain (ChunkSize a multiple of 64, NumChunks()-1 chaining values), or a
-// BLAKE3 manifest whose seal the receiving store verified (Sealed). Cost: O(1).
+// BLAKE3 manifest whose seal the receiving store verified at Begin. Cost: O(1).
 func (m Manifest) Bound() bool {
 	switch n := len(m.Chunks); {
 	case n == 0:
@@ -305,10 +305,10 @@ func ManifestFromProto(p *pb.Manifest) (Manifest, error) {
 	if p.GetSize() > 1<<62 || p.GetChunkSize() > MaxChunkSize {
 		return Manifest{}, fmt.Errorf("%w: %s: size %d, chunk size %d", ErrBadManifest, d, p.GetSize(), p.GetChunkSize())
 	}
-	m := Manifest{Digest: d, Size: int64(p.GetSize()), ChunkSize: int(p.GetChunkSize()), Alg: HashAlg(p.GetChunkHash())}
-	if p.GetChunkHash() > pb.ChunkHash_CHUNK_HASH_BLAKE3 || p.GetChunkHash() < 0 {
-		return Manifest{}, fmt.Errorf("%w: %s: unknown chunk hash %d", ErrBadManifest, d, p.GetChunkHash())
+	if h := p.GetChunkHash(); h < 0 || h > pb.ChunkHash_CHUNK_HASH_BLAKE3 { // before HashAlg's 8 bits truncate it
+		return Manifest{}, fmt.Errorf("%w: %s: unknown chunk hash %d", ErrBadManifest, d, h)
 	}
+	m := Manifest{Digest: d, Size: int64(p.GetSize()), ChunkSize: int(p.GetChunkSize()), Alg: HashAlg(p.GetChunkHash())}
 	if s := p.GetSeal(); s != nil {
 		if len(s.GetCert()) > maxSealPart || len(s.GetSignature()) > maxSealPart {
 			return Manifest{}, fmt.Errorf("%w: %s: a seal of %d+%d bytes, at most %d each", ErrBadManifest, d, len(s.GetCert()), len(s.GetSignature()), maxSealPart)

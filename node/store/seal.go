@@ -109,7 +109,3 @@ func (m *Manifest) checkSeal(sl Sealer) {
 	}
 	m.sealed = sl.VerifySeal(m.SealPayload(), *m.Seal) == nil
 }
-
-// Sealed reports whether a store's Begin found m's seal valid (see WithSealer); false for
-// every manifest that has not been through Begin.
-func (m Manifest) Sealed() bool { return m.sealed }

@@ -63,8 +63,8 @@ func TestSealedManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Alg != BLAKE3 || got.Seal == nil || !bytes.Equal(got.Seal.Sig, m.Seal.Sig) || !got.SameLayout(m) || got.Sealed() {
-		t.Fatalf("round trip: alg %s, seal %+v, same layout %v, sealed %v", got.Alg, got.Seal, got.SameLayout(m), got.Sealed())
+	if got.Alg != BLAKE3 || got.Seal == nil || !bytes.Equal(got.Seal.Sig, m.Seal.Sig) || !got.SameLayout(m) || got.sealed {
+		t.Fatalf("round trip: alg %s, seal %+v, same layout %v, sealed %v", got.Alg, got.Seal, got.SameLayout(m), got.sealed)
 	}
 	if got.Bound() {
 		t.Fatal("a sealed manifest is Bound before a store checked its seal")
@@ -80,7 +80,7 @@ func TestSealedManifest(t *testing.T) {
 	}))
 	p := receive(t, s, data, got, 3)
 	defer p.Close()
-	if !p.Manifest().Sealed() || !p.Manifest().Bound() {
+	if !p.Manifest().sealed || !p.Manifest().Bound() {
 		t.Fatal("the receiver did not accept the seal")
 	}
 	if err := p.Commit(); err != nil {

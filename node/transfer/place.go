@@ -18,9 +18,9 @@ type Placer struct {
 type PlacingDownstream interface {
 	Downstream
 	// SetPlacer hands the stream's reader p for the frames it reads from now on (frames
-	// already read ahead keep buffers of their own). It returns false when the stream
-	// cannot place frames (its reader copies them as usual).
-	SetPlacer(p *Placer) bool
+	// already read ahead keep buffers of their own). A stream that cannot place frames
+	// ignores it (its reader copies them as usual).
+	SetPlacer(p *Placer)
 }
 
 // newPlacer returns a Placer for the frames of stripe s of the receiver's transfer.

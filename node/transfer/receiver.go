@@ -425,9 +425,8 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 // passes it to the chunk's cut-through forwarders (each takes its own reference), and copies it
 // into the chunk's buffer, unless the stream's reader placed it there (Frame.Placed: the
 // chunk's buffer is then the one the frame arrived in). It returns the chunk in progress
-// afterwards, and the whole chunk when
-// this frame completed it (holding a reference to its buffer). The caller keeps its reference
-// to the frame's buffer.
+// afterwards, and the whole chunk when this frame completed it (holding a reference to its
+// buffer). The caller keeps its reference to the frame's buffer.
 func (t *receiver) takeFrame(hdr Header, fr Frame, cur *assembly) (*assembled, *assembly, error) {
 	i := fr.Index
 	if i < 0 || i >= t.lay.total() || t.lay.tree(i) != hdr.Stripe {
