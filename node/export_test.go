@@ -13,6 +13,7 @@ var (
 	DialRawPush = dialRawPush
 	ErrNoRaw    = errNoRaw
 	RawMagic    = rawMagic
+	RawALPN     = rawALPN
 )
 
 // PushStreams counts the Push streams a opened to its children on wire ("raw" or "grpc").

@@ -305,6 +305,9 @@ type rawClientStream struct {
 	rc   *rawConn
 	stop func() bool
 	done atomic.Bool // the trailer was read: the server ended the stream
+	// answered is false until the server's rawMagic has been read: with TLS it is read
+	// before the first message, not during the dial.
+	answered bool
 }
 
 func (s *rawClientStream) Header() (metadata.MD, error) { return nil, nil }
@@ -337,6 +340,16 @@ func (s *rawClientStream) CloseSend() error {
 func (s *rawClientStream) RecvMsg(m any) error {
 	if s.done.Load() {
 		return io.EOF
+	}
+	if !s.answered {
+		var answer [len(rawMagic)]byte
+		if _, err := io.ReadFull(s.rc.r, answer[:]); err != nil {
+			return s.connErr(err)
+		}
+		if string(answer[:]) != rawMagic {
+			return status.Errorf(codes.Unavailable, "node: raw push: the agent answered %q", answer[:])
+		}
+		s.answered = true
 	}
 	flag, b, err := s.rc.read()
 	if err != nil {
@@ -429,7 +442,14 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 	}
 	var answer [len(rawMagic)]byte
 	_, werr := io.WriteString(c, rawMagic)
-	_, rerr := io.ReadFull(c, answer[:])
+	var rerr error
+	if conf == nil {
+		_, rerr = io.ReadFull(c, answer[:])
+	} else {
+		// ALPN already chose the raw wire: the answer is read with the first message
+		// (rawClientStream.answered), which saves the stream's opening a round trip.
+		copy(answer[:], rawMagic)
+	}
 	if !stopHandshake() || ctx.Err() != nil {
 		return nil, status.FromContextError(context.Cause(ctx)).Err()
 	}
@@ -442,7 +462,7 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 		return nil, fmt.Errorf("%w: %s answered %q (%v, %v)", errNoRaw, addr, answer[:], werr, rerr)
 	}
 	_ = c.SetDeadline(time.Time{})
-	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, limit)}
+	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, limit), answered: conf == nil}
 	if fc != nil {
 		s.rc.fc, s.rc.w = fc, nil
 	}

@@ -2,10 +2,12 @@ package node_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +146,54 @@ func TestRawPushFallback(t *testing.T) {
 	defer tsrv.Stop()
 	if _, err := node.DialRawPush(ctx, lt.Addr().String(), src.ClientConfig(""), 5*time.Second, 16<<20); !errors.Is(err, node.ErrNoRaw) {
 		t.Fatalf("a gRPC server over TLS: %v, want ErrNoRaw", err)
+	}
+}
+
+// TestRawPushLateAnswer: over TLS the dial does not wait for the agent's answer to the raw
+// preface (ALPN already chose the wire); an agent that negotiates the raw wire but answers
+// something else fails the stream's first receive, as Unavailable.
+func TestRawPushLateAnswer(t *testing.T) {
+	c := nodetest.StartCluster(t, 1, nodetest.Options{})
+	id, err := c.Identity("a00", identity.RoleNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := id.ServerConfig()
+	perClient := conf.GetConfigForClient
+	conf.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		c, err := perClient(h)
+		if c != nil {
+			c.NextProtos = []string{node.RawALPN}
+		}
+		return c, err
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		sc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer sc.Close()
+		head := make([]byte, len(node.RawMagic))
+		if _, err := io.ReadFull(sc, head); err != nil || string(head) != node.RawMagic {
+			return
+		}
+		_, _ = io.WriteString(sc, "HTTP/1.1 400 Bad Request\r\n\r\n")
+		_, _ = io.Copy(io.Discard, sc)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := node.DialRawPush(ctx, l.Addr().String(), id.ClientConfig(""), 5*time.Second, 16<<20)
+	if err != nil {
+		t.Fatalf("dial: %v (the answer is read with the first message)", err)
+	}
+	_, err = st.Recv()
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "answered") {
+		t.Fatalf("first receive: %v, want Unavailable naming the wrong answer", err)
 	}
 }
 

@@ -51,9 +51,14 @@ func (g grpcTransport) OpenPush(ctx context.Context, child string) (transfer.Ups
 	return &grpcUp{stream: st}, nil
 }
 
-// Warm opens (TCP, TLS, HTTP/2) the connections to the named members gossip knows, in the
-// background; an unknown member or a failed dial is left to the stream that needs it.
+// Warm opens (TCP, TLS, HTTP/2) the gRPC connections to the named members gossip knows, in
+// the background; an unknown member or a failed dial is left to the stream that needs it.
+// With the raw wire it does nothing: every Push stream dials a connection of its own, and a
+// warmed gRPC connection would only cost each child a TLS handshake while streams open.
 func (g grpcTransport) Warm(_ context.Context, names []string) {
+	if !g.a.cfg.PushOverGRPC {
+		return
+	}
 	for _, name := range names {
 		addr, err := g.a.members.Addr(name)
 		if err != nil {
