@@ -241,13 +241,13 @@ func (t *receiver) fail(err error) {
 }
 
 // startForwarders starts the forwarders of stripe s, one per child of this agent in s, the
-// first time the stripe is claimed, and returns them.
-func (t *receiver) startForwarders(s int) []*forwarder {
+// first time the stripe is claimed, and returns them, and whether this call started them.
+func (t *receiver) startForwarders(s int) ([]*forwarder, bool) {
 	t.mu.Lock()
 	if t.started[s] {
 		fwds := append([]*forwarder(nil), t.fwd[s]...)
 		t.mu.Unlock()
-		return fwds
+		return fwds, false
 	}
 	t.started[s] = true
 	t.mu.Unlock()
@@ -255,7 +255,29 @@ func (t *receiver) startForwarders(s int) []*forwarder {
 	for _, c := range t.plan.Children(t.e.cfg.Name, s) {
 		fwds = append(fwds, t.adopt(s, c, 0))
 	}
-	return fwds
+	return fwds, true
+}
+
+// awaitSubtree waits until every forwarder of fwds has its stream open (the child answered
+// its header), or failed to open it, at most d: the setup wave. A relay answers its parent's
+// header only then, so a stripe's streams are all opened, hop by hop, before its first chunk
+// leaves the source, while the links are idle. Opened under load instead, each hop's TCP and
+// TLS handshakes wait behind the queues of links already full of the stripe's data (three
+// round trips of tens of milliseconds each on a busy path), and the receivers deep in the
+// tree start, and so end, that much later than the source's uplink allows. d bounds what a
+// child that accepts a connection but does not answer costs its parent's subtree.
+func awaitSubtree(ctx context.Context, fwds []*forwarder, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for _, f := range fwds {
+		select {
+		case <-f.opened:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // adopt starts a forwarder of stripe s to child and its subtree: it first sends the chunks of

@@ -21,7 +21,15 @@
 //     push's rate cap). Chunk i belongs to stripe i mod S (with parity, see below).
 //  2. [Engine.Receive] serves an incoming stream: the first stream of a transfer decodes the
 //     plan, checks the manifest and begins a partial object in the store; every stream is
-//     answered with a bitmap of the chunks already held, and the parent skips those.
+//     answered with a bitmap of the chunks already held, and the parent skips those. A
+//     relay's first stream of a stripe opens its own children's streams first and answers
+//     its parent only when they answered (or failed, or two seconds passed): the setup wave.
+//     A stripe's streams thus all open, hop by hop, on idle links before its first chunk
+//     leaves the source; opened under load, each hop's TCP and TLS handshakes queue behind
+//     the data on links already full, and the deepest receivers start, and end, later.
+//     The source paces its streams of different stripes against each other (no stripe more
+//     than two of its chunks ahead of another, in proportion), so that the stripes, which
+//     share its uplink, end together rather than one after the other at half rate.
 //  3. The receiver verifies each chunk against the manifest's hash as it writes it, and hands
 //     it at once to the forwarders of its own children in that stripe (pipelined). Each
 //     forwarder has a bounded queue (Config.QueueChunks) that never blocks the relay: when a

@@ -29,6 +29,33 @@ type memNet struct {
 	agents map[string]*testAgent
 	wg     sync.WaitGroup
 	warmed map[string]bool // names the engines asked to warm
+	// gates holds the streams opened to a name until the gate is closed; each opening sends
+	// on the gate's hit channel first (if it has room).
+	gates map[string]memGate
+	held  []string // receivers in the order they answered a stream's header
+}
+
+type memGate struct{ open, hit chan struct{} }
+
+// gate makes streams opened to name wait until the returned release is called; hit receives
+// when one is waiting.
+func (n *memNet) gate(name string) (release func(), hit <-chan struct{}) {
+	g := memGate{open: make(chan struct{}), hit: make(chan struct{}, 1)}
+	n.mu.Lock()
+	if n.gates == nil {
+		n.gates = map[string]memGate{}
+	}
+	n.gates[name] = g
+	n.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(g.open) }) }, g.hit
+}
+
+// heldOrder returns the receivers in the order they answered a header.
+func (n *memNet) heldOrder() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.held...)
 }
 
 // Warm records the names: memNet's streams need no connection.
@@ -56,6 +83,8 @@ type memPipe struct {
 	ctx  context.Context
 	down chan memMsg
 	up   chan memMsg
+	net  *memNet
+	to   string
 }
 
 func (p *memPipe) SendHeader(h Header) error { return p.push(p.down, memMsg{hdr: &h}) }
@@ -90,8 +119,13 @@ func (d memDown) RecvFrame() (Frame, error) {
 	m, err := d.p.pull(d.p.down)
 	return m.frame, err
 }
-func (d memDown) SendHeld(b []byte) error { return d.p.push(d.p.up, memMsg{held: b}) }
-func (d memDown) SendUp(u UpMsg) error    { return d.p.push(d.p.up, memMsg{up: &u}) }
+func (d memDown) SendHeld(b []byte) error {
+	d.p.net.mu.Lock()
+	d.p.net.held = append(d.p.net.held, d.p.to)
+	d.p.net.mu.Unlock()
+	return d.p.push(d.p.up, memMsg{held: b})
+}
+func (d memDown) SendUp(u UpMsg) error { return d.p.push(d.p.up, memMsg{up: &u}) }
 
 func (p *memPipe) push(c chan memMsg, m memMsg) error {
 	select {
@@ -117,11 +151,23 @@ func (p *memPipe) pull(c chan memMsg) (memMsg, error) {
 func (n *memNet) OpenPush(ctx context.Context, addr string) (Upstream, error) {
 	n.mu.Lock()
 	b := n.agents[addr]
+	g, gated := n.gates[addr]
 	n.mu.Unlock()
 	if b == nil {
 		return nil, fmt.Errorf("memnet: no agent %s", addr)
 	}
-	p := &memPipe{ctx: ctx, down: make(chan memMsg, 1), up: make(chan memMsg, 1)}
+	if gated {
+		select {
+		case g.hit <- struct{}{}:
+		default:
+		}
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	p := &memPipe{ctx: ctx, down: make(chan memMsg, 1), up: make(chan memMsg, 1), net: n, to: addr}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

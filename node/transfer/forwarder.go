@@ -40,6 +40,7 @@ type forwarder struct {
 	frameSize int                       // of the chunks it sends whole
 	readBuf   func(i int) (*Buf, error) // reads a stored chunk into a pooled buffer; nil, or (nil, nil) for a chunk it cannot: use read
 	limiter   *rate.Limiter             // the push's own cap on this sender (nil: none)
+	pace      *balance                  // paces it against the source's other stripes (nil: none)
 	queue     chan queued
 	lagMu     sync.Mutex
 	lagging   []int         // chunks that did not fit in the queue, to read back from the store
@@ -61,6 +62,10 @@ type forwarder struct {
 	// inSubtree are the receivers this child may report for.
 	inSubtree map[string]bool
 	sending   atomic.Int64 // when the send in progress began (unix ns), 0 when none
+	// opened is closed when the first stream to the child answered its header (the child and,
+	// by the setup wave, its subtree are ready for data) or failed to.
+	opened   chan struct{}
+	openOnce sync.Once
 
 	// Cut-through (cut.go): frames of the chunks being passed on as they arrive. Under lagMu:
 	frames     chan Frame
@@ -110,6 +115,7 @@ func newForwarder(e *Engine, hdr Header, backlog []int, read func(int) ([]byte, 
 		aborted:   make(chan struct{}),
 		stopped:   make(chan struct{}),
 		done:      make(chan struct{}),
+		opened:    make(chan struct{}),
 		resultOK:  map[string]bool{},
 		inSubtree: map[string]bool{},
 		frames:    make(chan Frame, maxCutPending*framesPerChunk(hdr.Manifest)+2),
@@ -225,6 +231,9 @@ func (f *forwarder) takeLagging() []int {
 	return out
 }
 
+// markOpened records that the first stream to the child answered, or will not. Idempotent.
+func (f *forwarder) markOpened() { f.openOnce.Do(func() { close(f.opened) }) }
+
 // finish tells the forwarder no more chunks will come. Idempotent.
 func (f *forwarder) finish() { f.finOnce.Do(func() { close(f.finished) }) }
 
@@ -241,6 +250,7 @@ var errAborted = errors.New("transfer: the relay failed; stream cut for a repair
 // ends at once, its subtree unreported.
 func (f *forwarder) start(ctx context.Context) {
 	if !f.e.goFunc(func() { f.run(ctx) }) {
+		f.markOpened()
 		close(f.stopped)
 		close(f.done)
 	}
@@ -306,6 +316,7 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 		return fmt.Errorf("header answer: %w", err)
 	}
 	f.heard.Store(time.Now().UnixNano())
+	f.markOpened()
 	up = liveUp{Upstream: up, heard: &f.heard}
 	f.e.log.Debug("stream to child", "transfer", f.hdr.Transfer, "stripe", f.hdr.Stripe, "child", f.hdr.Child, "open", time.Since(opened), "dial", tOpen, "hdr", tHdr)
 	// Messages from the child flow up concurrently with the chunks flowing down.
@@ -325,6 +336,12 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 	f.sentBits = newBitmap(f.host.total())
 	sendOne := func(i int, data []byte, buf *Buf) error {
 		f.e.hang()
+		if f.pace != nil {
+			if err := f.pace.wait(ctx, f); err != nil {
+				return err
+			}
+			defer f.pace.advance(f)
+		}
 		if bitGet(held, i) || bitGet(f.sentBits, i) {
 			f.skipped++
 			return nil
@@ -353,6 +370,9 @@ func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
 		for _, i := range chunks {
 			if bitGet(held, i) {
 				f.skipped++
+				if f.pace != nil {
+					f.pace.advance(f)
+				}
 				continue
 			}
 			if bitGet(f.sentBits, i) {

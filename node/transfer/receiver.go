@@ -75,6 +75,10 @@ func (c *claim) doneReceiving() { c.once.Do(func() { close(c.received) }) }
 // replaces to end.
 const claimHandover = 2 * time.Second
 
+// subtreeSetupWait bounds how long a receiver's first stream of a stripe waits for its own
+// children's streams to open before it answers its parent (see awaitSubtree).
+const subtreeSetupWait = 2 * time.Second
+
 // upSink serialises messages sent up one incoming stream.
 type upSink struct {
 	mu   sync.Mutex
@@ -150,7 +154,10 @@ func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error
 	}
 	t.mu.Unlock()
 
-	fwds := t.startForwarders(s)
+	fwds, fresh := t.startForwarders(s)
+	if fresh {
+		awaitSubtree(ctx, fwds, subtreeSetupWait)
+	}
 	t.e.log.Debug("stream from parent", "transfer", t.id, "stripe", s, "parent", hdr.Parent, "since_start", time.Since(t.start))
 	err = down.SendHeld(heldNow)
 	for _, m := range replay {

@@ -16,6 +16,10 @@ import (
 func (f *forwarder) run(ctx context.Context) {
 	defer close(f.done)
 	err := f.stream(ctx)
+	f.markOpened()
+	if f.pace != nil {
+		f.pace.leave(f)
+	}
 	close(f.stopped)
 	f.drain()
 	select {

@@ -80,11 +80,14 @@ func (e *Engine) Push(ctx context.Context, o *Outgoing, p Push) Report {
 	defer stop()
 	src := &source{e: e, ctx: ctx, st: st, plan: o.plan, lay: o.lay, read: o.read, parity: o.parity, limiter: NewLimiter(p.RateLimit),
 		hdr: Header{Transfer: p.ID, Manifest: man, Plan: p.PlanRaw, Parent: e.cfg.Name, Source: e.cfg.Name, Rate: p.RateLimit, Meta: p.Meta}}
+	if o.plan.Stripes() > 1 {
+		src.bal = newBalance()
+	}
 	var fwds []*forwarder
 	for s := 0; s < o.plan.Stripes(); s++ {
 		for _, c := range o.plan.Children(e.cfg.Name, s) {
 			st.children = append(st.children, c)
-			fwds = append(fwds, src.adopt(s, c, 0))
+			fwds = append(fwds, src.startForwarder(s, c, 0, true))
 		}
 	}
 	for _, f := range fwds {
@@ -164,7 +167,8 @@ type source struct {
 	read    func(i int) ([]byte, error) // a data chunk
 	parity  *groupCache                 // parity chunks (nil: none)
 	limiter *rate.Limiter
-	hdr     Header // Child and Stripe unset
+	hdr     Header   // Child and Stripe unset
+	bal     *balance // paces the first streams of different stripes (nil: one stripe)
 }
 
 func (h *source) overlay() Plan { return h.plan }
@@ -174,6 +178,12 @@ func (h *source) backfill(int) []int { return nil }
 func (h *source) total() int         { return h.lay.total() }
 
 func (h *source) adopt(s int, child string, attempt int) *forwarder {
+	return h.startForwarder(s, child, attempt, false)
+}
+
+// startForwarder starts a forwarder of stripe s to child; paced, it joins the push's balance
+// (the first stream of each stripe: a repair's is never held back, nor waited for).
+func (h *source) startForwarder(s int, child string, attempt int, paced bool) *forwarder {
 	hdr := h.hdr
 	hdr.Child, hdr.Stripe = child, s
 	read := h.read
@@ -187,6 +197,10 @@ func (h *source) adopt(s int, child string, attempt int) *forwarder {
 	}
 	f := newForwarder(h.e, hdr, h.lay.chunks(s), read, subtreeOf(h.plan, child, s), func(m UpMsg) { h.st.report(child, m) })
 	f.limiter, f.host, f.attempt = h.limiter, h, attempt
+	if paced && h.bal != nil {
+		f.pace = h.bal
+		h.bal.join(f, len(f.backlog))
+	}
 	if br, ok := h.e.store.(BufReader); ok {
 		digest := h.hdr.Manifest.Digest()
 		f.readBuf = func(i int) (*Buf, error) {

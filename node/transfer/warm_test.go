@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"sort"
 	"testing"
@@ -61,5 +62,49 @@ func TestEngineWarmsChildren(t *testing.T) {
 			t.Fatalf("warmed %s, want the relays' children %v", got, keys(want))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The setup wave: a relay answers its parent's header only once its own child's stream is
+// open, so a stripe's streams all open before its first chunk leaves the source (on idle
+// links). Here the relay's dial to the leaf is held: the relay must answer after the leaf.
+func TestEngineSetupWave(t *testing.T) {
+	agents, net := newEngineCluster(t, 3, nil)
+	src := agents[0]
+	m, err := src.store.Put(bytes.NewReader(randomObject(20_000, 7)), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, hit := net.gate("a02")
+	defer release()
+	dsts := []string{"a01", "a02"}
+	opts := scheduler.Options{Strategy: strategy(t, "chain")}
+	p, raw := testPlan(t, src.name, dsts, opts)
+	if c := p.Children("a01", 0); len(c) != 1 || c[0] != "a02" {
+		t.Fatalf("plan: a01's children %v, want a02", c)
+	}
+	out, err := src.e.Prepare(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan Report, 1)
+	go func() { done <- src.e.Push(context.Background(), out, Push{ID: "wave", PlanRaw: raw, Receivers: dsts}) }()
+	select {
+	case <-hit:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay never dialled the leaf")
+	}
+	release()
+	var rep Report
+	select {
+	case rep = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("push did not end")
+	}
+	if len(rep.Receivers) != 2 || rep.Failed() > 0 {
+		t.Fatalf("report %+v", rep.Receivers)
+	}
+	if got := net.heldOrder(); fmt.Sprint(got) != "[a02 a01]" {
+		t.Fatalf("header answers in the order %v, want the leaf's before the relay's [a02 a01]", got)
 	}
 }

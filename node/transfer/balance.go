@@ -1,0 +1,121 @@
+package transfer
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// balance paces a push's source forwarders of different stripes against each other so that
+// the stripes leave the source at the same rate: none gets more than balanceSlack of its
+// chunks ahead of another, in proportion to their shares of the object. The stripes' streams share
+// the source's uplink, and TCP shares it only roughly: unpaced, one stripe's stream was
+// seen finishing a third of a second before the other's on a 100 Mbit/s testbed, and for
+// that third of a second the uplink, and every receiver's downlink, ran at half rate while
+// the last receivers waited for the lagging stripe. Pacing holds the stream that is ahead,
+// which leaves its share of the uplink to the one behind.
+//
+// A stream that made no progress for balanceStale (a child slow to open, a stream that
+// broke and is being repaired) is not waited for: pacing never stalls a healthy stripe
+// behind a broken one for longer than that. Cost: one lock and a scan of the stripes per
+// chunk sent.
+type balance struct {
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every change
+	members map[*forwarder]*paced
+}
+
+// paced is one forwarder's progress: chunks of its backlog done (sent or skipped) of total.
+type paced struct {
+	stripe      int
+	done, total int
+	last        time.Time // of the last progress, or of joining
+}
+
+const (
+	balanceSlack = 2
+	balanceStale = 250 * time.Millisecond
+)
+
+func newBalance() *balance {
+	return &balance{changed: make(chan struct{}), members: map[*forwarder]*paced{}}
+}
+
+// join adds f, whose stream carries total chunks.
+func (b *balance) join(f *forwarder, total int) {
+	b.mu.Lock()
+	b.members[f] = &paced{stripe: f.hdr.Stripe, total: max(total, 1), last: time.Now()}
+	b.mu.Unlock()
+}
+
+// leave removes f (its stream ended) and wakes the others.
+func (b *balance) leave(f *forwarder) {
+	b.mu.Lock()
+	delete(b.members, f)
+	b.notifyLocked()
+	b.mu.Unlock()
+}
+
+// advance records one more chunk of f's done.
+func (b *balance) advance(f *forwarder) {
+	b.mu.Lock()
+	if p := b.members[f]; p != nil {
+		p.done++
+		p.last = time.Now()
+		b.notifyLocked()
+	}
+	b.mu.Unlock()
+}
+
+func (b *balance) notifyLocked() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// ahead reports whether f's next chunk would put it more than the slack ahead of a live
+// member, and the channel that signals the next change.
+func (b *balance) ahead(f *forwarder, now time.Time) (bool, chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	me := b.members[f]
+	if me == nil {
+		return false, b.changed
+	}
+	for g, o := range b.members {
+		if g == f || o.stripe == me.stripe || now.Sub(o.last) > balanceStale {
+			continue
+		}
+		// (me.done+1-slack)/me.total > o.done/o.total: the slack counts f's own chunks.
+		if (me.done+1-balanceSlack)*o.total > o.done*me.total {
+			return true, b.changed
+		}
+	}
+	return false, b.changed
+}
+
+// wait blocks while f is ahead (see ahead), until ctx ends.
+func (b *balance) wait(ctx context.Context, f *forwarder) error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		ahead, changed := b.ahead(f, time.Now())
+		if !ahead {
+			return nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(balanceStale)
+		} else {
+			timer.Reset(balanceStale)
+		}
+		select {
+		case <-changed:
+		case <-timer.C: // a member may have gone stale
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

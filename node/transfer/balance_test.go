@@ -1,0 +1,113 @@
+package transfer
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// balanceMember is a forwarder of stripe s as far as balance needs one.
+func balanceMember(s int) *forwarder { return &forwarder{hdr: Header{Stripe: s}} }
+
+// startWait runs b.wait(f) in a goroutine and returns the channel of its result.
+func startWait(b *balance, f *forwarder) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- b.wait(context.Background(), f) }()
+	return ch
+}
+
+func TestBalance(t *testing.T) {
+	b := newBalance()
+	a, c, same := balanceMember(0), balanceMember(1), balanceMember(0)
+	b.join(a, 10)
+	b.join(c, 20) // twice as many chunks: it may send two for each of a's
+	b.join(same, 10)
+	// a may run balanceSlack chunks ahead of c's share, not more; a member of its own stripe
+	// (another child of the source in stripe 0) never holds it back.
+	for i := range balanceSlack {
+		if ahead, _ := b.ahead(a, time.Now()); ahead {
+			t.Fatalf("a held back at its chunk %d, within the slack", i+1)
+		}
+		b.advance(a)
+	}
+	if ahead, _ := b.ahead(a, time.Now()); !ahead {
+		t.Fatal("a not held back past the slack")
+	}
+	if ahead, _ := b.ahead(same, time.Now()); ahead {
+		t.Fatal("a stripe-0 member held back by stripe 0's progress")
+	}
+	w := startWait(b, a)
+	// c's two chunks are one of a's: a's third chunk needs c at (3-2)*20/10 = 2 chunks.
+	b.advance(c)
+	select {
+	case err := <-w:
+		t.Fatalf("a released after c's first chunk (%v)", err)
+	default:
+	}
+	b.advance(c)
+	select {
+	case err := <-w:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a still held back once c caught up")
+	}
+
+	// A member that leaves (its stream ended) holds nobody back.
+	b.advance(a)
+	b.advance(a)
+	w = startWait(b, a)
+	b.leave(c)
+	select {
+	case err := <-w:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a still held back after c left")
+	}
+}
+
+// A member that makes no progress for balanceStale (a child slow to open, a stream being
+// repaired) is not waited for; a member whose backlog is done never holds another back.
+func TestBalanceStaleAndDone(t *testing.T) {
+	b := newBalance()
+	a, c := balanceMember(0), balanceMember(1)
+	b.join(a, 4)
+	b.join(c, 4)
+	for range balanceSlack {
+		b.advance(a)
+	}
+	start := time.Now()
+	select {
+	case err := <-startWait(b, a):
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a held back by a stale member")
+	}
+	if d := time.Since(start); d < balanceStale/2 {
+		t.Fatalf("a released after %v, before c went stale", d)
+	}
+	for range 4 {
+		b.advance(c)
+	}
+	b.advance(a)
+	if ahead, _ := b.ahead(a, time.Now()); ahead {
+		t.Fatal("a held back by a member that sent its whole backlog")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b2 := newBalance()
+	x, y := balanceMember(0), balanceMember(1)
+	b2.join(x, 4)
+	b2.join(y, 4)
+	for range balanceSlack {
+		b2.advance(x)
+	}
+	if err := b2.wait(ctx, x); err == nil {
+		t.Fatal("wait with an ended context returned nil while held back")
+	}
+}
