@@ -138,7 +138,7 @@ func (c *flushConn) flushLocked() error {
 
 func newRawConn(c net.Conn, limit int) *rawConn {
 	rc := &rawConn{c: c, r: bufio.NewReaderSize(c, 32<<10), limit: limit}
-	if _, ok := c.(*net.TCPConn); !ok {
+	if _, ok := c.(gatherWriter); !ok {
 		// net.Buffers would write each piece on its own: with TLS, a record (and a system
 		// call) for the 5-byte prefix and another for the message's header.
 		rc.w = bufio.NewWriterSize(c, 64<<10)
@@ -172,8 +172,13 @@ func (rc *rawConn) write(flag byte, msg mem.BufferSlice) error {
 	for _, b := range msg {
 		bufs = append(bufs, b.ReadOnlyData())
 	}
-	_, err := bufs.WriteTo(rc.c)
+	_, err := rc.c.(gatherWriter).writeBuffers(bufs)
 	return err
+}
+
+// gatherWriter writes several buffers in one system call (writev) where it can.
+type gatherWriter interface {
+	writeBuffers(v net.Buffers) (int64, error)
 }
 
 // gatherPiece is the size below which writeGathered puts a piece of a message into the
@@ -438,6 +443,7 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 			stopHandshake()
 			return nil, fmt.Errorf("%w: %s negotiated %q", errNoRaw, addr, p)
 		}
+		fc.Conn = newSysConn(fc.Conn) // the stream's bulk writes (see sysConn)
 		c = tc
 	}
 	var answer [len(rawMagic)]byte
@@ -462,6 +468,9 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 		return nil, fmt.Errorf("%w: %s answered %q (%v, %v)", errNoRaw, addr, answer[:], werr, rerr)
 	}
 	_ = c.SetDeadline(time.Time{})
+	if conf == nil {
+		c = newSysConn(c) // the stream's bulk writes (see sysConn)
+	}
 	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, limit), answered: conf == nil}
 	if fc != nil {
 		s.rc.fc, s.rc.w = fc, nil
@@ -696,7 +705,7 @@ func (m *muxListener) sort(c net.Conn) {
 	n, _ := io.ReadFull(c, head[:])
 	if n == len(head) && string(head[:]) == rawMagic {
 		_ = c.SetDeadline(time.Time{})
-		m.a.serveRaw(c, nil)
+		m.a.serveRaw(newSysConn(c), nil)
 		return
 	}
 	if n == 0 {
@@ -757,8 +766,12 @@ type bufReadConn struct {
 // rawTLSReadBuf is the read buffer under a raw Push stream's TLS.
 const rawTLSReadBuf = 256 << 10
 
-// buffer starts buffering reads. crypto/tls must not be reading concurrently.
-func (c *bufReadConn) buffer() { c.r = bufio.NewReaderSize(c.Conn, rawTLSReadBuf) }
+// buffer starts buffering reads, and makes reads and writes raw system calls (see sysConn).
+// crypto/tls must not be using the connection concurrently.
+func (c *bufReadConn) buffer() {
+	c.Conn = newSysConn(c.Conn)
+	c.r = bufio.NewReaderSize(c.Conn, rawTLSReadBuf)
+}
 
 func (c *bufReadConn) Read(p []byte) (int, error) {
 	if c.r != nil {
