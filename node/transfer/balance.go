@@ -20,9 +20,11 @@ import (
 // behind a broken one for longer than that. Cost: one lock and a scan of the stripes per
 // chunk sent.
 type balance struct {
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every change
-	members map[*forwarder]*paced
+	joined    chan struct{} // closed when every first stream has joined
+	startOnce sync.Once
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced on every change
+	members   map[*forwarder]*paced
 }
 
 // paced is one forwarder's progress: chunks of its backlog done (sent or skipped) of total.
@@ -38,8 +40,11 @@ const (
 )
 
 func newBalance() *balance {
-	return &balance{changed: make(chan struct{}), members: map[*forwarder]*paced{}}
+	return &balance{joined: make(chan struct{}), changed: make(chan struct{}), members: map[*forwarder]*paced{}}
 }
+
+// allJoined tells start that every member has joined.
+func (b *balance) allJoined() { close(b.joined) }
 
 // join adds f, whose stream carries total chunks.
 func (b *balance) join(f *forwarder, total int) {
@@ -93,8 +98,29 @@ func (b *balance) ahead(f *forwarder, now time.Time) (bool, chan struct{}) {
 	return false, b.changed
 }
 
+// start waits, once per push, until every member's stream is open (see awaitSubtree), at
+// most subtreeSetupWait: no stripe's data leaves the source while another stripe's streams
+// are still opening, so those open on idle links and CPUs too.
+func (b *balance) start(ctx context.Context) {
+	b.startOnce.Do(func() {
+		select {
+		case <-b.joined:
+		case <-ctx.Done():
+			return
+		}
+		b.mu.Lock()
+		fwds := make([]*forwarder, 0, len(b.members))
+		for f := range b.members {
+			fwds = append(fwds, f)
+		}
+		b.mu.Unlock()
+		awaitSubtree(ctx, fwds, subtreeSetupWait)
+	})
+}
+
 // wait blocks while f is ahead (see ahead), until ctx ends.
 func (b *balance) wait(ctx context.Context, f *forwarder) error {
+	b.start(ctx)
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {

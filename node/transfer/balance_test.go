@@ -6,8 +6,12 @@ import (
 	"time"
 )
 
-// balanceMember is a forwarder of stripe s as far as balance needs one.
-func balanceMember(s int) *forwarder { return &forwarder{hdr: Header{Stripe: s}} }
+// balanceMember is a forwarder of stripe s, its stream open, as far as balance needs one.
+func balanceMember(s int) *forwarder {
+	f := &forwarder{hdr: Header{Stripe: s}, opened: make(chan struct{})}
+	f.markOpened()
+	return f
+}
 
 // startWait runs b.wait(f) in a goroutine and returns the channel of its result.
 func startWait(b *balance, f *forwarder) <-chan error {
@@ -22,6 +26,7 @@ func TestBalance(t *testing.T) {
 	b.join(a, 10)
 	b.join(c, 20) // twice as many chunks: it may send two for each of a's
 	b.join(same, 10)
+	b.allJoined()
 	// a may run balanceSlack chunks ahead of c's share, not more; a member of its own stripe
 	// (another child of the source in stripe 0) never holds it back.
 	for i := range balanceSlack {
@@ -76,6 +81,7 @@ func TestBalanceStaleAndDone(t *testing.T) {
 	a, c := balanceMember(0), balanceMember(1)
 	b.join(a, 4)
 	b.join(c, 4)
+	b.allJoined()
 	for range balanceSlack {
 		b.advance(a)
 	}
@@ -104,10 +110,37 @@ func TestBalanceStaleAndDone(t *testing.T) {
 	x, y := balanceMember(0), balanceMember(1)
 	b2.join(x, 4)
 	b2.join(y, 4)
+	b2.allJoined()
 	for range balanceSlack {
 		b2.advance(x)
 	}
 	if err := b2.wait(ctx, x); err == nil {
 		t.Fatal("wait with an ended context returned nil while held back")
+	}
+}
+
+// No stripe's data leaves before every first stream is open (or failed to open): a stripe
+// whose streams are still opening holds the others' first chunk.
+func TestBalanceStartGate(t *testing.T) {
+	b := newBalance()
+	a := balanceMember(0)
+	slow := &forwarder{hdr: Header{Stripe: 1}, opened: make(chan struct{})}
+	b.join(a, 4)
+	b.join(slow, 4)
+	w := startWait(b, a)
+	b.allJoined()
+	select {
+	case err := <-w:
+		t.Fatalf("a's first chunk went before stripe 1's stream opened (%v)", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	slow.markOpened()
+	select {
+	case err := <-w:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a still held once every stream was open")
 	}
 }

@@ -90,6 +90,9 @@ func (e *Engine) Push(ctx context.Context, o *Outgoing, p Push) Report {
 			fwds = append(fwds, src.startForwarder(s, c, 0, true))
 		}
 	}
+	if src.bal != nil {
+		src.bal.allJoined()
+	}
 	for _, f := range fwds {
 		<-f.done
 	}
