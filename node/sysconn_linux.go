@@ -66,31 +66,8 @@ func (c *sysConn) Read(p []byte) (int, error) {
 }
 
 func (c *sysConn) Write(p []byte) (int, error) {
-	done := 0
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for done < len(p) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[done])), uintptr(len(p)-done))
-			switch e {
-			case 0:
-				done += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
-	switch {
-	case err != nil:
-		return done, c.opErr("write", err)
-	case errno != 0:
-		return done, c.opErr("write", os.NewSyscallError("write", errno))
-	}
-	return done, nil
+	n, err := c.writeBuffers(net.Buffers{p})
+	return int(n), err
 }
 
 // writeBuffers writes v with writev (at most iovMax pieces a call), to the last byte unless an
