@@ -6,13 +6,14 @@ import (
 	"time"
 )
 
-// balance paces a push's source forwarders of different stripes against each other so that
-// the stripes leave the source at the same rate: none gets more than balanceSlack of its
-// chunks ahead of another, in proportion to their shares of the object. The stripes' streams share
-// the source's uplink, and TCP shares it only roughly: unpaced, one stripe's stream was
-// seen finishing a third of a second before the other's on a 100 Mbit/s testbed, and for
-// that third of a second the uplink, and every receiver's downlink, ran at half rate while
-// the last receivers waited for the lagging stripe. Pacing holds the stream that is ahead,
+// balance paces a push's first source forwarders of different stripes against each other:
+// none sends before all their streams are open (start), and then none gets more than
+// balanceSlack of its chunks ahead of another, in proportion to their shares of the
+// object, so that the stripes leave the source at the same rate. The stripes' streams share
+// the source's uplink, and TCP shares it only roughly: unpaced, one stripe's stream was seen
+// finishing a third of a second before the other's on a 100 Mbit/s testbed, and for that
+// third of a second the uplink, and every receiver's downlink, ran at half rate while the
+// last receivers waited for the lagging stripe. Pacing holds the stream that is ahead,
 // which leaves its share of the uplink to the one behind.
 //
 // A stream that made no progress for balanceStale (a child slow to open, a stream that
@@ -118,7 +119,8 @@ func (b *balance) start(ctx context.Context) {
 	})
 }
 
-// wait blocks while f is ahead (see ahead), until ctx ends.
+// wait holds f's next chunk until every first stream is open (start) and while f is ahead
+// (see ahead), until ctx ends.
 func (b *balance) wait(ctx context.Context, f *forwarder) error {
 	b.start(ctx)
 	var timer *time.Timer
