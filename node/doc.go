@@ -86,8 +86,10 @@
 // for Config.JoinTimeout, then starts alone if none answered (agents started at once find
 // each other soon after); it fails only when another agent already uses the name.
 // Afterwards the agent joins again, every Config.RejoinInterval (every few seconds while
-// alone), the seeds it lost. A graceful Close announces the leave and waits
-// two gossip intervals for the announcement to go out.
+// alone), the seeds it lost, and reaches out to two of the members it holds dead, in turn:
+// after a partition heals, each side's dead records of the other are refuted in that
+// exchange instead of waiting for gossip to carry them over. A graceful Close announces
+// the leave and waits two gossip intervals for the announcement to go out.
 //
 // # Channels
 //

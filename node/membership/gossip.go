@@ -8,6 +8,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -223,10 +224,18 @@ func (g *Gossip) Join(ctx context.Context) error {
 
 // Rejoin joins again the seeds of Config.Join that are not alive members (healing a
 // partition, a seed's restart, or a start when no seed answered yet): every interval, and,
-// while no other member is alive, every second doubling up to interval. It blocks until ctx
-// ends: run it in a goroutine.
+// while no other member is alive, every second doubling up to interval. Each round it also
+// reaches out to up to rejoinDead members it holds dead (not left), in turn: when a
+// partition heals, a member each side declared dead hears it in the exchange and refutes it
+// at once, where otherwise the two sides' dead records waited for gossip to carry the
+// suspicion to it (seconds, sometimes a minute). A member that is really gone costs a
+// refused or timed-out connection per round. It blocks until ctx ends: run it in a goroutine.
 func (g *Gossip) Rejoin(ctx context.Context, interval time.Duration) {
 	wait := min(time.Second, interval)
+	turn := 0 // which dead members deadTurn reaches next
+	var reaching atomic.Bool
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -258,6 +267,21 @@ func (g *Gossip) Rejoin(ctx context.Context, interval time.Duration) {
 				g.log.Info("joined the cluster", "seeds", missing)
 			}
 		}
+		if others > 0 && !reaching.Load() {
+			if dead := g.deadTurn(&turn); len(dead) > 0 {
+				// On its own goroutine: a member whose host is gone may take the dial
+				// timeout to fail, and the seeds must not wait for it.
+				reaching.Store(true)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer reaching.Store(false)
+					if _, err := g.ml.Join(dead); err != nil {
+						g.log.Debug("reach dead members", "addrs", dead, "err", err)
+					}
+				}()
+			}
+		}
 		if others == 0 && len(missing) > 0 {
 			wait = min(2*wait, interval) // alone: keep trying soon
 		} else {
@@ -265,6 +289,32 @@ func (g *Gossip) Rejoin(ctx context.Context, interval time.Duration) {
 		}
 		timer.Reset(wait)
 	}
+}
+
+// rejoinDead bounds the dead members one Rejoin round reaches out to.
+const rejoinDead = 2
+
+// deadTurn returns the gossip addresses of up to rejoinDead members held dead, the next ones
+// after *turn in name order, and advances *turn.
+func (g *Gossip) deadTurn(turn *int) []string {
+	g.mu.Lock()
+	var dead []Member
+	for _, m := range g.view {
+		if m.State == "dead" && m.Name != g.cfg.Name && m.GossipAddr != "" {
+			dead = append(dead, m)
+		}
+	}
+	g.mu.Unlock()
+	if len(dead) == 0 {
+		return nil
+	}
+	sort.Slice(dead, func(i, j int) bool { return dead[i].Name < dead[j].Name })
+	var out []string
+	for range min(rejoinDead, len(dead)) {
+		out = append(out, dead[*turn%len(dead)].GossipAddr)
+		*turn++
+	}
+	return out
 }
 
 // Members returns the members gossip knows (this agent included), alive and dead, in no

@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -172,5 +173,30 @@ func TestStaticWatch(t *testing.T) {
 	s.SetState("a", "dead")
 	if ctx.Err() == nil || !errors.Is(context.Cause(ctx), ErrMemberGone) || s.Alive("a") {
 		t.Fatalf("after a died: alive=%v, watch cause %v", s.Alive("a"), context.Cause(ctx))
+	}
+}
+
+// Rejoin reaches the members it holds dead (not those that left, not itself) a few a round,
+// in turn, so that every one is reached within a few rounds.
+func TestDeadTurn(t *testing.T) {
+	g := &Gossip{cfg: Config{Name: "a"}, view: map[string]Member{
+		"a": {Name: "a", GossipAddr: "10.0.0.1:7946", State: "dead"},
+		"b": {Name: "b", GossipAddr: "10.0.0.2:7946", State: "dead"},
+		"c": {Name: "c", GossipAddr: "10.0.0.3:7946", State: "alive"},
+		"d": {Name: "d", GossipAddr: "10.0.0.4:7946", State: "left"},
+		"e": {Name: "e", GossipAddr: "10.0.0.5:7946", State: "dead"},
+		"f": {Name: "f", GossipAddr: "10.0.0.6:7946", State: "dead"},
+	}}
+	turn := 0
+	var got []string
+	for range 3 {
+		got = append(got, fmt.Sprint(g.deadTurn(&turn)))
+	}
+	want := "[[10.0.0.2:7946 10.0.0.5:7946] [10.0.0.6:7946 10.0.0.2:7946] [10.0.0.5:7946 10.0.0.6:7946]]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("rounds %v, want %s", got, want)
+	}
+	if d := (&Gossip{cfg: Config{Name: "a"}, view: map[string]Member{}}).deadTurn(&turn); d != nil {
+		t.Fatalf("no dead member: %v", d)
 	}
 }
