@@ -419,6 +419,7 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "node: dial %s: %v", addr, err)
 	}
+	c = newSysConn(c) // the stream's bulk writes (see sysConn)
 	ok := false
 	defer func() {
 		if !ok {
@@ -443,18 +444,15 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 			stopHandshake()
 			return nil, fmt.Errorf("%w: %s negotiated %q", errNoRaw, addr, p)
 		}
-		fc.Conn = newSysConn(fc.Conn) // the stream's bulk writes (see sysConn)
 		c = tc
 	}
+	// With TLS, ALPN already chose the raw wire: the answer is read with the first message
+	// (rawClientStream.answered), which saves the stream's opening a round trip.
 	var answer [len(rawMagic)]byte
 	_, werr := io.WriteString(c, rawMagic)
 	var rerr error
 	if conf == nil {
 		_, rerr = io.ReadFull(c, answer[:])
-	} else {
-		// ALPN already chose the raw wire: the answer is read with the first message
-		// (rawClientStream.answered), which saves the stream's opening a round trip.
-		copy(answer[:], rawMagic)
 	}
 	if !stopHandshake() || ctx.Err() != nil {
 		return nil, status.FromContextError(context.Cause(ctx)).Err()
@@ -464,13 +462,10 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 		// A slow agent (a busy host), not one without the raw wire: the caller retries.
 		return nil, status.Errorf(codes.Unavailable, "node: raw push handshake with %s: %v %v", addr, werr, rerr)
 	}
-	if werr != nil || rerr != nil || string(answer[:]) != rawMagic {
+	if werr != nil || rerr != nil || conf == nil && string(answer[:]) != rawMagic {
 		return nil, fmt.Errorf("%w: %s answered %q (%v, %v)", errNoRaw, addr, answer[:], werr, rerr)
 	}
 	_ = c.SetDeadline(time.Time{})
-	if conf == nil {
-		c = newSysConn(c) // the stream's bulk writes (see sysConn)
-	}
 	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, limit), answered: conf == nil}
 	if fc != nil {
 		s.rc.fc, s.rc.w = fc, nil

@@ -13,6 +13,20 @@ func balanceMember(s int) *forwarder {
 	return f
 }
 
+// mustRelease fails the test unless w reports a nil error within 10 s; why says what would
+// have held it.
+func mustRelease(t *testing.T, w <-chan error, why string) {
+	t.Helper()
+	select {
+	case err := <-w:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(why)
+	}
+}
+
 // startWait runs b.wait(f) in a goroutine and returns the channel of its result.
 func startWait(b *balance, f *forwarder) <-chan error {
 	ch := make(chan error, 1)
@@ -50,50 +64,36 @@ func TestBalance(t *testing.T) {
 	default:
 	}
 	b.advance(c)
-	select {
-	case err := <-w:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a still held back once c caught up")
-	}
+	mustRelease(t, w, "a still held back once c caught up")
 
 	// A member that leaves (its stream ended) holds nobody back.
 	b.advance(a)
 	b.advance(a)
 	w = startWait(b, a)
 	b.leave(c)
-	select {
-	case err := <-w:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a still held back after c left")
-	}
+	mustRelease(t, w, "a still held back after c left")
 }
 
-// A member that makes no progress for balanceStale (a child slow to open, a stream being
-// repaired) is not waited for; a member whose backlog is done never holds another back.
-func TestBalanceStaleAndDone(t *testing.T) {
-	b := newBalance()
-	a, c := balanceMember(0), balanceMember(1)
+// heldPair returns a balance of two stripes of 4 chunks each, all joined and open, the first
+// (a) held back: it has sent the slack while the second (c) sent nothing.
+func heldPair() (b *balance, a, c *forwarder) {
+	b = newBalance()
+	a, c = balanceMember(0), balanceMember(1)
 	b.join(a, 4)
 	b.join(c, 4)
 	b.allJoined()
 	for range balanceSlack {
 		b.advance(a)
 	}
+	return b, a, c
+}
+
+// A member that makes no progress for balanceStale (a child slow to open, a stream being
+// repaired) is not waited for; a member whose backlog is done never holds another back.
+func TestBalanceStaleAndDone(t *testing.T) {
+	b, a, c := heldPair()
 	start := time.Now()
-	select {
-	case err := <-startWait(b, a):
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a held back by a stale member")
-	}
+	mustRelease(t, startWait(b, a), "a held back by a stale member")
 	if d := time.Since(start); d < balanceStale/2 {
 		t.Fatalf("a released after %v, before c went stale", d)
 	}
@@ -106,14 +106,7 @@ func TestBalanceStaleAndDone(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	b2 := newBalance()
-	x, y := balanceMember(0), balanceMember(1)
-	b2.join(x, 4)
-	b2.join(y, 4)
-	b2.allJoined()
-	for range balanceSlack {
-		b2.advance(x)
-	}
+	b2, x, _ := heldPair()
 	if err := b2.wait(ctx, x); err == nil {
 		t.Fatal("wait with an ended context returned nil while held back")
 	}
@@ -135,12 +128,5 @@ func TestBalanceStartGate(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	slow.markOpened()
-	select {
-	case err := <-w:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a still held once every stream was open")
-	}
+	mustRelease(t, w, "a still held once every stream was open")
 }

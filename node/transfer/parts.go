@@ -70,8 +70,9 @@ type Transport interface {
 // Warmer is a Transport that can open its connections ahead of the streams: the engine
 // warms the connections to all of an agent's children, in every stripe, as soon as the
 // agent's first stream of a transfer arrives, so that a stripe whose header comes later finds
-// its connection (TCP and TLS handshakes done) ready. Warm returns at once; failures are the
-// streams' to report.
+// its connection (TCP and TLS handshakes done) ready, where streams share connections (a
+// transport whose every stream dials its own may do nothing). Warm returns at once; failures
+// are the streams' to report.
 type Warmer interface {
 	Warm(ctx context.Context, names []string)
 }
