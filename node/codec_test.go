@@ -1,10 +1,14 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -311,14 +315,14 @@ func TestRawReadPlaced(t *testing.T) {
 	defer client.Close()
 	defer server.Close()
 	go func() {
-		w := newRawConn(client, 1<<20)
+		w := newRawConn(client, bufio.NewReader(client), 1<<20)
 		_ = w.write(0, encodeHeaderForTest())
 		for _, m := range msgs {
 			data := object[start(m.index)+m.offset:][:m.n]
 			_ = w.write(0, encodeChunk(uint64(m.index), uint64(m.offset), m.more, mem.SliceBuffer(data)))
 		}
 	}()
-	r := newRawConn(server, 1<<20)
+	r := newRawConn(server, newRawReader(server), 1<<20)
 	p := transfer.NewPlacer(0, 2, len(sizes), func(i int) int { return sizes[i] })
 	defer p.Close()
 	if _, b, fr, err := r.readPlaced(p); err != nil || fr != nil || b == nil {
@@ -434,6 +438,8 @@ func (c *readCountConn) Read(p []byte) (int, error) {
 	return c.data.Read(p)
 }
 
+func (c *readCountConn) Close() error { return nil }
+
 // TestBufReadConn: before buffer, every read of crypto/tls reaches the socket; after it, the
 // small reads TLS makes come from one socket read of up to rawTLSReadBuf bytes, in order.
 func TestBufReadConn(t *testing.T) {
@@ -465,6 +471,63 @@ func TestBufReadConn(t *testing.T) {
 		t.Fatalf("buffered: %d socket reads in all (want 4: 2 before, then %d bytes in 2), bytes in order %v",
 			rc.reads, len(data)-2*len(p), bytes.Equal(got, data))
 	}
+	// Closed, it gives its buffer back to the pool (the next one of its size) and reads no more.
+	buf := bc.buf
+	if err := bc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bc.Read(p); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a read after Close: %v", err)
+	}
+	next := transfer.NewBuf(rawTLSReadBuf)
+	defer next.Free()
+	if next != buf {
+		t.Fatal("the read buffer did not go back to the pool")
+	}
+}
+
+// TestFlushConnClose: Close ends a write blocked on the connection, and only then gives the
+// gathering buffer back to the pool; writes after it fail.
+func TestFlushConnClose(t *testing.T) {
+	client, server := net.Pipe() // a write blocks until the other end reads
+	defer server.Close()
+	fc := &flushConn{Conn: client}
+	fc.hold()
+	if _, err := fc.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	buf := fc.pbuf
+	if buf == nil {
+		t.Fatal("no buffer after a held write")
+	}
+	werr := make(chan error, 1)
+	go func() {
+		_, err := fc.Write(make([]byte, flushConnMax)) // flushes the 100 bytes first: blocks
+		werr <- err
+	}()
+	// Read one byte: the flush is under way (and holds the buffer) when Close comes.
+	if _, err := io.ReadFull(server, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-werr:
+		if err == nil {
+			t.Fatal("the blocked write succeeded on a closed connection")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the blocked write")
+	}
+	if _, err := fc.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a write after Close: %v", err)
+	}
+	next := transfer.NewBuf(flushConnMax)
+	defer next.Free()
+	if next != buf {
+		t.Fatal("the gathering buffer did not go back to the pool")
+	}
 }
 
 // BenchmarkRawReadPlaced reads chunk frames from a TCP connection on loopback with the push
@@ -486,7 +549,7 @@ func BenchmarkRawReadPlaced(b *testing.B) {
 					return
 				}
 				defer conn.Close()
-				w := newRawConn(conn, 8<<20)
+				w := newRawConn(conn, newRawReader(conn), 8<<20)
 				for i := 0; ; i++ {
 					for off := 0; off < c.chunk; off += c.frame {
 						if w.write(0, encodeChunk(uint64(i%chunks), uint64(off), off+c.frame < c.chunk, mem.SliceBuffer(data[off:off+c.frame]))) != nil {
@@ -500,7 +563,7 @@ func BenchmarkRawReadPlaced(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer conn.Close()
-			r := newRawConn(conn, 8<<20)
+			r := newRawConn(conn, newRawReader(conn), 8<<20)
 			p := transfer.NewPlacer(0, 1, chunks, func(int) int { return c.chunk })
 			defer p.Close()
 			b.SetBytes(int64(c.frame))

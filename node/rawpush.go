@@ -83,17 +83,23 @@ const flushConnMax = 256 << 10
 // write: crypto/tls writes every record (at most 16 KiB) with a write of its own, a system
 // call each, which costs a sender more than encrypting the record. Between hold and flush
 // what TLS writes is appended to a buffer (written whenever it would exceed flushConnMax);
-// outside them writes go straight through (the handshake, alerts).
+// outside them writes go straight through (the handshake, alerts). The buffer comes from the
+// data path's pool at the first hold and goes back to it when the connection closes.
 type flushConn struct {
 	net.Conn
 	mu      sync.Mutex
 	holding bool
+	closed  bool
+	pbuf    *transfer.Buf // buf's memory, nil until the first hold and after Close
 	buf     []byte
 }
 
 func (c *flushConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
 	if !c.holding {
 		return c.Conn.Write(p)
 	}
@@ -105,8 +111,9 @@ func (c *flushConn) Write(p []byte) (int, error) {
 			return c.Conn.Write(p)
 		}
 	}
-	if c.buf == nil {
-		c.buf = make([]byte, 0, flushConnMax)
+	if c.pbuf == nil {
+		c.pbuf = transfer.NewBuf(flushConnMax)
+		c.buf = c.pbuf.B[:0]
 	}
 	c.buf = append(c.buf, p...)
 	return len(p), nil
@@ -136,12 +143,61 @@ func (c *flushConn) flushLocked() error {
 	return err
 }
 
-func newRawConn(c net.Conn, limit int) *rawConn {
-	rc := &rawConn{c: c, r: bufio.NewReaderSize(c, 32<<10), limit: limit}
+// Close closes the connection, which ends a write in progress, then returns the buffer to
+// the pool once no write uses it.
+func (c *flushConn) Close() error {
+	err := c.Conn.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.pbuf != nil {
+		c.pbuf.Free()
+		c.pbuf, c.buf = nil, nil
+	}
+	return err
+}
+
+// rawReadBuf is the read buffer of a raw Push stream's server (the child, which reads the
+// chunk frames: a frame's head is peeked there, its bytes read past it), and rawAnswerBuf
+// that of its client, which reads only the child's answers.
+const (
+	rawReadBuf   = 32 << 10
+	rawAnswerBuf = 4 << 10
+)
+
+// rawReaders keeps the read buffers of ended server streams for the next ones: a stream's
+// buffers, fresh, cost more than its handshake when a push opens a hundred streams at once
+// on a busy host (the runtime clears them and the kernel faults their pages in).
+var rawReaders = make(chan *bufio.Reader, 64)
+
+// newRawReader returns a server stream's read buffer over c, a kept one if any.
+func newRawReader(c io.Reader) *bufio.Reader {
+	select {
+	case r := <-rawReaders:
+		r.Reset(c)
+		return r
+	default:
+		return bufio.NewReaderSize(c, rawReadBuf)
+	}
+}
+
+// keepRawReader keeps r for another stream; nothing may read it any more.
+func keepRawReader(r *bufio.Reader) {
+	r.Reset(nil)
+	select {
+	case rawReaders <- r:
+	default:
+	}
+}
+
+// newRawConn returns a raw Push stream's end on c, reading through r (a bufio.Reader over c).
+func newRawConn(c net.Conn, r *bufio.Reader, limit int) *rawConn {
+	rc := &rawConn{c: c, r: r, limit: limit}
 	if _, ok := c.(gatherWriter); !ok {
 		// net.Buffers would write each piece on its own: with TLS, a record (and a system
-		// call) for the 5-byte prefix and another for the message's header.
-		rc.w = bufio.NewWriterSize(c, 64<<10)
+		// call) for the 5-byte prefix and another for the message's header. (The client
+		// uses a flushConn instead; the server writes only answers.)
+		rc.w = bufio.NewWriterSize(c, 8<<10)
 	}
 	return rc
 }
@@ -466,7 +522,7 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 		return nil, fmt.Errorf("%w: %s answered %q (%v, %v)", errNoRaw, addr, answer[:], werr, rerr)
 	}
 	_ = c.SetDeadline(time.Time{})
-	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, limit), answered: conf == nil}
+	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, bufio.NewReaderSize(c, rawAnswerBuf), limit), answered: conf == nil}
 	if fc != nil {
 		s.rc.fc, s.rc.w = fc, nil
 	}
@@ -483,6 +539,8 @@ type rawServerStream struct {
 	msgs   chan rawMsg // read ahead by readAhead
 	ahead  sync.Once   // starts readAhead at the first receive: after the stream is authorized
 	placer atomic.Pointer[transfer.Placer]
+	reads  atomic.Bool   // readAhead started
+	read   chan struct{} // closed when readAhead returns
 }
 
 // rawMsg is a message read ahead (in b, or a frame read into place), or the read's error.
@@ -556,7 +614,13 @@ func (s *rawServerStream) RecvMsg(m any) error {
 	if s.eof {
 		return io.EOF
 	}
-	s.ahead.Do(func() { go s.readAhead() }) // ends with ctx, or at the stream's end or first error
+	s.ahead.Do(func() { // ends with ctx, or at the stream's end or first error
+		s.reads.Store(true)
+		go func() {
+			defer close(s.read)
+			s.readAhead()
+		}()
+	})
 	var msg rawMsg
 	select {
 	case msg = <-s.msgs:
@@ -595,7 +659,21 @@ func (s *rawServerStream) RecvMsg(m any) error {
 
 // serveRaw serves one raw Push stream on c (after the TLS handshake, if any) until it ends.
 func (a *Agent) serveRaw(c net.Conn, state *tls.ConnectionState) {
-	defer c.Close()
+	r := newRawReader(c)
+	var ss *rawServerStream
+	defer func() {
+		_ = c.Close()
+		// The read buffer is kept for another stream once nothing reads it: the read ahead
+		// ends with the closed connection (a read ahead stuck elsewhere keeps it).
+		if ss != nil && ss.reads.Load() {
+			select {
+			case <-ss.read:
+			case <-time.After(time.Second):
+				return
+			}
+		}
+		keepRawReader(r)
+	}()
 	ctx, cancel := context.WithCancel(a.ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
@@ -609,7 +687,8 @@ func (a *Agent) serveRaw(c net.Conn, state *tls.ConnectionState) {
 	if state != nil {
 		p.AuthInfo = credentials.TLSInfo{State: *state, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}
 	}
-	ss := &rawServerStream{ctx: peer.NewContext(ctx, p), rc: newRawConn(c, a.rawMsgLimit()), msgs: make(chan rawMsg, rawReadAhead)}
+	ss = &rawServerStream{ctx: peer.NewContext(ctx, p), rc: newRawConn(c, r, a.rawMsgLimit()),
+		msgs: make(chan rawMsg, rawReadAhead), read: make(chan struct{})}
 	svc := &service{a: a}
 	err := a.streamAuth(svc, ss, &grpc.StreamServerInfo{FullMethod: pb.Agent_Push_FullMethodName, IsClientStream: true, IsServerStream: true},
 		func(srv any, stream grpc.ServerStream) error {
@@ -752,10 +831,14 @@ func (m *muxListener) Close() error {
 // records from there. crypto/tls alone asks the socket for little more than the record it
 // needs (about 16 KiB a system call); when more has arrived, one system call now fetches
 // it all, for one extra copy of each byte. Before buffer (the handshake, gRPC connections),
-// reads go to the socket unbuffered.
+// reads go to the socket unbuffered. The buffer comes from the data path's pool and goes
+// back to it when the connection closes.
 type bufReadConn struct {
 	net.Conn
-	r *bufio.Reader
+	mu     sync.Mutex    // held by a read, through its wait for the socket, and by Close
+	buf    *transfer.Buf // nil before buffer and after Close
+	r, w   int           // the buffered bytes are buf.B[r:w]
+	closed bool
 }
 
 // rawTLSReadBuf is the read buffer under a raw Push stream's TLS.
@@ -765,14 +848,43 @@ const rawTLSReadBuf = 256 << 10
 // crypto/tls must not be using the connection concurrently.
 func (c *bufReadConn) buffer() {
 	c.Conn = newSysConn(c.Conn)
-	c.r = bufio.NewReaderSize(c.Conn, rawTLSReadBuf)
+	c.buf = transfer.NewBuf(rawTLSReadBuf)
 }
 
 func (c *bufReadConn) Read(p []byte) (int, error) {
-	if c.r != nil {
-		return c.r.Read(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return 0, net.ErrClosed
+	case c.buf == nil:
+		return c.Conn.Read(p)
+	case c.r == c.w && len(p) >= len(c.buf.B):
+		return c.Conn.Read(p)
+	case c.r == c.w:
+		n, err := c.Conn.Read(c.buf.B)
+		if n == 0 {
+			return 0, err
+		}
+		c.r, c.w = 0, n // an error with bytes comes back at the next socket read
 	}
-	return c.Conn.Read(p)
+	n := copy(p, c.buf.B[c.r:c.w])
+	c.r += n
+	return n, nil
+}
+
+// Close closes the connection, which ends a read in progress, then returns the buffer to the
+// pool once no read uses it.
+func (c *bufReadConn) Close() error {
+	err := c.Conn.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	if c.buf != nil {
+		c.buf.Free()
+		c.buf = nil
+	}
+	return err
 }
 
 // replayConn gives back the bytes read to sort a connection before the rest.

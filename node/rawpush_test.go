@@ -248,3 +248,30 @@ func TestRawPushBounds(t *testing.T) {
 	_, _ = io.WriteString(idle, node.RawMagic)
 	closedWithin("a raw stream that sends no header", idle, 5*time.Second)
 }
+
+// BenchmarkRawPushOpen opens raw Push streams over mutual TLS on loopback, as a parent opens
+// one per child and stripe: the dial, the handshake, one message and the agent's answer (a
+// refusal: the message is no header), and the close. -benchmem shows the memory a stream's
+// buffers cost when they are not reused.
+func BenchmarkRawPushOpen(b *testing.B) {
+	c := nodetest.StartCluster(b, 2, nodetest.Options{})
+	src, err := c.Identity("a00", identity.RoleNode)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conf := src.ClientConfig("")
+	addr := c.Agents[1].Addr()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := node.DialRawPush(ctx, addr, conf, 5*time.Second, 16<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = st.Send(&pb.PushRequest{Msg: &pb.PushRequest_End{End: &pb.PushEnd{}}})
+		if _, err := st.Recv(); status.Code(err) != codes.InvalidArgument {
+			b.Fatalf("answer %v, want InvalidArgument (no header)", err)
+		}
+		_ = st.CloseSend()
+	}
+}
