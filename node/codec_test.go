@@ -315,14 +315,14 @@ func TestRawReadPlaced(t *testing.T) {
 	defer client.Close()
 	defer server.Close()
 	go func() {
-		w := newRawConn(client, bufio.NewReader(client), 1<<20)
+		w := newRawConn(client, bufio.NewReader(client), nil, 1<<20)
 		_ = w.write(0, encodeHeaderForTest())
 		for _, m := range msgs {
 			data := object[start(m.index)+m.offset:][:m.n]
 			_ = w.write(0, encodeChunk(uint64(m.index), uint64(m.offset), m.more, mem.SliceBuffer(data)))
 		}
 	}()
-	r := newRawConn(server, newRawReader(server), 1<<20)
+	r := newRawConn(server, newRawReader(server), nil, 1<<20)
 	p := transfer.NewPlacer(0, 2, len(sizes), func(i int) int { return sizes[i] })
 	defer p.Close()
 	if _, b, fr, err := r.readPlaced(p); err != nil || fr != nil || b == nil {
@@ -551,7 +551,7 @@ func BenchmarkRawReadPlaced(b *testing.B) {
 					return
 				}
 				defer conn.Close()
-				w := newRawConn(conn, newRawReader(conn), 8<<20)
+				w := newRawConn(conn, newRawReader(conn), nil, 8<<20)
 				for i := 0; ; i++ {
 					for off := 0; off < c.chunk; off += c.frame {
 						if w.write(0, encodeChunk(uint64(i%chunks), uint64(off), off+c.frame < c.chunk, mem.SliceBuffer(data[off:off+c.frame]))) != nil {
@@ -565,7 +565,7 @@ func BenchmarkRawReadPlaced(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer conn.Close()
-			r := newRawConn(conn, newRawReader(conn), 8<<20)
+			r := newRawConn(conn, newRawReader(conn), nil, 8<<20)
 			p := transfer.NewPlacer(0, 1, chunks, func(int) int { return c.chunk })
 			defer p.Close()
 			b.SetBytes(int64(c.frame))

@@ -80,7 +80,8 @@
 // (under TLS, the 256 KiB that gathers a message's records into one write and the 256 KiB
 // the child reads the socket into; the child's 32 KiB message reader) come from pools and go
 // back when the stream closes, once no read or write uses them: an agent opening and closing
-// streams all day allocates them once (a stream costs 179 KB of garbage, 882 KB before).
+// streams all day allocates them once (a stream costs about 175 KB of garbage, 882 KB
+// before).
 // Config.PushOverGRPC sends Push streams as gRPC messages instead, and a child that does not
 // answer the raw wire (an agent of an older version) gets them that way regardless.
 // treecast_push_streams_opened_total{wire} counts both kinds.

@@ -67,8 +67,9 @@ func (a *Agent) rawMsgLimit() int { return a.cfg.Limits.MaxMessage }
 type rawConn struct {
 	c     net.Conn
 	r     *bufio.Reader
-	w     *bufio.Writer // for a connection without writev (TLS): one write per message
-	fc    *flushConn    // under TLS, when set: the records of a message leave in one write
+	g     gatherWriter  // a connection with writev (plain TCP): a message in one writev
+	w     *bufio.Writer // for one without writev (the server's TLS): one write per message
+	fc    *flushConn    // the client's TLS: the records of a message leave in one write
 	limit int
 	wmu   sync.Mutex
 	hdr   [rawPrefix]byte
@@ -191,12 +192,14 @@ func keepRawReader(r *bufio.Reader) {
 }
 
 // newRawConn returns a raw Push stream's end on c, reading through r (a bufio.Reader over c).
-func newRawConn(c net.Conn, r *bufio.Reader, limit int) *rawConn {
-	rc := &rawConn{c: c, r: r, limit: limit}
-	if _, ok := c.(gatherWriter); !ok {
+// fc, when not nil, is the flushConn under c's TLS (the client's).
+func newRawConn(c net.Conn, r *bufio.Reader, fc *flushConn, limit int) *rawConn {
+	rc := &rawConn{c: c, r: r, fc: fc, limit: limit}
+	rc.g, _ = c.(gatherWriter)
+	if rc.g == nil && fc == nil {
 		// net.Buffers would write each piece on its own: with TLS, a record (and a system
-		// call) for the 5-byte prefix and another for the message's header. (The client
-		// uses a flushConn instead; the server writes only answers.)
+		// call) for the 5-byte prefix and another for the message's header. (The server
+		// writes only answers: a small buffer.)
 		rc.w = bufio.NewWriterSize(c, 8<<10)
 	}
 	return rc
@@ -228,7 +231,7 @@ func (rc *rawConn) write(flag byte, msg mem.BufferSlice) error {
 	for _, b := range msg {
 		bufs = append(bufs, b.ReadOnlyData())
 	}
-	_, err := rc.c.(gatherWriter).writeBuffers(bufs)
+	_, err := rc.g.writeBuffers(bufs)
 	return err
 }
 
@@ -522,10 +525,7 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 		return nil, fmt.Errorf("%w: %s answered %q (%v, %v)", errNoRaw, addr, answer[:], werr, rerr)
 	}
 	_ = c.SetDeadline(time.Time{})
-	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, bufio.NewReaderSize(c, rawAnswerBuf), limit), answered: conf == nil}
-	if fc != nil {
-		s.rc.fc, s.rc.w = fc, nil
-	}
+	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, bufio.NewReaderSize(c, rawAnswerBuf), fc, limit), answered: conf == nil}
 	s.stop = context.AfterFunc(ctx, func() { _ = c.Close() })
 	ok = true
 	return &grpc.GenericClientStream[pb.PushRequest, pb.PushResponse]{ClientStream: s}, nil
@@ -539,8 +539,7 @@ type rawServerStream struct {
 	msgs   chan rawMsg // read ahead by readAhead
 	ahead  sync.Once   // starts readAhead at the first receive: after the stream is authorized
 	placer atomic.Pointer[transfer.Placer]
-	reads  atomic.Bool   // readAhead started
-	read   chan struct{} // closed when readAhead returns
+	read   chan struct{} // closed when readAhead returns, or by serveRaw when it never started
 }
 
 // rawMsg is a message read ahead (in b, or a frame read into place), or the read's error.
@@ -615,7 +614,6 @@ func (s *rawServerStream) RecvMsg(m any) error {
 		return io.EOF
 	}
 	s.ahead.Do(func() { // ends with ctx, or at the stream's end or first error
-		s.reads.Store(true)
 		go func() {
 			defer close(s.read)
 			s.readAhead()
@@ -664,8 +662,10 @@ func (a *Agent) serveRaw(c net.Conn, state *tls.ConnectionState) {
 	defer func() {
 		_ = c.Close()
 		// The read buffer is kept for another stream once nothing reads it: the read ahead
-		// ends with the closed connection (a read ahead stuck elsewhere keeps it).
-		if ss != nil && ss.reads.Load() {
+		// ends with the closed connection (a read ahead stuck elsewhere keeps it). One that
+		// never started never will: the handler has returned.
+		if ss != nil {
+			ss.ahead.Do(func() { close(ss.read) })
 			select {
 			case <-ss.read:
 			case <-time.After(time.Second):
@@ -687,7 +687,7 @@ func (a *Agent) serveRaw(c net.Conn, state *tls.ConnectionState) {
 	if state != nil {
 		p.AuthInfo = credentials.TLSInfo{State: *state, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}
 	}
-	ss = &rawServerStream{ctx: peer.NewContext(ctx, p), rc: newRawConn(c, r, a.rawMsgLimit()),
+	ss = &rawServerStream{ctx: peer.NewContext(ctx, p), rc: newRawConn(c, r, nil, a.rawMsgLimit()),
 		msgs: make(chan rawMsg, rawReadAhead), read: make(chan struct{})}
 	svc := &service{a: a}
 	err := a.streamAuth(svc, ss, &grpc.StreamServerInfo{FullMethod: pb.Agent_Push_FullMethodName, IsClientStream: true, IsServerStream: true},
