@@ -5,6 +5,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
 
 // DialRawPush opens a raw Push stream to addr (rawpush.go), over TLS with conf (nil:
@@ -15,6 +17,10 @@ var (
 	RawMagic    = rawMagic
 	RawALPN     = rawALPN
 )
+
+// StreamUnacked is what the Push stream st tells the source's pacing: the bytes it sent that
+// the agent's end has not acknowledged, and whether it knows them.
+func StreamUnacked(st pb.Agent_PushClient) (int, bool) { return (&grpcUp{stream: st}).Unacked() }
 
 // PushStreams counts the Push streams a opened to its children on wire ("raw" or "grpc").
 func (a *Agent) PushStreams(wire string) float64 {

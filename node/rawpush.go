@@ -367,6 +367,7 @@ func parseChunkFrame(b []byte) (transfer.Frame, bool) {
 type rawClientStream struct {
 	ctx  context.Context
 	rc   *rawConn
+	tcp  net.Conn // the connection under TLS (a sysConn on Linux)
 	stop func() bool
 	done atomic.Bool // the trailer was read: the server ended the stream
 	// answered is false until the server's rawMagic has been read: with TLS it is read
@@ -387,6 +388,15 @@ func (s *rawClientStream) SendMsg(m any) error {
 		return s.connErr(err)
 	}
 	return nil
+}
+
+// Unacked returns the bytes sent on the stream that the agent's end has not acknowledged yet
+// (transfer.Unacked), when the system tells them (Linux: one ioctl).
+func (s *rawClientStream) Unacked() (int, bool) {
+	if u, ok := s.tcp.(interface{ unacked() (int, bool) }); ok {
+		return u.unacked()
+	}
+	return 0, false
 }
 
 // CloseSend sends the end of the requests and half-closes the connection.
@@ -525,7 +535,7 @@ func dialRawPush(ctx context.Context, addr string, conf *tls.Config, timeout tim
 		return nil, fmt.Errorf("%w: %s answered %q (%v, %v)", errNoRaw, addr, answer[:], werr, rerr)
 	}
 	_ = c.SetDeadline(time.Time{})
-	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, bufio.NewReaderSize(c, rawAnswerBuf), fc, limit), answered: conf == nil}
+	s := &rawClientStream{ctx: ctx, rc: newRawConn(c, bufio.NewReaderSize(c, rawAnswerBuf), fc, limit), tcp: tcp, answered: conf == nil}
 	s.stop = context.AfterFunc(ctx, func() { _ = c.Close() })
 	ok = true
 	return &grpc.GenericClientStream[pb.PushRequest, pb.PushResponse]{ClientStream: s}, nil

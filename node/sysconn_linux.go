@@ -114,6 +114,20 @@ func (c *sysConn) writeBuffers(v net.Buffers) (int64, error) {
 	return total, nil
 }
 
+// unacked returns the bytes written to the socket that the peer has not acknowledged yet
+// (not sent, or in flight): the SIOCOUTQ ioctl, one system call.
+func (c *sysConn) unacked() (int, bool) {
+	var n int32
+	var errno syscall.Errno
+	err := c.rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.RawSyscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n)))
+	})
+	if err != nil || errno != 0 {
+		return 0, false
+	}
+	return int(n), true
+}
+
 // iovMax is Linux's limit on the pieces of one writev.
 const iovMax = 1024
 

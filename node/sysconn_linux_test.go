@@ -106,3 +106,42 @@ func TestConsume(t *testing.T) {
 		t.Fatalf("consume all: %q", v)
 	}
 }
+
+// unacked counts the bytes written that the peer has not acknowledged: none on a fresh
+// connection, some while the peer does not read what the buffers cannot hold, none again
+// once it has read everything.
+func TestSysConnUnacked(t *testing.T) {
+	a, b := tcpPair(t)
+	sa := newSysConn(a).(*sysConn)
+	if n, ok := sa.unacked(); !ok || n != 0 {
+		t.Fatalf("a fresh connection: unacked %d, %v; want 0, true", n, ok)
+	}
+	const size = 64 << 20
+	werr := make(chan error, 1)
+	go func() {
+		_, err := sa.Write(make([]byte, size))
+		werr <- err
+	}()
+	waitUnacked := func(what string, cond func(int) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			n, ok := sa.unacked()
+			if ok && cond(n) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: unacked %d, %v after 10 s", what, n, ok)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitUnacked("the peer not reading", func(n int) bool { return n > 0 && n <= size })
+	if _, err := io.CopyN(io.Discard, b, size); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	waitUnacked("the peer read everything", func(n int) bool { return n == 0 })
+}

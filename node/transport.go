@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/grpc"
+
 	"github.com/treecast/treecast/node/transfer"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 )
@@ -18,6 +20,17 @@ import (
 type grpcUp struct {
 	stream  pb.Agent_PushClient
 	pending []transfer.UpMsg // progress entries of one ProgressEvent not yet returned
+}
+
+// Unacked returns the bytes sent that the child's end has not acknowledged, when the stream
+// is a raw one over a socket that tells (transfer.Unacked); gRPC's streams do not.
+func (u *grpcUp) Unacked() (int, bool) {
+	if g, ok := u.stream.(*grpc.GenericClientStream[pb.PushRequest, pb.PushResponse]); ok {
+		if r, ok := g.ClientStream.(*rawClientStream); ok {
+			return r.Unacked()
+		}
+	}
+	return 0, false
 }
 
 type grpcTransport struct{ a *Agent }

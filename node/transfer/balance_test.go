@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -37,22 +38,22 @@ func startWait(b *balance, f *forwarder) <-chan error {
 func TestBalance(t *testing.T) {
 	b := newBalance()
 	a, c, same := balanceMember(0), balanceMember(1), balanceMember(0)
-	b.join(a, 10)
-	b.join(c, 20) // twice as many chunks: it may send two for each of a's
-	b.join(same, 10)
+	b.join(a, 10, 1)
+	b.join(c, 20, 1) // twice as many chunks: it may send two for each of a's
+	b.join(same, 10, 1)
 	b.allJoined()
 	// a may run balanceSlack chunks ahead of c's share, not more; a member of its own stripe
 	// (another child of the source in stripe 0) never holds it back.
 	for i := range balanceSlack {
-		if ahead, _ := b.ahead(a, time.Now()); ahead {
+		if ahead, _, _ := b.ahead(a, time.Now()); ahead {
 			t.Fatalf("a held back at its chunk %d, within the slack", i+1)
 		}
 		b.advance(a)
 	}
-	if ahead, _ := b.ahead(a, time.Now()); !ahead {
+	if ahead, _, _ := b.ahead(a, time.Now()); !ahead {
 		t.Fatal("a not held back past the slack")
 	}
-	if ahead, _ := b.ahead(same, time.Now()); ahead {
+	if ahead, _, _ := b.ahead(same, time.Now()); ahead {
 		t.Fatal("a stripe-0 member held back by stripe 0's progress")
 	}
 	w := startWait(b, a)
@@ -79,8 +80,8 @@ func TestBalance(t *testing.T) {
 func heldPair() (b *balance, a, c *forwarder) {
 	b = newBalance()
 	a, c = balanceMember(0), balanceMember(1)
-	b.join(a, 4)
-	b.join(c, 4)
+	b.join(a, 4, 1)
+	b.join(c, 4, 1)
 	b.allJoined()
 	for range balanceSlack {
 		b.advance(a)
@@ -101,7 +102,7 @@ func TestBalanceStaleAndDone(t *testing.T) {
 		b.advance(c)
 	}
 	b.advance(a)
-	if ahead, _ := b.ahead(a, time.Now()); ahead {
+	if ahead, _, _ := b.ahead(a, time.Now()); ahead {
 		t.Fatal("a held back by a member that sent its whole backlog")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -118,8 +119,8 @@ func TestBalanceStartGate(t *testing.T) {
 	b := newBalance()
 	a := balanceMember(0)
 	slow := &forwarder{hdr: Header{Stripe: 1}, opened: make(chan struct{})}
-	b.join(a, 4)
-	b.join(slow, 4)
+	b.join(a, 4, 1)
+	b.join(slow, 4, 1)
 	w := startWait(b, a)
 	b.allJoined()
 	select {
@@ -129,4 +130,51 @@ func TestBalanceStartGate(t *testing.T) {
 	}
 	slow.markOpened()
 	mustRelease(t, w, "a still held once every stream was open")
+}
+
+// fakeUnacked is a stream's count of unacknowledged bytes, set by the test.
+type fakeUnacked struct{ n atomic.Int64 }
+
+func (u *fakeUnacked) Unacked() (int, bool) { return int(u.n.Load()), true }
+
+// Pacing counts what a member's child received: what it wrote less what its socket has not
+// had acknowledged, in chunks. A member whose writes sit in its socket holds the others back
+// until its child acknowledges them, and the member held back looks again without waiting
+// for an event (acknowledgements bring none).
+func TestBalanceUnacked(t *testing.T) {
+	const chunk = 100
+	b := newBalance()
+	a, c := balanceMember(0), balanceMember(1)
+	b.join(a, 10, chunk)
+	b.join(c, 10, chunk)
+	b.allJoined()
+	sock := &fakeUnacked{}
+	var u Unacked = sock
+	c.acked.Store(&u)
+	for range 4 {
+		b.advance(c)
+	}
+	sock.n.Store(3 * chunk) // c wrote 4 chunks, its child acknowledged 1
+	for range balanceSlack + 1 {
+		b.advance(a)
+	}
+	// a's fourth chunk needs c's child at 4-2 = 2 chunks: it has 1.
+	ahead, poll, _ := b.ahead(a, time.Now())
+	if !ahead || !poll {
+		t.Fatalf("ahead %v, poll %v: want a held back on c's unacknowledged bytes, looking again", ahead, poll)
+	}
+	w := startWait(b, a)
+	select {
+	case err := <-w:
+		t.Fatalf("a released while c's child had 1 of 4 chunks (%v)", err)
+	case <-time.After(20 * balancePoll):
+	}
+	sock.n.Store(2 * chunk) // acknowledged: no event of the balance's
+	mustRelease(t, w, "a still held back once c's child acknowledged 2 chunks")
+
+	// A stream that cannot tell counts what it wrote.
+	c.acked.Store(nil)
+	if ahead, _, _ := b.ahead(a, time.Now()); ahead {
+		t.Fatal("a held back by c's 4 chunks written, without unacknowledged bytes to count")
+	}
 }

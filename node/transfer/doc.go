@@ -28,9 +28,10 @@
 //     leaves the source; opened under load, each hop's TCP and TLS handshakes queue behind
 //     the data on links already full, and the deepest receivers start, and end, later.
 //     The source sends no chunk until every stripe's streams are open (the same bound),
-//     then paces its streams of different stripes against each other (no stripe more than
-//     two of its chunks ahead of another, in proportion), so that the stripes, which share
-//     its uplink, end together rather than one after the other at half rate.
+//     then paces its streams of different stripes against each other (no stripe writes more
+//     than two of its chunks ahead of what another's child acknowledged, in proportion), so
+//     that the stripes, which share its uplink, end together rather than one after the other
+//     at half rate.
 //  3. The receiver verifies each chunk against the manifest's hash as it writes it, and hands
 //     it at once to the forwarders of its own children in that stripe (pipelined). Each
 //     forwarder has a bounded queue (Config.QueueChunks) that never blocks the relay: when a

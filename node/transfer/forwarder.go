@@ -41,6 +41,7 @@ type forwarder struct {
 	readBuf   func(i int) (*Buf, error) // reads a stored chunk into a pooled buffer; nil, or (nil, nil) for a chunk it cannot: use read
 	limiter   *rate.Limiter             // the push's own cap on this sender (nil: none)
 	pace      *balance                  // paces it against the source's other stripes (nil: none)
+	acked     atomic.Pointer[Unacked]   // the open stream, when it tells its unacknowledged bytes
 	queue     chan queued
 	lagMu     sync.Mutex
 	lagging   []int         // chunks that did not fit in the queue, to read back from the store
@@ -147,6 +148,15 @@ func (f *forwarder) readStored(i int) ([]byte, *Buf, error) {
 	}
 	data, err := f.read(i)
 	return data, nil, err
+}
+
+// unacked returns the bytes the forwarder's open stream sent that its child has not
+// acknowledged yet, when the stream tells them (see Unacked).
+func (f *forwarder) unacked() (int, bool) {
+	if u := f.acked.Load(); u != nil {
+		return (*u).Unacked()
+	}
+	return 0, false
 }
 
 // sendTimed runs one send, marking it in progress for watchSends.
@@ -317,6 +327,10 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 	}
 	f.heard.Store(time.Now().UnixNano())
 	f.markOpened()
+	if u, ok := up.(Unacked); ok {
+		f.acked.Store(&u)
+		defer f.acked.Store(nil)
+	}
 	up = liveUp{Upstream: up, heard: &f.heard}
 	f.e.log.Debug("stream to child", "transfer", f.hdr.Transfer, "stripe", f.hdr.Stripe, "child", f.hdr.Child, "open", time.Since(opened), "dial", tOpen, "hdr", tHdr)
 	// Messages from the child flow up concurrently with the chunks flowing down.

@@ -202,7 +202,7 @@ func (h *source) startForwarder(s int, child string, attempt int, paced bool) *f
 	f.limiter, f.host, f.attempt = h.limiter, h, attempt
 	if paced && h.bal != nil {
 		f.pace = h.bal
-		h.bal.join(f, len(f.backlog))
+		h.bal.join(f, len(f.backlog), int(h.hdr.Manifest.Proto().GetChunkSize()))
 	}
 	if br, ok := h.e.store.(BufReader); ok {
 		digest := h.hdr.Manifest.Digest()

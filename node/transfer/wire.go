@@ -117,6 +117,14 @@ type Upstream interface {
 	RecvUp() (UpMsg, error)
 }
 
+// Unacked is an optional interface of an [Upstream]: the bytes sent on the stream that the
+// child's end has not acknowledged yet (queued in the sending socket or in flight), and
+// whether the stream knows them. The source paces its stripes on what reached its children
+// (see balance); without it, on what it wrote.
+type Unacked interface {
+	Unacked() (int, bool)
+}
+
 // Result is one receiver's outcome in a [Report].
 type Result struct {
 	Receiver string
