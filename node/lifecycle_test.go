@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -225,5 +226,46 @@ func TestRemoveNeedsOperatorGrant(t *testing.T) {
 	}
 	if _, err := c.Read("a01", rep.Digest); err == nil {
 		t.Fatal("a01 still holds the object")
+	}
+}
+
+// TestRelayRefusesAtBegin: a relay whose store cannot begin the object (over its quota)
+// refuses its stream with the reason, after it has opened its child's stream (an object new
+// to an agent is begun while the children's streams open); the child is re-attached and
+// verifies its copy, and the relay keeps nothing of the object.
+func TestRelayRefusesAtBegin(t *testing.T) {
+	const size = 600_000
+	c := nodetest.StartCluster(t, 3, nodetest.Options{Configure: func(i int, cfg *node.Config) {
+		if i == 1 {
+			cfg.Limits.StoreQuota = size / 2
+		}
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	data := randomBytes(size, 35)
+	rep, err := c.Agents[0].Push(ctx, node.Object{Path: mustWrite(t, c, 0, "big.bin", data)}, "a01,a02", node.PushOptions{Strategy: "chain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Receivers {
+		switch r.Receiver {
+		case "a01":
+			if r.OK || !strings.Contains(r.Err, "quota") {
+				t.Errorf("a01 (over its quota): ok %v, %q; want a failure that names the quota", r.OK, r.Err)
+			}
+		case "a02":
+			if !r.OK {
+				t.Errorf("a02 (below the refusing relay): %q, want verified", r.Err)
+			}
+		}
+	}
+	if got, err := c.Read("a02", rep.Digest); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("a02's copy differs or is missing: %v", err)
+	}
+	if _, err := c.Read("a01", rep.Digest); err == nil {
+		t.Error("a01 holds the object it refused")
+	}
+	if n := c.Agents[1].PushStreams("raw") + c.Agents[1].PushStreams("grpc"); n < 1 {
+		t.Errorf("a01 opened %v streams to its child before refusing, want at least 1", n)
 	}
 }

@@ -105,6 +105,24 @@ func (s *Store) stagingPath(d Digest, ext string) string {
 	return filepath.Join(s.dir, stagingDir, d.Hex()+ext)
 }
 
+// Fresh reports whether nothing of object d is here (not complete, not in progress, not
+// staged by a previous run), so that Begin would start it from nothing, holding no chunk.
+// Cost: two stats.
+func (s *Store) Fresh(d Digest) bool {
+	s.mu.Lock()
+	_, active := s.partials[d]
+	s.mu.Unlock()
+	if active {
+		return false
+	}
+	for _, p := range []string{s.objectPath(d), s.stagingPath(d, manifestExt)} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
+}
+
 // Has reports whether a complete, verified object with digest d is in the store. Cost: one
 // stat.
 func (s *Store) Has(d Digest) bool {

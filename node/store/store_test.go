@@ -961,3 +961,43 @@ func TestExportDetectsDiskCorruption(t *testing.T) {
 		t.Fatalf("VerifyChunk does not catch the corrupted chunk (%v)", err)
 	}
 }
+
+// Fresh is true only while nothing of the object is here: not in progress, not staged by
+// an earlier run, not complete.
+func TestFresh(t *testing.T) {
+	s := openStore(t)
+	data, m := object(t, 5, 1000, 100)
+	if !s.Fresh(m.Digest) {
+		t.Fatal("Fresh false for an object never seen")
+	}
+	p, err := s.Begin(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Fresh(m.Digest) {
+		t.Error("Fresh true while the object is in progress")
+	}
+	if err := p.WriteChunk(0, chunkOf(data, m, 0)); err != nil {
+		t.Fatal(err)
+	}
+	p.Close() // staged, resumable
+	if s.Fresh(m.Digest) {
+		t.Error("Fresh true for a staged object (Begin would resume it)")
+	}
+	p, err = s.Begin(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < m.NumChunks(); i++ {
+		if err := p.WriteChunk(i, chunkOf(data, m, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if s.Fresh(m.Digest) {
+		t.Error("Fresh true for a complete object")
+	}
+}

@@ -23,6 +23,12 @@ func (d Disk) Begin(m Manifest) (Partial, error) {
 	return diskPartial{h}, nil
 }
 
+// Fresh reports whether nothing of the object is in the store (see FreshStore).
+func (d Disk) Fresh(digest string) bool {
+	dg, err := store.ParseDigest(digest)
+	return err == nil && d.S.Fresh(dg)
+}
+
 func (d Disk) ReadChunk(digest string, i int) ([]byte, error) {
 	dg, err := store.ParseDigest(digest)
 	if err != nil {

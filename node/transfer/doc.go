@@ -20,8 +20,12 @@
 //     [Header] (transfer id, manifest, the whole plan, the child's name, the stripe, the
 //     push's rate cap). Chunk i belongs to stripe i mod S (with parity, see below).
 //  2. [Engine.Receive] serves an incoming stream: the first stream of a transfer decodes the
-//     plan, checks the manifest and begins a partial object in the store; every stream is
-//     answered with a bitmap of the chunks already held, and the parent skips those. A
+//     plan, checks the manifest and begins a partial object in the store (an object the
+//     store has nothing of, [FreshStore], is begun while the stream's children are dialled:
+//     creating and preallocating its files is then off each hop of the setup wave; a store
+//     that cannot begin it refuses the stream as before, its children's streams cut for a
+//     repair); every stream is answered with a bitmap of the chunks already held, and the
+//     parent skips those. A
 //     relay's first stream of a stripe opens its own children's streams first and answers
 //     its parent only when they answered (or failed, or two seconds passed): the setup wave.
 //     A stripe's streams thus all open, hop by hop, on idle links before its first chunk

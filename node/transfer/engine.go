@@ -196,9 +196,17 @@ func (e *Engine) attach(hdr Header) (*receiver, error) {
 			return nil, fmt.Errorf("%w: %w", ErrBadHeader, err)
 		}
 	}
-	part, err := e.store.Begin(hdr.Manifest)
-	if err != nil {
-		return nil, fmt.Errorf("transfer: begin %s: %w", hdr.Manifest.Digest(), err)
+	// An object new to this agent is begun (its staging files created) while the first
+	// stream's children are dialled: the two are independent until the holding answer,
+	// and both lie on every hop of the setup wave. An object the store holds some of is
+	// begun first, so that the forwarders start with what it holds.
+	fs, ok := e.store.(FreshStore)
+	late := ok && n > 0 && fs.Fresh(hdr.Manifest.Digest())
+	var part Partial
+	if !late {
+		if part, err = e.store.Begin(hdr.Manifest); err != nil {
+			return nil, fmt.Errorf("transfer: begin %s: %w", hdr.Manifest.Digest(), err)
+		}
 	}
 	t := &receiver{
 		e: e, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, source: hdr.Source, meta: hdr.Meta,
@@ -206,18 +214,20 @@ func (e *Engine) attach(hdr Header) (*receiver, error) {
 		lay: lay, code: code, smf: smf, parity: map[int][]byte{}, decoding: map[int]bool{},
 		held: newBitmap(lay.total()), claims: map[int]*claim{}, claimed: make(chan struct{}), fwd: map[int][]*forwarder{},
 		started: map[int]bool{}, ended: map[int]bool{}, finals: map[int]map[string]UpMsg{},
-		refs: 1, done: make(chan struct{}),
+		refs: 1, done: make(chan struct{}), begun: make(chan struct{}),
 	}
 	if code != nil {
 		t.recode = newGroupCache(code, t.readChunk)
 	}
-	for _, i := range part.Held() {
-		if i >= 0 && i < n && !bitGet(t.held, i) {
-			bitSet(t.held, i)
-			t.nheld++
+	if late {
+		if !e.goFunc(t.begin) {
+			t.begin() // the agent is stopping: the stream ends soon anyway
 		}
+	} else {
+		t.addHeldLocked(part.Held())
+		t.npreheld = t.nheld
+		close(t.begun)
 	}
-	t.npreheld = t.nheld
 	e.transfers[t.id] = t
 	e.goFunc(func() { e.warm(p) }) // not under e.mu: the transport takes the agent's locks
 	e.m.active.Inc()
@@ -281,8 +291,11 @@ func (e *Engine) detach(t *receiver) {
 	}
 	// Release the store handle. A failed object stays staged, invisible: its verified chunks
 	// let a later push of the same digest resume instead of starting over.
-	if cerr := t.partial.Close(); cerr != nil {
-		e.log.Warn("close partial", "transfer", t.id, "err", cerr)
+	<-t.begun
+	if t.partial != nil {
+		if cerr := t.partial.Close(); cerr != nil {
+			e.log.Warn("close partial", "transfer", t.id, "err", cerr)
+		}
 	}
 	e.m.transfers.WithLabelValues("receiver", result).Inc()
 	e.m.duration.WithLabelValues("receiver").Observe(time.Since(t.start).Seconds())

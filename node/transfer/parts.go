@@ -30,6 +30,13 @@ type Store interface {
 	ReadChunk(digest string, i int) ([]byte, error)
 }
 
+// FreshStore is implemented by a Store that can tell, without writing, that Begin would
+// start an object from nothing (no chunk held): the engine then begins it while the first
+// stream's children are being dialled, instead of before (see Engine.Receive).
+type FreshStore interface {
+	Fresh(digest string) bool
+}
+
 // BufReader is implemented by a Store that can read a complete object's chunk into a pooled
 // buffer (the caller frees it): a source then sends its chunks without allocating one buffer
 // per chunk.

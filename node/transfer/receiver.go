@@ -28,13 +28,16 @@ type receiver struct {
 	source  string
 	meta    Meta // what to record at commit
 	start   time.Time
-	partial Partial
-	limiter *rate.Limiter // the push's cap on this agent's sending (nil: none)
-	rate    int64
-	lay     layout         // which tree carries which chunk
-	code    *coder         // Reed-Solomon parity of the push (nil: none)
-	recode  *groupCache    // parity of complete groups, encoded again for children that need it
-	smf     store.Manifest // the manifest, with parity hashes, for verifying parity chunks
+	partial Partial       // set before begun is closed (nil if beginning failed)
+	begun   chan struct{} // closed once the store began the object, or failed to
+	// beginErr is why the store could not begin the object (read after begun).
+	beginErr error
+	limiter  *rate.Limiter // the push's cap on this agent's sending (nil: none)
+	rate     int64
+	lay      layout         // which tree carries which chunk
+	code     *coder         // Reed-Solomon parity of the push (nil: none)
+	recode   *groupCache    // parity of complete groups, encoded again for children that need it
+	smf      store.Manifest // the manifest, with parity hashes, for verifying parity chunks
 
 	mu       sync.Mutex
 	parity   map[int][]byte // parity chunks of groups not yet complete
@@ -59,6 +62,42 @@ type receiver struct {
 
 	hookOnce sync.Once
 	hook     *Hook // what Deps.Committed returned
+}
+
+// begin has the store begin the object, for a transfer whose attach left it to be begun
+// while the first stream's children are dialled (see Engine.attach); a failure fails the
+// transfer. Chunks held already (another transfer of the object began it meanwhile) count
+// as held before the push reached this agent.
+func (t *receiver) begin() {
+	part, err := t.e.store.Begin(t.man)
+	t.mu.Lock()
+	if err != nil {
+		t.beginErr = fmt.Errorf("transfer: begin %s: %w", t.man.Digest(), err)
+	} else {
+		t.partial = part
+		t.addHeldLocked(part.Held())
+		t.npreheld = t.nheld
+	}
+	all := err == nil && t.nheld == t.man.NumChunks()
+	t.mu.Unlock()
+	close(t.begun)
+	switch {
+	case t.beginErr != nil:
+		t.fail(t.beginErr)
+	case all: // that other transfer completed it: nothing will come to write
+		t.commit()
+	}
+}
+
+// addHeldLocked counts the data chunks idx as held (others are ignored).
+func (t *receiver) addHeldLocked(idx []int) {
+	n := t.man.NumChunks()
+	for _, i := range idx {
+		if i >= 0 && i < n && !bitGet(t.held, i) {
+			bitSet(t.held, i)
+			t.nheld++
+		}
+	}
 }
 
 // claim is the incoming stream that currently feeds one stripe of a transfer.
@@ -157,6 +196,22 @@ func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error
 	fwds, fresh := t.startForwarders(s)
 	if fresh {
 		awaitSubtree(ctx, fwds, subtreeSetupWait)
+	}
+	<-t.begun // no chunk can come before the holding answer, nor be written before this
+	if t.beginErr != nil {
+		// Refused before the holding answer, as when the store cannot begin at once (a full
+		// disk): the parent reads the reason from the stream's status; the children's
+		// streams are cut for a repair (fail cut those started before it).
+		for _, f := range fwds {
+			f.abort()
+			<-f.done
+		}
+		return t.beginErr
+	}
+	if t.npreheld > 0 { // held by another transfer of the object that began meanwhile
+		t.mu.Lock()
+		heldNow = t.holdingLocked()
+		t.mu.Unlock()
 	}
 	t.e.log.Debug("stream from parent", "transfer", t.id, "stripe", s, "parent", hdr.Parent, "since_start", time.Since(t.start))
 	err = down.SendHeld(heldNow)
