@@ -502,7 +502,7 @@ func TestFlushConnClose(t *testing.T) {
 	if _, err := fc.Write(make([]byte, 100)); err != nil {
 		t.Fatal(err)
 	}
-	buf := fc.pbuf
+	buf := fc.buf
 	if buf == nil {
 		t.Fatal("no buffer after a held write")
 	}

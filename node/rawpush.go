@@ -88,11 +88,31 @@ const flushConnMax = 256 << 10
 // data path's pool at the first hold and goes back to it when the connection closes.
 type flushConn struct {
 	net.Conn
-	mu      sync.Mutex
+	connBuf // the gathered bytes are buf.B[:n]; buf is taken at the first hold
 	holding bool
-	closed  bool
-	pbuf    *transfer.Buf // buf's memory, nil until the first hold and after Close
-	buf     []byte
+	n       int
+}
+
+// connBuf is a connection's buffer from the data path's pool and the lock its reads or writes
+// hold while they use it.
+type connBuf struct {
+	mu     sync.Mutex
+	buf    *transfer.Buf // nil until taken, and after close
+	closed bool
+}
+
+// closeAndFree closes c, which ends a read or write in progress, then, once none holds the
+// lock, marks the buffer closed and returns it to the pool.
+func (b *connBuf) closeAndFree(c net.Conn) error {
+	err := c.Close()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.buf != nil {
+		b.buf.Free()
+		b.buf = nil
+	}
+	return err
 }
 
 func (c *flushConn) Write(p []byte) (int, error) {
@@ -104,7 +124,7 @@ func (c *flushConn) Write(p []byte) (int, error) {
 	if !c.holding {
 		return c.Conn.Write(p)
 	}
-	if len(c.buf)+len(p) > flushConnMax {
+	if c.n+len(p) > flushConnMax {
 		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -112,11 +132,10 @@ func (c *flushConn) Write(p []byte) (int, error) {
 			return c.Conn.Write(p)
 		}
 	}
-	if c.pbuf == nil {
-		c.pbuf = transfer.NewBuf(flushConnMax)
-		c.buf = c.pbuf.B[:0]
+	if c.buf == nil {
+		c.buf = transfer.NewBuf(flushConnMax)
 	}
-	c.buf = append(c.buf, p...)
+	c.n += copy(c.buf.B[c.n:], p)
 	return len(p), nil
 }
 
@@ -136,27 +155,17 @@ func (c *flushConn) flush() error {
 }
 
 func (c *flushConn) flushLocked() error {
-	if len(c.buf) == 0 {
+	if c.n == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.buf)
-	c.buf = c.buf[:0]
+	_, err := c.Conn.Write(c.buf.B[:c.n])
+	c.n = 0
 	return err
 }
 
 // Close closes the connection, which ends a write in progress, then returns the buffer to
 // the pool once no write uses it.
-func (c *flushConn) Close() error {
-	err := c.Conn.Close()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	if c.pbuf != nil {
-		c.pbuf.Free()
-		c.pbuf, c.buf = nil, nil
-	}
-	return err
-}
+func (c *flushConn) Close() error { return c.closeAndFree(c.Conn) }
 
 // rawReadBuf is the read buffer of a raw Push stream's server (the child, which reads the
 // chunk frames: a frame's head is peeked there, its bytes read past it), and rawAnswerBuf
@@ -367,7 +376,7 @@ func parseChunkFrame(b []byte) (transfer.Frame, bool) {
 type rawClientStream struct {
 	ctx  context.Context
 	rc   *rawConn
-	tcp  net.Conn // the connection under TLS (a sysConn on Linux)
+	tcp  net.Conn // the TCP connection (under TLS, if any; a sysConn on Linux)
 	stop func() bool
 	done atomic.Bool // the trailer was read: the server ended the stream
 	// answered is false until the server's rawMagic has been read: with TLS it is read
@@ -845,10 +854,8 @@ func (m *muxListener) Close() error {
 // back to it when the connection closes.
 type bufReadConn struct {
 	net.Conn
-	mu     sync.Mutex    // held by a read, through its wait for the socket, and by Close
-	buf    *transfer.Buf // nil before buffer and after Close
-	r, w   int           // the buffered bytes are buf.B[r:w]
-	closed bool
+	connBuf     // held by a read through its wait for the socket; buf taken by buffer
+	r, w    int // the buffered bytes are buf.B[r:w]
 }
 
 // rawTLSReadBuf is the read buffer under a raw Push stream's TLS.
@@ -885,17 +892,7 @@ func (c *bufReadConn) Read(p []byte) (int, error) {
 
 // Close closes the connection, which ends a read in progress, then returns the buffer to the
 // pool once no read uses it.
-func (c *bufReadConn) Close() error {
-	err := c.Conn.Close()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	if c.buf != nil {
-		c.buf.Free()
-		c.buf = nil
-	}
-	return err
-}
+func (c *bufReadConn) Close() error { return c.closeAndFree(c.Conn) }
 
 // replayConn gives back the bytes read to sort a connection before the rest.
 type replayConn struct {

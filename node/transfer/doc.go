@@ -25,9 +25,9 @@
 //     creating and preallocating its files is then off each hop of the setup wave; a store
 //     that cannot begin it refuses the stream as before, its children's streams cut for a
 //     repair); every stream is answered with a bitmap of the chunks already held, and the
-//     parent skips those. A
-//     relay's first stream of a stripe opens its own children's streams first and answers
-//     its parent only when they answered (or failed, or two seconds passed): the setup wave.
+//     parent skips those. A relay's first stream of a stripe opens its own children's
+//     streams first and answers its parent only when they answered (or failed, or two
+//     seconds passed): the setup wave.
 //     A stripe's streams thus all open, hop by hop, on idle links before its first chunk
 //     leaves the source; opened under load, each hop's TCP and TLS handshakes queue behind
 //     the data on links already full, and the deepest receivers start, and end, later.

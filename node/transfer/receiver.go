@@ -186,7 +186,6 @@ func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error
 	close(t.claimed)
 	t.claimed = make(chan struct{})
 	t.parents = append(t.parents, hdr.Parent)
-	heldNow := t.holdingLocked()
 	replay := make([]UpMsg, 0, len(t.finals[s]))
 	for _, m := range t.finals[s] {
 		replay = append(replay, m)
@@ -208,11 +207,9 @@ func (e *Engine) Receive(ctx context.Context, hdr Header, down Downstream) error
 		}
 		return t.beginErr
 	}
-	if t.npreheld > 0 { // held by another transfer of the object that began meanwhile
-		t.mu.Lock()
-		heldNow = t.holdingLocked()
-		t.mu.Unlock()
-	}
+	t.mu.Lock()
+	heldNow := t.holdingLocked() // once begun: with what the store held, and what came since
+	t.mu.Unlock()
 	t.e.log.Debug("stream from parent", "transfer", t.id, "stripe", s, "parent", hdr.Parent, "since_start", time.Since(t.start))
 	err = down.SendHeld(heldNow)
 	for _, m := range replay {
