@@ -365,59 +365,100 @@ func UnmarshalManifest(b []byte) (Manifest, error) {
 // chunk and one over the whole. Errors: ErrBadManifest for a chunk size
 // outside [1, MaxChunkSize] or an object above MaxChunks chunks; r's errors, wrapped.
 func NewManifest(r io.Reader, chunkSize int) (Manifest, error) {
-	return hashStream(r, chunkSize, SHA256, io.Discard)
+	return hashStream(r, chunkSize, SHA256, nil)
 }
 
-// parallelHashMin is the smallest chunk whose own hash hashStream runs on a goroutine.
+// parallelHashMin is the smallest block whose chunk hashes hashStream runs on a goroutine.
 const parallelHashMin = 64 << 10
 
-// hashStream copies r to w chunk by chunk, hashing each chunk and the whole. The two hashes
-// of a chunk of parallelHashMin bytes or more run side by side (on two cores, half the time
-// of one after the other): the chunk's own on a goroutine, the whole object's (and its
-// chaining value) on the caller's. alg is the chunks' hash; the chain is SHA256's only.
-func hashStream(r io.Reader, chunkSize int, alg HashAlg, w io.Writer) (Manifest, error) {
+// hashStream reads r in blocks of whole chunks (putBlock bytes at least), hashes each chunk
+// and the whole, and, when out is not nil, writes every block at its offset in out. The
+// hashes of a block of parallelHashMin bytes or more run side by side (on two cores, half the
+// time of one after the other): the chunks' own on a goroutine, the whole object's (and its
+// chaining values) on the caller's. The writes run on a third goroutine, a block behind (see
+// blockWriter): reading and hashing never wait for the disk unless it falls two blocks
+// behind. alg is the chunks' hash; the chain is SHA256's only. Memory: three blocks (two
+// for chunks over 16 MiB) with out, one without.
+func hashStream(r io.Reader, chunkSize int, alg HashAlg, out *objectFile) (m Manifest, err error) {
 	if chunkSize < 1 || chunkSize > MaxChunkSize {
 		return Manifest{}, fmt.Errorf("%w: chunk size %d outside [1, %d]", ErrBadManifest, chunkSize, MaxChunkSize)
 	}
+	size := max(1, putBlock/chunkSize) * chunkSize
+	nbuf := 1
+	if out != nil {
+		nbuf = 3
+		if size > 16<<20 {
+			nbuf = 2
+		}
+	}
+	free := make(chan []byte, nbuf)
+	for range nbuf {
+		free <- alignedBuf(size)
+	}
+	var w *blockWriter
+	if out != nil {
+		w = startBlockWriter(*out, free)
+		defer func() {
+			if werr := w.close(); err == nil && werr != nil {
+				m, err = Manifest{}, werr
+			}
+		}()
+	}
 	whole := sha256.New()
-	buf := make([]byte, chunkSize)
-	m := Manifest{ChunkSize: chunkSize, Alg: alg}
+	m = Manifest{ChunkSize: chunkSize, Alg: alg}
 	chain := alg == SHA256 && chainSupported && chunkSize%sha256.BlockSize == 0
+	var off int64
 	for {
-		n, err := io.ReadFull(r, buf)
+		if w != nil && w.failed.Load() {
+			return Manifest{}, nil // close says why
+		}
+		buf := <-free
+		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
-			if len(m.Chunks) == MaxChunks {
+			k := (n + chunkSize - 1) / chunkSize
+			if len(m.Chunks)+k > MaxChunks {
+				free <- buf
 				return Manifest{}, fmt.Errorf("%w: object has more than %d chunks of %d bytes", ErrBadManifest, MaxChunks, chunkSize)
 			}
-			var sum Hash
+			sums := make([]Hash, k)
 			done := make(chan struct{})
-			if n < parallelHashMin { // small: a goroutine would cost more than it saves
-				sum = alg.Sum(buf[:n])
+			hashChunks := func() {
+				for i := range sums {
+					sums[i] = alg.Sum(buf[i*chunkSize : min((i+1)*chunkSize, n)])
+				}
 				close(done)
-			} else {
-				go func() {
-					sum = alg.Sum(buf[:n])
-					close(done)
-				}()
 			}
-			whole.Write(buf[:n])
-			m.Size += int64(n)
-			if chain && n == chunkSize { // the last chunk's value is dropped below
-				cv, ok := chainValue(whole)
-				chain = ok
-				m.Chain = append(m.Chain, cv)
+			if n < parallelHashMin { // small: a goroutine would cost more than it saves
+				hashChunks()
+			} else {
+				go hashChunks()
+			}
+			for i := 0; i < n; i += chunkSize {
+				c := buf[i:min(i+chunkSize, n)]
+				whole.Write(c)
+				if chain && len(c) == chunkSize { // the last chunk's value is dropped below
+					cv, ok := chainValue(whole)
+					chain = ok
+					m.Chain = append(m.Chain, cv)
+				}
 			}
 			<-done
-			m.Chunks = append(m.Chunks, sum)
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return Manifest{}, werr
+			m.Chunks = append(m.Chunks, sums...)
+			m.Size += int64(n)
+			if w != nil {
+				w.write(buf, n, off)
+				buf = nil
 			}
+			off += int64(n)
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if buf != nil {
+			free <- buf
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 			break
 		}
-		if err != nil {
-			return Manifest{}, fmt.Errorf("store: read object: %w", err)
+		if rerr != nil {
+			return Manifest{}, fmt.Errorf("store: read object: %w", rerr)
 		}
 	}
 	m.Digest = Digest(whole.Sum(nil))
