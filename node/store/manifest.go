@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 
+	"github.com/treecast/treecast/node/internal/hugemem"
 	pb "github.com/treecast/treecast/proto/treecast/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -393,7 +394,13 @@ func hashStream(r io.Reader, chunkSize int, alg HashAlg, out *objectFile) (m Man
 	}
 	free := make(chan []byte, nbuf)
 	for range nbuf {
-		free <- alignedBuf(size)
+		b := hugemem.Map(size) // fresh memory each Put: huge pages fault in far cheaper
+		if b == nil {
+			b = alignedBuf(size)
+		} else {
+			defer hugemem.Unmap(b) // after the writer's close (deferred below) returned it
+		}
+		free <- b
 	}
 	var w *blockWriter
 	if out != nil {

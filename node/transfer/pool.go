@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+
+	"github.com/treecast/treecast/node/internal/hugemem"
 )
 
 // Buffers of the data path. A push moves every byte through a few buffers per hop: the frame a
@@ -99,7 +101,7 @@ func NewBuf(n int) *Buf {
 }
 
 // hugeBufMin is the smallest tier whose buffers are mapped apart in huge pages where the
-// system allows it (mapHuge).
+// system allows it (hugemem.Map).
 const hugeBufMin = 2 << 20
 
 // newTierBuf returns a new buffer of a tier's size n: for n of hugeBufMin or more, memory
@@ -110,7 +112,7 @@ const hugeBufMin = 2 << 20
 // page): an agent's first push faults in every buffer it will keep in its pool, tens of MiB.
 func newTierBuf(n int) *Buf {
 	if n >= hugeBufMin {
-		if m := mapHuge(n); m != nil {
+		if m := hugemem.Map(n); m != nil {
 			bufPool.mapped.Add(int64(n))
 			return &Buf{B: m, mapped: true}
 		}
@@ -145,7 +147,7 @@ func (b *Buf) Free() {
 	if bufPool.idle.Add(int64(c)) > PoolIdle {
 		bufPool.idle.Add(-int64(c))
 		if b.mapped {
-			unmapBuf(b.B[:c])
+			hugemem.Unmap(b.B[:c])
 			bufPool.mapped.Add(-int64(c))
 			b.B = nil // a use after the last Free fails here rather than in unmapped memory
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/treecast/treecast/node/internal/hugemem"
 )
 
 // TestBufHuge: buffers of the tiers from hugeBufMin up are mapped apart at a huge page
@@ -18,7 +20,7 @@ func TestBufHuge(t *testing.T) {
 	if !b.mapped || PoolMapped() < int64(cap(b.B)) {
 		t.Fatalf("a 4 MiB tier buffer is not mapped apart (mapped %v; %d bytes counted)", b.mapped, PoolMapped())
 	}
-	if p := uintptr(unsafe.Pointer(unsafe.SliceData(b.B))); p%hugePage != 0 {
+	if p := uintptr(unsafe.Pointer(unsafe.SliceData(b.B))); p%hugemem.PageSize != 0 {
 		t.Fatalf("buffer at %#x: not at a huge page boundary", p)
 	}
 	for i := range b.B[:cap(b.B)] {
@@ -67,7 +69,7 @@ func drainPool() {
 			bufPool.idle.Add(-int64(cap(b.B)))
 			if b.mapped {
 				bufPool.mapped.Add(-int64(cap(b.B)))
-				unmapBuf(b.B[:cap(b.B)])
+				hugemem.Unmap(b.B[:cap(b.B)])
 			}
 		}
 		tier.free = nil
