@@ -26,7 +26,9 @@ import (
 // drops them: their first writes fault in a huge page at a time instead of 512 small ones,
 // which in a virtual machine is most of what an agent's first push of a large object paid for
 // its buffers (`treecast bench relay --size 256MiB`: the relay's CPU per GiB about a third
-// lower). They are outside the Go heap: PoolMapped counts them.
+// lower). Buffers from 256 KiB to 1 MiB (the push wire's TLS buffers, the chunks of smaller
+// objects) are carved out of huge-page slabs, at most 16 MiB of them, which the pool keeps
+// for good. Both are outside the Go heap: PoolMapped counts them.
 
 // Buf is a pooled buffer with a reference count: B holds the bytes. NewBuf returns it with
 // one reference; Ref adds one, Free drops one, and the last Free returns it to the pool, after
@@ -39,6 +41,8 @@ type Buf struct {
 	// mapped: B's memory was mapped for it (hugeBufMin and over, Linux), not the garbage
 	// collector's; unmapped when the pool drops it.
 	mapped bool
+	// pinned: B is a piece of a slab of the arena (see carve); the pool keeps it for good.
+	pinned bool
 }
 
 const (
@@ -90,9 +94,10 @@ func NewBuf(n int) *Buf {
 		tier.free = tier.free[:k-1]
 	}
 	tier.mu.Unlock()
-	if b == nil {
+	switch {
+	case b == nil:
 		b = newTierBuf(1 << (t + minBufShift))
-	} else {
+	case !b.pinned:
 		bufPool.idle.Add(-int64(cap(b.B)))
 	}
 	b.B = b.B[:n]
@@ -111,13 +116,60 @@ const hugeBufMin = 2 << 20
 // in one, 3.7 CPU seconds per GiB, against well under a microsecond a page for a 2 MiB huge
 // page): an agent's first push faults in every buffer it will keep in its pool, tens of MiB.
 func newTierBuf(n int) *Buf {
-	if n >= hugeBufMin {
+	switch {
+	case n >= hugeBufMin:
 		if m := hugemem.Map(n); m != nil {
 			bufPool.mapped.Add(int64(n))
 			return &Buf{B: m, mapped: true}
 		}
+	case n >= arenaMin:
+		if b := carve(n); b != nil {
+			return b
+		}
 	}
 	return &Buf{B: make([]byte, n)}
+}
+
+// The arena: buffers from arenaMin to under hugeBufMin (the push wire's TLS buffers, the
+// chunks of objects under a few hundred MiB) are carved out of huge-page slabs, at most
+// arenaMax bytes of them in all, and kept by the pool for good (past arenaMax, such buffers
+// are the heap's again). They are counted by PoolMapped, not in PoolIdle.
+const (
+	arenaMin = 256 << 10
+	arenaMax = 16 << 20
+)
+
+var arena struct {
+	mu    sync.Mutex
+	bytes int64
+}
+
+// carve maps a slab of one huge page for a buffer of n bytes (a tier's size, under
+// hugeBufMin) and puts the slab's other pieces in n's tier, idle. It returns nil when the
+// arena is full or the system maps nothing.
+func carve(n int) *Buf {
+	arena.mu.Lock()
+	if arena.bytes+hugemem.PageSize > arenaMax {
+		arena.mu.Unlock()
+		return nil
+	}
+	arena.bytes += hugemem.PageSize
+	arena.mu.Unlock()
+	m := hugemem.Map(hugemem.PageSize)
+	if m == nil {
+		arena.mu.Lock()
+		arena.bytes -= hugemem.PageSize
+		arena.mu.Unlock()
+		return nil
+	}
+	bufPool.mapped.Add(hugemem.PageSize)
+	tier := &bufPool.tiers[bufTier(n)]
+	tier.mu.Lock()
+	for off := n; off+n <= len(m); off += n {
+		tier.free = append(tier.free, &Buf{B: m[off : off+n : off+n], pinned: true})
+	}
+	tier.mu.Unlock()
+	return &Buf{B: m[:n:n], pinned: true}
 }
 
 // Ref adds a reference to b and returns it.
@@ -143,6 +195,13 @@ func (b *Buf) Free() {
 	t := bufTier(c)
 	if t < 0 || c != 1<<(t+minBufShift) {
 		return // not a tier's size: the garbage collector takes it
+	}
+	if b.pinned { // the arena's: kept whatever the bound
+		tier := &bufPool.tiers[t]
+		tier.mu.Lock()
+		tier.free = append(tier.free, b)
+		tier.mu.Unlock()
+		return
 	}
 	if bufPool.idle.Add(int64(c)) > PoolIdle {
 		bufPool.idle.Add(-int64(c))

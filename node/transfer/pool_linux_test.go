@@ -55,8 +55,62 @@ func TestBufHuge(t *testing.T) {
 			kept++
 		}
 	}
-	if dropped == 0 || kept == 0 || int64(kept)*(4<<20) > PoolIdle || PoolMapped() > PoolIdle {
+	arena.mu.Lock()
+	pinned := arena.bytes
+	arena.mu.Unlock()
+	if dropped == 0 || kept == 0 || int64(kept)*(4<<20) > PoolIdle || PoolMapped()-pinned > PoolIdle {
 		t.Fatalf("%d buffers kept and %d unmapped; the pool keeps at most %d bytes", kept, dropped, PoolIdle)
+	}
+}
+
+// TestBufArena: buffers from arenaMin to under hugeBufMin are pieces of huge-page slabs, at
+// most arenaMax bytes of them, kept by the pool whatever its idle bound; past the arena they
+// are the heap's.
+func TestBufArena(t *testing.T) {
+	const n = 1 << 20
+	var bufs []*Buf
+	pinned := 0
+	for range 2 * arenaMax / n {
+		b := NewBuf(n)
+		if b.pinned {
+			pinned++
+			if p := uintptr(unsafe.Pointer(unsafe.SliceData(b.B))); p%n != 0 {
+				t.Fatalf("an arena buffer at %#x, not at its size's boundary", p)
+			}
+		}
+		b.B[0], b.B[n-1] = 1, 2
+		bufs = append(bufs, b)
+	}
+	arena.mu.Lock()
+	full := arena.bytes+hugemem.PageSize > arenaMax
+	arena.mu.Unlock()
+	if pinned > arenaMax/n || pinned == len(bufs) || (pinned == 0 && !full) {
+		t.Fatalf("%d of %d buffers from the arena (at most %d; arena full: %v)", pinned, len(bufs), arenaMax/n, full)
+	}
+	idle := bufPool.idle.Load()
+	for _, b := range bufs {
+		if b.pinned {
+			b.Free()
+		}
+	}
+	if bufPool.idle.Load() != idle {
+		t.Fatal("freed arena buffers count as idle")
+	}
+	again := 0
+	for range pinned {
+		b := NewBuf(n)
+		if b.pinned {
+			again++
+		}
+		defer b.Free()
+	}
+	if again != pinned {
+		t.Fatalf("%d arena buffers back from the pool, %d freed", again, pinned)
+	}
+	for _, b := range bufs {
+		if !b.pinned {
+			b.Free()
+		}
 	}
 }
 
@@ -65,14 +119,20 @@ func drainPool() {
 	for i := range bufPool.tiers {
 		tier := &bufPool.tiers[i]
 		tier.mu.Lock()
+		var pinned []*Buf
 		for _, b := range tier.free {
-			bufPool.idle.Add(-int64(cap(b.B)))
-			if b.mapped {
+			switch {
+			case b.pinned:
+				pinned = append(pinned, b) // the arena's: kept
+			case b.mapped:
+				bufPool.idle.Add(-int64(cap(b.B)))
 				bufPool.mapped.Add(-int64(cap(b.B)))
 				hugemem.Unmap(b.B[:cap(b.B)])
+			default:
+				bufPool.idle.Add(-int64(cap(b.B)))
 			}
 		}
-		tier.free = nil
+		tier.free = pinned
 		tier.mu.Unlock()
 	}
 }
