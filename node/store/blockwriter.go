@@ -13,15 +13,15 @@ import (
 // mean small writes.
 const putBlock = 4 << 20
 
-// blockAlign is the alignment of the blocks' buffers: that of direct writes on every
-// platform (a page), so that the same buffer can go to an O_DIRECT descriptor where there is
-// one.
-const blockAlign = 4096
+// directAlign is the alignment of offsets, lengths and buffers of direct writes (a page); the
+// blocks' buffers have it on every platform, so the same buffer can go to an O_DIRECT
+// descriptor where there is one.
+const directAlign = 4096
 
-// alignedBuf returns n bytes whose first byte is blockAlign-aligned.
+// alignedBuf returns n bytes whose first byte is directAlign-aligned.
 func alignedBuf(n int) []byte {
-	b := make([]byte, n+blockAlign)
-	skip := (blockAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%blockAlign)) % blockAlign
+	b := make([]byte, n+directAlign)
+	skip := (directAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign)) % directAlign
 	return b[skip : skip+n : skip+n]
 }
 
@@ -37,22 +37,33 @@ type objectFile struct {
 // everything when a direct write fails for another reason than a full disk or quota, through
 // the page cache.
 func (o objectFile) writeAt(data []byte, off int64) error {
-	if o.direct != nil {
-		if n := len(data) &^ (blockAlign - 1); n > 0 && directOK(data[:n], off) {
-			_, err := o.direct.WriteAt(data[:n], off)
-			switch {
-			case err == nil:
-				data, off = data[n:], off+int64(n)
-			case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
-				return err
-			}
+	n := len(data) &^ (directAlign - 1)
+	if done, err := writeDirect(o.direct, data[:n], off); done {
+		if err != nil {
+			return err
 		}
+		data, off = data[n:], off+int64(n)
 	}
 	if len(data) == 0 {
 		return nil
 	}
 	_, err := o.f.WriteAt(data, off)
 	return err
+}
+
+// writeDirect writes data at off through direct when there is one and data is aligned for it.
+// done reports that the write is settled: written, or failed for want of space (a full disk
+// or quota, err); on any other failure (a file system that takes O_DIRECT at open but not at
+// write) done is false and the caller writes through the page cache.
+func writeDirect(direct *os.File, data []byte, off int64) (done bool, err error) {
+	if direct == nil || !directOK(data, off) {
+		return false, nil
+	}
+	_, err = direct.WriteAt(data, off)
+	if err == nil || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true, err
+	}
+	return false, nil
 }
 
 // blockWriter writes the blocks hashStream has hashed on a goroutine of its own, so that

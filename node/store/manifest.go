@@ -372,22 +372,22 @@ func NewManifest(r io.Reader, chunkSize int) (Manifest, error) {
 // parallelHashMin is the smallest block whose chunk hashes hashStream runs on a goroutine.
 const parallelHashMin = 64 << 10
 
-// hashStream reads r in blocks of whole chunks (putBlock bytes at least), hashes each chunk
+// hashStream reads r in blocks of whole chunks (with out, putBlock bytes at least; without,
+// one chunk), hashes each chunk
 // and the whole, and, when out is not nil, writes every block at its offset in out. The
 // hashes of a block of parallelHashMin bytes or more run side by side (on two cores, half the
 // time of one after the other): the chunks' own on a goroutine, the whole object's (and its
 // chaining values) on the caller's. The writes run on a third goroutine, a block behind (see
 // blockWriter): reading and hashing never wait for the disk unless it falls two blocks
 // behind. alg is the chunks' hash; the chain is SHA256's only. Memory: three blocks (two
-// for chunks over 16 MiB) with out, one without.
+// for chunks over 16 MiB) with out, one chunk without.
 func hashStream(r io.Reader, chunkSize int, alg HashAlg, out *objectFile) (m Manifest, err error) {
 	if chunkSize < 1 || chunkSize > MaxChunkSize {
 		return Manifest{}, fmt.Errorf("%w: chunk size %d outside [1, %d]", ErrBadManifest, chunkSize, MaxChunkSize)
 	}
-	size := max(1, putBlock/chunkSize) * chunkSize
-	nbuf := 1
+	size, nbuf := chunkSize, 1 // without out: a chunk at a time
 	if out != nil {
-		nbuf = 3
+		size, nbuf = max(1, putBlock/chunkSize)*chunkSize, 3
 		if size > 16<<20 {
 			nbuf = 2
 		}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 )
 
 const (
@@ -332,11 +331,8 @@ func (h *Partial) WriteChunk(i int, data []byte) error {
 // descriptor and data is aligned for it, through the page cache otherwise (or when the
 // direct write fails for a reason other than a full disk). p.io is read-locked.
 func (p *partial) writeData(data []byte, off int64) error {
-	if p.direct != nil && directOK(data, off) {
-		_, err := p.direct.WriteAt(data, off)
-		if err == nil || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
-			return err
-		}
+	if done, err := writeDirect(p.direct, data, off); done {
+		return err
 	}
 	_, err := p.data.WriteAt(data, off)
 	return err

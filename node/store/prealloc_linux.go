@@ -23,9 +23,6 @@ func preallocate(f File, size int64) error {
 	return f.Truncate(size)
 }
 
-// directAlign is the alignment of offsets, lengths and buffers of direct writes.
-const directAlign = 4096
-
 // openDirect opens path for writing with O_DIRECT: chunk writes then go from the caller's
 // buffer to the device, without copying into the page cache or allocating its pages (in a
 // virtual machine, pages the guest touches for the first time cost about a CPU second per

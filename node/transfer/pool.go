@@ -196,14 +196,8 @@ func (b *Buf) Free() {
 	if t < 0 || c != 1<<(t+minBufShift) {
 		return // not a tier's size: the garbage collector takes it
 	}
-	if b.pinned { // the arena's: kept whatever the bound
-		tier := &bufPool.tiers[t]
-		tier.mu.Lock()
-		tier.free = append(tier.free, b)
-		tier.mu.Unlock()
-		return
-	}
-	if bufPool.idle.Add(int64(c)) > PoolIdle {
+	// The arena's buffers are kept whatever the bound; the others count as idle.
+	if !b.pinned && bufPool.idle.Add(int64(c)) > PoolIdle {
 		bufPool.idle.Add(-int64(c))
 		if b.mapped {
 			hugemem.Unmap(b.B[:c])
