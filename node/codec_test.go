@@ -378,6 +378,8 @@ type countConn struct {
 	got    []byte
 }
 
+func (c *countConn) Close() error { return nil }
+
 func (c *countConn) Write(p []byte) (int, error) {
 	c.writes++
 	c.got = append(c.got, p...)
@@ -390,6 +392,7 @@ func (c *countConn) Write(p []byte) (int, error) {
 func TestFlushConnGathers(t *testing.T) {
 	cc := &countConn{}
 	fc := &flushConn{Conn: cc}
+	defer fc.Close() // its buffer back to the pool
 	var want []byte
 	put := func(n int) {
 		p := bytes.Repeat([]byte{byte(len(want))}, n)

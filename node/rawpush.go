@@ -609,6 +609,22 @@ func (s *rawServerStream) readAhead() {
 	}
 }
 
+// dropAhead frees the messages read ahead that the handler never took; the read ahead is
+// over.
+func (s *rawServerStream) dropAhead() {
+	for {
+		select {
+		case m := <-s.msgs:
+			m.b.Free()
+			if m.fr != nil {
+				m.fr.Buf.Free()
+			}
+		default:
+			return
+		}
+	}
+}
+
 func (s *rawServerStream) SetHeader(metadata.MD) error  { return nil }
 func (s *rawServerStream) SendHeader(metadata.MD) error { return nil }
 func (s *rawServerStream) SetTrailer(metadata.MD)       {}
@@ -688,8 +704,10 @@ func (a *Agent) serveRaw(c net.Conn, state *tls.ConnectionState) {
 			select {
 			case <-ss.read:
 			case <-time.After(time.Second):
+				go func() { <-ss.read; ss.dropAhead() }() // the messages it still reads
 				return
 			}
+			ss.dropAhead()
 		}
 		keepRawReader(r)
 	}()

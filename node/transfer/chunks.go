@@ -8,25 +8,17 @@ import (
 
 // deliver verifies and writes chunk i, fetching it again from the parent (then the source)
 // when its hash does not match, and hands it to the stripe's forwarders. With parity, it
-// then decodes the chunk's group if that group has enough pieces. It reports whether data is
-// still referenced once it returns (a forwarder queued it, or parity keeps it): if not, the
-// caller may reuse the buffer.
+// then decodes the chunk's group if that group has enough pieces.
 //
-// buf, when set, is the pooled buffer holding data: forwarders that queue the chunk take their
-// own reference to it, and do not count as keeping data.
-func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte, buf *Buf) (kept bool, err error) {
-	orig := data
-	kept, err = t.deliverOne(ctx, hdr, i, &data, buf)
-	if t.code != nil || err != nil {
-		return true, err // a push with parity never reuses its buffers
-	}
-	refetched := len(orig) > 0 && (len(data) == 0 || &data[0] != &orig[0])
-	return kept && !refetched, nil
+// buf, when set, is the pooled buffer holding data: whatever keeps data beyond the call (a
+// forwarder's queue, the parity kept for decoding) takes its own reference to it, so the
+// caller frees its own once deliver returns. Without buf, data is the garbage collector's.
+func (t *receiver) deliver(ctx context.Context, hdr Header, i int, data []byte, buf *Buf) error {
+	return t.deliverOne(ctx, hdr, i, &data, buf)
 }
 
-// deliverOne is deliver; *pdata is the chunk's bytes as accepted (a refetch replaces them),
-// and kept tells whether a forwarder or the parity store kept them.
-func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]byte, buf *Buf) (bool, error) {
+// deliverOne is deliver; *pdata is the chunk's bytes as accepted (a refetch replaces them).
+func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]byte, buf *Buf) error {
 	data := *pdata
 	e := t.e
 	e.m.BytesIn.Add(float64(len(data)))
@@ -39,10 +31,10 @@ func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]b
 	t.mu.Unlock()
 	if dup {
 		e.m.chunksDup.Inc()
-		return false, nil
+		return nil
 	}
 	if t.lay.isParity(i) {
-		return true, t.deliverParity(ctx, i, data)
+		return t.deliverParity(ctx, i, data, buf)
 	}
 	err := t.partial.WriteChunk(i, data)
 	for attempt := 0; err != nil && isHashMismatch(err) && attempt < 4; attempt++ {
@@ -64,23 +56,23 @@ func (t *receiver) deliverOne(ctx context.Context, hdr Header, i int, pdata *[]b
 		err = t.partial.WriteChunk(i, data)
 	}
 	if err != nil {
-		return true, fmt.Errorf("transfer: chunk %d: %w", i, err)
+		return fmt.Errorf("transfer: chunk %d: %w", i, err)
 	}
 	e.m.chunksIn.Inc()
-	kept, err := t.accept(ctx, i, data, buf)
-	if err != nil {
-		return true, err
+	if err := t.accept(ctx, i, data, buf); err != nil {
+		return err
 	}
 	if t.code != nil {
 		t.decodeBehind(ctx, t.lay.group(i))
 	}
-	return kept, nil
+	return nil
 }
 
 // deliverParity verifies parity chunk i against the manifest, keeps it while its group is
-// incomplete, forwards it and decodes the group if it can. A parity chunk that fails
-// verification is dropped (counted, logged): the group completes from its other pieces.
-func (t *receiver) deliverParity(ctx context.Context, i int, data []byte) error {
+// incomplete (with a reference to buf, when set), forwards it and decodes the group if it
+// can. A parity chunk that fails verification is dropped (counted, logged): the group
+// completes from its other pieces.
+func (t *receiver) deliverParity(ctx context.Context, i int, data []byte, buf *Buf) error {
 	if err := t.smf.VerifyChunk(i, data); err != nil {
 		t.e.m.chunksBad.Inc()
 		t.e.log.Warn("parity chunk rejected", "transfer", t.id, "chunk", i, "err", err)
@@ -89,26 +81,33 @@ func (t *receiver) deliverParity(ctx context.Context, i int, data []byte) error 
 	t.e.m.chunksIn.Inc()
 	g := t.lay.group(i)
 	t.mu.Lock()
-	if !t.groupDoneLocked(g) {
-		t.parity[i] = data
+	if !t.groupDoneLocked(g) && !t.endedLocked() {
+		t.parity[i] = keptPiece{data, buf.Ref()}
 	}
 	t.mu.Unlock()
-	if _, err := t.accept(ctx, i, data, nil); err != nil {
+	if err := t.accept(ctx, i, data, buf); err != nil {
 		return err
 	}
 	t.decodeBehind(ctx, g)
 	return nil
 }
 
+// keptPiece is a parity chunk kept for decoding: its bytes, and a reference to the pooled
+// buffer holding them (nil: the garbage collector's).
+type keptPiece struct {
+	data []byte
+	buf  *Buf
+}
+
 // accept records verified chunk i as held and hands it to the forwarders of its tree (once:
 // a chunk that arrives twice, or is decoded and received, is forwarded once). The last data
-// chunk commits the object. It reports whether a forwarder kept data without a reference to
-// buf (see enqueue).
-func (t *receiver) accept(ctx context.Context, i int, data []byte, buf *Buf) (bool, error) {
+// chunk commits the object. Forwarders that queue data take a reference to buf (see
+// enqueue).
+func (t *receiver) accept(ctx context.Context, i int, data []byte, buf *Buf) error {
 	t.mu.Lock()
 	if bitGet(t.held, i) {
 		t.mu.Unlock()
-		return false, nil
+		return nil
 	}
 	bitSet(t.held, i)
 	complete := false
@@ -123,11 +122,8 @@ func (t *receiver) accept(ctx context.Context, i int, data []byte, buf *Buf) (bo
 		t.sendUpAll(*prog)
 	}
 	var err error
-	kept := false
 	for _, f := range fwds {
-		k, ferr := f.enqueue(ctx, i, data, buf)
-		kept = kept || k
-		if ferr != nil && err == nil {
+		if ferr := f.enqueue(ctx, i, data, buf); ferr != nil && err == nil {
 			err = ferr
 		}
 	}
@@ -136,7 +132,17 @@ func (t *receiver) accept(ctx context.Context, i int, data []byte, buf *Buf) (bo
 	if complete {
 		t.commit()
 	}
-	return kept, err
+	return err
+}
+
+// endedLocked reports whether the transfer is committed or failed.
+func (t *receiver) endedLocked() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // groupDoneLocked reports whether every data chunk of group g is held.
@@ -214,6 +220,7 @@ func (t *receiver) commit() {
 		t.err = fmt.Errorf("transfer: commit: %w", err)
 		t.e.m.errors.WithLabelValues("commit").Inc()
 	}
+	t.dropAllParityLocked()
 	t.e.log.Debug("object committed", "transfer", t.id, "since_start", time.Since(t.start), "err", err)
 	close(t.done)
 }
@@ -229,6 +236,7 @@ func (t *receiver) fail(err error) {
 	}
 	t.err = err
 	close(t.done)
+	t.dropAllParityLocked()
 	t.e.m.errors.WithLabelValues("receive").Inc()
 	t.e.log.Warn("transfer failed", "transfer", t.id, "err", err)
 	// Cut the streams to the children: they wait, keeping what they verified, for this
@@ -361,7 +369,11 @@ func (t *receiver) endStripe(s int) {
 func (t *receiver) readChunk(i int) ([]byte, error) {
 	if t.lay.isParity(i) {
 		t.mu.Lock()
-		d, ok := t.parity[i]
+		p, ok := t.parity[i]
+		var d []byte
+		if ok { // a copy: the piece may be dropped (its buffer reused) once the lock is let go
+			d = append([]byte(nil), p.data...)
+		}
 		t.mu.Unlock()
 		if ok {
 			return d, nil

@@ -52,6 +52,11 @@ func (f *forwarder) offerCut(fr Frame) bool {
 // frames at least FrameSize; a frame that finds it full is dropped, and the child's stream
 // then fails on the gap).
 func (f *forwarder) passCut(fr Frame) {
+	f.lagMu.Lock()
+	defer f.lagMu.Unlock()
+	if f.isStopped() { // drained: nobody would send or free it
+		return
+	}
 	fr.Buf.Ref()
 	select {
 	case f.frames <- fr:
@@ -98,24 +103,12 @@ func (f *forwarder) sendCut(ctx context.Context, up Upstream, first Frame) error
 	}()
 	fr := first
 	for !fr.abort {
-		f.e.hang()
-		data := fr.Data
-		if err := f.e.waitRate(ctx, len(data)); err != nil {
-			return err
-		}
-		if err := WaitLimiter(ctx, f.limiter, len(data)); err != nil {
-			return err
-		}
-		out := Frame{Index: fr.Index, Offset: fr.Offset, Data: data, More: fr.More, Buf: fr.Buf}
-		if f.e.cfg.Corrupt != nil && fr.Offset == 0 {
-			out.Data, out.Buf = f.e.cfg.Corrupt(f.hdr.Child, fr.Index, data), nil
-		}
-		err := f.sendTimed(func() error { return up.SendFrame(out) })
+		err := f.sendCutFrame(ctx, up, fr)
 		fr.Buf.Free()
 		if err != nil {
 			return fmt.Errorf("send chunk %d: %w", fr.Index, err)
 		}
-		f.e.m.BytesOut.Add(float64(len(data)))
+		f.e.m.BytesOut.Add(float64(len(fr.Data)))
 		if !fr.More {
 			bitSet(f.sentBits, fr.Index)
 			f.sent++
@@ -132,6 +125,23 @@ func (f *forwarder) sendCut(ctx context.Context, up Upstream, first Frame) error
 		}
 	}
 	return nil
+}
+
+// sendCutFrame sends one frame of a chunk being cut through, at the forwarder's pace. The
+// caller keeps (and frees) its reference to the frame's buffer.
+func (f *forwarder) sendCutFrame(ctx context.Context, up Upstream, fr Frame) error {
+	f.e.hang()
+	if err := f.e.waitRate(ctx, len(fr.Data)); err != nil {
+		return err
+	}
+	if err := WaitLimiter(ctx, f.limiter, len(fr.Data)); err != nil {
+		return err
+	}
+	out := Frame{Index: fr.Index, Offset: fr.Offset, Data: fr.Data, More: fr.More, Buf: fr.Buf}
+	if f.e.cfg.Corrupt != nil && fr.Offset == 0 {
+		out.Data, out.Buf = f.e.cfg.Corrupt(f.hdr.Child, fr.Index, fr.Data), nil
+	}
+	return f.sendTimed(func() error { return up.SendFrame(out) })
 }
 
 // sendWhole sends a chunk the forwarder holds as frames; buf, when set, holds data (the

@@ -53,9 +53,11 @@ func (t *receiver) decode(ctx context.Context, g int, force bool) {
 		}
 	}
 	par := make([][]byte, l.m)
+	var parBufs []*Buf // references to the pieces' buffers, dropped once decoded
 	for j := range l.m {
-		if d, ok := t.parity[l.n+g*l.m+j]; ok {
-			par[j] = d
+		if p, ok := t.parity[l.n+g*l.m+j]; ok {
+			par[j] = p.data
+			parBufs = append(parBufs, p.buf)
 			have++
 		}
 	}
@@ -69,8 +71,14 @@ func (t *receiver) decode(ctx context.Context, g int, force bool) {
 		return
 	}
 	t.decoding[g] = true
+	for _, b := range parBufs {
+		b.Ref()
+	}
 	t.mu.Unlock()
 	defer func() {
+		for _, b := range parBufs {
+			b.Free()
+		}
 		t.mu.Lock()
 		t.decoding[g] = false
 		if t.groupDoneLocked(g) {
@@ -109,7 +117,7 @@ func (t *receiver) decode(ctx context.Context, g int, force bool) {
 		t.mu.Lock()
 		t.decoded++
 		t.mu.Unlock()
-		if _, err := t.accept(ctx, i, data, nil); err != nil {
+		if err := t.accept(ctx, i, data, nil); err != nil {
 			return
 		}
 	}
@@ -119,6 +127,18 @@ func (t *receiver) decode(ctx context.Context, g int, force bool) {
 // be encoded again from the data if a child still needs it.
 func (t *receiver) dropParityLocked(g int) {
 	for j := range t.lay.m {
-		delete(t.parity, t.lay.n+g*t.lay.m+j)
+		i := t.lay.n + g*t.lay.m + j
+		if p, ok := t.parity[i]; ok {
+			p.buf.Free()
+			delete(t.parity, i)
+		}
+	}
+}
+
+// dropAllParityLocked forgets every parity chunk kept: the transfer is over.
+func (t *receiver) dropAllParityLocked() {
+	for i, p := range t.parity {
+		p.buf.Free()
+		delete(t.parity, i)
 	}
 }

@@ -211,7 +211,7 @@ func (e *Engine) attach(hdr Header) (*receiver, error) {
 	t := &receiver{
 		e: e, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, source: hdr.Source, meta: hdr.Meta,
 		start: time.Now(), partial: part, rate: hdr.Rate, limiter: NewLimiter(hdr.Rate),
-		lay: lay, code: code, smf: smf, parity: map[int][]byte{}, decoding: map[int]bool{},
+		lay: lay, code: code, smf: smf, parity: map[int]keptPiece{}, decoding: map[int]bool{},
 		held: newBitmap(lay.total()), claims: map[int]*claim{}, claimed: make(chan struct{}), fwd: map[int][]*forwarder{},
 		started: map[int]bool{}, ended: map[int]bool{}, finals: map[int]map[string]UpMsg{},
 		refs: 1, done: make(chan struct{}), begun: make(chan struct{}),

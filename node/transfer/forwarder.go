@@ -200,28 +200,25 @@ func framesPerChunk(m Manifest) int {
 
 // enqueue hands a verified chunk to the forwarder. It never blocks: when the queue is full
 // (the child is slower than the parent) it records the index, and the forwarder reads the
-// chunk back from the store later. A forwarder whose stream is over takes nothing. It
-// reports whether the forwarder kept data without a reference to buf (queued it, and buf is
-// nil); when buf holds data, the queue takes a reference of its own, dropped once the chunk is
-// sent.
-func (f *forwarder) enqueue(ctx context.Context, i int, data []byte, buf *Buf) (bool, error) {
-	select {
-	case <-f.stopped:
-		return false, nil
-	default:
-	}
+// chunk back from the store later. A forwarder whose stream is over takes nothing. When buf
+// holds data, the queue takes a reference of its own, dropped once the chunk is sent (or the
+// stream is over); without buf, data is the garbage collector's.
+func (f *forwarder) enqueue(ctx context.Context, i int, data []byte, buf *Buf) error {
 	if f.cutTaken(i) {
-		return false, ctx.Err()
+		return ctx.Err()
 	}
-	kept := false
-	q := queued{i, data, buf.Ref()}
+	f.lagMu.Lock()
+	// Under lagMu, so that drain, which holds it, sees every chunk queued before the stop.
+	if f.isStopped() {
+		f.lagMu.Unlock()
+		return nil
+	}
 	select {
-	case f.queue <- q:
+	case f.queue <- queued{i, data, buf.Ref()}:
 		f.e.m.addQueued(len(data))
-		kept = buf == nil // a pooled buffer is referenced by the queue itself
+		f.lagMu.Unlock()
 	default:
 		buf.Free()
-		f.lagMu.Lock()
 		f.lagging = append(f.lagging, i)
 		f.lagMu.Unlock()
 		select {
@@ -229,7 +226,17 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte, buf *Buf) (
 		default:
 		}
 	}
-	return kept, ctx.Err()
+	return ctx.Err()
+}
+
+// isStopped reports whether the forwarder's stream is over (it takes nothing more).
+func (f *forwarder) isStopped() bool {
+	select {
+	case <-f.stopped:
+		return true
+	default:
+		return false
+	}
 }
 
 // takeLagging returns and clears the chunks that overflowed the queue.
@@ -266,16 +273,19 @@ func (f *forwarder) start(ctx context.Context) {
 	}
 }
 
-// drain empties the queue of a forwarder whose stream is over.
+// drain empties the queue and the cut-through frames of a forwarder whose stream is over
+// (f.stopped is closed), dropping their buffers' references: nothing is added after it.
 func (f *forwarder) drain() {
 	f.lagMu.Lock()
+	defer f.lagMu.Unlock()
 	f.cutPending = 0
-	f.lagMu.Unlock()
 	for {
 		select {
 		case q := <-f.queue:
 			f.e.m.addQueued(-len(q.data))
-		case <-f.frames:
+			q.buf.Free()
+		case fr := <-f.frames:
+			fr.Buf.Free()
 		default:
 			return
 		}

@@ -59,7 +59,14 @@ var bufPool struct {
 	}
 	idle   atomic.Int64 // bytes in the free lists
 	mapped atomic.Int64 // bytes of mapped buffers (in use or idle)
+	inUse  atomic.Int64 // bytes of tier buffers handed out and not yet freed
 }
+
+// PoolInUse returns the bytes of the pool's buffers handed out by NewBuf and not yet freed
+// by their last reference. Once every push of a process is over it is zero: anything else is
+// a reference that was never dropped, whose buffer the pool never gets back (and, for a
+// mapped one, memory that is never unmapped).
+func PoolInUse() int64 { return bufPool.inUse.Load() }
 
 // PoolMapped returns the bytes of the data path's buffers mapped outside the Go heap (in use
 // or idle in the pool): what the heap's own figures leave out.
@@ -102,6 +109,7 @@ func NewBuf(n int) *Buf {
 	}
 	b.B = b.B[:n]
 	b.refs.Store(1)
+	bufPool.inUse.Add(int64(cap(b.B)))
 	return b
 }
 
@@ -196,6 +204,7 @@ func (b *Buf) Free() {
 	if t < 0 || c != 1<<(t+minBufShift) {
 		return // not a tier's size: the garbage collector takes it
 	}
+	bufPool.inUse.Add(-int64(c))
 	// The arena's buffers are kept whatever the bound; the others count as idle.
 	if !b.pinned && bufPool.idle.Add(int64(c)) > PoolIdle {
 		bufPool.idle.Add(-int64(c))

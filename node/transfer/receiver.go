@@ -40,9 +40,9 @@ type receiver struct {
 	smf      store.Manifest // the manifest, with parity hashes, for verifying parity chunks
 
 	mu       sync.Mutex
-	parity   map[int][]byte // parity chunks of groups not yet complete
-	decoding map[int]bool   // groups being decoded
-	held     []byte         // chunks verified, data and parity (including those held before)
+	parity   map[int]keptPiece // parity chunks of groups not yet complete
+	decoding map[int]bool      // groups being decoded
+	held     []byte            // chunks verified, data and parity (including those held before)
 	nheld    int
 	parents  []string                 // parents of the incoming streams, in order of arrival
 	claims   map[int]*claim           // the stream feeding each stripe (nil: none, or orphaned)
@@ -400,14 +400,14 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 		defer close(workDone)
 		for q := range work {
 			if workErr != nil {
+				q.buf.Free()
 				continue // drain: the reader stops at its next chunk
 			}
-			kept, err := t.deliver(ctx, hdr, q.index, q.data, q.buf)
-			if workErr = err; workErr != nil {
+			workErr = t.deliver(ctx, hdr, q.index, q.data, q.buf)
+			q.buf.Free() // whatever keeps the bytes took its own reference
+			if workErr != nil {
 				close(stop)
-			} else if !kept {
-				q.buf.Free()
-			} // else a forwarder or the parity store holds q.data: its buffer is left to the GC
+			}
 		}
 	}()
 	failed := func() bool {
