@@ -535,6 +535,28 @@ func TestFlushConnClose(t *testing.T) {
 	checkPooled(t, buf, "the gathering buffer")
 }
 
+// TestFlushConnCloseWhileHeld closes a connection between a gathered write and its flush (a
+// stream cut while a frame's records are being gathered): the flush fails with
+// net.ErrClosed and touches no buffer.
+func TestFlushConnCloseWhileHeld(t *testing.T) {
+	fc := &flushConn{Conn: &countConn{}}
+	fc.hold()
+	if _, err := fc.Write(make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	buf := fc.buf
+	if err := fc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fc.flush(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a flush after Close: %v, want net.ErrClosed", err)
+	}
+	if err := fc.flush(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a second flush after Close: %v, want net.ErrClosed", err)
+	}
+	checkPooled(t, buf, "the gathering buffer")
+}
+
 // BenchmarkRawReadPlaced reads chunk frames from a TCP connection on loopback with the push
 // wire's reader, placing them into their chunks, as a child does (512 KiB chunks in frames
 // of 64 KiB and 1 MiB chunks in frames of 256 KiB).

@@ -155,6 +155,10 @@ func (c *flushConn) flush() error {
 }
 
 func (c *flushConn) flushLocked() error {
+	if c.closed { // closed while gathering: its buffer is back in the pool
+		c.n = 0
+		return net.ErrClosed
+	}
 	if c.n == 0 {
 		return nil
 	}
