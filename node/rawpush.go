@@ -886,8 +886,12 @@ const rawTLSReadBuf = 256 << 10
 // buffer starts buffering reads, and makes reads and writes raw system calls (see sysConn).
 // crypto/tls must not be using the connection concurrently.
 func (c *bufReadConn) buffer() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.Conn = newSysConn(c.Conn)
-	c.buf = transfer.NewBuf(rawTLSReadBuf)
+	if !c.closed { // once closed, nothing would give the buffer back
+		c.buf = transfer.NewBuf(rawTLSReadBuf)
+	}
 }
 
 func (c *bufReadConn) Read(p []byte) (int, error) {
