@@ -48,6 +48,7 @@ func newBenchRelayCmd() *cobra.Command {
 		useTLS      bool
 		asJSON      bool
 		keep        bool
+		profDir     string
 	)
 	c := &cobra.Command{
 		Use:   "relay [--size 256MiB] [--chunk SIZE] [--json]",
@@ -84,7 +85,7 @@ the agents are stopped and their directory removed in every case.`,
 					return usageErr(fmt.Errorf("--chunk %s: at most 64MiB", chunk))
 				}
 			}
-			res, err := runBenchRelay(c.Context(), n, cs, useTLS, keep, c.ErrOrStderr())
+			res, err := runBenchRelay(c.Context(), n, cs, useTLS, keep, profDir, c.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -107,12 +108,13 @@ the agents are stopped and their directory removed in every case.`,
 	f.BoolVar(&useTLS, "tls", false, "run the agents with mutual TLS and an encrypted gossip key (a throwaway CA of the run), as a production cluster runs; without it they run --insecure")
 	f.BoolVar(&asJSON, "json", false, `print one JSON object: {"raw_tcp_mbps","relay_mbps","ratio","cpu_s_per_gib":{"source","relay","leaf"},"max_rss_mib"}`)
 	f.BoolVar(&keep, "keep", false, "keep the agents' directory (its path is printed on stderr)")
+	f.StringVar(&profDir, "cpuprofile", "", "write each agent's CPU profile over its run to DIR/NAME.pprof (source, relay, leaf; for `go tool pprof`)")
 	_ = f.MarkHidden("keep")
 	return c
 }
 
 // runBenchRelay measures raw TCP, then the agents' relay hop.
-func runBenchRelay(ctx context.Context, size, chunk int64, useTLS, keep bool, logw io.Writer) (benchRelayResult, error) {
+func runBenchRelay(ctx context.Context, size, chunk int64, useTLS, keep bool, profDir string, logw io.Writer) (benchRelayResult, error) {
 	var res benchRelayResult
 	raw, err := rawTCPRelay(size)
 	if err != nil {
@@ -152,7 +154,19 @@ func runBenchRelay(ctx context.Context, size, chunk int64, useTLS, keep bool, lo
 		if i > 0 {
 			join = []string{agents[0].gossip}
 		}
-		a, err := startBenchAgent(ctx, exe, dir, name, join, extra(name))
+		args := extra(name)
+		if profDir != "" {
+			if err := os.MkdirAll(profDir, 0o755); err != nil {
+				return res, err
+			}
+			p, err := filepath.Abs(filepath.Join(profDir, name+".pprof"))
+			if err != nil {
+				return res, err
+			}
+			args = append(args, "--cpuprofile", p)
+			fmt.Fprintf(logw, "%s: CPU profile in %s once the agent stops\n", name, p)
+		}
+		a, err := startBenchAgent(ctx, exe, dir, name, join, args)
 		if err != nil {
 			return res, err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,10 +20,29 @@ func TestBenchRelay(t *testing.T) {
 	t.Setenv("TREECAST_TEST_MAIN", "1") // the agents this test binary spawns run main
 	for _, tls := range []bool{false, true} {
 		args := []string{"bench", "relay", "--size", "8MiB", "--chunk", "1MiB", "--json"}
+		prof := ""
 		if tls {
 			args = append(args, "--tls")
+		} else { // and each agent's CPU profile
+			prof = filepath.Join(t.TempDir(), "profiles")
+			args = append(args, "--cpuprofile", prof)
 		}
-		t.Run(fmt.Sprintf("tls=%v", tls), func(t *testing.T) { testBenchRelay(t, args) })
+		t.Run(fmt.Sprintf("tls=%v", tls), func(t *testing.T) {
+			testBenchRelay(t, args)
+			if prof == "" {
+				return
+			}
+			for _, name := range []string{"source", "relay", "leaf"} {
+				b, err := os.ReadFile(filepath.Join(prof, name+".pprof"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// A profile is a gzipped protocol buffer, written whole when the agent stops.
+				if len(b) < 100 || b[0] != 0x1f || b[1] != 0x8b {
+					t.Errorf("%s.pprof: %d bytes, not a CPU profile", name, len(b))
+				}
+			}
+		})
 	}
 }
 
