@@ -228,6 +228,9 @@ func runBenchRelay(ctx context.Context, size, chunk int64, useTLS, keep bool, pr
 	if !planned || relay == "" {
 		return res, errors.New("push: no plan with an edge from the source")
 	}
+	if profDir != "" { // the chain's order is the plan's: say which profile is the relay hop's
+		fmt.Fprintf(logw, "the relay hop was agent %s (%s.pprof)\n", relay, relay)
+	}
 	for _, r := range report.GetReceivers() {
 		if r.GetStatus() != pb.ReceiverStatus_RECEIVER_STATUS_VERIFIED {
 			return res, fmt.Errorf("push: receiver %s: %s", r.GetReceiver(), r.GetError())
