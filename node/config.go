@@ -52,6 +52,11 @@ type Config struct {
 	// MetricsAddr, when not empty, is the agent's HTTP address: Prometheus /metrics, the
 	// event stream /events and the live page /, over mutual TLS when TLS is set.
 	MetricsAddr string
+	// Profiling also serves Go's profiles under /debug/pprof/ on MetricsAddr (CPU, heap,
+	// goroutines, ...; see net/http/pprof): with TLS, to operators only (role operator),
+	// since a profile shows the agent's internals and a CPU profile costs a few percent of
+	// CPU while it runs. Off by default.
+	Profiling bool
 	// RateLimit caps the bytes per second the agent sends on Push streams (0: no cap).
 	RateLimit int64
 	// PushOverGRPC sends Push streams as gRPC messages instead of on the raw push wire
@@ -197,6 +202,8 @@ func (c *Config) Validate() error {
 		if err := membership.CheckHostPort(c.MetricsAddr); err != nil {
 			return bad("metrics address %q: %v", c.MetricsAddr, err)
 		}
+	} else if c.Profiling {
+		return bad("profiling is served on the HTTP address: set MetricsAddr (--metrics)")
 	}
 	for _, j := range c.Join {
 		if err := membership.CheckHostPort(j); err != nil {

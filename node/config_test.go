@@ -53,6 +53,8 @@ func TestValidate(t *testing.T) {
 		{"bad gossip port", func(c *Config) { c.GossipAddr = "127.0.0.1:99999" }, `"127.0.0.1:99999"`},
 		{"bad join", func(c *Config) { c.Join = []string{"10.0.0.1"} }, `join address "10.0.0.1"`},
 		{"bad metrics", func(c *Config) { c.MetricsAddr = ":x" }, `metrics address ":x"`},
+		{"profiling without HTTP", func(c *Config) { c.Profiling = true }, "profiling is served on the HTTP address"},
+		{"profiling", func(c *Config) { c.Profiling, c.MetricsAddr = true, "127.0.0.1:0" }, ""},
 		{"bad label", func(c *Config) { c.Labels = map[string]string{"rack": ""} }, `label "rack"=""`},
 		{"bad channel", func(c *Config) { c.Channels = []string{"a b"} }, `channel "a b"`},
 		{"negative rate", func(c *Config) { c.RateLimit = -1 }, "rate limit -1"},

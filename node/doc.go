@@ -9,7 +9,8 @@
 // when Config.MetricsAddr is set, serves on that HTTP address Prometheus metrics (/metrics),
 // its events as Server-Sent Events (/events, package node/events) and the live page (/,
 // package node/liveview), behind the gRPC port's mutual TLS (any role of the cluster's CA;
-// plaintext only when insecure). [Agent.Close] leaves
+// plaintext only when insecure), and with Config.Profiling Go's live profiles
+// (/debug/pprof/, operators only). [Agent.Close] leaves
 // the cluster, lets running streams drain, and waits for every goroutine the agent started.
 //
 // # The parts

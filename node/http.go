@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -37,6 +38,13 @@ func (a *Agent) serveHTTP() error {
 	mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
 	mux.Handle("/events", a.live.bus.Handler(func() any { return a.live.hello(a.Members()) }))
 	a.healthRoutes(mux) // healthz.go
+	if a.cfg.Profiling {
+		mux.Handle("/debug/pprof/", a.operatorOnly(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/cmdline", a.operatorOnly(http.HandlerFunc(pprof.Cmdline)))
+		mux.Handle("/debug/pprof/profile", a.operatorOnly(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/symbol", a.operatorOnly(http.HandlerFunc(pprof.Symbol)))
+		mux.Handle("/debug/pprof/trace", a.operatorOnly(http.HandlerFunc(pprof.Trace)))
+	}
 	mux.Handle("/", liveview.Handler())
 	a.metricsSrv = &http.Server{
 		Handler:           a.httpAuth(mux),
@@ -67,6 +75,25 @@ func (a *Agent) httpAuth(next http.Handler) http.Handler {
 		id, err := identity.FromCert(r.TLS.VerifiedChains[0][0])
 		if _, perr := identity.ParseRole(string(id.Role)); err != nil || perr != nil {
 			http.Error(w, "node: the client certificate has no role of this cluster", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// operatorOnly admits, with TLS, only requests whose client certificate has the operator
+// role (httpAuth has verified it); without TLS every request.
+func (a *Agent) operatorOnly(next http.Handler) http.Handler {
+	if a.cfg.TLS == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+			http.Error(w, "node: no verified client certificate", http.StatusUnauthorized)
+			return
+		}
+		if id, err := identity.FromCert(r.TLS.VerifiedChains[0][0]); err != nil || id.Role != identity.RoleOperator {
+			http.Error(w, "node: profiles are for operators", http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)

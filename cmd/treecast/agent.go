@@ -137,6 +137,7 @@ byte they write either way.`,
 	f.StringSliceVar(&channels, "channels", nil, "channels to subscribe to, comma separated")
 	f.StringVar(&cfg.MetricsAddr, "metrics", "", "serve Prometheus /metrics on this HTTP address")
 	f.StringVar(&rateLimit, "rate-limit", "", "cap on bytes sent per second, e.g. 1G, 500M, 64MiB (default: none)")
+	f.BoolVar(&cfg.Profiling, "pprof", false, "also serve Go's live profiles under /debug/pprof/ on the --metrics address (with TLS, to operator certificates only)")
 	f.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the agent's run to this file when it stops (for `go tool pprof`; about 1% of CPU while on)")
 	f.BoolVar(&cfg.PushOverGRPC, "push-over-grpc", false, "send Push streams to children as gRPC messages instead of on the push wire (more copies per byte; for troubleshooting)")
 	f.BoolVar(&cfg.SHA256Chunks, "sha256-chunks", false, "hash the chunks of objects this agent stores with SHA-256 (a chain that proves the digest) instead of BLAKE3 sealed with the agent's key (with TLS; half the receivers' hashing CPU)")
