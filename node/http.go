@@ -72,8 +72,7 @@ func (a *Agent) httpAuth(next http.Handler) http.Handler {
 			http.Error(w, "node: no verified client certificate", http.StatusUnauthorized)
 			return
 		}
-		id, err := identity.FromCert(r.TLS.VerifiedChains[0][0])
-		if _, perr := identity.ParseRole(string(id.Role)); err != nil || perr != nil {
+		if _, ok := clientRole(r); !ok {
 			http.Error(w, "node: the client certificate has no role of this cluster", http.StatusForbidden)
 			return
 		}
@@ -81,18 +80,29 @@ func (a *Agent) httpAuth(next http.Handler) http.Handler {
 	})
 }
 
+// clientRole returns the cluster role of the request's verified client certificate, and
+// false when it has none (or the request came without one).
+func clientRole(r *http.Request) (identity.Role, bool) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return "", false
+	}
+	id, err := identity.FromCert(r.TLS.VerifiedChains[0][0])
+	if err != nil {
+		return "", false
+	}
+	role, err := identity.ParseRole(string(id.Role))
+	return role, err == nil
+}
+
 // operatorOnly admits, with TLS, only requests whose client certificate has the operator
-// role (httpAuth has verified it); without TLS every request.
+// role; without TLS every request. (httpAuth, around the whole mux, has refused requests
+// without a certificate of the cluster.)
 func (a *Agent) operatorOnly(next http.Handler) http.Handler {
 	if a.cfg.TLS == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
-			http.Error(w, "node: no verified client certificate", http.StatusUnauthorized)
-			return
-		}
-		if id, err := identity.FromCert(r.TLS.VerifiedChains[0][0]); err != nil || id.Role != identity.RoleOperator {
+		if role, _ := clientRole(r); role != identity.RoleOperator {
 			http.Error(w, "node: profiles are for operators", http.StatusForbidden)
 			return
 		}

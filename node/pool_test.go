@@ -39,12 +39,11 @@ func TestPushReleasesBuffers(t *testing.T) {
 			}
 		}
 		// The last buffers go back as the streams wind down.
-		deadline := time.Now().Add(10 * time.Second)
-		for transfer.PoolInUse() != before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := transfer.PoolInUse(); n != before {
-			t.Fatalf("after a push (%+v), %d bytes of pooled buffers still referenced (%d before)", opts, n, before)
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		err = c.WaitFor(wctx, "every pooled buffer back", func() bool { return transfer.PoolInUse() == before })
+		wcancel()
+		if err != nil {
+			t.Fatalf("after a push (%+v), %d bytes of pooled buffers still referenced (%d before): %v", opts, transfer.PoolInUse(), before, err)
 		}
 	}
 }

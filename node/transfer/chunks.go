@@ -81,7 +81,7 @@ func (t *receiver) deliverParity(ctx context.Context, i int, data []byte, buf *B
 	t.e.m.chunksIn.Inc()
 	g := t.lay.group(i)
 	t.mu.Lock()
-	if !t.groupDoneLocked(g) && !t.endedLocked() {
+	if !t.groupDoneLocked(g) && !isClosed(t.done) {
 		t.parity[i] = keptPiece{data, buf.Ref()}
 	}
 	t.mu.Unlock()
@@ -133,16 +133,6 @@ func (t *receiver) accept(ctx context.Context, i int, data []byte, buf *Buf) err
 		t.commit()
 	}
 	return err
-}
-
-// endedLocked reports whether the transfer is committed or failed.
-func (t *receiver) endedLocked() bool {
-	select {
-	case <-t.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // groupDoneLocked reports whether every data chunk of group g is held.

@@ -54,7 +54,7 @@ func (f *forwarder) offerCut(fr Frame) bool {
 func (f *forwarder) passCut(fr Frame) {
 	f.lagMu.Lock()
 	defer f.lagMu.Unlock()
-	if f.isStopped() { // drained: nobody would send or free it
+	if isClosed(f.stopped) { // drained: nobody would send or free it
 		return
 	}
 	fr.Buf.Ref()

@@ -209,7 +209,7 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte, buf *Buf) e
 	}
 	f.lagMu.Lock()
 	// Under lagMu, so that drain, which holds it, sees every chunk queued before the stop.
-	if f.isStopped() {
+	if isClosed(f.stopped) {
 		f.lagMu.Unlock()
 		return nil
 	}
@@ -229,10 +229,10 @@ func (f *forwarder) enqueue(ctx context.Context, i int, data []byte, buf *Buf) e
 	return ctx.Err()
 }
 
-// isStopped reports whether the forwarder's stream is over (it takes nothing more).
-func (f *forwarder) isStopped() bool {
+// isClosed reports whether ch is closed (without waiting).
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-f.stopped:
+	case <-ch:
 		return true
 	default:
 		return false
