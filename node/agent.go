@@ -496,6 +496,7 @@ func (a *Agent) newMembership() error {
 		Log:       a.log,
 		Filter:    a.cfg.gossipFilter,
 		Tune:      a.cfg.gossipTune,
+		Hide:      a.cfg.gossipHide,
 		OnChange:  a.live.member,
 	})
 	if errors.Is(err, membership.ErrMetaTooLarge) {

@@ -137,6 +137,8 @@ type Config struct {
 	gossipFilter func(peer string) bool
 	// gossipTune, a test hook, adjusts memberlist's configuration (faster failure detection).
 	gossipTune func(*memberlist.Config)
+	// gossipHide, a test hook, hides the members it names from the agent's gossip view.
+	gossipHide func(name string) bool
 	// storeOptions (tests only) are given to the store when it opens (fault injection).
 	storeOptions []store.Option
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -40,6 +41,24 @@ func EncodePlan(src string, dsts []string, strategy string) ([]byte, error) {
 // SetGossipFilter installs a test hook that drops gossip to and from the peers (gossip
 // addresses, host:port) for which blocked returns true: a partition of the gossip only.
 func SetGossipFilter(cfg *Config, blocked func(peer string) bool) { cfg.gossipFilter = blocked }
+
+// SetGossipHide installs a test hook that hides the members for which hide returns true
+// from the agent's gossip view, as if gossip had not brought them yet (hide may change its
+// answer while the agent runs).
+func SetGossipHide(cfg *Config, hide func(name string) bool) { cfg.gossipHide = hide }
+
+// OpenPush opens a Push stream from a to the member named child as a relay would, with hint
+// as the address the push's header gave (""), and closes it at once.
+func (a *Agent) OpenPush(ctx context.Context, child, hint string) error {
+	up, err := grpcTransport{a: a}.OpenPush(ctx, child, hint)
+	if err != nil {
+		return err
+	}
+	return up.CloseSend()
+}
+
+// DialsByHeaderAddress counts the children a dialled at the address a push's header gave.
+func (a *Agent) DialsByHeaderAddress() float64 { return testutil.ToFloat64(a.m.dialHints) }
 
 // SetFastFailureDetection makes gossip declare a silent member dead within a second or two
 // (memberlist's probe every 400 ms, suspicion at most a few probes), for tests of failures.

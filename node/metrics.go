@@ -16,6 +16,9 @@ type metrics struct {
 	// pushWire counts the Push streams the agent opened to its children, by wire: "raw"
 	// (rawpush.go) or "grpc".
 	pushWire *prometheus.CounterVec
+	// dialHints counts the children dialled at the address their push's header gave, gossip
+	// not knowing them yet.
+	dialHints prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -24,7 +27,9 @@ func newMetrics() *metrics {
 	m := &metrics{reg: reg, engine: transfer.NewMetrics(reg)}
 	m.pushWire = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "treecast_push_streams_opened_total",
 		Help: "Push streams opened to children, by wire (raw: the agents' own framing; grpc: gRPC messages)."}, []string{"wire"})
-	reg.MustRegister(m.pushWire)
+	m.dialHints = prometheus.NewCounter(prometheus.CounterOpts{Name: "treecast_push_dials_by_header_address_total",
+		Help: "Children dialled at the address the push's header gave because this agent's gossip did not know them yet."})
+	reg.MustRegister(m.pushWire, m.dialHints)
 	return m
 }
 

@@ -83,7 +83,7 @@ func (s *service) Push(stream pb.Agent_PushServer) error {
 	if err != nil {
 		return statusErr(err)
 	}
-	hdr := transfer.Header{Transfer: h.GetTransferId(), Manifest: man, Plan: h.GetPlan(), Child: h.GetNode(),
+	hdr := transfer.Header{Transfer: h.GetTransferId(), Manifest: man, Plan: h.GetPlan(), Addrs: h.GetAddresses(), Child: h.GetNode(),
 		Parent: h.GetParent(), Source: h.GetSource(), Rate: int64(min(h.GetRateLimit(), 1<<62)),
 		Meta: transfer.Meta{Tag: h.GetTag(), Channel: h.GetChannel(), ChannelVersion: h.GetChannelVersion()}}
 	if err := checkMeta(hdr.Meta); err != nil {

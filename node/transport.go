@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"google.golang.org/grpc"
 
@@ -13,8 +14,9 @@ import (
 )
 
 // The client side of the agent's gRPC edge: the engine's transfer.Transport over the Push and
-// Fetch RPCs, by member name (resolved by gossip, waiting up to Config.DialTimeout for a
-// member gossip has not brought yet).
+// Fetch RPCs, by member name (resolved by gossip; a Push stream's child that gossip has not
+// brought yet is dialled at the address its push's header gave, else awaited up to
+// Config.DialTimeout).
 
 // grpcUp adapts a client Push stream to the engine's upstream.
 type grpcUp struct {
@@ -35,9 +37,20 @@ func (u *grpcUp) Unacked() (int, bool) {
 
 type grpcTransport struct{ a *Agent }
 
-// OpenPush opens a Push stream to the member named child.
-func (g grpcTransport) OpenPush(ctx context.Context, child string) (transfer.Upstream, error) {
-	addr, err := g.a.members.WaitAddr(ctx, child, g.a.cfg.DialTimeout)
+// OpenPush opens a Push stream to the member named child: at gossip's address for it, else at
+// hint (the address the push's source knew, when it is host:port), else at the address gossip
+// brings within Config.DialTimeout. With TLS the handshake proves the child's name wherever
+// it was dialled.
+func (g grpcTransport) OpenPush(ctx context.Context, child, hint string) (transfer.Upstream, error) {
+	addr, err := g.a.members.Addr(child)
+	if err != nil {
+		if _, _, herr := net.SplitHostPort(hint); hint != "" && herr == nil {
+			addr, err = hint, nil
+			g.a.m.dialHints.Inc()
+		} else {
+			addr, err = g.a.members.WaitAddr(ctx, child, g.a.cfg.DialTimeout)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +98,7 @@ func (g grpcTransport) Warm(_ context.Context, names []string) {
 
 func (u *grpcUp) SendHeader(h transfer.Header) error {
 	return u.stream.Send(&pb.PushRequest{Msg: &pb.PushRequest_Header{Header: &pb.PushHeader{
-		TransferId: h.Transfer, Manifest: h.Manifest.Proto(), Plan: h.Plan, Node: h.Child,
+		TransferId: h.Transfer, Manifest: h.Manifest.Proto(), Plan: h.Plan, Addresses: h.Addrs, Node: h.Child,
 		Source: h.Source, Parent: h.Parent, Stripes: []uint32{uint32(h.Stripe)}, RateLimit: uint64(max(h.Rate, 0)),
 		Tag: h.Meta.Tag, Channel: h.Meta.Channel, ChannelVersion: h.Meta.ChannelVersion,
 	}}})

@@ -67,6 +67,9 @@ type Config struct {
 	Filter func(peer string) bool
 	// Tune, a test hook, adjusts memberlist's configuration (faster failure detection).
 	Tune func(*memberlist.Config)
+	// Hide, a test hook, leaves the members it names out of what Members and Member return,
+	// as if gossip had not brought them yet.
+	Hide func(name string) bool
 	// OnChange, when not nil, is called for every change gossip brings: a member joining (or
 	// coming back), updating its metadata, or gone. It is called from memberlist's goroutines
 	// with its lock held, in the order of the changes, and must not block.
@@ -324,7 +327,9 @@ func (g *Gossip) Members() []Member {
 	defer g.mu.Unlock()
 	out := make([]Member, 0, len(g.view))
 	for _, m := range g.view {
-		out = append(out, m)
+		if g.cfg.Hide == nil || !g.cfg.Hide(m.Name) {
+			out = append(out, m)
+		}
 	}
 	return out
 }
@@ -334,6 +339,9 @@ func (g *Gossip) Member(name string) (Member, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	m, ok := g.view[name]
+	if ok && g.cfg.Hide != nil && g.cfg.Hide(name) {
+		return Member{}, false
+	}
 	return m, ok
 }
 

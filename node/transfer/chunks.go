@@ -282,7 +282,7 @@ func awaitSubtree(ctx context.Context, fwds []*forwarder, d time.Duration) {
 // the stripe this agent holds, then each chunk as it is verified. Repairs use it to
 // re-attach an orphaned subtree here.
 func (t *receiver) adopt(s int, child string, attempt int) *forwarder {
-	hdr := Header{Transfer: t.id, Manifest: t.man, Plan: t.planRaw, Child: child, Parent: t.e.cfg.Name, Source: t.source, Stripe: s, Rate: t.rate, Meta: t.meta}
+	hdr := Header{Transfer: t.id, Manifest: t.man, Plan: t.planRaw, Addrs: t.addrs, Child: child, Parent: t.e.cfg.Name, Source: t.source, Stripe: s, Rate: t.rate, Meta: t.meta}
 	t.mu.Lock()
 	var backlog []int
 	for _, i := range t.lay.chunks(s) {

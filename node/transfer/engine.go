@@ -209,7 +209,7 @@ func (e *Engine) attach(hdr Header) (*receiver, error) {
 		}
 	}
 	t := &receiver{
-		e: e, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, source: hdr.Source, meta: hdr.Meta,
+		e: e, id: hdr.Transfer, man: hdr.Manifest, plan: p, planRaw: hdr.Plan, addrs: planAddrs(p, hdr.Addrs), source: hdr.Source, meta: hdr.Meta,
 		start: time.Now(), partial: part, rate: hdr.Rate, limiter: NewLimiter(hdr.Rate),
 		lay: lay, code: code, smf: smf, parity: map[int]keptPiece{}, decoding: map[int]bool{},
 		held: newBitmap(lay.total()), claims: map[int]*claim{}, claimed: make(chan struct{}), fwd: map[int][]*forwarder{},
@@ -299,6 +299,26 @@ func (e *Engine) detach(t *receiver) {
 	}
 	e.m.transfers.WithLabelValues("receiver", result).Inc()
 	e.m.duration.WithLabelValues("receiver").Observe(time.Since(t.start).Seconds())
+}
+
+// planAddrs returns the entries of addrs that name nodes of p (all of them when p cannot list
+// its nodes), so that what a header carries beyond its plan is not kept nor passed on.
+// Cost: O(nodes of p).
+func planAddrs(p Plan, addrs map[string]string) map[string]string {
+	if len(addrs) == 0 {
+		return nil
+	}
+	n, ok := p.(interface{ Nodes() []string })
+	if !ok {
+		return addrs
+	}
+	out := make(map[string]string, len(addrs))
+	for _, name := range n.Nodes() {
+		if a := addrs[name]; a != "" {
+			out[name] = a
+		}
+	}
+	return out
 }
 
 // checkPlan applies the plan limits of the engine's Config to a plan from the network. Cost:

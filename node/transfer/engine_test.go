@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sort"
 	"sync"
 	"testing"
@@ -148,7 +149,7 @@ func (p *memPipe) pull(c chan memMsg) (memMsg, error) {
 	}
 }
 
-func (n *memNet) OpenPush(ctx context.Context, addr string) (Upstream, error) {
+func (n *memNet) OpenPush(ctx context.Context, addr, _ string) (Upstream, error) {
 	n.mu.Lock()
 	b := n.agents[addr]
 	g, gated := n.gates[addr]
@@ -664,3 +665,25 @@ func TestLayout(t *testing.T) {
 }
 
 func nilRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+// TestPlanAddrsKeepsPlanNodes: a header's addresses are kept and passed on only for nodes of
+// its plan; anything else it carries is dropped.
+func TestPlanAddrsKeepsPlanNodes(t *testing.T) {
+	raw, err := (&scheduler.Wire{Strategy: scheduler.StrategyChain, Source: "s", DataStripes: 1,
+		Trees: [][][2]string{{{"s", "a"}, {"a", "b"}}}}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := DecodePlan(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := planAddrs(p, map[string]string{"a": "10.0.0.1:7700", "b": "10.0.0.2:7700", "x": "10.0.0.9:7700", "s": ""})
+	want := map[string]string{"a": "10.0.0.1:7700", "b": "10.0.0.2:7700"}
+	if !maps.Equal(got, want) {
+		t.Errorf("planAddrs = %v, want %v", got, want)
+	}
+	if got := planAddrs(p, nil); got != nil {
+		t.Errorf("planAddrs of no addresses = %v, want nil", got)
+	}
+}

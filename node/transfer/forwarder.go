@@ -322,7 +322,7 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 		defer f.watchSends(ctx, cancel, d)()
 	}
 	opened := time.Now()
-	up, err := f.e.net.OpenPush(ctx, f.hdr.Child)
+	up, err := f.e.net.OpenPush(ctx, f.hdr.Child, f.hdr.Addrs[f.hdr.Child])
 	if err != nil {
 		return err
 	}

@@ -67,8 +67,10 @@ type Members interface {
 
 // Transport opens the engine's streams to other agents, by member name.
 type Transport interface {
-	// OpenPush opens a Push stream to the member named child.
-	OpenPush(ctx context.Context, child string) (Upstream, error)
+	// OpenPush opens a Push stream to the member named child. addr, when not empty, is where
+	// the push's source knew child to be (Header.Addrs): used when this agent's gossip has not
+	// brought child yet, instead of waiting for it.
+	OpenPush(ctx context.Context, child, addr string) (Upstream, error)
 	// FetchChunk reads chunk i of the object digest from the member named from (a verified
 	// chunk of a complete object or of a transfer in progress).
 	FetchChunk(ctx context.Context, from, digest string, i int) ([]byte, error)

@@ -25,6 +25,7 @@ type receiver struct {
 	man     Manifest
 	plan    Plan
 	planRaw []byte
+	addrs   map[string]string // the plan's nodes' addresses from the header (Header.Addrs)
 	source  string
 	meta    Meta // what to record at commit
 	start   time.Time

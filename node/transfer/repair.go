@@ -117,9 +117,10 @@ func (f *forwarder) repair(ctx context.Context, cause error, orphans []string) [
 		f.e.log.Warn("re-attaching orphaned subtree", "transfer", f.hdr.Transfer, "failed", child, "stripe", s, "orphans", grand)
 		f.e.repaired(Repair{Transfer: f.hdr.Transfer, Stripe: s, Child: child, Parent: f.e.cfg.Name, Orphans: grand, Cause: fmt.Sprint(cause)})
 		for _, g := range grand {
-			if !f.e.members.Known(g) {
-				// Not a member of the cluster (a plan naming strangers): its subtree fails at
-				// once instead of costing a dial timeout per level.
+			if !f.e.members.Known(g) && f.hdr.Addrs[g] == "" {
+				// Not a member of the cluster that this agent or the source knows (a plan
+				// naming strangers): its subtree fails at once instead of costing a dial
+				// timeout per level.
 				for _, r := range subtreeOf(f.host.overlay(), g, s) {
 					f.report(UpMsg{Receiver: r, Final: true, Err: fmt.Sprintf("%v: %s (stripe %d): not a member of the cluster", ErrChildFailed, g, s)})
 				}

@@ -45,7 +45,7 @@ type oneChild struct {
 	up func(ctx context.Context, child string) Upstream
 }
 
-func (o oneChild) OpenPush(ctx context.Context, child string) (Upstream, error) {
+func (o oneChild) OpenPush(ctx context.Context, child, _ string) (Upstream, error) {
 	return o.up(ctx, child), nil
 }
 func (o oneChild) FetchChunk(context.Context, string, string, int) ([]byte, error) {

@@ -21,6 +21,10 @@ type Header struct {
 	Stripe   int      // the stripe this stream carries (chunk i belongs to stripe i mod Stripes)
 	Rate     int64    // cap on every sender of this push, bytes per second (0: none)
 	Meta     Meta     // what receivers record when they commit the object
+	// Addrs holds the plan's nodes' addresses as the source knew them, by name: where a relay
+	// dials a child its own gossip has not brought yet (see Transport.OpenPush). Entries for
+	// names that are not nodes of the plan are dropped when the header is accepted.
+	Addrs map[string]string
 }
 
 // Meta is what a push asks every receiver to record when it commits the object (given to

@@ -2096,8 +2096,14 @@ type PushHeader struct {
 	// With channel: the version number the publish gives the channel (the hook's
 	// TREECAST_VERSION).
 	ChannelVersion uint64 `protobuf:"varint,11,opt,name=channel_version,json=channelVersion,proto3" json:"channel_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// gRPC addresses (host:port) of the plan's nodes, by node name, as the source's gossip knew
+	// them when it planned. A relay dials a child its own gossip has not brought yet (a member
+	// that joined moments ago, a large cluster still converging) at the address given here
+	// instead of waiting for gossip; with TLS the handshake still proves the child's name.
+	// Names that are not nodes of the plan are ignored.
+	Addresses     map[string]string `protobuf:"bytes,12,rep,name=addresses,proto3" json:"addresses,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PushHeader) Reset() {
@@ -2205,6 +2211,13 @@ func (x *PushHeader) GetChannelVersion() uint64 {
 		return x.ChannelVersion
 	}
 	return 0
+}
+
+func (x *PushHeader) GetAddresses() map[string]string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
 }
 
 // PushEnd closes the parent's side of a Push stream.
@@ -4618,7 +4631,7 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x17.treecast.v1.PushHeaderH\x00R\x06header\x12*\n" +
 	"\x05chunk\x18\x02 \x01(\v2\x12.treecast.v1.ChunkH\x00R\x05chunk\x12(\n" +
 	"\x03end\x18\x03 \x01(\v2\x14.treecast.v1.PushEndH\x00R\x03endB\x05\n" +
-	"\x03msg\"\xc6\x02\n" +
+	"\x03msg\"\xca\x03\n" +
 	"\n" +
 	"PushHeader\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
@@ -4634,7 +4647,11 @@ const file_treecast_v1_agent_proto_rawDesc = "" +
 	"\astripes\x18\t \x03(\rR\astripes\x12\x10\n" +
 	"\x03tag\x18\n" +
 	" \x01(\tR\x03tag\x12'\n" +
-	"\x0fchannel_version\x18\v \x01(\x04R\x0echannelVersion\";\n" +
+	"\x0fchannel_version\x18\v \x01(\x04R\x0echannelVersion\x12D\n" +
+	"\taddresses\x18\f \x03(\v2&.treecast.v1.PushHeader.AddressesEntryR\taddresses\x1a<\n" +
+	"\x0eAddressesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\";\n" +
 	"\aPushEnd\x12\x18\n" +
 	"\aaborted\x18\x01 \x01(\bR\aaborted\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe5\x01\n" +
@@ -4846,7 +4863,7 @@ func file_treecast_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_treecast_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_treecast_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_treecast_v1_agent_proto_goTypes = []any{
 	(ChunkHash)(0),                // 0: treecast.v1.ChunkHash
 	(Strategy)(0),                 // 1: treecast.v1.Strategy
@@ -4907,9 +4924,10 @@ var file_treecast_v1_agent_proto_goTypes = []any{
 	(*PushInfo)(nil),              // 56: treecast.v1.PushInfo
 	(*CancelPushRequest)(nil),     // 57: treecast.v1.CancelPushRequest
 	(*CancelPushResponse)(nil),    // 58: treecast.v1.CancelPushResponse
-	nil,                           // 59: treecast.v1.Member.LabelsEntry
-	(*durationpb.Duration)(nil),   // 60: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 61: google.protobuf.Timestamp
+	nil,                           // 59: treecast.v1.PushHeader.AddressesEntry
+	nil,                           // 60: treecast.v1.Member.LabelsEntry
+	(*durationpb.Duration)(nil),   // 61: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 62: google.protobuf.Timestamp
 }
 var file_treecast_v1_agent_proto_depIdxs = []int32{
 	7,  // 0: treecast.v1.Manifest.parity:type_name -> treecast.v1.Parity
@@ -4919,7 +4937,7 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	1,  // 4: treecast.v1.PushOptions.strategy:type_name -> treecast.v1.Strategy
 	9,  // 5: treecast.v1.SubmitRequest.target:type_name -> treecast.v1.Target
 	11, // 6: treecast.v1.SubmitRequest.options:type_name -> treecast.v1.PushOptions
-	60, // 7: treecast.v1.SubmitRequest.follow:type_name -> google.protobuf.Duration
+	61, // 7: treecast.v1.SubmitRequest.follow:type_name -> google.protobuf.Duration
 	16, // 8: treecast.v1.SubmitEvent.plan:type_name -> treecast.v1.PlanEvent
 	19, // 9: treecast.v1.SubmitEvent.progress:type_name -> treecast.v1.ProgressEvent
 	21, // 10: treecast.v1.SubmitEvent.result:type_name -> treecast.v1.ReceiverResult
@@ -4931,72 +4949,73 @@ var file_treecast_v1_agent_proto_depIdxs = []int32{
 	17, // 16: treecast.v1.PlanEvent.summary:type_name -> treecast.v1.PlanSummary
 	20, // 17: treecast.v1.ProgressEvent.receivers:type_name -> treecast.v1.ReceiverProgress
 	2,  // 18: treecast.v1.ReceiverResult.status:type_name -> treecast.v1.ReceiverStatus
-	60, // 19: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
+	61, // 19: treecast.v1.ReceiverResult.elapsed:type_name -> google.protobuf.Duration
 	22, // 20: treecast.v1.ReceiverResult.hook:type_name -> treecast.v1.HookResult
-	60, // 21: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
+	61, // 21: treecast.v1.Report.elapsed:type_name -> google.protobuf.Duration
 	21, // 22: treecast.v1.Report.receivers:type_name -> treecast.v1.ReceiverResult
 	25, // 23: treecast.v1.PushRequest.header:type_name -> treecast.v1.PushHeader
 	8,  // 24: treecast.v1.PushRequest.chunk:type_name -> treecast.v1.Chunk
 	26, // 25: treecast.v1.PushRequest.end:type_name -> treecast.v1.PushEnd
 	5,  // 26: treecast.v1.PushHeader.manifest:type_name -> treecast.v1.Manifest
-	28, // 27: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
-	19, // 28: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
-	21, // 29: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
-	29, // 30: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
-	30, // 31: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
-	5,  // 32: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
-	8,  // 33: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
-	35, // 34: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
-	36, // 35: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
-	37, // 36: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
-	38, // 37: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
-	3,  // 38: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
-	61, // 39: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
-	59, // 40: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
-	4,  // 41: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
-	61, // 42: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
-	43, // 43: treecast.v1.TagsResponse.tags:type_name -> treecast.v1.TagInfo
-	61, // 44: treecast.v1.TagInfo.created:type_name -> google.protobuf.Timestamp
-	9,  // 45: treecast.v1.RemoveRequest.target:type_name -> treecast.v1.Target
-	45, // 46: treecast.v1.RemoveRequest.grant:type_name -> treecast.v1.RemoveGrant
-	47, // 47: treecast.v1.RemoveResponse.results:type_name -> treecast.v1.RemoveResult
-	51, // 48: treecast.v1.UploadRequest.header:type_name -> treecast.v1.UploadHeader
-	52, // 49: treecast.v1.UploadRequest.end:type_name -> treecast.v1.UploadEnd
-	12, // 50: treecast.v1.UploadHeader.submit:type_name -> treecast.v1.SubmitRequest
-	56, // 51: treecast.v1.ListPushesResponse.pushes:type_name -> treecast.v1.PushInfo
-	61, // 52: treecast.v1.PushInfo.started:type_name -> google.protobuf.Timestamp
-	61, // 53: treecast.v1.PushInfo.ended:type_name -> google.protobuf.Timestamp
-	23, // 54: treecast.v1.PushInfo.report:type_name -> treecast.v1.Report
-	61, // 55: treecast.v1.PushInfo.follow_until:type_name -> google.protobuf.Timestamp
-	12, // 56: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
-	24, // 57: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
-	31, // 58: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
-	33, // 59: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
-	39, // 60: treecast.v1.Agent.Pull:input_type -> treecast.v1.PullRequest
-	41, // 61: treecast.v1.Agent.Tags:input_type -> treecast.v1.TagsRequest
-	44, // 62: treecast.v1.Agent.Remove:input_type -> treecast.v1.RemoveRequest
-	48, // 63: treecast.v1.Agent.DeleteChannel:input_type -> treecast.v1.DeleteChannelRequest
-	50, // 64: treecast.v1.Agent.Upload:input_type -> treecast.v1.UploadRequest
-	53, // 65: treecast.v1.Agent.Watch:input_type -> treecast.v1.WatchRequest
-	54, // 66: treecast.v1.Agent.ListPushes:input_type -> treecast.v1.ListPushesRequest
-	57, // 67: treecast.v1.Agent.CancelPush:input_type -> treecast.v1.CancelPushRequest
-	13, // 68: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
-	27, // 69: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
-	32, // 70: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
-	34, // 71: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
-	40, // 72: treecast.v1.Agent.Pull:output_type -> treecast.v1.PullResponse
-	42, // 73: treecast.v1.Agent.Tags:output_type -> treecast.v1.TagsResponse
-	46, // 74: treecast.v1.Agent.Remove:output_type -> treecast.v1.RemoveResponse
-	49, // 75: treecast.v1.Agent.DeleteChannel:output_type -> treecast.v1.DeleteChannelResponse
-	13, // 76: treecast.v1.Agent.Upload:output_type -> treecast.v1.SubmitEvent
-	13, // 77: treecast.v1.Agent.Watch:output_type -> treecast.v1.SubmitEvent
-	55, // 78: treecast.v1.Agent.ListPushes:output_type -> treecast.v1.ListPushesResponse
-	58, // 79: treecast.v1.Agent.CancelPush:output_type -> treecast.v1.CancelPushResponse
-	68, // [68:80] is the sub-list for method output_type
-	56, // [56:68] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	59, // 27: treecast.v1.PushHeader.addresses:type_name -> treecast.v1.PushHeader.AddressesEntry
+	28, // 28: treecast.v1.PushResponse.holding:type_name -> treecast.v1.Holding
+	19, // 29: treecast.v1.PushResponse.progress:type_name -> treecast.v1.ProgressEvent
+	21, // 30: treecast.v1.PushResponse.result:type_name -> treecast.v1.ReceiverResult
+	29, // 31: treecast.v1.PushResponse.done:type_name -> treecast.v1.PushDone
+	30, // 32: treecast.v1.FetchRequest.ranges:type_name -> treecast.v1.ChunkRange
+	5,  // 33: treecast.v1.FetchResponse.manifest:type_name -> treecast.v1.Manifest
+	8,  // 34: treecast.v1.FetchResponse.chunk:type_name -> treecast.v1.Chunk
+	35, // 35: treecast.v1.StatusResponse.objects:type_name -> treecast.v1.ObjectInfo
+	36, // 36: treecast.v1.StatusResponse.transfers:type_name -> treecast.v1.TransferInfo
+	37, // 37: treecast.v1.StatusResponse.members:type_name -> treecast.v1.Member
+	38, // 38: treecast.v1.StatusResponse.channels:type_name -> treecast.v1.ChannelInfo
+	3,  // 39: treecast.v1.TransferInfo.role:type_name -> treecast.v1.Role
+	62, // 40: treecast.v1.TransferInfo.started:type_name -> google.protobuf.Timestamp
+	60, // 41: treecast.v1.Member.labels:type_name -> treecast.v1.Member.LabelsEntry
+	4,  // 42: treecast.v1.Member.state:type_name -> treecast.v1.MemberState
+	62, // 43: treecast.v1.ChannelInfo.updated:type_name -> google.protobuf.Timestamp
+	43, // 44: treecast.v1.TagsResponse.tags:type_name -> treecast.v1.TagInfo
+	62, // 45: treecast.v1.TagInfo.created:type_name -> google.protobuf.Timestamp
+	9,  // 46: treecast.v1.RemoveRequest.target:type_name -> treecast.v1.Target
+	45, // 47: treecast.v1.RemoveRequest.grant:type_name -> treecast.v1.RemoveGrant
+	47, // 48: treecast.v1.RemoveResponse.results:type_name -> treecast.v1.RemoveResult
+	51, // 49: treecast.v1.UploadRequest.header:type_name -> treecast.v1.UploadHeader
+	52, // 50: treecast.v1.UploadRequest.end:type_name -> treecast.v1.UploadEnd
+	12, // 51: treecast.v1.UploadHeader.submit:type_name -> treecast.v1.SubmitRequest
+	56, // 52: treecast.v1.ListPushesResponse.pushes:type_name -> treecast.v1.PushInfo
+	62, // 53: treecast.v1.PushInfo.started:type_name -> google.protobuf.Timestamp
+	62, // 54: treecast.v1.PushInfo.ended:type_name -> google.protobuf.Timestamp
+	23, // 55: treecast.v1.PushInfo.report:type_name -> treecast.v1.Report
+	62, // 56: treecast.v1.PushInfo.follow_until:type_name -> google.protobuf.Timestamp
+	12, // 57: treecast.v1.Agent.Submit:input_type -> treecast.v1.SubmitRequest
+	24, // 58: treecast.v1.Agent.Push:input_type -> treecast.v1.PushRequest
+	31, // 59: treecast.v1.Agent.Fetch:input_type -> treecast.v1.FetchRequest
+	33, // 60: treecast.v1.Agent.Status:input_type -> treecast.v1.StatusRequest
+	39, // 61: treecast.v1.Agent.Pull:input_type -> treecast.v1.PullRequest
+	41, // 62: treecast.v1.Agent.Tags:input_type -> treecast.v1.TagsRequest
+	44, // 63: treecast.v1.Agent.Remove:input_type -> treecast.v1.RemoveRequest
+	48, // 64: treecast.v1.Agent.DeleteChannel:input_type -> treecast.v1.DeleteChannelRequest
+	50, // 65: treecast.v1.Agent.Upload:input_type -> treecast.v1.UploadRequest
+	53, // 66: treecast.v1.Agent.Watch:input_type -> treecast.v1.WatchRequest
+	54, // 67: treecast.v1.Agent.ListPushes:input_type -> treecast.v1.ListPushesRequest
+	57, // 68: treecast.v1.Agent.CancelPush:input_type -> treecast.v1.CancelPushRequest
+	13, // 69: treecast.v1.Agent.Submit:output_type -> treecast.v1.SubmitEvent
+	27, // 70: treecast.v1.Agent.Push:output_type -> treecast.v1.PushResponse
+	32, // 71: treecast.v1.Agent.Fetch:output_type -> treecast.v1.FetchResponse
+	34, // 72: treecast.v1.Agent.Status:output_type -> treecast.v1.StatusResponse
+	40, // 73: treecast.v1.Agent.Pull:output_type -> treecast.v1.PullResponse
+	42, // 74: treecast.v1.Agent.Tags:output_type -> treecast.v1.TagsResponse
+	46, // 75: treecast.v1.Agent.Remove:output_type -> treecast.v1.RemoveResponse
+	49, // 76: treecast.v1.Agent.DeleteChannel:output_type -> treecast.v1.DeleteChannelResponse
+	13, // 77: treecast.v1.Agent.Upload:output_type -> treecast.v1.SubmitEvent
+	13, // 78: treecast.v1.Agent.Watch:output_type -> treecast.v1.SubmitEvent
+	55, // 79: treecast.v1.Agent.ListPushes:output_type -> treecast.v1.ListPushesResponse
+	58, // 80: treecast.v1.Agent.CancelPush:output_type -> treecast.v1.CancelPushResponse
+	69, // [69:81] is the sub-list for method output_type
+	57, // [57:69] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_treecast_v1_agent_proto_init() }
@@ -5048,7 +5067,7 @@ func file_treecast_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_treecast_v1_agent_proto_rawDesc), len(file_treecast_v1_agent_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   55,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
