@@ -41,7 +41,11 @@
 //     manifest) and the source's engine opens one Push stream per stripe to each of its
 //     children, over the transport of this package (the push wire below), which resolves
 //     each child's address through node/membership; the engine cuts the stream when gossip
-//     declares the child dead.
+//     declares the child dead. Every header carries the addresses the source's gossip knew
+//     for the plan's nodes: a relay whose own gossip has not brought a child yet (a member
+//     that joined moments ago, a large cluster still converging) dials it there rather than
+//     waiting up to Config.DialTimeout, and with TLS the handshake still proves the child's
+//     name (treecast_push_dials_by_header_address_total counts those dials).
 //  3. On each receiver, the Push RPC hands the stream to node/transfer: the receiver begins a
 //     partial object in node/store, answers with the chunks it holds, verifies and writes
 //     every chunk, and forwards it at once down its own subtree. Broken streams are repaired

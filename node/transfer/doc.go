@@ -17,8 +17,10 @@
 //  1. The source calls [Engine.Prepare] with the object's manifest and the plan: with parity,
 //     every group is encoded once to put the parity chunks' SHA-256 in the manifest. Then
 //     [Engine.Push] opens, for each stripe, one stream to each of its children and sends a
-//     [Header] (transfer id, manifest, the whole plan, the child's name, the stripe, the
-//     push's rate cap). Chunk i belongs to stripe i mod S (with parity, see below).
+//     [Header] (transfer id, manifest, the whole plan and its nodes' addresses, the child's
+//     name, the stripe, the push's rate cap). Chunk i belongs to stripe i mod S (with
+//     parity, see below). A relay dials a child at the header's address when its own view
+//     of the cluster does not know it yet ([Transport].OpenPush).
 //  2. [Engine.Receive] serves an incoming stream: the first stream of a transfer decodes the
 //     plan, checks the manifest and begins a partial object in the store (an object the
 //     store has nothing of, [FreshStore], is begun while the stream's children are dialled:
