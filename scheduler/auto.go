@@ -30,7 +30,7 @@ const (
 	// 1/MinStripeChunks, and so do the copies on the arcs of the fuller stripes' relays.
 	MinStripeChunks = 32
 	// MinFrameSize and MaxFrameSize bound the frames a chunk is sent in (see FrameSizeFor).
-	MinFrameSize = 64 << 10
+	MinFrameSize = 32 << 10
 	MaxFrameSize = 1 << 20
 	// HopCost is the fixed cost of one overlay hop in [Prediction], beyond the latency of
 	// its route: the time for a relay to receive, verify and pass a chunk's first frame on,

