@@ -10,8 +10,9 @@ import (
 // ResourceExhausted, InvalidArgument or DeadlineExceeded). The defaults suit a cluster of
 // 10,000 agents.
 type Limits struct {
-	// MaxMessage bounds one gRPC message (a Push header carries the manifest and the plan;
-	// chunks travel as 64 KiB frames). Default 16 MiB.
+	// MaxMessage bounds one gRPC message (a Push header carries the manifest, the plan and its
+	// nodes' addresses, about 3 MiB at 10,000 agents and the most chunks; chunks travel in
+	// frames of 32 KiB to 1 MiB). Default 16 MiB.
 	MaxMessage int
 	// MaxChunks bounds the chunks of an object's manifest (data and parity): 2 MiB of hashes.
 	// Default 65,536 (256 GiB at 4 MiB chunks).
