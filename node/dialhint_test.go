@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"sync/atomic"
@@ -38,15 +37,7 @@ func TestRelayDialsChildGossipHasNotBrought(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range rep.Receivers {
-		if !r.OK {
-			t.Errorf("%s: %s", r.Receiver, r.Err)
-			continue
-		}
-		if b, err := c.Read(r.Receiver, rep.Digest); err != nil || !bytes.Equal(b, data) {
-			t.Errorf("%s's copy: %v", r.Receiver, err)
-		}
-	}
+	checkCopies(t, c, rep, data)
 	hinted := 0.0
 	for _, a := range c.Agents[1:] {
 		hinted += a.DialsByHeaderAddress()

@@ -114,14 +114,7 @@ func TestClusterCorruptChunkRefetched(t *testing.T) {
 	if flips.Load() == 0 {
 		t.Fatal("no chunk was corrupted")
 	}
-	for _, r := range rep.Receivers {
-		if !r.OK {
-			t.Errorf("%s: %s", r.Receiver, r.Err)
-		}
-		if got, err := c.Read(r.Receiver, rep.Digest); err != nil || !bytes.Equal(got, data) {
-			t.Errorf("%s: copy differs or missing: %v", r.Receiver, err)
-		}
-	}
+	checkCopies(t, c, rep, data)
 	// Every corrupted chunk was caught: rejected by its receiver's verification, or dropped
 	// unverified as a duplicate of a chunk the receiver already held. With cut-through a
 	// relay passes a corrupt chunk on before it finds out, so its child rejects it too:
@@ -135,6 +128,21 @@ func TestClusterCorruptChunkRefetched(t *testing.T) {
 	}
 	if rejected == 0 || rejected+dups < int(flips.Load()) {
 		t.Errorf("%d chunks rejected and %d duplicates, %d corrupted", rejected, dups, flips.Load())
+	}
+}
+
+// checkCopies fails t for each receiver of rep that did not verify its copy, or whose store
+// does not hold data under rep's digest.
+func checkCopies(t *testing.T, c *nodetest.Cluster, rep node.Report, data []byte) {
+	t.Helper()
+	for _, r := range rep.Receivers {
+		if !r.OK {
+			t.Errorf("%s: %s", r.Receiver, r.Err)
+			continue
+		}
+		if got, err := c.Read(r.Receiver, rep.Digest); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("%s: copy differs or is missing: %v", r.Receiver, err)
+		}
 	}
 }
 
