@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +42,18 @@ type benchRelayResult struct {
 		Leaf   float64 `json:"leaf"`
 	} `json:"cpu_s_per_gib"`
 	MaxRSSMiB float64 `json:"max_rss_mib"`
+	// RawCopy is raw TCP through a relay that copies every byte through its memory: the
+	// kernel's share of a hop, beside the splicing relay the ratio is taken against.
+	RawCopy struct {
+		MBps float64     `json:"mbps"`
+		CPU  *rawCopyCPU `json:"cpu_s_per_gib,omitempty"` // nil where threads' CPU time is unknown
+	} `json:"raw_copy"`
+}
+
+// rawCopyCPU is the CPU seconds per GiB of the copying relay's and the sink's threads.
+type rawCopyCPU struct {
+	Relay float64 `json:"relay"`
+	Sink  float64 `json:"sink"`
 }
 
 func newBenchRelayCmd() *cobra.Command {
@@ -52,11 +66,14 @@ func newBenchRelayCmd() *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "relay [--size 256MiB] [--chunk SIZE] [--json]",
-		Short: "Measure one relay hop: treecast source -> relay -> leaf against raw TCP through a copying relay",
+		Short: "Measure one relay hop: treecast source -> relay -> leaf against raw TCP through a relay",
 		Long: `Measure what one relay hop of a push costs, on this host's loopback.
 
-First raw TCP: the object's bytes from a sender through a relay that only copies them to a
-sink (three goroutines of this process). Then treecast: three agents, each its own process
+First raw TCP: the object's bytes from a sender through a relay to a sink (goroutines of this
+process), twice: once through Go's io.Copy between the two connections, which splices (the
+bytes never leave the kernel; the ratio is taken against this one), once through a relay that
+reads every byte into its memory and writes it out, as an agent must, with the CPU time of
+the relay's and the sink's threads: the kernel's share of a hop, the floor under an agent's. Then treecast: three agents, each its own process
 (this binary's "agent" command, stores in a temporary directory on disk), the first stores a
 pseudo-random object of --size bytes and pushes it down a chain to the other two: the middle
 agent verifies, writes and forwards every chunk, the last verifies and writes.
@@ -94,7 +111,12 @@ the agents are stopped and their directory removed in every case.`,
 			}
 			w := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
 			fmt.Fprintf(w, "object\t%s (%d bytes)\n", size, n)
-			fmt.Fprintf(w, "raw TCP through a copying relay\t%.0f MB/s\n", res.RawTCPMBps)
+			fmt.Fprintf(w, "raw TCP through a splicing relay\t%.0f MB/s\n", res.RawTCPMBps)
+			fmt.Fprintf(w, "raw TCP through a relay copying through its memory\t%.0f MB/s", res.RawCopy.MBps)
+			if cpu := res.RawCopy.CPU; cpu != nil {
+				fmt.Fprintf(w, " (CPU s/GiB relay %.2f, sink %.2f)", cpu.Relay, cpu.Sink)
+			}
+			fmt.Fprintln(w)
 			fmt.Fprintf(w, "treecast relay hop\t%.0f MB/s\n", res.RelayMBps)
 			fmt.Fprintf(w, "ratio\t%.2f\n", res.Ratio)
 			fmt.Fprintf(w, "CPU s/GiB source, relay, leaf\t%.2f, %.2f, %.2f\n", res.CPU.Source, res.CPU.Relay, res.CPU.Leaf)
@@ -106,7 +128,7 @@ the agents are stopped and their directory removed in every case.`,
 	f.StringVar(&size, "size", "256MiB", "object size, e.g. 256MiB, 1GiB")
 	f.StringVar(&chunk, "chunk", "", "chunk size (default: the plan chooses for the object's size)")
 	f.BoolVar(&useTLS, "tls", false, "run the agents with mutual TLS and an encrypted gossip key (a throwaway CA of the run), as a production cluster runs; without it they run --insecure")
-	f.BoolVar(&asJSON, "json", false, `print one JSON object: {"raw_tcp_mbps","relay_mbps","ratio","cpu_s_per_gib":{"source","relay","leaf"},"max_rss_mib"}`)
+	f.BoolVar(&asJSON, "json", false, `print one JSON object: {"raw_tcp_mbps","relay_mbps","ratio","cpu_s_per_gib":{"source","relay","leaf"},"max_rss_mib","raw_copy":{"mbps","cpu_s_per_gib":{"relay","sink"}}}`)
 	f.BoolVar(&keep, "keep", false, "keep the agents' directory (its path is printed on stderr)")
 	f.StringVar(&profDir, "cpuprofile", "", "write each agent's CPU profile over its run to DIR/NAME.pprof (source, relay, leaf; for `go tool pprof`)")
 	_ = f.MarkHidden("keep")
@@ -116,11 +138,20 @@ the agents are stopped and their directory removed in every case.`,
 // runBenchRelay measures raw TCP, then the agents' relay hop.
 func runBenchRelay(ctx context.Context, size, chunk int64, useTLS, keep bool, profDir string, logw io.Writer) (benchRelayResult, error) {
 	var res benchRelayResult
-	raw, err := rawTCPRelay(size)
+	raw, err := rawTCPRelay(size, false)
 	if err != nil {
 		return res, fmt.Errorf("raw TCP: %w", err)
 	}
-	res.RawTCPMBps = float64(size) / raw.Seconds() / 1e6
+	res.RawTCPMBps = float64(size) / raw.elapsed.Seconds() / 1e6
+	copied, err := rawTCPRelay(size, true)
+	if err != nil {
+		return res, fmt.Errorf("raw TCP, copying: %w", err)
+	}
+	res.RawCopy.MBps = float64(size) / copied.elapsed.Seconds() / 1e6
+	if copied.cpuKnown {
+		gib := float64(size) / (1 << 30)
+		res.RawCopy.CPU = &rawCopyCPU{Relay: round2(copied.relayCPU.Seconds() / gib), Sink: round2(copied.sinkCPU.Seconds() / gib)}
+	}
 
 	exe, err := os.Executable()
 	if err != nil {
@@ -418,74 +449,144 @@ func writeBenchObject(path string, size int64) error {
 	return f.Close()
 }
 
-// rawTCPRelay sends n bytes over loopback TCP from a sender through a relay that copies them
-// to a sink, and returns the time until the sink has read them all.
-func rawTCPRelay(n int64) (time.Duration, error) {
+// rawHop is one run of raw TCP through a relay: the time until the sink had every byte, and
+// with a copying relay the CPU time its relay's and its sink's threads used (zero when the
+// system does not tell).
+type rawHop struct {
+	elapsed           time.Duration
+	relayCPU, sinkCPU time.Duration
+	cpuKnown          bool
+}
+
+// rawTCPRelay sends n bytes over loopback TCP from a sender through a relay to a sink. Without
+// copyBytes the relay is Go's io.Copy between two TCP connections, which the runtime turns
+// into splice(2): the bytes never reach the relay's memory. With copyBytes the relay reads
+// every byte into a buffer of its own and writes it out, as an agent must (to verify and
+// store what it passes on), and the relay and the sink each run on an OS thread of their own
+// whose CPU time is measured: the kernel's share of a relay hop on this host, the floor under
+// an agent's.
+func rawTCPRelay(n int64, copyBytes bool) (rawHop, error) {
+	var hop rawHop
 	sinkL, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return hop, err
 	}
 	defer sinkL.Close()
 	relayL, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return hop, err
 	}
 	defer relayL.Close()
-	done := make(chan error, 2)
+	type end struct {
+		cpu   time.Duration
+		known bool
+		err   error
+	}
+	sinkDone, relayDone := make(chan end, 1), make(chan end, 1)
 	go func() { // sink
 		c, err := sinkL.Accept()
 		if err != nil {
-			done <- err
+			sinkDone <- end{err: err}
 			return
 		}
 		defer c.Close()
-		got, err := io.CopyBuffer(io.Discard, c, make([]byte, 1<<20))
-		if err == nil && got != n {
-			err = fmt.Errorf("sink got %d of %d bytes", got, n)
+		var got int64
+		var e end
+		if copyBytes {
+			e.cpu, e.known, got, e.err = onThread(func() (int64, error) { return copyThrough(io.Discard, c, make([]byte, 1<<20)) })
+		} else {
+			got, e.err = io.CopyBuffer(io.Discard, c, make([]byte, 1<<20))
 		}
-		done <- err
+		if e.err == nil && got != n {
+			e.err = fmt.Errorf("sink got %d of %d bytes", got, n)
+		}
+		sinkDone <- e
 	}()
 	go func() { // relay
 		in, err := relayL.Accept()
 		if err != nil {
-			done <- err
+			relayDone <- end{err: err}
 			return
 		}
 		defer in.Close()
 		out, err := net.Dial("tcp", sinkL.Addr().String())
 		if err != nil {
-			done <- err
+			relayDone <- end{err: err}
 			return
 		}
-		_, err = io.CopyBuffer(out, in, make([]byte, 1<<20))
-		if cerr := out.Close(); err == nil {
-			err = cerr
+		var e end
+		if copyBytes {
+			e.cpu, e.known, _, e.err = onThread(func() (int64, error) { return copyThrough(out, in, make([]byte, 1<<20)) })
+		} else {
+			_, e.err = io.CopyBuffer(out, in, make([]byte, 1<<20))
 		}
-		done <- err
+		if cerr := out.Close(); e.err == nil {
+			e.err = cerr
+		}
+		relayDone <- e
 	}()
 	start := time.Now()
 	src, err := net.Dial("tcp", relayL.Addr().String())
 	if err != nil {
-		return 0, err
+		return hop, err
 	}
 	buf := make([]byte, 1<<20)
 	for left := n; left > 0; {
 		k := min(left, int64(len(buf)))
 		if _, err := src.Write(buf[:k]); err != nil {
 			src.Close()
-			return 0, err
+			return hop, err
 		}
 		left -= k
 	}
 	if err := src.Close(); err != nil {
-		return 0, err
+		return hop, err
 	}
-	for range 2 {
-		if err := <-done; err != nil {
-			return 0, err
+	r, k := <-relayDone, <-sinkDone
+	hop.elapsed = time.Since(start)
+	if r.err != nil {
+		return hop, r.err
+	}
+	if k.err != nil {
+		return hop, k.err
+	}
+	hop.relayCPU, hop.sinkCPU, hop.cpuKnown = r.cpu, k.cpu, r.known && k.known
+	return hop, nil
+}
+
+// round2 rounds x to two decimals (what /proc's CPU ticks resolve).
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+
+// onThread runs f with the calling goroutine locked to its OS thread and returns the thread's
+// CPU time over f (see threadCPU) with f's results.
+func onThread(f func() (int64, error)) (cpu time.Duration, known bool, n int64, err error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before, ok1 := threadCPU()
+	n, err = f()
+	after, ok2 := threadCPU()
+	return after - before, ok1 && ok2, n, err
+}
+
+// copyThrough copies src to dst through buf with plain reads and writes (io.Copy would hand
+// two TCP connections to splice), and returns the bytes copied.
+func copyThrough(dst io.Writer, src io.Reader, buf []byte) (int64, error) {
+	var total int64
+	for {
+		k, err := src.Read(buf)
+		if k > 0 {
+			if _, werr := dst.Write(buf[:k]); werr != nil {
+				return total, werr
+			}
+			total += int64(k)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
 		}
 	}
-	return time.Since(start), nil
 }
 
 // clockTicks is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on Linux).

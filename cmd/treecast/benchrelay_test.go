@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -68,6 +69,13 @@ func testBenchRelay(t *testing.T, args []string) {
 	}
 	if res.MaxRSSMiB < 1 || res.MaxRSSMiB > 4096 {
 		t.Fatalf("peak RSS %v MiB", res.MaxRSSMiB)
+	}
+	if res.RawCopy.MBps <= 0 {
+		t.Fatalf("raw TCP through a copying relay: %+v", res.RawCopy)
+	}
+	// The copying relay's thread read and wrote every byte: it cannot have cost nothing.
+	if cpu := res.RawCopy.CPU; runtime.GOOS == "linux" && (cpu == nil || cpu.Relay <= 0 || cpu.Sink <= 0) {
+		t.Fatalf("CPU per GiB of the copying relay and its sink: %+v", cpu)
 	}
 }
 
