@@ -388,29 +388,53 @@ func (t *receiver) endCut(a *assembly, complete bool) {
 // of the stripe is held. A chunk arrives as frames: each is passed on at once to the
 // forwarders that took the chunk for cut-through, and the whole chunk is verified and written
 // once its last frame is in.
+// deliverWorkers is how many chunks of one stream are verified and written at once: two, so
+// that one chunk's disk write (synchronous: O_DIRECT) overlaps the next one's hash. On
+// `treecast bench relay` without TLS the hop went from 397-432 to 500-544 MB/s; a third
+// worker added little, and with TLS, where the reading goroutine's decryption bounds the
+// hop, two made no difference.
+const deliverWorkers = 2
+
 func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstream) error {
-	// Two stages: this goroutine reads the stream while a worker verifies, writes and
-	// forwards, so network reads overlap hashing and disk writes. At most cap(work)+2 chunks
-	// of the stream are in memory here.
+	// Two stages: this goroutine reads the stream while deliverWorkers workers verify, write
+	// and forward its chunks, a chunk each at a time, so that network reads overlap hashing
+	// and one chunk's disk write overlaps the next one's hash (chunks of a stream may then
+	// be held out of order, as repairs already make them). At most cap(work)+deliverWorkers+1
+	// chunks of the stream are in memory here.
 	// A chunk assembled from frames is in a pooled buffer, which goes back to the pool once
 	// verified and written unless a forwarder queued it.
 	work := make(chan assembled, 2)
-	var workErr error
+	var (
+		workMu   sync.Mutex
+		workErr  error
+		workers  sync.WaitGroup
+		stopOnce sync.Once
+	)
 	workDone, stop := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(workDone)
-		for q := range work {
-			if workErr != nil {
-				q.buf.Free()
-				continue // drain: the reader stops at its next chunk
+	for range deliverWorkers {
+		workers.Go(func() {
+			for q := range work {
+				workMu.Lock()
+				failedBefore := workErr != nil
+				workMu.Unlock()
+				if failedBefore {
+					q.buf.Free()
+					continue // drain: the reader stops at its next chunk
+				}
+				err := t.deliver(ctx, hdr, q.index, q.data, q.buf)
+				q.buf.Free() // whatever keeps the bytes took its own reference
+				if err != nil {
+					workMu.Lock()
+					if workErr == nil {
+						workErr = err
+					}
+					workMu.Unlock()
+					stopOnce.Do(func() { close(stop) })
+				}
 			}
-			workErr = t.deliver(ctx, hdr, q.index, q.data, q.buf)
-			q.buf.Free() // whatever keeps the bytes took its own reference
-			if workErr != nil {
-				close(stop)
-			}
-		}
-	}()
+		})
+	}
+	go func() { workers.Wait(); close(workDone) }()
 	failed := func() bool {
 		select {
 		case <-stop:
