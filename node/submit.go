@@ -172,26 +172,19 @@ func (a *Agent) push(ctx context.Context, obj Object, target string, opts PushOp
 		}
 		opts.Plan(info)
 	}
-	rep := a.engine.Push(ctx, out, transfer.Push{ID: id, PlanRaw: raw, Addrs: planAddrs(p, members), Receivers: dsts, RateLimit: opts.RateLimit, Progress: pl.progress(opts.Progress),
+	rep := a.engine.Push(ctx, out, transfer.Push{ID: id, PlanRaw: raw, Addrs: memberAddrs(members), Receivers: dsts, RateLimit: opts.RateLimit, Progress: pl.progress(opts.Progress),
 		Meta: transfer.Meta{Tag: opts.Tag, Channel: opts.Channel, ChannelVersion: opts.channelVersion}})
 	pl.end(rep)
 	return rep, nil
 }
 
-// planAddrs returns the gRPC addresses of the plan's nodes among members, by name: the headers
-// carry them so that a relay whose gossip has not brought a child yet need not wait for it
-// (transfer.Header.Addrs). Cost O(members + nodes of the plan).
-func planAddrs(p *scheduler.Wire, members []Member) map[string]string {
-	byName := make(map[string]string, len(members))
+// memberAddrs returns the gRPC addresses of the alive members, by name: the push's headers
+// carry those of its plan's nodes (transfer.Push.Addrs). Cost O(members).
+func memberAddrs(members []Member) map[string]string {
+	out := make(map[string]string, len(members))
 	for _, m := range members {
 		if m.Addr != "" && m.IsAlive() {
-			byName[m.Name] = m.Addr
-		}
-	}
-	out := map[string]string{}
-	for _, n := range p.Nodes() {
-		if a := byName[n]; a != "" {
-			out[n] = a
+			out[m.Name] = m.Addr
 		}
 	}
 	return out

@@ -73,8 +73,9 @@ First raw TCP: the object's bytes from a sender through a relay to a sink (gorou
 process), twice: once through Go's io.Copy between the two connections, which splices (the
 bytes never leave the kernel; the ratio is taken against this one), once through a relay that
 reads every byte into its memory and writes it out, as an agent must, with the CPU time of
-the relay's and the sink's threads: the kernel's share of a hop, the floor under an agent's. Then treecast: three agents, each its own process
-(this binary's "agent" command, stores in a temporary directory on disk), the first stores a
+the relay's and the sink's threads: the kernel's share of a hop, the floor under an agent's.
+Then treecast: three agents, each its own process (this binary's "agent" command, stores in
+a temporary directory on disk), the first stores a
 pseudo-random object of --size bytes and pushes it down a chain to the other two: the middle
 agent verifies, writes and forwards every chunk, the last verifies and writes.
 
@@ -482,6 +483,16 @@ func rawTCPRelay(n int64, copyBytes bool) (rawHop, error) {
 		known bool
 		err   error
 	}
+	// pass moves src to dst as the run's relay or sink does, and returns the bytes moved.
+	pass := func(dst io.Writer, src io.Reader) (got int64, e end) {
+		buf := make([]byte, 1<<20)
+		if !copyBytes {
+			got, e.err = io.CopyBuffer(dst, src, buf)
+			return got, e
+		}
+		e.cpu, e.known, got, e.err = onThread(func() (int64, error) { return copyThrough(dst, src, buf) })
+		return got, e
+	}
 	sinkDone, relayDone := make(chan end, 1), make(chan end, 1)
 	go func() { // sink
 		c, err := sinkL.Accept()
@@ -490,13 +501,7 @@ func rawTCPRelay(n int64, copyBytes bool) (rawHop, error) {
 			return
 		}
 		defer c.Close()
-		var got int64
-		var e end
-		if copyBytes {
-			e.cpu, e.known, got, e.err = onThread(func() (int64, error) { return copyThrough(io.Discard, c, make([]byte, 1<<20)) })
-		} else {
-			got, e.err = io.CopyBuffer(io.Discard, c, make([]byte, 1<<20))
-		}
+		got, e := pass(io.Discard, c)
 		if e.err == nil && got != n {
 			e.err = fmt.Errorf("sink got %d of %d bytes", got, n)
 		}
@@ -514,12 +519,7 @@ func rawTCPRelay(n int64, copyBytes bool) (rawHop, error) {
 			relayDone <- end{err: err}
 			return
 		}
-		var e end
-		if copyBytes {
-			e.cpu, e.known, _, e.err = onThread(func() (int64, error) { return copyThrough(out, in, make([]byte, 1<<20)) })
-		} else {
-			_, e.err = io.CopyBuffer(out, in, make([]byte, 1<<20))
-		}
+		_, e := pass(out, in)
 		if cerr := out.Close(); e.err == nil {
 			e.err = cerr
 		}

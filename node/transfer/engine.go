@@ -302,8 +302,8 @@ func (e *Engine) detach(t *receiver) {
 }
 
 // planAddrs returns the entries of addrs that name nodes of p (all of them when p cannot list
-// its nodes), so that what a header carries beyond its plan is not kept nor passed on.
-// Cost: O(nodes of p).
+// its nodes): what a source puts in its headers, and what a receiver keeps of a header's and
+// passes on. Cost: O(nodes of p).
 func planAddrs(p Plan, addrs map[string]string) map[string]string {
 	if len(addrs) == 0 {
 		return nil

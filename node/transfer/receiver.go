@@ -384,10 +384,6 @@ func (t *receiver) endCut(a *assembly, complete bool) {
 	}
 }
 
-// receiveStripe reads chunks until the parent closes its side, then checks that every chunk
-// of the stripe is held. A chunk arrives as frames: each is passed on at once to the
-// forwarders that took the chunk for cut-through, and the whole chunk is verified and written
-// once its last frame is in.
 // deliverWorkers is how many chunks of one stream are verified and written at once: two, so
 // that one chunk's disk write (synchronous: O_DIRECT) overlaps the next one's hash. On
 // `treecast bench relay` without TLS the hop went from 397-432 to 500-544 MB/s; a third
@@ -395,6 +391,10 @@ func (t *receiver) endCut(a *assembly, complete bool) {
 // hop, two made no difference.
 const deliverWorkers = 2
 
+// receiveStripe reads chunks until the parent closes its side, then checks that every chunk
+// of the stripe is held. A chunk arrives as frames: each is passed on at once to the
+// forwarders that took the chunk for cut-through, and the whole chunk is verified and written
+// once its last frame is in.
 func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstream) error {
 	// Two stages: this goroutine reads the stream while deliverWorkers workers verify, write
 	// and forward its chunks, a chunk each at a time, so that network reads overlap hashing
@@ -404,8 +404,8 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 	// A chunk assembled from frames is in a pooled buffer, which goes back to the pool once
 	// verified and written unless a forwarder queued it.
 	work := make(chan assembled, 2)
+	// The first worker's error is workErr, set once with stop closed; read after workDone.
 	var (
-		workMu   sync.Mutex
 		workErr  error
 		workers  sync.WaitGroup
 		stopOnce sync.Once
@@ -414,35 +414,19 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 	for range deliverWorkers {
 		workers.Go(func() {
 			for q := range work {
-				workMu.Lock()
-				failedBefore := workErr != nil
-				workMu.Unlock()
-				if failedBefore {
+				if isClosed(stop) {
 					q.buf.Free()
 					continue // drain: the reader stops at its next chunk
 				}
 				err := t.deliver(ctx, hdr, q.index, q.data, q.buf)
 				q.buf.Free() // whatever keeps the bytes took its own reference
 				if err != nil {
-					workMu.Lock()
-					if workErr == nil {
-						workErr = err
-					}
-					workMu.Unlock()
-					stopOnce.Do(func() { close(stop) })
+					stopOnce.Do(func() { workErr = err; close(stop) })
 				}
 			}
 		})
 	}
 	go func() { workers.Wait(); close(workDone) }()
-	failed := func() bool {
-		select {
-		case <-stop:
-			return true
-		default:
-			return false
-		}
-	}
 	var err error
 	var cur *assembly // the chunk the stream is carrying
 	defer func() {
@@ -472,7 +456,7 @@ func (t *receiver) receiveStripe(ctx context.Context, hdr Header, down Downstrea
 		if q == nil {
 			continue // more frames of the chunk to come
 		}
-		if failed() {
+		if isClosed(stop) {
 			q.buf.Free()
 			break
 		}

@@ -44,8 +44,9 @@ func (e *Engine) Prepare(man Manifest, p Plan) (*Outgoing, error) {
 type Push struct {
 	ID      string // transfer id, the same on every stream of the push
 	PlanRaw []byte // the plan's wire form, sent in every header
-	// Addrs are the plan's nodes' addresses by name, sent in every header (Header.Addrs): a
-	// relay whose gossip does not know a child yet dials it there. nil: relays wait for gossip.
+	// Addrs are members' addresses by name; those of the plan's nodes go in every header
+	// (Header.Addrs): a relay whose gossip does not know a child yet dials it there. nil:
+	// relays wait for gossip.
 	Addrs     map[string]string
 	Receivers []string    // who must answer
 	RateLimit int64       // cap on every sender of this push, bytes per second (0: none)
@@ -82,7 +83,7 @@ func (e *Engine) Push(ctx context.Context, o *Outgoing, p Push) Report {
 	stop := context.AfterFunc(e.ctx, cancel)
 	defer stop()
 	src := &source{e: e, ctx: ctx, st: st, plan: o.plan, lay: o.lay, read: o.read, parity: o.parity, limiter: NewLimiter(p.RateLimit),
-		hdr: Header{Transfer: p.ID, Manifest: man, Plan: p.PlanRaw, Addrs: p.Addrs, Parent: e.cfg.Name, Source: e.cfg.Name, Rate: p.RateLimit, Meta: p.Meta}}
+		hdr: Header{Transfer: p.ID, Manifest: man, Plan: p.PlanRaw, Addrs: planAddrs(o.plan, p.Addrs), Parent: e.cfg.Name, Source: e.cfg.Name, Rate: p.RateLimit, Meta: p.Meta}}
 	if o.plan.Stripes() > 1 {
 		src.bal = newBalance()
 	}
