@@ -14,8 +14,8 @@ import (
 )
 
 // Treecast runs a treecast agent in every host (its own process, `treecast agent`, labelled
-// with its rack), the first as the gossip seed and the others joining it, waits until the
-// seed's gossip lists every agent alive, then times `treecast push OBJECT --to all --json`
+// with its rack), the first as the gossip seed and the others joining it, waits until every
+// agent's gossip lists every agent alive (the cluster formed), then times `treecast push OBJECT --to all --json`
 // run against the source's agent, with Flags added. Every receiver's copy is the complete
 // object in its agent's store (DATA/store/objects/HEX).
 type Treecast struct {
@@ -91,8 +91,8 @@ func (c *cluster) grpcAddr(i int) string {
 }
 
 // startCluster starts an agent in every host (the seed first, then the others batch at a
-// time, 0: all at once) and waits until the source's gossip lists them all alive (at most
-// 3 minutes).
+// time, 0: all at once) and waits until every agent's gossip lists them all alive (at most
+// 3 minutes in all).
 func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 	hosts := e.Hosts()
 	bin := e.cfg.Treecast
@@ -181,23 +181,37 @@ func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 			}
 		}
 	}
-	err = poll(startCtx, 250*time.Millisecond, "every agent in the seed's membership", func() (bool, error) {
-		out, err := e.run(startCtx, 0, "members", bin, append([]string{"members", "--agent", c.grpcAddr(0)}, c.clientTLS...)...)
+	// The cluster is formed when every agent's gossip lists every agent alive, as a running
+	// cluster's does: the seed first (it learns of the others first), then each other agent.
+	// A push started as soon as the seed lists them all would share the hosts' CPUs with the
+	// gossip still spreading the joins (a second or two of it at 64 agents on two cores),
+	// which is the cluster forming, not the push.
+	for i := range hosts {
+		err := poll(startCtx, 250*time.Millisecond, fmt.Sprintf("every agent in %s's membership", hosts[i].Name), func() (bool, error) {
+			n, err := c.alive(startCtx, i)
+			return n == len(hosts), err
+		})
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		alive := 0
-		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[1] == "alive" {
-				alive++
-			}
-		}
-		return alive == len(hosts), nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return c, nil
+}
+
+// alive returns how many agents host i's agent lists alive (treecast members, run in host
+// i's namespace).
+func (c *cluster) alive(ctx context.Context, i int) (int, error) {
+	out, err := c.e.run(ctx, i, "members", c.e.cfg.Treecast, append([]string{"members", "--agent", c.grpcAddr(i)}, c.clientTLS...)...)
+	if err != nil {
+		return 0, err
+	}
+	alive := 0
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[1] == "alive" {
+			alive++
+		}
+	}
+	return alive, nil
 }
 
 // push starts treecast push of the object to all, with flags, from the source (agent:PATH:
