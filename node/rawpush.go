@@ -412,16 +412,22 @@ func (s *rawClientStream) Unacked() (int, bool) {
 	return 0, false
 }
 
-// CloseSend sends the end of the requests and half-closes the connection.
+// CloseSend sends the end of the requests and half-closes the connection. The server may
+// end the stream first (its status arrived, and RecvMsg closed the connection with it, just
+// before or while the end was sent): that stream ended, and CloseSend returns nil, as gRPC's
+// does; the status is RecvMsg's.
 func (s *rawClientStream) CloseSend() error {
-	if err := s.rc.write(rawEnd, nil); err != nil {
-		return s.connErr(err)
+	err := s.rc.write(rawEnd, nil)
+	if err == nil {
+		type closeWriter interface{ CloseWrite() error }
+		if cw, ok := s.rc.c.(closeWriter); ok {
+			err = cw.CloseWrite()
+		}
 	}
-	type closeWriter interface{ CloseWrite() error }
-	if cw, ok := s.rc.c.(closeWriter); ok {
-		return s.connErr(cw.CloseWrite())
+	if err != nil && s.done.Load() {
+		return nil
 	}
-	return nil
+	return s.connErr(err)
 }
 
 func (s *rawClientStream) RecvMsg(m any) error {

@@ -203,6 +203,61 @@ func TestRawPushLateAnswer(t *testing.T) {
 	}
 }
 
+// TestRawPushCloseAfterStatus: a stream whose agent ended it (its status read) before the
+// client closed its side: CloseSend returns nil, as gRPC's does, and a send returns io.EOF
+// (the status is Recv's).
+func TestRawPushCloseAfterStatus(t *testing.T) {
+	c := nodetest.StartCluster(t, 1, nodetest.Options{})
+	id, err := c.Identity("a00", identity.RoleNode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := id.ServerConfig()
+	perClient := conf.GetConfigForClient
+	conf.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		c, err := perClient(h)
+		if c != nil {
+			c.NextProtos = []string{node.RawALPN}
+		}
+		return c, err
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		sc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer sc.Close()
+		head := make([]byte, len(node.RawMagic))
+		if _, err := io.ReadFull(sc, head); err != nil || string(head) != node.RawMagic {
+			return
+		}
+		// The answer, then at once the stream's status: OK (flag 0x80, 4 bytes of code 0).
+		_, _ = io.WriteString(sc, node.RawMagic)
+		_, _ = sc.Write([]byte{0x80, 0, 0, 0, 4, 0, 0, 0, 0})
+		_, _ = io.Copy(io.Discard, sc)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := node.DialRawPush(ctx, l.Addr().String(), id.ClientConfig(""), 5*time.Second, 16<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Recv(); err != io.EOF {
+		t.Fatalf("receive: %v, want io.EOF (status OK)", err)
+	}
+	if err := st.Send(&pb.PushRequest{}); err != io.EOF {
+		t.Errorf("send after the status: %v, want io.EOF", err)
+	}
+	if err := st.CloseSend(); err != nil {
+		t.Errorf("close after the status: %v, want nil", err)
+	}
+}
+
 // TestRawPushBounds: a raw connection that stalls before or after its preface, or announces
 // a message past the limit, is closed within the header timeout, without the agent buffering
 // what it announced.

@@ -34,6 +34,9 @@ type memNet struct {
 	// on the gate's hit channel first (if it has room).
 	gates map[string]memGate
 	held  []string // receivers in the order they answered a stream's header
+	// lateClose names children whose streams' CloseSend returns io.EOF once the child has
+	// ended the stream (its answer raced the close, as a socket's can).
+	lateClose map[string]bool
 }
 
 type memGate struct{ open, hit chan struct{} }
@@ -81,11 +84,12 @@ type memMsg struct {
 
 // memPipe is one Push stream: down carries header and chunks, up carries held and upMsgs.
 type memPipe struct {
-	ctx  context.Context
-	down chan memMsg
-	up   chan memMsg
-	net  *memNet
-	to   string
+	ctx    context.Context
+	down   chan memMsg
+	up     chan memMsg
+	net    *memNet
+	to     string
+	served chan struct{} // closed when the child's end of the stream returned
 }
 
 func (p *memPipe) SendHeader(h Header) error { return p.push(p.down, memMsg{hdr: &h}) }
@@ -104,7 +108,23 @@ func (p *memPipe) SendFrame(f Frame) error {
 	}
 	return err
 }
-func (p *memPipe) CloseSend() error { return p.push(p.down, memMsg{eof: true}) }
+func (p *memPipe) CloseSend() error {
+	if err := p.push(p.down, memMsg{eof: true}); err != nil {
+		return err
+	}
+	p.net.mu.Lock()
+	late := p.net.lateClose[p.to]
+	p.net.mu.Unlock()
+	if !late {
+		return nil
+	}
+	select {
+	case <-p.served:
+		return io.EOF
+	case <-p.ctx.Done():
+		return p.ctx.Err()
+	}
+}
 func (p *memPipe) RecvUp() (UpMsg, error) {
 	m, err := p.pull(p.up)
 	if err != nil {
@@ -168,7 +188,7 @@ func (n *memNet) OpenPush(ctx context.Context, addr, _ string) (Upstream, error)
 			return nil, ctx.Err()
 		}
 	}
-	p := &memPipe{ctx: ctx, down: make(chan memMsg, 1), up: make(chan memMsg, 1), net: n, to: addr}
+	p := &memPipe{ctx: ctx, down: make(chan memMsg, 1), up: make(chan memMsg, 1), net: n, to: addr, served: make(chan struct{})}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -178,6 +198,7 @@ func (n *memNet) OpenPush(ctx context.Context, addr, _ string) (Upstream, error)
 		}
 		_ = b.e.Receive(ctx, *m.hdr, memDown{p})
 		close(p.up)
+		close(p.served)
 	}()
 	return p, nil
 }
@@ -361,6 +382,35 @@ func TestEngineStrategies(t *testing.T) {
 					t.Errorf("%d progress events for %d receivers", events, len(want))
 				}
 			})
+		}
+	}
+}
+
+// TestEngineChildEndsFirst: a child whose whole subtree verified may end its stream before
+// its parent's close does (a socket's close then fails with io.EOF): the parent counts no
+// error and repairs nothing. (Seen on the 8x8 testbed as "child stream failed: EOF" after
+// leaves had committed.)
+func TestEngineChildEndsFirst(t *testing.T) {
+	agents, net := newEngineCluster(t, 4, nil)
+	net.lateClose = map[string]bool{"a01": true, "a02": true, "a03": true}
+	data := randomObject(20_000, 5)
+	m, err := agents[0].store.Put(bytes.NewReader(data), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a01", "a02", "a03"}
+	rep := push(t, agents[0], m, want, scheduler.Options{Strategy: strategy(t, "chain")}, nil)
+	for _, r := range rep.Receivers {
+		if !r.OK {
+			t.Errorf("%s failed: %s", r.Receiver, r.Err)
+		}
+	}
+	for _, a := range agents {
+		if n := testutil.ToFloat64(a.m.errors.WithLabelValues("child")); n != 0 {
+			t.Errorf("%s counted %v child stream errors", a.name, n)
+		}
+		if n := testutil.ToFloat64(a.m.repairs); n != 0 {
+			t.Errorf("%s repaired %v times", a.name, n)
 		}
 	}
 }

@@ -348,12 +348,35 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 	go func() { upErr <- f.relay(up) }()
 
 	sendErr := f.send(ctx, up, held)
+	if errors.Is(sendErr, io.EOF) {
+		// The child ended the stream before this side was done with it: its status (read
+		// up the stream) says why, better than the send's io.EOF. A stream whose whole
+		// subtree reported success ended well (its answer raced this side's close).
+		if err := <-upErr; err != nil {
+			return err
+		}
+		if f.subtreeOK() {
+			return nil
+		}
+		return sendErr
+	}
 	if sendErr != nil {
 		cancel(nil)
 		<-upErr
 		return sendErr
 	}
 	return <-upErr
+}
+
+// subtreeOK reports whether every receiver of the child's subtree reported success. Called
+// once the stream's messages are read (relay returned).
+func (f *forwarder) subtreeOK() bool {
+	for _, r := range f.subtree {
+		if !f.resultOK[r] {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *forwarder) send(ctx context.Context, up Upstream, held []byte) error {
