@@ -9,9 +9,9 @@
 // A [Peer] is one way of distributing the object from host r0h0 to all others:
 //
 //   - [Treecast]: an agent (the treecast binary, `treecast agent`, a process of its own) in
-//     every host, labelled with its rack, joined by gossip to the source's agent; then
-//     `treecast push OBJECT --to all --json` against the source's agent, with the defaults or
-//     with extra flags.
+//     every host, labelled with its rack, joined by gossip to the source's agent; once every
+//     agent's gossip lists every agent, `treecast push OBJECT --to all --json` against the
+//     source's agent, with the defaults or with extra flags.
 //   - [UFTP]: IP multicast with NAK repair (uftpd in every receiver, uftp in the source, a
 //     closed group, a fixed rate just under the link rate).
 //   - [BitTorrent]: aria2c in every host with opentracker in the source; mktorrent makes the
