@@ -155,10 +155,11 @@ func TestRawPushFallback(t *testing.T) {
 	}
 }
 
-// TestRawPushLateAnswer: over TLS the dial does not wait for the agent's answer to the raw
-// preface (ALPN already chose the wire); an agent that negotiates the raw wire but answers
-// something else fails the stream's first receive, as Unavailable.
-func TestRawPushLateAnswer(t *testing.T) {
+// fakeRawAgent listens as an agent whose TLS offers only the raw wire, accepts one
+// connection, reads its preface and hands it to serve. It returns the address and the client
+// TLS configuration of a node of the same cluster.
+func fakeRawAgent(t *testing.T, serve func(sc net.Conn)) (string, *tls.Config) {
+	t.Helper()
 	c := nodetest.StartCluster(t, 1, nodetest.Options{})
 	id, err := c.Identity("a00", identity.RoleNode)
 	if err != nil {
@@ -177,7 +178,7 @@ func TestRawPushLateAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	t.Cleanup(func() { _ = l.Close() })
 	go func() {
 		sc, err := l.Accept()
 		if err != nil {
@@ -188,12 +189,22 @@ func TestRawPushLateAnswer(t *testing.T) {
 		if _, err := io.ReadFull(sc, head); err != nil || string(head) != node.RawMagic {
 			return
 		}
+		serve(sc)
+	}()
+	return l.Addr().String(), id.ClientConfig("")
+}
+
+// TestRawPushLateAnswer: over TLS the dial does not wait for the agent's answer to the raw
+// preface (ALPN already chose the wire); an agent that negotiates the raw wire but answers
+// something else fails the stream's first receive, as Unavailable.
+func TestRawPushLateAnswer(t *testing.T) {
+	addr, client := fakeRawAgent(t, func(sc net.Conn) {
 		_, _ = io.WriteString(sc, "HTTP/1.1 400 Bad Request\r\n\r\n")
 		_, _ = io.Copy(io.Discard, sc)
-	}()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := node.DialRawPush(ctx, l.Addr().String(), id.ClientConfig(""), 5*time.Second, 16<<20)
+	st, err := node.DialRawPush(ctx, addr, client, 5*time.Second, 16<<20)
 	if err != nil {
 		t.Fatalf("dial: %v (the answer is read with the first message)", err)
 	}
@@ -207,43 +218,15 @@ func TestRawPushLateAnswer(t *testing.T) {
 // client closed its side: CloseSend returns nil, as gRPC's does, and a send returns io.EOF
 // (the status is Recv's).
 func TestRawPushCloseAfterStatus(t *testing.T) {
-	c := nodetest.StartCluster(t, 1, nodetest.Options{})
-	id, err := c.Identity("a00", identity.RoleNode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := id.ServerConfig()
-	perClient := conf.GetConfigForClient
-	conf.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
-		c, err := perClient(h)
-		if c != nil {
-			c.NextProtos = []string{node.RawALPN}
-		}
-		return c, err
-	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		sc, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer sc.Close()
-		head := make([]byte, len(node.RawMagic))
-		if _, err := io.ReadFull(sc, head); err != nil || string(head) != node.RawMagic {
-			return
-		}
+	addr, client := fakeRawAgent(t, func(sc net.Conn) {
 		// The answer, then at once the stream's status: OK (flag 0x80, 4 bytes of code 0).
 		_, _ = io.WriteString(sc, node.RawMagic)
 		_, _ = sc.Write([]byte{0x80, 0, 0, 0, 4, 0, 0, 0, 0})
 		_, _ = io.Copy(io.Discard, sc)
-	}()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := node.DialRawPush(ctx, l.Addr().String(), id.ClientConfig(""), 5*time.Second, 16<<20)
+	st, err := node.DialRawPush(ctx, addr, client, 5*time.Second, 16<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
