@@ -184,7 +184,7 @@ func startCluster(ctx context.Context, e *Env, batch int) (*cluster, error) {
 	// The cluster is formed when every agent's gossip lists every agent alive, as a running
 	// cluster's does: the seed first (it learns of the others first), then each other agent.
 	// A push started as soon as the seed lists them all would share the hosts' CPUs with the
-	// gossip still spreading the joins (a second or two of it at 64 agents on two cores),
+	// gossip still spreading the joins (the first seconds after 64 agents start at once),
 	// which is the cluster forming, not the push.
 	for i := range hosts {
 		err := poll(startCtx, 250*time.Millisecond, fmt.Sprintf("every agent in %s's membership", hosts[i].Name), func() (bool, error) {
