@@ -39,7 +39,8 @@ type partial struct {
 
 	io          sync.RWMutex // read-locked for chunk I/O, locked to commit, abort or close files
 	state       atomic.Int32
-	filesClosed bool // guarded by io
+	cause       atomic.Pointer[error] // why it was aborted (AbortFor), set before the state
+	filesClosed bool                  // guarded by io
 
 	mu      sync.Mutex // guards held, log, logSize, whole and next
 	held    Bitset
@@ -277,13 +278,14 @@ func (h *Partial) Committed() bool { return h.p.state.Load() == stateCommitted }
 // (ErrChunkCorrupt; ErrChunkIndex for an index that is not a data chunk). Writing a chunk
 // already held does nothing and returns nil. A write error (a full disk: syscall.ENOSPC) is
 // returned wrapped; the chunk is not counted and the partial object stays resumable. After
-// Abort, ErrAborted; after Close of this handle, ErrClosed. Cost: one SHA-256 of the chunk
+// Abort, ErrAborted (wrapping AbortFor's reason); after Close of this handle, ErrClosed (or
+// ErrAborted when the object was aborted). Cost: one SHA-256 of the chunk
 // and one positioned write, plus a 4-byte record write; no fsync (Commit syncs, and a resume
 // re-verifies what the record claims).
 func (h *Partial) WriteChunk(i int, data []byte) error {
 	p := h.p
 	if h.closed.Load() {
-		return fmt.Errorf("%w: partial %s", ErrClosed, p.m.Digest)
+		return h.closedErr()
 	}
 	if i < 0 || i >= p.m.NumChunks() {
 		return fmt.Errorf("%w: chunk %d of %s (%d data chunks)", ErrChunkIndex, i, p.m.Digest, p.m.NumChunks())
@@ -295,7 +297,7 @@ func (h *Partial) WriteChunk(i int, data []byte) error {
 	defer p.io.RUnlock()
 	switch p.state.Load() {
 	case stateAborted:
-		return fmt.Errorf("%w: %s", ErrAborted, p.m.Digest)
+		return p.abortedErr()
 	case stateCommitted:
 		return nil
 	}
@@ -411,13 +413,13 @@ func (h *Partial) ReadChunk(i int) ([]byte, error) {
 func (h *Partial) Commit() error {
 	p := h.p
 	if h.closed.Load() {
-		return fmt.Errorf("%w: partial %s", ErrClosed, p.m.Digest)
+		return h.closedErr()
 	}
 	p.io.Lock()
 	defer p.io.Unlock()
 	switch p.state.Load() {
 	case stateAborted:
-		return fmt.Errorf("%w: %s", ErrAborted, p.m.Digest)
+		return p.abortedErr()
 	case stateCommitted:
 		return nil
 	}
@@ -479,14 +481,40 @@ func (p *partial) discardLocked() {
 // Abort discards the object in progress for every handle (their later writes fail with
 // ErrAborted) and releases this handle. It never removes a committed object; then it only
 // releases the handle. Abort is idempotent.
-func (h *Partial) Abort() error {
+func (h *Partial) Abort() error { return h.AbortFor(nil) }
+
+// AbortFor is Abort with the reason, which the other handles' writes and commits then wrap
+// with ErrAborted (a handle whose writer met a full disk aborts the object for all: the
+// others say why). The first abort's reason stands.
+func (h *Partial) AbortFor(cause error) error {
 	p := h.p
 	p.io.Lock()
 	if p.state.Load() == stateActive {
+		if cause != nil {
+			p.cause.Store(&cause)
+		}
 		p.discardLocked()
 	}
 	p.io.Unlock()
 	return h.Close()
+}
+
+// closedErr is the error of a write or commit on a closed handle: ErrClosed, unless the
+// handle was closed by the object's abort (a writer sharing it aborted it), then the abort's.
+func (h *Partial) closedErr() error {
+	if h.p.state.Load() == stateAborted {
+		return h.p.abortedErr()
+	}
+	return fmt.Errorf("%w: partial %s", ErrClosed, h.p.m.Digest)
+}
+
+// abortedErr is the error of a write or commit of an aborted partial: ErrAborted, with the
+// abort's reason when it has one.
+func (p *partial) abortedErr() error {
+	if c := p.cause.Load(); c != nil {
+		return fmt.Errorf("%w: %s: %w", ErrAborted, p.m.Digest, *c)
+	}
+	return fmt.Errorf("%w: %s", ErrAborted, p.m.Digest)
 }
 
 // Close releases this handle, keeping the held chunks on disk for a later Begin to resume.

@@ -883,6 +883,46 @@ func TestClosedStore(t *testing.T) {
 	}
 }
 
+// TestAbortForCause: the reason given to AbortFor comes with the ErrAborted of every handle's
+// later write and commit, including the aborting handle's own (closed by the abort), so a
+// writer that lost the race to a full disk says why; a plain Close still says ErrClosed.
+func TestAbortForCause(t *testing.T) {
+	s := openStore(t)
+	data, m := object(t, 23, 10_000, 1000)
+	h1, err := s.Begin(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, err := s.Begin(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	cause := errors.New("no space left on device (test)")
+	if err := h1.AbortFor(cause); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"write on the other handle":    h2.WriteChunk(0, chunkOf(data, m, 0)),
+		"commit on the other handle":   h2.Commit(),
+		"write on the aborting handle": h1.WriteChunk(1, chunkOf(data, m, 1)),
+	} {
+		if !errors.Is(err, ErrAborted) || !errors.Is(err, cause) {
+			t.Errorf("%s: %v, want ErrAborted wrapping the cause", name, err)
+		}
+	}
+	h3, err := s.Begin(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h3.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h3.WriteChunk(0, chunkOf(data, m, 0)); !errors.Is(err, ErrClosed) {
+		t.Errorf("write after Close: %v, want ErrClosed", err)
+	}
+}
+
 func TestAbortRacesWriters(t *testing.T) {
 	s := openStore(t)
 	data, m := object(t, 17, 50_000, 500)

@@ -72,10 +72,13 @@ func (p diskPartial) discardIfFull(err error) error {
 		return err
 	}
 	d := p.h.Manifest().Digest
-	if aerr := p.h.Abort(); aerr != nil {
-		return fmt.Errorf("%w: %w (discarding partial %s: %v)", store.ErrDiskFull, err, d, aerr)
+	full := fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+	// The transfer's other writers (and other transfers of the object) then fail with
+	// ErrAborted wrapping full: whichever error the transfer reports says why.
+	if aerr := p.h.AbortFor(full); aerr != nil {
+		return fmt.Errorf("%w (discarding partial %s: %v)", full, d, aerr)
 	}
-	return fmt.Errorf("%w: %w (partial %s discarded to free its space)", store.ErrDiskFull, err, d)
+	return fmt.Errorf("%w (partial %s discarded to free its space)", full, d)
 }
 
 // isDiskFull reports whether err is a full disk or an exhausted disk quota.
