@@ -26,7 +26,9 @@
 // caller can wire its State delegate to the returned Gossip first); [Gossip.Join] joins the
 // seeds and refuses to run under a name another live agent uses ([ErrNameTaken]);
 // [Gossip.Rejoin] runs until its context ends and joins again, every RejoinInterval, the
-// seeds that are not alive members (memberlist does not heal a partition by itself).
+// seeds that are not alive members (memberlist does not heal a partition by itself); in its
+// first rounds it also exchanges state with random members, so that agents started together
+// list each other within seconds.
 // [Gossip.Leave] announces a graceful leave and waits for it to go out; [Gossip.Shutdown]
 // stops at once.
 //

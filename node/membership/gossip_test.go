@@ -156,6 +156,39 @@ func TestJoinBeforeSeed(t *testing.T) {
 	waitFor(t, "b to join the late seed", func() bool { return b.Alive("a") && a.Alive("b") })
 }
 
+// TestRejoinSettles: in its first rounds after joining, Rejoin exchanges the whole state with
+// a random alive member that is not a seed (agents started together miss some of the joins'
+// broadcasts), and the seed is not one of them.
+func TestRejoinSettles(t *testing.T) {
+	a := start(t, "a", nil, nil)
+	d := start(t, "d", []string{a.GossipAddr()}, nil)
+	b := start(t, "b", []string{a.GossipAddr()}, nil)
+	waitFor(t, "b to see d", func() bool { return b.Alive("d") })
+	var mu sync.Mutex
+	var peers []string
+	b.synced = func(addr string) {
+		mu.Lock()
+		defer mu.Unlock()
+		peers = append(peers, addr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Rejoin(ctx, 30*time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "two settling exchanges", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(peers) >= 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range peers {
+		if p != d.GossipAddr() {
+			t.Errorf("settling exchange with %s, want d (%s): the seed a (%s) gave its state at the join", p, d.GossipAddr(), a.GossipAddr())
+		}
+	}
+}
+
 func TestMetaTooLarge(t *testing.T) {
 	_, err := New(Config{Name: "x", Meta: Meta{Addr: "127.0.0.1:1", Labels: map[string]string{"k": strings.Repeat("v", 600)}}, Bind: "127.0.0.1:0"})
 	if !errors.Is(err, ErrMetaTooLarge) {
