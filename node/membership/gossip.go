@@ -107,6 +107,11 @@ type Gossip struct {
 
 	watches watches
 
+	// stopped is closed by Shutdown and Leave: Rejoin then returns (its joins would bring
+	// back a member that left, or whose gossip stopped, as a frozen agent's does).
+	stopped  chan struct{}
+	stopOnce sync.Once
+
 	// synced, a test hook, is called with the address of each settling exchange's peer.
 	synced func(addr string)
 }
@@ -158,7 +163,7 @@ func New(cfg Config) (*Gossip, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	g := &Gossip{cfg: cfg, meta: meta, log: lg, view: map[string]Member{}, gossipInterval: mc.GossipInterval}
+	g := &Gossip{cfg: cfg, meta: meta, log: lg, view: map[string]Member{}, gossipInterval: mc.GossipInterval, stopped: make(chan struct{})}
 	g.queue = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return len(g.Members()) }, RetransmitMult: mc.RetransmitMult}
 	mc.Delegate = delegate{g}
 	mc.Conflict = delegate{g}
@@ -244,7 +249,7 @@ func (g *Gossip) Join(ctx context.Context) error {
 // and would learn those members only at memberlist's own next exchange (30 s, 60 s above
 // 32 members; 64 agents started at once took 67-76 s to list each other in half of the
 // runs). Cost: settleRounds state exchanges per agent start, spread over the members. It
-// blocks until ctx ends: run it in a goroutine.
+// blocks until ctx ends, or the gossip is shut down or left: run it in a goroutine.
 func (g *Gossip) Rejoin(ctx context.Context, interval time.Duration) {
 	wait := min(time.Second, interval)
 	turn := 0 // which dead members deadTurn reaches next
@@ -257,6 +262,8 @@ func (g *Gossip) Rejoin(ctx context.Context, interval time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-g.stopped:
 			return
 		case <-timer.C:
 		}
@@ -438,6 +445,7 @@ func (g *Gossip) SendReliable(m Member, msg []byte) error {
 // (seconds) to notice it gone. So Leave then waits two gossip intervals for the packets to go
 // out (the propagation delay serf uses for the same reason), but only when others are alive.
 func (g *Gossip) Leave(timeout time.Duration) error {
+	g.stop()
 	// Announce the leave in the metadata first, so that the others record "left", not
 	// "dead", when the leave message comes (memberlist does not tell them apart).
 	m := g.cfg.Meta
@@ -456,7 +464,13 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 }
 
 // Shutdown stops gossip at once (no leave announced). Idempotent.
-func (g *Gossip) Shutdown() error { return g.ml.Shutdown() }
+func (g *Gossip) Shutdown() error {
+	g.stop()
+	return g.ml.Shutdown()
+}
+
+// stop tells Rejoin to return.
+func (g *Gossip) stop() { g.stopOnce.Do(func() { close(g.stopped) }) }
 
 // delegate implements memberlist's delegates for a Gossip.
 type delegate struct{ g *Gossip }

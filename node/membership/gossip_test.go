@@ -181,11 +181,21 @@ func TestRejoinSettles(t *testing.T) {
 		return len(peers) >= 2
 	})
 	mu.Lock()
-	defer mu.Unlock()
 	for _, p := range peers {
 		if p != d.GossipAddr() {
 			t.Errorf("settling exchange with %s, want d (%s): the seed a (%s) gave its state at the join", p, d.GossipAddr(), a.GossipAddr())
 		}
+	}
+	mu.Unlock()
+	// Once its gossip is shut down (a frozen agent's is), Rejoin joins nothing more: it
+	// returns, which the exchanges of a member whose gossip stopped would otherwise revive.
+	if err := b.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Rejoin still runs after Shutdown")
 	}
 }
 
