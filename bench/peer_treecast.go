@@ -16,8 +16,9 @@ import (
 // Treecast runs a treecast agent in every host (its own process, `treecast agent`, labelled
 // with its rack), the first as the gossip seed and the others joining it, waits until every
 // agent's gossip lists every agent alive (the cluster formed), then times
-// `treecast push OBJECT --to all --json` run against the source's agent, with Flags added. Every receiver's copy is the complete
-// object in its agent's store (DATA/store/objects/HEX).
+// `treecast push OBJECT --to all --json` run against the source's agent, with Flags added.
+// Every receiver's copy is the complete object in its agent's store
+// (DATA/store/objects/HEX).
 type Treecast struct {
 	// Flags are extra flags of treecast push ("--strategy", "chain"); none: the defaults.
 	Flags []string

@@ -348,24 +348,21 @@ func (f *forwarder) stream(ctx context.Context) (err error) {
 	go func() { upErr <- f.relay(up) }()
 
 	sendErr := f.send(ctx, up, held)
-	if errors.Is(sendErr, io.EOF) {
-		// The child ended the stream before this side was done with it: its status (read
-		// up the stream) says why, better than the send's io.EOF. A stream whose whole
-		// subtree reported success ended well (its answer raced this side's close).
-		if err := <-upErr; err != nil {
-			return err
-		}
-		if f.subtreeOK() {
-			return nil
-		}
-		return sendErr
-	}
-	if sendErr != nil {
+	if sendErr != nil && !errors.Is(sendErr, io.EOF) {
 		cancel(nil)
 		<-upErr
 		return sendErr
 	}
-	return <-upErr
+	if err := <-upErr; err != nil || sendErr == nil {
+		return err
+	}
+	// io.EOF: the child ended the stream before this side was done with it. Its status was
+	// OK (relay returned nil); a stream whose whole subtree reported success ended well (its
+	// answer raced this side's close).
+	if f.subtreeOK() {
+		return nil
+	}
+	return sendErr
 }
 
 // subtreeOK reports whether every receiver of the child's subtree reported success. Called
